@@ -1,0 +1,44 @@
+"""Gymnasium environments of the MESA paper with injectable dynamics changes (no ROS, no torch).
+
+Importing this module registers them::
+
+    import gymnasium as gym
+    import mesa_ros.envs
+    env = gym.make("mesa_ros/HalfCheetahDisabled-v0")
+    env.unwrapped.set_power_scale("ffoot", 0.0)   # total power loss, at any step
+
+Every environment reports ``info["c"]`` (constraint violated) and ``info["cost"]`` each step.
+"""
+from __future__ import annotations
+
+import gymnasium as gym
+
+#: Paper name -> (gymnasium id, entry point, horizon).
+ENVS: dict[str, tuple[str, str, int]] = {
+    "HalfCheetah-Disabled": ("mesa_ros/HalfCheetahDisabled-v0", "mesa_ros.envs.half_cheetah:HalfCheetahDisabledEnv", 1000),
+}
+
+
+def register_envs() -> None:
+    """Register every environment with gymnasium (idempotent)."""
+    for env_id, entry_point, horizon in ENVS.values():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, max_episode_steps=horizon)
+
+
+def env_id(name: str) -> str:
+    """Gymnasium id of a paper environment name (or of an id already)."""
+    if name in ENVS:
+        return ENVS[name][0]
+    ids = {spec[0] for spec in ENVS.values()}
+    if name in ids:
+        return name
+    raise ValueError(f"unknown environment {name!r}; expected one of {sorted(ENVS)}")
+
+
+def make(name: str, **kwargs) -> gym.Env:
+    """``gym.make`` by paper name or gymnasium id."""
+    return gym.make(env_id(name), **kwargs)
+
+
+register_envs()
