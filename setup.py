@@ -16,6 +16,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config/mesa", glob("config/mesa/*.yaml")),
         (f"share/{PACKAGE}/sim", glob("sim/*.xml")),
     ],
     python_requires=">=3.10",

@@ -1,0 +1,224 @@
+"""All MESA hyperparameters in one place, with the paper's values and where they come from.
+
+Sources: "MESA: Offline Meta-RL for Safe Adaptation and Fault Tolerance" (Luo et al.; *paper*) and
+its reference code (michaelzhiluo/mesa-safe-rl on top of Recovery RL; *ref*). Per-environment
+values and CPU-scaled presets live in ``config/mesa/<env>.yaml``; ``load_config`` merges
+defaults <- environment file <- preset <- explicit overrides, rejecting unknown keys.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from mesa_ros.paths import share_dir
+
+
+@dataclass(frozen=True)
+class SACConfig:
+    """Task policy (paper sec. 5: all methods build on SAC; values of ref / Recovery RL)."""
+
+    hidden: tuple[int, ...] = (256, 256)  # paper: 2 x 256 for all networks
+    lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    alpha: float = 0.2  # fixed entropy temperature (ref)
+    batch_size: int = 256
+    buffer_size: int = 1_000_000
+    learning_starts: int = 1_000  # random-action warm-up steps before updates
+    updates_per_step: int = 1
+
+
+@dataclass(frozen=True)
+class SafetyCriticConfig:
+    """Q_risk(s, a): discounted probability of a future violation under the task policy (paper sec. 2.2)."""
+
+    hidden: tuple[int, ...] = (256, 256)  # paper: 2 x 256 (ref: 3 x 100)
+    gamma_risk: float = 0.8  # ref; Navigation-2: 0.65
+    tau: float = 2e-4  # soft target update (ref)
+    lr: float = 3e-4  # Adam (ref)
+    batch_size: int = 256
+    twin: bool = False  # Recovery RL baseline: twin heads combined with max (pessimistic)
+
+
+@dataclass(frozen=True)
+class RecoveryConfig:
+    """pi_rec(s): deterministic, minimises Q_risk(s, pi_rec(s)) (paper sec. 4.1, DDPG-style)."""
+
+    hidden: tuple[int, ...] = (256, 256)
+    lr: float = 3e-4
+    noise_std: float = 0.01  # Gaussian exploration noise when acting (ref)
+
+
+@dataclass(frozen=True)
+class ShieldConfig:
+    """Recovery RL rule: execute a_task if Q_risk(s, a_task) <= eps_risk, else pi_rec(s)."""
+
+    eps_risk: float = 0.1  # ref: 0.1 Cartpole/HalfCheetah/Navigation-2, 0.3 Navigation-1/Ant
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    """Phase 1: second-order MAML of the critic over the training tasks (paper sec. 4.1, ref)."""
+
+    num_tasks: int = 5  # K tasks per meta-iteration
+    inner_steps: int = 1
+    inner_batch_size: int = 256
+    outer_batch_size: int = 256
+    inner_lr_init: float = 1e-3  # learned per-parameter-tensor inner rates (softplus), start value
+    inner_lr_lr: float = 1e-3  # Adam on the inner rates
+    outer_lr: float = 1e-5  # outer Adam
+    grad_clip: float = 40.0  # outer gradient-norm clip
+    iterations: int = 10_000  # ref: 10k; 15k for HalfCheetah/Ant
+    first_order: bool = False  # the paper's MESA is second order
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Phase 2: M Adam steps of critic and recovery policy on the small test dataset (paper sec. 4.2)."""
+
+    steps: int = 500  # M: 500 HalfCheetah, 100 Navigation/Cartpole, 600 Ant (paper table)
+    lr: float = 1e-3
+    batch_size: int = 256  # 64 for Navigation
+    pretrain_steps: int = 10_000  # RRL / Multi-Task offline critic training iterations (ref)
+    pretrain_lr: float = 3e-4  # Multi-Task pooled training (ref)
+
+
+@dataclass(frozen=True)
+class OnlineConfig:
+    """Phase 3: SAC learns behind the shield in the test environment; critic/recovery keep updating."""
+
+    episodes: int = 100
+    max_episode_steps: int = 1000
+    critic_updates_per_step: int = 1
+    eval_every: int = 0  # 0: no separate evaluation episodes
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Offline datasets (paper sec. 5.1)."""
+
+    num_train_tasks: int = 4
+    train_transitions: int = 400_000  # per training task
+    test_transitions: int = 40_000
+    train_policy: str = "sac_early_stop"  # "random" for Navigation; replay buffer of an early-stopped SAC run
+    test_policy: str = "random"
+    partial: bool = False  # test-time partial power loss k ~ U(0.5, 0.95) (paper sec. 6.2)
+
+
+@dataclass(frozen=True)
+class MesaConfig:
+    """Everything one experiment needs."""
+
+    env: str = "HalfCheetah-Disabled"
+    seed: int = 0
+    sac: SACConfig = field(default_factory=SACConfig)
+    critic: SafetyCriticConfig = field(default_factory=SafetyCriticConfig)
+    recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
+    shield: ShieldConfig = field(default_factory=ShieldConfig)
+    meta: MetaConfig = field(default_factory=MetaConfig)
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
+    online: OnlineConfig = field(default_factory=OnlineConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples as lists), e.g. to store beside a checkpoint."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _coerce(path: str, hint: Any, value: Any) -> Any:
+    """Convert a YAML value to the field's type, or raise naming the key."""
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif hint == tuple[int, ...]:
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) and v > 0 for v in value):
+            return tuple(value)
+    raise ValueError(f"invalid config value for {path!r}: {value!r} (expected {getattr(hint, '__name__', hint)})")
+
+
+def merge(cfg: Any, updates: dict[str, Any], prefix: str = "") -> Any:
+    """Return ``cfg`` (a config dataclass) with ``updates`` (nested dict) applied, validating every key."""
+    if not isinstance(updates, dict):
+        raise ValueError(f"config section {prefix or '<root>'!r} must be a mapping, got {updates!r}")
+    hints = get_type_hints(type(cfg))
+    names = {f.name for f in fields(cfg)}
+    changes: dict[str, Any] = {}
+    for key, value in updates.items():
+        path = f"{prefix}{key}"
+        if key not in names:
+            raise ValueError(f"unknown config key {path!r}; expected one of {sorted(names)}")
+        current = getattr(cfg, key)
+        if dataclasses.is_dataclass(current):
+            changes[key] = merge(current, value, prefix=f"{path}.")
+        else:
+            changes[key] = _coerce(path, hints[key], value)
+    return dataclasses.replace(cfg, **changes)
+
+
+def config_path(env: str) -> Path:
+    """``config/mesa/<env>.yaml`` for a paper environment name, e.g. ``HalfCheetah-Disabled``."""
+    return share_dir() / "config" / "mesa" / f"{env.lower().replace('-', '_')}.yaml"
+
+
+def load_config(
+    env: str = "HalfCheetah-Disabled",
+    preset: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    path: str | Path | None = None,
+) -> MesaConfig:
+    """Defaults <- ``config/mesa/<env>.yaml`` (or ``path``) <- its ``presets[preset]`` <- ``overrides``."""
+    file = Path(path) if path is not None else config_path(env)
+    if not file.is_file():
+        raise FileNotFoundError(f"no config for environment {env!r}: {file} does not exist")
+    try:
+        doc = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"invalid YAML in {file}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{file}: top level must be a mapping")
+    presets = doc.pop("presets", {}) or {}
+    cfg = merge(MesaConfig(env=env), doc)
+    if preset is not None:
+        if preset not in presets:
+            raise ValueError(f"unknown preset {preset!r} for {env}; available: {sorted(presets)}")
+        cfg = merge(cfg, presets[preset])
+    if overrides:
+        cfg = merge(cfg, overrides)
+    return cfg
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``"meta.iterations=200"`` -> ``{"meta": {"iterations": 200}}`` (value parsed as YAML)."""
+    if "=" not in text:
+        raise ValueError(f"override {text!r} must look like section.key=value")
+    key, raw = text.split("=", 1)
+    value = yaml.safe_load(raw)
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
