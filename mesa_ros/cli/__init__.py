@@ -1,0 +1,26 @@
+"""``mesa-ros``: the project's command-line interface (one sub-command per module in this package)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mesa_ros.cli import demo
+
+COMMANDS = {"demo": demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mesa-ros", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        module.add_parser(sub, name)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"mesa-ros {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

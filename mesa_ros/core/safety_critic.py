@@ -1,0 +1,80 @@
+"""Safety critic Q_risk (paper sec. 2.2): the discounted probability of a future constraint violation.
+
+    y = c + (1 - c) * gamma_risk * Q_risk_targ(s', a'),   a' ~ pi_task(s')
+    L = MSE(Q_risk(s, a), y)
+
+``risk_target`` is the one place the target is computed: the critic's own update, the MAML inner and
+outer losses (``maml.py``) and phase 2 / the baselines (``adaptation.py``) all go through
+``SafetyCritic.target_value``. ``critic_loss`` is functional (parameters passed in) so that MAML can
+differentiate through it with ``torch.func``; the plain update calls it with the critic's own parameters.
+
+``terminated`` is not used: in the MESA environments every termination is a violation (c = 1), and
+the training datasets keep going after violations, so ``(1 - c)`` is the paper's whole mask.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from mesa_ros.core.batch import Batch
+from mesa_ros.core.config import SafetyCriticConfig
+from mesa_ros.core.networks import QRisk
+
+TaskPolicy = Callable[[Tensor], Tensor]  # obs (N, obs_dim) -> actions (N, act_dim) of pi_task, no grad needed
+
+
+def risk_target(cost: Tensor, q_next: Tensor, gamma_risk: float) -> Tensor:
+    """y = c + (1 - c) * gamma_risk * Q_targ(s', a')."""
+    return cost + (1.0 - cost) * gamma_risk * q_next
+
+
+def critic_loss(q_risk: QRisk, params: Mapping[str, Tensor], obs: Tensor, action: Tensor, target: Tensor) -> Tensor:
+    """MSE of Q_risk(s, a) (computed with ``params``) against ``target``; summed over twin heads."""
+    risks = functional_call(q_risk, dict(params), (obs, action), {"all_heads": True})
+    return (risks - target).square().flatten(1).mean(1).sum()
+
+
+class SafetyCritic(nn.Module):
+    """Q_risk with its soft-updated target network and Adam optimiser."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: SafetyCriticConfig = SafetyCriticConfig()) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.q_risk = QRisk(obs_dim, act_dim, cfg.hidden, cfg.twin)
+        self.q_risk_target = copy.deepcopy(self.q_risk).requires_grad_(False)
+        self.reset_optimizer(cfg.lr)
+
+    def forward(self, obs: Tensor, action: Tensor) -> Tensor:
+        """Q_risk(s, a) in [0, 1] (max over heads when twin)."""
+        return self.q_risk(obs, action)
+
+    def reset_optimizer(self, lr: float) -> None:
+        """Fresh Adam at ``lr`` (phase 2 and the baselines start their own optimiser)."""
+        self.optimizer = torch.optim.Adam(self.q_risk.parameters(), lr=lr)
+
+    @torch.no_grad()
+    def target_value(self, batch: Batch, task_policy: TaskPolicy) -> Tensor:
+        """y for every transition of ``batch`` (any leading dims, e.g. (K, B) stacked tasks)."""
+        next_obs = batch.next_obs.reshape(-1, batch.next_obs.shape[-1])
+        q_next = self.q_risk_target(next_obs, task_policy(next_obs)).reshape(batch.cost.shape)
+        return risk_target(batch.cost, q_next, self.cfg.gamma_risk)
+
+    def update(self, batch: Batch, task_policy: TaskPolicy) -> dict[str, float]:
+        """One Adam step on the critic loss, then the soft target update."""
+        loss = critic_loss(self.q_risk, dict(self.q_risk.named_parameters()), batch.obs, batch.action,
+                           self.target_value(batch, task_policy))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.soft_update()
+        return {"critic_loss": loss.item()}
+
+    @torch.no_grad()
+    def soft_update(self) -> None:
+        """theta_targ <- theta_targ + tau * (theta - theta_targ)."""
+        for target, online in zip(self.q_risk_target.parameters(), self.q_risk.parameters()):
+            target.lerp_(online, self.cfg.tau)

@@ -1,0 +1,51 @@
+"""The Recovery RL shield (paper sec. 2.3): execute a_task unless it is too risky.
+
+    a_exec = a_task          if Q_risk(s, a_task) <= eps_risk
+             pi_rec(s)       otherwise
+
+``shield`` is the batched rule on tensors; ``Shield`` is the single-observation version for the
+control loop (numpy in, numpy out, pi_rec only evaluated when it is needed).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mesa_ros.core.recovery import RecoveryPolicy
+from mesa_ros.core.safety_critic import SafetyCritic
+
+
+@torch.inference_mode()
+def shield(obs: Tensor, a_task: Tensor, q_risk: Callable[[Tensor, Tensor], Tensor],
+           recovery: Callable[[Tensor], Tensor], eps_risk: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Batched rule: (a_exec (N, act_dim), overridden (N,) bool, risk (N,))."""
+    risk = q_risk(obs, a_task)
+    overridden = risk > eps_risk
+    return torch.where(overridden.unsqueeze(-1), recovery(obs), a_task), overridden, risk
+
+
+@dataclass(frozen=True)
+class ShieldDecision:
+    action: np.ndarray  # a_exec, float32
+    overridden: bool  # True when pi_rec's action replaced a_task
+    risk: float  # Q_risk(s, a_task)
+
+
+class Shield:
+    """Single-observation shield over a live critic and recovery policy (weights may change between calls)."""
+
+    def __init__(self, critic: SafetyCritic, recovery: RecoveryPolicy, eps_risk: float, noise: bool = True) -> None:
+        self.critic, self.recovery, self.eps_risk, self.noise = critic, recovery, eps_risk, noise
+
+    def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
+        obs_t = torch.from_numpy(np.asarray(obs, dtype=np.float32))
+        a_task_t = torch.from_numpy(np.asarray(a_task, dtype=np.float32))
+        with torch.inference_mode():
+            risk = self.critic(obs_t, a_task_t).item()
+        if risk <= self.eps_risk:
+            return ShieldDecision(a_task_t.numpy(), False, risk)
+        return ShieldDecision(self.recovery.act(obs_t, noise=self.noise).numpy(), True, risk)

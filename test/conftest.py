@@ -1,0 +1,18 @@
+"""Test-wide isolation: every test run gets its own ROS 2 domain, discovery stays on localhost."""
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+# Set before any rclpy context exists, and inherited by every node process a test starts.
+os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(1, 101))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")
+
+
+@pytest.fixture
+def ros_env() -> dict[str, str]:
+    """Environment for node subprocesses: the test run's ROS domain, unbuffered output."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}

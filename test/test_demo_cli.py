@@ -1,0 +1,39 @@
+"""The README's main-job command for now: the scripted fault demo through the ``mesa-ros`` entry point."""
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mesa_ros.demo import scripted_fault_demo
+
+MESA_ROS = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mesa-ros"
+
+
+def test_fault_makes_the_safe_scripted_gait_unsafe() -> None:
+    before, after = scripted_fault_demo(steps=3000, fault_step=1000, seed=0)
+    assert (before.steps, after.steps) == (1000, 2000)
+    assert before.violations == 0 and before.episode_return > 1000  # healthy: ~1.3 m/s, never on its head
+    assert after.violations > 0  # ffoot power loss: the same gait now tips the cheetah onto its head
+    assert after.episodes_started >= after.violations  # each violation ended an episode; the next began
+
+
+def test_cli_prints_both_segments() -> None:
+    out = subprocess.run([str(MESA_ROS), "demo", "--steps", "400", "--fault-step", "200"],
+                         capture_output=True, text=True, check=True).stdout
+    assert re.search(r"before fault\s+steps\s+200\s+return\s+[\d.]+", out)
+    assert re.search(r"after ffoot=0\s+steps\s+200\s+return", out)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--fault-joint", "tail"], "unknown actuator/joint 'tail'"),
+    (["--power-scale", "1.5"], r"power scale for 'ffoot' must be in [0, 1], got 1.5"),
+    (["--power-scale", "nan"], "power scale for 'ffoot' is NaN"),
+    (["--fault-step", "5000"], "fault_step must be in [0, steps=3000], got 5000"),
+])
+def test_cli_rejects_bad_input(args: list[str], message: str) -> None:
+    result = subprocess.run([str(MESA_ROS), "demo", *args], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
