@@ -122,9 +122,9 @@ class CartpoleLengthEnv(TaskEnvMixin, gym.Env):
         return np.array([x + self._pole_length * math.sin(theta), self._pole_length * math.cos(theta)])
 
     def constraint_violated(self) -> bool:
-        x, theta = self.data.qpos
-        wrapped = math.remainder(theta, 2.0 * math.pi)  # in [-pi, pi]
-        return abs(wrapped) > THETA_LIMIT or abs(x) >= X_LIMIT
+        """|theta| > pi/2 (theta wrapped to [-pi, pi]) or |x| >= 2.4 in the current state."""
+        x, theta = (float(v) for v in self.data.qpos)
+        return abs(math.remainder(theta, 2.0 * math.pi)) > THETA_LIMIT or abs(x) >= X_LIMIT
 
     def _get_obs(self) -> np.ndarray:
         (x, theta), (x_dot, theta_dot) = self.data.qpos, self.data.qvel

@@ -26,7 +26,12 @@ class HalfCheetahDisabledEnv(MujocoFaultEnv):
     test_faults = (("ffoot",),)
 
     def _get_obs(self) -> np.ndarray:
-        return np.concatenate((self.data.qpos[1:], self.data.qvel))
+        return self.observation_from(self.data.qpos, self.data.qvel)
+
+    @staticmethod
+    def observation_from(qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+        """The observation of a state given as joint positions and velocities (drops rootx)."""
+        return np.concatenate((qpos[1:], qvel))
 
     def _reward(self, x_velocity: float, command: np.ndarray) -> tuple[float, dict[str, float]]:
         ctrl_cost = CTRL_COST_WEIGHT * float(command @ command)
