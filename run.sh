@@ -22,6 +22,10 @@ ensure_python() {
   fi
 }
 
+pip_install() {  # quiet; drops the notices about this machine's absent local package mirrors
+  "$PY" -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+
 ensure_venv() {
   local want
   want=$(cat requirements.txt constraints.txt setup.py | sha256sum | cut -d' ' -f1)
@@ -31,8 +35,8 @@ ensure_venv() {
   ensure_python
   [ -x "$PY" ] || python3 -m venv "$VENV"
   echo "[run.sh] installing pinned dependencies into $VENV (first run: ~1-2 min)" >&2
-  "$PY" -m pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
-  "$PY" -m pip install -q --disable-pip-version-check --no-deps -e .
+  pip_install -r requirements.txt -c constraints.txt
+  pip_install --no-deps -e .
   echo "$want" > "$STAMP"
 }
 

@@ -10,8 +10,10 @@ Arrays (N transitions, in collection order; every array float64 unless noted)::
     s_next      (N, obs_dim)  observation after the step (the true final one at the end of an episode)
     terminated  (N,) bool     the episode ended in s' inside the MDP (bootstrapping stops)
     truncated   (N,) bool     the episode was cut in s' (time limit, or the recording stopped)
-    episode     (N,) int64    episode index, non-decreasing in collection order
+    episode     (N,) int64    episode index within the dataset
     step        (N,) int64    step index within the episode, from 0
+
+Datasets from ``TransitionRecorder`` end every episode with a terminated or truncated transition.
 
 Everything is stored in float64 so that data from the ROS pipeline (float64 messages) round-trips
 bit for bit; ``sample`` hands learners float32 tensors.
@@ -102,7 +104,10 @@ class DatasetMetadata:
 
     @classmethod
     def from_json(cls, text: str) -> "DatasetMetadata":
-        doc = json.loads(text)
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"dataset metadata is not valid JSON ({exc})") from None
         if not isinstance(doc, dict):
             raise ValueError(f"dataset metadata must be a JSON object, got {text[:80]!r}")
         names = {f.name for f in dataclasses.fields(cls)}
@@ -120,12 +125,17 @@ def allocate(n: int, obs_dim: int, act_dim: int) -> dict[str, np.ndarray]:
     return {name: np.zeros((n, *dims[kind]), dtype=dtype) for name, (dtype, kind) in SCHEMA.items()}
 
 
-def check_arrays(arrays: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` saying what is wrong unless ``arrays`` follow the schema exactly."""
+def check_names(arrays: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` naming the missing and unexpected arrays unless the names are the schema's."""
     missing = [n for n in ARRAY_NAMES if n not in arrays]
     extra = sorted(set(arrays) - set(ARRAY_NAMES))
     if missing or extra:
         raise ValueError(f"arrays do not match the schema: missing {missing}, unexpected {extra}")
+
+
+def check_arrays(arrays: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` saying what is wrong unless ``arrays`` follow the schema exactly."""
+    check_names(arrays)
     for name, (dtype, kind) in SCHEMA.items():
         arr = arrays[name]
         if not isinstance(arr, np.ndarray):
@@ -176,7 +186,7 @@ def to_batch(arrays: Mapping[str, np.ndarray], index: np.ndarray, action: Action
     )
 
 
-@dataclass
+@dataclass(eq=False)  # arrays have no single truth value: compare with np.array_equal per array
 class TransitionDataset:
     """One task's offline transitions (arrays as in the module docstring) plus their metadata."""
 
@@ -223,6 +233,7 @@ class TransitionDataset:
         return int(self.c.sum())
 
     def summary(self) -> str:
+        """One line: origin, transitions, episodes, violations and violation rate."""
         m = self.metadata
         n = len(self)
         rate = self.num_violations / n if n else 0.0
@@ -236,11 +247,13 @@ class TransitionDataset:
         """The transitions at ``index`` (integer indices, boolean mask or slice), copied; same metadata."""
         return TransitionDataset(**{n: np.array(a[index]) for n, a in self.arrays().items()}, metadata=self.metadata)
 
-    def fraction(self, fraction: float, unit: Literal["transitions", "episodes"] = "transitions") -> "TransitionDataset":
+    def fraction(
+        self, fraction: float, unit: Literal["transitions", "episodes"] = "transitions"
+    ) -> "TransitionDataset":
         """The first ``fraction`` of the data (the paper's test-set-size ablation, sec. 6.1).
 
         ``unit="transitions"``: the first round(fraction * N) transitions (at least 1), which may end
-        inside an episode; ``"episodes"``: the first round(fraction * episodes) whole episodes (at
+        inside an episode (kept as recorded); ``"episodes"``: the first round(fraction * episodes) whole episodes (at
         least 1), in collection order.
         """
         if not 0.0 < fraction <= 1.0:
@@ -295,8 +308,9 @@ class TransitionDataset:
             )
         try:
             metadata = DatasetMetadata.from_json(header.get("dataset", ""))
+            check_names(arrays)
             return cls(**arrays, metadata=metadata)
-        except (ValueError, TypeError) as exc:
+        except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
 
 

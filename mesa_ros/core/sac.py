@@ -106,7 +106,13 @@ class SAC:
         self.qf2_target = copy.deepcopy(self.qf2).requires_grad_(False)
         #: Every parameter and buffer, as one plain module (flat state dict keys like "actor.net.0.weight").
         self.networks = nn.ModuleDict(
-            {"actor": self.actor, "qf1": self.qf1, "qf2": self.qf2, "qf1_target": self.qf1_target, "qf2_target": self.qf2_target}
+            {
+                "actor": self.actor,
+                "qf1": self.qf1,
+                "qf2": self.qf2,
+                "qf1_target": self.qf1_target,
+                "qf2_target": self.qf2_target,
+            }
         ).to(self.device)
         self.q_optimizer = torch.optim.Adam([*self.qf1.parameters(), *self.qf2.parameters()], lr=cfg.lr)
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)

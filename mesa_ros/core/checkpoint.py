@@ -1,0 +1,125 @@
+"""Checkpoints: safetensors (no pickle) with the config that made them in the header.
+
+A checkpoint holds one or more named modules (``sac``, ``critic``, ``recovery``) as flat tensors
+``<module>.<parameter>`` plus JSON metadata: format, version, environment, observation/action
+dimensions, the module names and the full config. The same bytes travel over ROS (the safety
+monitor's weights topic) and sit on disk. Loading checks environment, module names and every shape,
+and says what differs.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
+from torch import nn
+
+FORMAT = "mesa_ros.checkpoint"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Tensors by module plus the metadata they were saved with."""
+
+    tensors: dict[str, dict[str, torch.Tensor]]
+    env: str
+    obs_dim: int
+    act_dim: int
+    config: dict[str, Any]
+    extra: dict[str, Any]
+
+    def load_into(self, name: str, module: nn.Module) -> None:
+        """Copy module ``name``'s tensors into ``module``; a missing/extra key or other shape is an error."""
+        if name not in self.tensors:
+            raise ValueError(f"checkpoint has no module {name!r}; it holds {sorted(self.tensors)}")
+        load_state(module, self.tensors[name], what=f"checkpoint module {name!r}")
+
+
+def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], what: str) -> None:
+    """``module.load_state_dict(state)`` with errors that name keys and both shapes."""
+    own = module.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ValueError(f"{what} does not match the network: missing {missing}, unexpected {unexpected}")
+    for key, tensor in sorted(state.items()):
+        if tuple(tensor.shape) != tuple(own[key].shape):
+            raise ValueError(f"{what}: tensor {key!r} has shape {tuple(tensor.shape)} in the checkpoint but "
+                             f"{tuple(own[key].shape)} in the network (different hidden sizes or env?)")
+    module.load_state_dict(dict(state))
+
+
+def to_bytes(modules: Mapping[str, nn.Module | Mapping[str, torch.Tensor]], env: str, obs_dim: int, act_dim: int,
+             config: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None) -> bytes:
+    """Serialise ``modules`` (modules or state dicts) with their metadata to safetensors bytes."""
+    flat: dict[str, torch.Tensor] = {}
+    for name, module in modules.items():
+        if "." in name:
+            raise ValueError(f"module name {name!r} must not contain '.'")
+        state = module.state_dict() if isinstance(module, nn.Module) else module
+        for key, tensor in state.items():
+            flat[f"{name}.{key}"] = tensor.detach().cpu().contiguous()
+    header = {"format": FORMAT, "version": str(VERSION), "env": env, "obs_dim": str(obs_dim),
+              "act_dim": str(act_dim), "modules": json.dumps(sorted(modules)),
+              "config": json.dumps(dict(config or {})), "extra": json.dumps(dict(extra or {}))}
+    return save_bytes(flat, metadata=header)
+
+
+def from_bytes(data: bytes, source: str = "checkpoint", env: str | None = None) -> Checkpoint:
+    """Parse safetensors bytes written by ``to_bytes``; ``env`` given: it must match."""
+    try:
+        flat = load_bytes(data)
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise ValueError(f"{source} is not a valid safetensors checkpoint: {exc}") from None
+    header = _header(data, source)
+    if header.get("format") != FORMAT:
+        raise ValueError(f"{source} is not a mesa_ros checkpoint (format {header.get('format')!r})")
+    if header.get("version") != str(VERSION):
+        raise ValueError(f"{source} has checkpoint version {header.get('version')!r}; this build reads {VERSION}")
+    if env is not None and header["env"] != env:
+        raise ValueError(f"{source} was trained on {header['env']!r}, not {env!r}")
+    modules = json.loads(header["modules"])
+    tensors: dict[str, dict[str, torch.Tensor]] = {name: {} for name in modules}
+    for key, tensor in flat.items():
+        name, _, rest = key.partition(".")
+        if name not in tensors:
+            raise ValueError(f"{source}: tensor {key!r} belongs to no listed module {modules}")
+        tensors[name][rest] = tensor
+    return Checkpoint(tensors, header["env"], int(header["obs_dim"]), int(header["act_dim"]),
+                      json.loads(header["config"]), json.loads(header["extra"]))
+
+
+def _header(data: bytes, source: str) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors buffer (8-byte length + JSON header)."""
+    try:
+        length = int.from_bytes(data[:8], "little")
+        return json.loads(data[8:8 + length]).get("__metadata__") or {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{source}: unreadable safetensors header: {exc}") from None
+
+
+def save(path: str | os.PathLike, modules: Mapping[str, nn.Module | Mapping[str, torch.Tensor]], env: str,
+         obs_dim: int, act_dim: int, config: Mapping[str, Any] | None = None,
+         extra: Mapping[str, Any] | None = None) -> Path:
+    """Write a checkpoint file atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(to_bytes(modules, env, obs_dim, act_dim, config, extra))
+    os.replace(tmp, path)
+    return path
+
+
+def load(path: str | os.PathLike, env: str | None = None) -> Checkpoint:
+    """Read a checkpoint file; missing, corrupt, foreign or other-env files are clear errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    return from_bytes(path.read_bytes(), source=f"checkpoint {path}", env=env)
