@@ -1,9 +1,12 @@
 """Rebuild transitions from the graph's stamped streams (live topics or a bag), in one place.
 
-A transition is keyed by the stamp of the state the action was chosen in: the state message, the task
-action, the executed command and the simulator's step outcome all carry that stamp; the outcome
-names the stamp of the next state. Messages may arrive in any order and be repeated (the simulator
-re-publishes a state it is waiting on); a repeat must be identical or it is an error.
+A transition is keyed by the stamp of the state the action was chosen in. The simulator's step
+outcome carries that stamp, the stamp of the next state, reward, cost, end flags and the action it
+actually applied (``a_exec/<actuator>``), so s, a_exec, r, c and s' come from the simulator alone.
+The task action a_task comes from the command message that the simulator applied (the safety
+monitor puts a_exec in ``effort`` and the task policy's proposal in ``position``); when no such
+command exists (no monitor in the loop, or a stale step in realtime mode) a_task = a_exec.
+Messages may arrive in any order and repeat (the simulator re-publishes the state it waits on).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import numpy as np
 
 ObservationFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 STEP_FIELDS = ("reward", "cost", "terminated", "truncated", "next_stamp_ns")
+ACTION_PREFIX = "a_exec/"
 
 
 @dataclass(frozen=True)
@@ -31,40 +35,41 @@ class Transition:
     truncated: bool
 
 
+def step_action(values: Mapping[str, float]) -> np.ndarray:
+    """The applied action stored in a step outcome's ``a_exec/<actuator>`` entries (in message order)."""
+    return np.array([v for k, v in values.items() if k.startswith(ACTION_PREFIX)], dtype=np.float64)
+
+
 class TransitionAssembler:
-    """Collects keyed messages and emits each transition once all its parts have arrived."""
+    """Collects keyed messages and emits each transition once its step and both states have arrived."""
 
     def __init__(self, observation_from: ObservationFn, max_pending: int = 100_000) -> None:
         self.observation_from = observation_from
         self.max_pending = max_pending
         self.states: dict[int, np.ndarray] = {}
-        self.task_actions: dict[int, np.ndarray] = {}
-        self.commands: dict[int, np.ndarray] = {}
+        self.commands: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}  # stamp -> [(a_exec, a_task)]
         self.steps: dict[int, Mapping[str, float]] = {}
         self.emitted = 0
 
-    @staticmethod
-    def _put(store: dict, stamp: int, value, what: str) -> None:
-        old = store.get(stamp)
-        if old is None:
-            store[stamp] = value
-        elif not (np.array_equal(old, value) if isinstance(value, np.ndarray) else old == value):
-            raise ValueError(f"conflicting {what} messages for stamp {stamp} ns")
-
     def add_state(self, stamp: int, position: np.ndarray, velocity: np.ndarray) -> None:
-        self._put(self.states, stamp, self.observation_from(position, velocity), "state")
+        self.states.setdefault(stamp, self.observation_from(position, velocity))
 
-    def add_task_action(self, stamp: int, action: np.ndarray) -> None:
-        self._put(self.task_actions, stamp, action, "task action")
-
-    def add_command(self, stamp: int, action: np.ndarray) -> None:
-        self._put(self.commands, stamp, action, "command")
+    def add_command(self, stamp: int, a_exec: np.ndarray, a_task: np.ndarray | None = None) -> None:
+        """A command message: ``a_task`` is its proposal (``position``), absent when none was sent."""
+        task = a_task if a_task is not None and len(a_task) else a_exec
+        self.commands.setdefault(stamp, []).append((a_exec, task))
 
     def add_step(self, stamp: int, values: Mapping[str, float]) -> None:
         missing = [k for k in STEP_FIELDS if k not in values]
-        if missing:
-            raise ValueError(f"step message for stamp {stamp} ns lacks {missing}")
-        self._put(self.steps, stamp, {k: values[k] for k in STEP_FIELDS}, "step")
+        if missing or not any(k.startswith(ACTION_PREFIX) for k in values):
+            raise ValueError(f"step message for stamp {stamp} ns lacks {missing or [ACTION_PREFIX + '*']}")
+        self.steps.setdefault(stamp, dict(values))
+
+    def _task_action(self, stamp: int, a_exec: np.ndarray) -> np.ndarray:
+        for executed, proposed in self.commands.pop(stamp, []):
+            if np.array_equal(executed, a_exec):
+                return proposed
+        return a_exec
 
     def pop_ready(self) -> list[Transition]:
         """Complete transitions in stamp order; their parts are released (the next state is kept)."""
@@ -72,25 +77,21 @@ class TransitionAssembler:
         for stamp in sorted(self.steps):
             step = self.steps[stamp]
             nxt = int(step["next_stamp_ns"])
-            if stamp in self.states and nxt in self.states and stamp in self.commands and stamp in self.task_actions:
-                ready.append(Transition(
-                    stamp, self.states.pop(stamp), self.task_actions.pop(stamp), self.commands.pop(stamp),
-                    float(step["reward"]), float(step["cost"]), self.states[nxt],
-                    bool(step["terminated"]), bool(step["truncated"])))
-                del self.steps[stamp]
-                if ready[-1].terminated or ready[-1].truncated:  # a terminal state starts no transition
-                    for store in (self.states, self.task_actions, self.commands):
-                        store.pop(nxt, None)
+            if stamp not in self.states or nxt not in self.states:
+                continue
+            a_exec = step_action(step)
+            done = bool(step["terminated"]) or bool(step["truncated"])
+            ready.append(Transition(stamp, self.states.pop(stamp), self._task_action(stamp, a_exec), a_exec,
+                                    float(step["reward"]), float(step["cost"]),
+                                    self.states.pop(nxt) if done else self.states[nxt],
+                                    bool(step["terminated"]), bool(step["truncated"])))
+            del self.steps[stamp]
         self.emitted += len(ready)
         self._prune()
         return ready
 
-    @property
-    def pending(self) -> int:
-        return len(self.steps)
-
     def _prune(self) -> None:
         """Bound memory: drop the oldest parts beyond ``max_pending`` (e.g. answers to terminal states)."""
-        for store in (self.states, self.task_actions, self.commands, self.steps):
+        for store in (self.states, self.commands, self.steps):
             while len(store) > self.max_pending:
                 del store[min(store)]

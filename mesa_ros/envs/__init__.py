@@ -11,6 +11,8 @@ Every environment reports ``info["c"]`` (constraint violated) and ``info["cost"]
 """
 from __future__ import annotations
 
+import importlib
+
 import gymnasium as gym
 
 #: Paper name -> (gymnasium id, entry point, horizon).
@@ -38,6 +40,15 @@ def env_id(name: str) -> str:
     if name in ids:
         return name
     raise ValueError(f"unknown environment {name!r}; expected one of {sorted(ENVS)}")
+
+
+def env_class(name: str) -> type[gym.Env]:
+    """The environment class of a paper name or gymnasium id (without constructing it)."""
+    entry_point = gym.spec(env_id(name)).entry_point
+    if not isinstance(entry_point, str):
+        return entry_point
+    module, attr = entry_point.split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def make(name: str, **kwargs) -> gym.Env:

@@ -1,0 +1,64 @@
+"""``bag_recorder``: writes the graph's topics to rosbag2 bags with ``rosbags`` (no rosbag2 needed).
+
+Messages are taken serialized (``raw=True``) and written as they came, split into complete bags every
+``split_messages`` messages (``mesa_ros.core.bags``); SIGINT/SIGTERM close the current split cleanly.
+"""
+from __future__ import annotations
+
+import importlib
+import time
+from datetime import datetime
+from pathlib import Path
+
+from rclpy.node import Node
+
+from mesa_ros import topics
+from mesa_ros.core.bags import STORAGES, SplitBagWriter
+from mesa_ros.nodes import qos
+from mesa_ros.nodes.params import declare
+from mesa_ros.nodes.runner import run_node
+
+LATCHED_TOPICS = {topics.FAULT_STATE, topics.FAULT_EVENT, topics.WEIGHTS}
+
+
+def message_class(msgtype: str) -> type:
+    """``sensor_msgs/msg/JointState`` -> the rclpy message class."""
+    package, _, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.msg"), name)
+
+
+class BagRecorderNode(Node):
+    """Records ``topics`` (default: everything needed to rebuild transitions) into split bags."""
+
+    def __init__(self) -> None:
+        super().__init__("bag_recorder")
+        output = declare(self, "output", "", "recording directory (created; must not exist or be empty); "
+                         "'' = bags/run_<date-time>", read_only=True)
+        storage = declare(self, "storage", "mcap", "bag storage plugin", choices=tuple(STORAGES), read_only=True)
+        split = declare(self, "split_messages", 4000, "close the current bag and start the next one after this "
+                        "many messages (bounds what a crash can lose)", low=1, high=10**9, read_only=True)
+        names = declare(self, "topics", list(topics.RECORDED), "topics to record (types as in mesa_ros.topics)",
+                        read_only=True)
+        unknown = [t for t in names if t not in topics.RECORDED]
+        if unknown:
+            raise ValueError(f"cannot record {unknown}: known topics are {sorted(topics.RECORDED)}")
+        root = Path(output or f"bags/run_{datetime.now():%Y%m%d_%H%M%S}")
+        self.writer = SplitBagWriter(root, {t: topics.RECORDED[t] for t in names}, storage, split)
+        for topic in names:
+            profile = qos.LATCHED if topic in LATCHED_TOPICS else qos.LOGGER_SUB
+            self.create_subscription(message_class(topics.RECORDED[topic]), topic,
+                                     lambda data, t=topic: self.writer.write(t, time.time_ns(), data), profile, raw=True)
+        self.get_logger().info(f"recording {len(names)} topics to {root} ({storage}, split every {split} messages)")
+
+    def close(self) -> None:
+        self.writer.close()
+        self.get_logger().info(f"closed {self.writer.root}: {self.writer.written} messages in "
+                               f"{len(self.writer.splits)} split(s)")
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(BagRecorderNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

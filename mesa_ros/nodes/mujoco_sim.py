@@ -1,0 +1,233 @@
+"""``mujoco_sim``: steps a MuJoCo fault environment, publishes /clock and stamped state, hosts the fault services.
+
+Modes: ``lockstep`` (default; each state waits for the command that answers it: exact and
+reproducible, as fast as the graph allows) and ``realtime`` (fixed rate; when no command answers the
+current state in time the safe default action is applied and counted as stale).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.clock import Clock, ClockType
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rosgraph_msgs.msg import Clock as ClockMsg
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Header
+from std_srvs.srv import SetBool, Trigger
+
+from mesa_ros.core.assembler import ACTION_PREFIX
+from mesa_ros.envs.session import SimSession, StampedState, StepOutcome
+from mesa_ros import topics
+from mesa_ros.nodes import msgs, qos
+from mesa_ros.nodes.params import check_choice, check_range, declare, validator
+from mesa_ros.nodes.runner import run_node
+
+MODES = ("lockstep", "realtime")
+SPLITS = ("train", "test")
+
+
+class MujocoSimNode(Node):
+    """Simulator node; the graph's clock source."""
+
+    def __init__(self) -> None:
+        super().__init__("mujoco_sim")
+        env = declare(self, "env", "HalfCheetah-Disabled", "environment (paper name)", read_only=True)
+        self.mode = declare(self, "mode", "lockstep", "lockstep: wait for each command; realtime: fixed rate", choices=MODES)
+        rate_hz = declare(self, "rate_hz", 20.0, "realtime mode: control rate in Hz (wall clock)", low=0.1, high=2000.0)
+        seed = declare(self, "seed", 0, "seed of the first episode's reset and of random fault draws", low=0, high=2**31 - 1)
+        horizon = declare(self, "max_episode_steps", 1000, "episode horizon (truncation)", low=1, high=10**7)
+        terminate = declare(self, "terminate_on_violation", True, "end the episode on a constraint violation (paper)")
+        self.max_steps = declare(self, "max_steps", 0, "stop the node after this many control steps (0: never)", low=0, high=10**9)
+        republish = declare(self, "lockstep_republish_s", 0.5,
+                            "lockstep: re-publish the awaited state after this many wall seconds without its command",
+                            low=0.01, high=60.0)
+        declare(self, "fault.power_scale", 0.0, "power left on a joint faulted by a power_loss service or fault.joints "
+                "(0: total loss, 0.5: half power)", low=0.0, high=1.0)
+        declare(self, "fault.joints", [""], "joints currently faulted at fault.power_scale; setting it injects "
+                "exactly these faults ([''] or []: none)")
+        declare(self, "fault.distribution", "test", "distribution of ~/faults/random: train or test (paper)", choices=SPLITS)
+        declare(self, "fault.partial", False, "~/faults/random draws a partial loss k ~ U(0.5, 0.95) instead of 0")
+
+        self.session = SimSession(env, seed=seed, max_episode_steps=horizon, terminate_on_violation=terminate)
+        self.rng = np.random.default_rng(seed)
+        nu = len(self.session.actuator_names)
+        self.safe_action = np.asarray(declare(self, "safe_action", [0.0] * nu,
+                                              "realtime: command applied when none answers the current state"))
+        if self.safe_action.shape != (nu,) or not np.all(np.isfinite(self.safe_action)):
+            raise ValueError(f"safe_action must hold {nu} finite numbers, got {self.safe_action.tolist()}")
+        self.steps = self.stale = 0
+        self.done = False
+        self._syncing = False
+        self.add_on_set_parameters_callback(validator(
+            {"mode": check_choice("mode", MODES), "fault.distribution": check_choice("fault.distribution", SPLITS),
+             "fault.power_scale": check_range("fault.power_scale", 0.0, 1.0)},
+            apply=self._on_params))
+
+        self.pub_clock = self.create_publisher(ClockMsg, topics.CLOCK, qos.CLOCK)
+        self.pub_state = self.create_publisher(JointState, topics.STATE, qos.STREAM_PUB)
+        self.pub_step = self.create_publisher(JointState, topics.STEP, qos.STREAM_PUB)
+        self.pub_episode = self.create_publisher(JointState, topics.EPISODE, qos.STREAM_PUB)
+        self.pub_fault_state = self.create_publisher(JointState, topics.FAULT_STATE, qos.LATCHED)
+        self.pub_fault_event = self.create_publisher(Header, topics.FAULT_EVENT, qos.LATCHED)
+        self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self.create_subscription(JointState, topics.COMMAND, self._on_command, qos.CONTROL_SUB)
+        for joint in self.session.actuator_names:
+            self.create_service(SetBool, f"~/faults/{joint}/power_loss",
+                                lambda req, res, j=joint: self._on_power_loss(j, req, res))
+        self.create_service(Trigger, "~/faults/clear", self._on_clear)
+        self.create_service(Trigger, "~/faults/random", self._on_random)
+
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.latest_command: tuple[int, np.ndarray] | None = None
+        if self.mode == "lockstep":
+            self.create_timer(republish, self._republish, clock=steady)
+        else:
+            self.create_timer(1.0 / rate_hz, self._realtime_tick, clock=steady)
+        self.create_timer(1.0, self._publish_diagnostics, clock=steady)
+        self._publish_fault_state()
+        self._publish_state(self.session.state)
+        self.get_logger().info(f"{env}: {self.mode} mode, actuators {list(self.session.actuator_names)}")
+
+    # -- control loop ----------------------------------------------------------------------------
+    def _on_command(self, msg: JointState) -> None:
+        stamp, action, _ = msgs.parse_action(msg)
+        if stamp != self.session.state.stamp_ns:
+            return  # answers an older state (or a terminal one): nothing to apply
+        if self.mode == "realtime":
+            self.latest_command = (stamp, action)
+            return
+        self._apply(action)
+
+    def _realtime_tick(self) -> None:
+        command = self.latest_command
+        if command is None or command[0] != self.session.state.stamp_ns:
+            self.stale += 1
+            self._apply(self.safe_action, stale=True)
+        else:
+            self._apply(command[1])
+
+    def _republish(self) -> None:
+        self._publish_state(self.session.state)
+
+    def _apply(self, action: np.ndarray, stale: bool = False) -> None:
+        if self.done:
+            return
+        try:
+            outcome = self.session.step(action)
+        except ValueError as exc:  # e.g. a NaN command: rejected, state unchanged, loop keeps waiting
+            self.get_logger().error(f"command for stamp {self.session.state.stamp_ns} rejected: {exc}")
+            return
+        self.steps += 1
+        self._publish_outcome(outcome, stale)
+        if self.max_steps and self.steps >= self.max_steps:
+            self.get_logger().info(f"max_steps={self.max_steps} reached; stopping")
+            self.done = True
+
+    def _publish_outcome(self, out: StepOutcome, stale: bool) -> None:
+        values = {"reward": out.reward, "cost": out.cost, "terminated": float(out.terminated),
+                  "truncated": float(out.truncated), "episode": float(out.next_state.episode),
+                  "step": float(out.next_state.step - 1), "next_stamp_ns": float(out.next_state.stamp_ns),
+                  "stale": float(stale)}
+        values.update({ACTION_PREFIX + name: a for name, a in zip(self.session.actuator_names, out.action)})
+        self.pub_step.publish(msgs.values_msg(out.stamp_ns, values))
+        self._publish_state(out.next_state)
+        if out.finished_episode is not None:
+            ep = out.finished_episode
+            self.pub_episode.publish(msgs.values_msg(out.next_state.stamp_ns, {
+                "episode": ep.episode, "steps": ep.steps, "return": ep.episode_return,
+                "violations": ep.violations, "ended_by_violation": float(ep.ended_by == "violation")}))
+            self.get_logger().info(f"episode {ep.episode}: {ep.steps} steps, return {ep.episode_return:.1f}, "
+                                   f"violations {ep.violations} ({ep.ended_by})")
+        if out.reset_state is not None:
+            self._publish_state(out.reset_state)
+
+    def _publish_state(self, state: StampedState) -> None:
+        clock = ClockMsg()
+        clock.clock = msgs.to_stamp(state.stamp_ns)
+        self.pub_clock.publish(clock)
+        self.pub_state.publish(msgs.state_msg(state.stamp_ns, self.session.joint_names, state.position, state.velocity))
+
+    # -- faults ------------------------------------------------------------------------------------
+    def _on_power_loss(self, joint: str, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
+        scale = self.get_parameter("fault.power_scale").value if req.data else 1.0
+        return self._fault_change(res, lambda: self.session.set_power_scale(joint, scale),
+                                  f"{joint} power scale set to {scale:g}")
+
+    def _on_clear(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        return self._fault_change(res, self.session.clear_faults, "all faults cleared")
+
+    def _on_random(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        split, partial = self.get_parameter("fault.distribution").value, self.get_parameter("fault.partial").value
+        drawn = {}
+        res = self._fault_change(res, lambda: drawn.update(self.session.draw_fault(split, self.rng, partial)), "")
+        if res.success:
+            res.message = f"drew {split} fault {drawn['power_scale'] if 'power_scale' in drawn else drawn}"
+        return res
+
+    def _fault_change(self, res, change, message: str):
+        try:
+            change()
+        except ValueError as exc:
+            res.success, res.message = False, str(exc)
+            return res
+        self._after_fault_change()
+        res.success, res.message = True, message
+        self.get_logger().warning(f"fault change at sim time {self.session.state.stamp_ns / 1e9:.2f}s: {message}")
+        return res
+
+    def _on_params(self, params: list[Parameter]) -> str | None:
+        for p in params:
+            if p.name == "fault.joints" and not self._syncing:
+                joints = [j for j in (p.value or []) if j]
+                scale = self.get_parameter("fault.power_scale").value
+                try:
+                    self.session.set_faults(joints, scale)
+                except ValueError as exc:
+                    return str(exc)
+                self._after_fault_change(sync=False)
+        return None
+
+    def _after_fault_change(self, sync: bool = True) -> None:
+        faulted = [j for j, k in zip(self.session.actuator_names, self.session.power_scale) if k < 1.0]
+        if sync:
+            self._syncing = True
+            try:
+                self.set_parameters([Parameter("fault.joints", Parameter.Type.STRING_ARRAY, faulted or [""])])
+            finally:
+                self._syncing = False
+        event = Header(stamp=msgs.to_stamp(self.session.state.stamp_ns), frame_id="fault" if faulted else "clear")
+        self.pub_fault_event.publish(event)
+        self._publish_fault_state()
+
+    def _publish_fault_state(self) -> None:
+        """Ground truth for evaluation and logging only: no learning node subscribes to it."""
+        self.pub_fault_state.publish(msgs.values_msg(
+            self.session.state.stamp_ns, dict(zip(self.session.actuator_names, self.session.power_scale))))
+
+    # -- diagnostics -------------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        stats = self.session.stats
+        values = {"mode": self.mode, "steps": self.steps, "stale_commands": self.stale, "episode": stats.episode,
+                  "episode_steps": stats.steps, "episode_return": f"{stats.episode_return:.3f}",
+                  "episode_violations": stats.violations, "sim_time_s": f"{self.session.state.stamp_ns / 1e9:.3f}"}
+        level = DiagnosticStatus.WARN if self.stale else DiagnosticStatus.OK
+        status = DiagnosticStatus(level=level, name="mujoco_sim", hardware_id=self.session.robot.family,
+                                  message=f"{self.steps} steps, {self.stale} stale commands",
+                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = msgs.to_stamp(self.session.state.stamp_ns)
+        self.pub_diag.publish(array)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(MujocoSimNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
