@@ -4,9 +4,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mesa_ros.cli import demo
+from mesa_ros.cli import adapt, collect, demo, evaluate, fault, launch, meta_train, train_online
 
-COMMANDS = {"demo": demo}
+COMMANDS = {
+    "demo": demo,
+    "collect": collect,
+    "meta-train": meta_train,
+    "adapt": adapt,
+    "train-online": train_online,
+    "evaluate": evaluate,
+    "launch": launch,
+    "fault": fault,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,5 +45,5 @@ class RecoveryPolicy(nn.Module):
         """pi_rec(s) (+ N(0, noise_std^2) when ``noise``), clipped to the action bounds."""
         action = self.recovery_policy(obs)
         if noise:
-            action = action + self.cfg.noise_std * torch.randn_like(action)
-        return torch.clamp(action, self.recovery_policy.low, self.recovery_policy.high)
+            action.add_(torch.randn_like(action), alpha=self.cfg.noise_std)
+        return action.clamp_(self.recovery_policy.low, self.recovery_policy.high)

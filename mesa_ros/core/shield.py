@@ -45,7 +45,7 @@ class Shield:
         obs_t = torch.from_numpy(np.asarray(obs, dtype=np.float32))
         a_task_t = torch.from_numpy(np.asarray(a_task, dtype=np.float32))
         with torch.inference_mode():
-            risk = self.critic(obs_t, a_task_t).item()
-        if risk <= self.eps_risk:
-            return ShieldDecision(a_task_t.numpy(), False, risk)
-        return ShieldDecision(self.recovery.act(obs_t, noise=self.noise).numpy(), True, risk)
+            risk = self.critic.q_risk(obs_t, a_task_t).item()
+            if risk <= self.eps_risk:
+                return ShieldDecision(a_task_t.numpy(), False, risk)
+            return ShieldDecision(self.recovery.act(obs_t, noise=self.noise).numpy(), True, risk)

@@ -1,0 +1,120 @@
+"""Phase-1 (MAML) speed: meta-iterations/s of the torch.func implementation vs. the per-task loop.
+
+Same run, same data, same seed; rounds of the two implementations alternate so that load on a shared
+machine hits both alike. Besides it/s, the FLOPs of one meta-step (torch.profiler) and the dense
+matmul throughput of this machine give the compute-bound ceiling of any implementation.
+
+    python bench/bench_phase1.py [--quick] [--threads 2 [1 ...]]
+Writes bench/results/phase1.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch.profiler import profile
+
+from mesa_ros.core.batch import Batch
+from mesa_ros.core.config import MetaConfig, SafetyCriticConfig
+from mesa_ros.core.maml import MetaLearner
+from mesa_ros.core.safety_critic import SafetyCritic
+
+RESULTS = Path(__file__).parent / "results" / "phase1.json"
+OBS_DIM, ACT_DIM = 17, 6  # HalfCheetah
+
+
+def task_batches(num_tasks: int, batch_size: int, gen: torch.Generator) -> Batch:
+    shape = (num_tasks, batch_size)
+    return Batch(obs=torch.randn(*shape, OBS_DIM, generator=gen), action=torch.rand(*shape, ACT_DIM, generator=gen) * 2 - 1,
+                 reward=torch.zeros(shape), cost=(torch.rand(shape, generator=gen) < 0.05).float(),
+                 next_obs=torch.randn(*shape, OBS_DIM, generator=gen), terminated=torch.zeros(shape))
+
+
+def task_policy(obs: torch.Tensor) -> torch.Tensor:
+    return torch.tanh(obs[:, :ACT_DIM])
+
+
+def step_gflop(learner: MetaLearner, inner: Batch, outer: Batch) -> float:
+    """FLOPs of one meta-step, innermost ops only (vmap's batching rules wrap the real matmul in others)."""
+    def has_counted_descendant(event) -> bool:
+        return any(child.flops or has_counted_descendant(child) for child in event.cpu_children)
+
+    with profile(with_flops=True) as prof:
+        learner.meta_step(inner, outer, task_policy)
+    return sum(e.flops for e in prof.events() if e.flops and not has_counted_descendant(e)) / 1e9
+
+
+def matmul_gflops(rows: int, width: int, seconds: float = 1.0) -> float:
+    a, w = torch.randn(rows, width), torch.randn(width, width)
+    for _ in range(5):
+        a @ w
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ w
+        n += 1
+    return 2 * rows * width * width * n / (time.perf_counter() - start) / 1e9
+
+
+def bench(hidden: tuple[int, ...], num_tasks: int, batch_size: int, warmup: int, rounds: int, iters: int) -> dict:
+    gen = torch.Generator().manual_seed(0)
+    inner, outer = task_batches(num_tasks, batch_size, gen), task_batches(num_tasks, batch_size, gen)
+    learners = {}
+    for impl in ("func", "loop"):
+        torch.manual_seed(0)
+        learners[impl] = MetaLearner(SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=hidden)), MetaConfig(),
+                                     implementation=impl)
+        for _ in range(warmup):
+            learners[impl].meta_step(inner, outer, task_policy)
+    rates: dict[str, list[float]] = {impl: [] for impl in learners}
+    for _ in range(rounds):
+        for impl, learner in learners.items():
+            start = time.perf_counter()
+            for _ in range(iters):
+                learner.meta_step(inner, outer, task_policy)
+            rates[impl].append(iters / (time.perf_counter() - start))
+    row: dict = {"hidden": list(hidden)}
+    for impl, r in rates.items():
+        row[impl] = {"it_per_s_median": statistics.median(r), "it_per_s_best": max(r), "rounds": r,
+                     "gflop_per_step": step_gflop(learners[impl], inner, outer)}
+    row["ratio_median"] = row["func"]["it_per_s_median"] / row["loop"]["it_per_s_median"]
+    row["ratio_best"] = row["func"]["it_per_s_best"] / row["loop"]["it_per_s_best"]
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="few rounds (a smoke run, noisy numbers)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[2],
+                        help="torch intra-op thread counts to run (target machine: 2 cores)")
+    args = parser.parse_args()
+    warmup, rounds, iters = (3, 2, 3) if args.quick else (10, 7, 10)
+    configs = {"paper 2x256": (256, 256), "reference 3x100": (100, 100, 100)}
+    runs = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        rows = {name: bench(hidden, 5, 256, warmup, rounds, iters) for name, hidden in configs.items()}
+        mm = matmul_gflops(5 * 256, 256)
+        print(f"MAML phase 1, K=5, batch 256, obs/act {OBS_DIM}/{ACT_DIM}, second order, {threads} thread(s)")
+        print(f"{'critic':<17}{'func it/s':>11}{'loop it/s':>11}{'ratio':>8}{'GFLOP/step':>12}{'ceiling it/s':>14}")
+        for name, row in rows.items():
+            row["matmul_bound_it_per_s"] = mm / row["loop"]["gflop_per_step"]
+            print(f"{name:<17}{row['func']['it_per_s_median']:>11.1f}{row['loop']['it_per_s_median']:>11.1f}"
+                  f"{row['ratio_median']:>8.2f}{row['loop']['gflop_per_step']:>12.2f}{row['matmul_bound_it_per_s']:>14.1f}")
+        print(f"  medians over {rounds} alternating rounds; ceiling = dense matmul throughput ({mm:.0f} GFLOP/s, "
+              f"{5 * 256}x256 @ 256x256) / FLOPs per step (equal for both implementations)\n")
+        runs.append({"threads": threads, "matmul_gflops": mm, "configs": rows})
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"quick": args.quick, "torch": torch.__version__,
+                                   "machine": platform.processor() or platform.machine(),
+                                   "num_tasks": 5, "batch_size": 256, "obs_dim": OBS_DIM, "act_dim": ACT_DIM,
+                                   "runs": runs}, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Phase 1 of MESA (paper sec. 4.1): second-order MAML of the safety critic over the training tasks.
+
+For each of K tasks (inner and outer batches from the same task's data):
+
+    theta'_k = theta - alpha * grad_theta L_k^inner(theta)          (one SGD step)
+    meta-loss = mean_k L_k^outer(theta'_k)
+
+where L is the critic loss of ``safety_critic.critic_loss`` and alpha holds one learned rate per
+parameter tensor, alpha = softplus(rho), rho initialised so that alpha = ``inner_lr_init`` (ref).
+theta is updated by Adam(``outer_lr``) after clipping its gradient norm to ``grad_clip``; rho by
+Adam(``inner_lr_lr``), unclipped.
+
+Critic target: the reference keeps ONE target network, the soft-updated copy of the meta-parameters
+theta. We do the same: y = c + (1 - c) gamma_risk Q_targ(s', pi_task(s')) is computed once per
+meta-step for all K inner and outer batches with ``SafetyCritic.target_value`` (outside the
+differentiated graph), and ``SafetyCritic.soft_update`` runs after every meta-step.
+
+Two interchangeable meta-gradient implementations:
+``meta_gradient_func`` (torch.func: grad of vmap over the K tasks of grad -> one batched computation)
+and ``meta_gradient_loop`` (per-task Python loop with autograd; the reference for tests and benches).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from functools import partial
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor
+from torch.func import grad, grad_and_value, vmap
+from torch.nn import functional as F
+
+from mesa_ros.core.batch import Batch
+from mesa_ros.core.config import MetaConfig
+from mesa_ros.core.networks import QRisk
+from mesa_ros.core.safety_critic import SafetyCritic, TaskPolicy, critic_loss
+
+Params = dict[str, Tensor]
+TaskData = tuple[Tensor, Tensor, Tensor]  # (obs, action, target) with a leading task dim K
+
+
+class MetaGradient(NamedTuple):
+    params: Params  # d meta-loss / d theta
+    inner_lr: Params  # d meta-loss / d rho (the raw, pre-softplus inner rates)
+    inner_loss: Tensor  # (K,) L_k^inner(theta)
+    outer_loss: Tensor  # (K,) L_k^outer(theta'_k)
+
+
+def inverse_softplus(y: float) -> float:
+    """rho with softplus(rho) = y."""
+    return math.log(math.expm1(y))
+
+
+def adapt_params(params: Mapping[str, Tensor], grads: Mapping[str, Tensor], raw_inner_lr: Mapping[str, Tensor]) -> Params:
+    """theta' = theta - softplus(rho) * g, per parameter tensor."""
+    return {name: p - F.softplus(raw_inner_lr[name]) * grads[name] for name, p in params.items()}
+
+
+def _task_losses(q_risk: QRisk, first_order: bool, params: Params, raw_inner_lr: Params,
+                 inner: TaskData, outer: TaskData) -> tuple[Tensor, Tensor]:
+    """(L^outer(theta'), L^inner(theta)) for one task; differentiable w.r.t. params and rates."""
+    grads, inner_loss = grad_and_value(partial(critic_loss, q_risk))(params, *inner)
+    if first_order:
+        grads = {name: g.detach() for name, g in grads.items()}
+    return critic_loss(q_risk, adapt_params(params, grads, raw_inner_lr), *outer), inner_loss
+
+
+def meta_gradient_func(q_risk: QRisk, params: Params, raw_inner_lr: Params, inner: TaskData, outer: TaskData,
+                       first_order: bool = False) -> MetaGradient:
+    """Meta-gradient with torch.func: the K inner loops run as one vmapped computation."""
+    def meta_loss(params: Params, raw_inner_lr: Params) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        outer_loss, inner_loss = vmap(partial(_task_losses, q_risk, first_order), in_dims=(None, None, 0, 0))(
+            params, raw_inner_lr, inner, outer)
+        return outer_loss.mean(), (inner_loss, outer_loss)
+
+    (g_params, g_lr), (inner_loss, outer_loss) = grad(meta_loss, argnums=(0, 1), has_aux=True)(params, raw_inner_lr)
+    return MetaGradient(g_params, g_lr, inner_loss, outer_loss)
+
+
+def meta_gradient_loop(q_risk: QRisk, params: Params, raw_inner_lr: Params, inner: TaskData, outer: TaskData,
+                       first_order: bool = False) -> MetaGradient:
+    """Meta-gradient with a plain per-task loop and torch.autograd (reference implementation)."""
+    params = {name: p.detach().requires_grad_() for name, p in params.items()}
+    raw_inner_lr = {name: r.detach().requires_grad_() for name, r in raw_inner_lr.items()}
+    num_tasks = inner[0].shape[0]
+    inner_losses, outer_losses = [], []
+    for k in range(num_tasks):
+        inner_loss = critic_loss(q_risk, params, *(x[k] for x in inner))
+        grads = torch.autograd.grad(inner_loss, list(params.values()), create_graph=not first_order)
+        adapted = adapt_params(params, dict(zip(params, grads)), raw_inner_lr)
+        inner_losses.append(inner_loss.detach())
+        outer_losses.append(critic_loss(q_risk, adapted, *(x[k] for x in outer)))
+    outer_loss = torch.stack(outer_losses)
+    leaves = [*params.values(), *raw_inner_lr.values()]
+    g = torch.autograd.grad(outer_loss.mean(), leaves)
+    return MetaGradient(dict(zip(params, g[:len(params)])), dict(zip(raw_inner_lr, g[len(params):])),
+                        torch.stack(inner_losses), outer_loss.detach())
+
+
+META_GRADIENTS = {"func": meta_gradient_func, "loop": meta_gradient_loop}
+
+
+class MetaLearner:
+    """Meta-trains ``critic.q_risk`` in place; after training, ``critic`` is phase 2's initialisation."""
+
+    def __init__(self, critic: SafetyCritic, cfg: MetaConfig = MetaConfig(),
+                 implementation: Literal["func", "loop"] = "func") -> None:
+        if implementation not in META_GRADIENTS:
+            raise ValueError(f"unknown MAML implementation {implementation!r}; expected one of {sorted(META_GRADIENTS)}")
+        if cfg.inner_steps != 1:
+            raise ValueError(f"MetaLearner implements the paper's single inner step; got inner_steps={cfg.inner_steps}")
+        self.critic, self.cfg = critic, cfg
+        self.meta_gradient = META_GRADIENTS[implementation]
+        self.params = dict(critic.q_risk.named_parameters())
+        ref = next(iter(self.params.values()))
+        self.raw_inner_lr = {name: torch.full((), inverse_softplus(cfg.inner_lr_init), dtype=ref.dtype,
+                                              device=ref.device, requires_grad=True) for name in self.params}
+        self.outer_optimizer = torch.optim.Adam(self.params.values(), lr=cfg.outer_lr)
+        self.inner_lr_optimizer = torch.optim.Adam(self.raw_inner_lr.values(), lr=cfg.inner_lr_lr)
+
+    def meta_step(self, inner: Batch, outer: Batch, task_policy: TaskPolicy) -> dict[str, float]:
+        """One meta-update from K stacked task batches (K, B, ...) for the inner and the outer loss."""
+        inner_data = (inner.obs, inner.action, self.critic.target_value(inner, task_policy))
+        outer_data = (outer.obs, outer.action, self.critic.target_value(outer, task_policy))
+        g = self.meta_gradient(self.critic.q_risk, {n: p.detach() for n, p in self.params.items()},
+                               {n: r.detach() for n, r in self.raw_inner_lr.items()}, inner_data, outer_data,
+                               first_order=self.cfg.first_order)
+        for name, p in self.params.items():
+            p.grad = g.params[name]
+        for name, r in self.raw_inner_lr.items():
+            r.grad = g.inner_lr[name]
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params.values(), self.cfg.grad_clip)
+        self.outer_optimizer.step()
+        self.inner_lr_optimizer.step()
+        self.critic.soft_update()
+        return {"inner_loss": g.inner_loss.mean().item(), "outer_loss": g.outer_loss.mean().item(),
+                "grad_norm": grad_norm.item()}
+
+    def inner_lr(self) -> dict[str, float]:
+        """The learned inner learning rates alpha = softplus(rho), per parameter tensor."""
+        return {name: F.softplus(r).item() for name, r in self.raw_inner_lr.items()}
+
+    def meta_parameters(self) -> Params:
+        """Detached copies of the meta-learned critic parameters theta (what phase 2 starts from)."""
+        return {name: p.detach().clone() for name, p in self.params.items()}

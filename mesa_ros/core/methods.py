@@ -1,0 +1,254 @@
+"""The paper's comparisons (sec. 5) on one code path: each method is a recipe for a *safety layer*.
+
+A safety layer is the safety critic Q_risk plus the recovery policy pi_rec that phase 3
+(``online.run``) puts between the task policy and the environment; a method without one
+(Unconstrained) lets a_task through unchanged. Methods differ only in how the layer is made offline:
+
+=============  ==========================================  ==========================================
+method         offline stage (training datasets)           adaptation stage (small test dataset)
+=============  ==========================================  ==========================================
+unconstrained  --                                          -- (no safety layer: SAC alone)
+rrl            -- (never reads the training data)          critic + recovery from scratch,
+                                                           ``adapt.pretrain_steps`` Adam steps at
+                                                           ``adapt.pretrain_lr``; twin critic heads
+multitask      critic on all training data pooled,         phase 2: ``adapt.steps`` Adam steps at
+               ``meta.iterations`` Adam steps at           ``adapt.lr`` (critic + recovery)
+               ``adapt.pretrain_lr`` (paper table A.2)
+mesa           phase 1: second-order MAML over the         phase 2, as Multi-Task
+               training tasks, ``meta.iterations``
+=============  ==========================================  ==========================================
+
+The two stages are separate functions so that the CLI can run them as separate commands
+(``meta-train``, ``adapt``) with a checkpoint in between; ``build`` runs both in one process.
+
+The task policy in the critic target offline: y = c + (1 - c) gamma_risk Q_targ(s', a'),
+a' ~ pi_task(s'). Offline there is no trained task policy; as in the reference, a' comes from the
+task policy as it is at that point: the freshly initialised SAC actor. We use *the same* actor that
+phase 3 starts from (it travels in the checkpoints as module ``sac``), so the offline critic is
+calibrated to the policy the shield first guards; phase 3 then recalibrates it online as the task
+policy learns (paper sec. 4.3).
+
+More methods (CARL, CARL-Offline, Meta-CPO) plug in as further ``Method`` entries of ``METHODS``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+from tqdm import tqdm
+
+from mesa_ros.core.adaptation import adapt, pretrain_critic
+from mesa_ros.core.batch import Batch
+from mesa_ros.core.config import MesaConfig
+from mesa_ros.core.dataset import TransitionDataset, concatenate
+from mesa_ros.core.maml import MetaLearner
+from mesa_ros.core.recovery import RecoveryPolicy
+from mesa_ros.core.safety_critic import SafetyCritic, TaskPolicy
+from mesa_ros.core.shield import Shield
+
+Metrics = dict[str, float]
+OnLog = Callable[[Metrics], None]
+
+
+@dataclass
+class SafetyLayer:
+    """Q_risk and pi_rec: what a safe method hands to phase 3."""
+
+    critic: SafetyCritic
+    recovery: RecoveryPolicy
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Checkpoint modules by name."""
+        return {"critic": self.critic, "recovery": self.recovery}
+
+    def shield(self, eps_risk: float, noise: bool = True) -> Shield:
+        """The Recovery RL rule over this layer (live: later updates of the networks take effect)."""
+        return Shield(self.critic, self.recovery, eps_risk, noise=noise)
+
+
+def new_critic(cfg: MesaConfig, observation_space: spaces.Box, action_space: spaces.Box) -> SafetyCritic:
+    """A freshly initialised Q_risk (sizes from ``cfg.critic``)."""
+    return SafetyCritic(observation_space.shape[0], action_space.shape[0], cfg.critic)
+
+
+def new_recovery(cfg: MesaConfig, observation_space: spaces.Box, action_space: spaces.Box) -> RecoveryPolicy:
+    """A freshly initialised pi_rec (sizes from ``cfg.recovery``, output scaled to the action bounds)."""
+    return RecoveryPolicy(observation_space.shape[0], action_space.shape[0], action_space.low, action_space.high,
+                          cfg.recovery)
+
+
+# -- offline stages on the training datasets ------------------------------------------------------
+def meta_train(cfg: MesaConfig, critic: SafetyCritic, train_data: Sequence[TransitionDataset],
+               task_policy: TaskPolicy, rng: np.random.Generator, *, progress: bool = False,
+               log_every: int = 100, on_log: OnLog | None = None) -> list[Metrics]:
+    """MESA phase 1: ``cfg.meta.iterations`` MAML meta-steps of ``critic`` (in place).
+
+    Each meta-step draws K = ``meta.num_tasks`` training datasets (without replacement when there
+    are at least K, else with) and, per task, an inner and an outer minibatch of that task's data.
+    Returns one metrics row every ``log_every`` iterations (and the last), also passed to ``on_log``.
+    """
+    _check_nonempty(train_data, "meta-training")
+    meta = cfg.meta
+    learner = MetaLearner(critic, meta)
+    rows: list[Metrics] = []
+    start = time.perf_counter()
+    for iteration in tqdm(range(1, meta.iterations + 1), desc="meta-train (MAML)", disable=not progress):
+        tasks = rng.choice(len(train_data), size=meta.num_tasks, replace=len(train_data) < meta.num_tasks)
+        inner = Batch.stack([train_data[k].sample(meta.inner_batch_size, rng) for k in tasks])
+        outer = Batch.stack([train_data[k].sample(meta.outer_batch_size, rng) for k in tasks])
+        metrics = learner.meta_step(inner, outer, task_policy)
+        if iteration % log_every == 0 or iteration == meta.iterations:
+            lrs = learner.inner_lr().values()
+            row = {"iteration": iteration, **metrics, "mean_inner_lr": sum(lrs) / len(lrs),
+                   "wall_time": time.perf_counter() - start}
+            rows.append(row)
+            if on_log is not None:
+                on_log(row)
+    return rows
+
+
+def pooled_train(cfg: MesaConfig, critic: SafetyCritic, train_data: Sequence[TransitionDataset],
+                 task_policy: TaskPolicy, rng: np.random.Generator, *, progress: bool = False,
+                 log_every: int = 100, on_log: OnLog | None = None) -> list[Metrics]:
+    """Multi-Task offline stage: the critic on all training transitions pooled (one dataset),
+    ``cfg.meta.iterations`` Adam steps at ``adapt.pretrain_lr``, batch ``critic.batch_size``.
+
+    ``progress`` and ``log_every`` are accepted for a uniform stage signature; the loop is
+    ``adaptation.pretrain_critic``, which reports one summary row.
+    """
+    _check_nonempty(train_data, "pooled training")
+    meta = dataclasses.replace(train_data[0].metadata, task={}, policy="pooled",
+                               extra={"datasets": len(train_data)})
+    pooled = concatenate(train_data, metadata=meta)
+    start = time.perf_counter()
+    metrics = pretrain_critic(critic, lambda n: pooled.sample(n, rng), steps=cfg.meta.iterations,
+                              lr=cfg.adapt.pretrain_lr, task_policy=task_policy, batch_size=cfg.critic.batch_size)
+    row = {"iteration": cfg.meta.iterations, **metrics, "wall_time": time.perf_counter() - start}
+    if on_log is not None:
+        on_log(row)
+    return [row]
+
+
+# -- adaptation stages on the test dataset ----------------------------------------------------------
+def adapt_to_test(cfg: MesaConfig, layer: SafetyLayer, test_data: TransitionDataset, task_policy: TaskPolicy,
+                  rng: np.random.Generator) -> Metrics:
+    """Phase 2 (MESA, Multi-Task): ``adapt.steps`` Adam steps at ``adapt.lr`` of critic and pi_rec."""
+    a = cfg.adapt
+    return adapt(layer.critic, layer.recovery, lambda n: test_data.sample(n, rng), task_policy,
+                 steps=a.steps, lr=a.lr, batch_size=a.batch_size)
+
+
+def pretrain_on_test(cfg: MesaConfig, layer: SafetyLayer, test_data: TransitionDataset, task_policy: TaskPolicy,
+                     rng: np.random.Generator) -> Metrics:
+    """RRL: critic and pi_rec learned from the test data only, ``adapt.pretrain_steps`` Adam steps
+    at ``adapt.pretrain_lr`` (paper table A.2: 10k, 2k for Navigation)."""
+    a = cfg.adapt
+    return adapt(layer.critic, layer.recovery, lambda n: test_data.sample(n, rng), task_policy,
+                 steps=a.pretrain_steps, lr=a.pretrain_lr, batch_size=a.batch_size)
+
+
+def _check_nonempty(datasets: Sequence[TransitionDataset], what: str) -> None:
+    if not datasets:
+        raise ValueError(f"{what} needs at least one training dataset")
+
+
+# -- the registry ---------------------------------------------------------------------------------
+OfflineStage = Callable[..., list[Metrics]]  # signature of meta_train / pooled_train
+AdaptStage = Callable[[MesaConfig, SafetyLayer, TransitionDataset, TaskPolicy, np.random.Generator], Metrics]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One comparison: its offline stage (training data) and adaptation stage (test data), either optional."""
+
+    name: str
+    summary: str
+    offline: OfflineStage | None  # None: the method never reads the training datasets
+    adapt: AdaptStage | None  # None: no safety layer (phase 3 executes a_task)
+    twin_critic: bool = False  # Recovery RL's pessimistic twin heads
+
+    @property
+    def safe(self) -> bool:
+        """True when the method puts a safety layer in the loop."""
+        return self.adapt is not None
+
+    def configure(self, cfg: MesaConfig) -> MesaConfig:
+        """``cfg`` with this method's fixed choices applied (the critic's twin heads)."""
+        if cfg.critic.twin == self.twin_critic:
+            return cfg
+        return dataclasses.replace(cfg, critic=dataclasses.replace(cfg.critic, twin=self.twin_critic))
+
+
+METHODS: dict[str, Method] = {
+    "unconstrained": Method("unconstrained", "SAC alone, no safety layer", None, None),
+    "rrl": Method("rrl", "Recovery RL: critic and recovery from the test dataset only", None, pretrain_on_test,
+                  twin_critic=True),
+    "multitask": Method("multitask", "critic on all training data pooled, then phase 2 on the test data",
+                        pooled_train, adapt_to_test),
+    "mesa": Method("mesa", "MAML-meta-learned critic (phase 1), then phase 2 on the test data",
+                   meta_train, adapt_to_test),
+}
+PLANNED = ("carl", "carl-offline", "meta-cpo")  # paper comparisons not implemented (yet)
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name``; ``ValueError`` naming the choices otherwise."""
+    if name in METHODS:
+        return METHODS[name]
+    hint = f" ({name!r} is a comparison of the paper that mesa_ros does not implement yet)" if name in PLANNED else ""
+    raise ValueError(f"unknown method {name!r}{hint}; expected one of {sorted(METHODS)}")
+
+
+def offline_stage(method: Method, cfg: MesaConfig, observation_space: spaces.Box, action_space: spaces.Box,
+                  task_policy: TaskPolicy, train_data: Sequence[TransitionDataset], *, seed: int = 0,
+                  progress: bool = False, log_every: int = 100, on_log: OnLog | None = None) -> SafetyCritic | None:
+    """The method's work on the training datasets (``mesa-ros meta-train``): a fresh critic trained by
+    ``method.offline``; None for a method without an offline stage. Seeds torch and the sampler with ``seed``."""
+    if method.offline is None:
+        return None
+    torch.manual_seed(seed)
+    critic = new_critic(cfg, observation_space, action_space)
+    method.offline(cfg, critic, train_data, task_policy, np.random.default_rng(seed), progress=progress,
+                   log_every=log_every, on_log=on_log)
+    return critic
+
+
+def adapt_stage(method: Method, cfg: MesaConfig, observation_space: spaces.Box, action_space: spaces.Box,
+                task_policy: TaskPolicy, test_data: TransitionDataset | None, critic: SafetyCritic | None = None,
+                *, seed: int = 0) -> tuple[SafetyLayer | None, Metrics]:
+    """The method's work on the test dataset (``mesa-ros adapt``): the safety layer and its metrics.
+
+    ``critic`` is the offline stage's output (required exactly when the method has an offline stage).
+    A fresh pi_rec (and, for RRL, a fresh critic) is drawn after seeding torch with ``seed + 1``.
+    """
+    if not method.safe:
+        return None, {}
+    if test_data is None:
+        raise ValueError(f"method {method.name!r} needs the test-environment dataset")
+    if (critic is None) != (method.offline is None):
+        need = "the critic of its offline stage (a meta-train checkpoint)" if method.offline else "no prior critic"
+        raise ValueError(f"method {method.name!r} adapts {need}")
+    torch.manual_seed(seed + 1)
+    if critic is None:
+        critic = new_critic(cfg, observation_space, action_space)
+    layer = SafetyLayer(critic, new_recovery(cfg, observation_space, action_space))
+    metrics = method.adapt(cfg, layer, test_data, task_policy, np.random.default_rng(seed + 1))
+    return layer, metrics
+
+
+def build(method: Method | str, cfg: MesaConfig, observation_space: spaces.Box, action_space: spaces.Box,
+          task_policy: TaskPolicy, train_data: Sequence[TransitionDataset] = (),
+          test_data: TransitionDataset | None = None, *, seed: int = 0, progress: bool = False,
+          on_log: OnLog | None = None) -> SafetyLayer | None:
+    """Both offline stages in one process (the same calls, hence the same result, as ``meta-train``
+    then ``adapt``); ``cfg`` should come from ``method.configure``. None for a method without a layer."""
+    method = get_method(method) if isinstance(method, str) else method
+    critic = offline_stage(method, cfg, observation_space, action_space, task_policy, train_data, seed=seed,
+                           progress=progress, on_log=on_log)
+    return adapt_stage(method, cfg, observation_space, action_space, task_policy, test_data, critic, seed=seed)[0]

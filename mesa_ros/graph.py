@@ -1,0 +1,134 @@
+"""The one description of each node graph, read by ``launch/*.launch.py`` and by ``mesa-ros launch``.
+
+A graph is a list of launch arguments and a function from their values to node specifications
+(executable, node name, parameter file + overrides, remappings, whether the graph ends with it).
+No ROS import here: the launch file turns specs into ``launch_ros.actions.Node``, the project's
+launcher into processes.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mesa_ros.paths import config_file
+
+#: Console script (``ros2 run mesa_ros <name>``) -> module with ``main``. setup.py installs the same.
+EXECUTABLES: dict[str, str] = {
+    "mujoco_sim": "mesa_ros.nodes.mujoco_sim",
+    "task_policy": "mesa_ros.nodes.task_policy",
+    "safety_monitor": "mesa_ros.nodes.safety_monitor",
+    "adaptation": "mesa_ros.nodes.adaptation",
+    "bag_recorder": "mesa_ros.nodes.bag_recorder",
+    "fault_injector": "mesa_ros.nodes.fault_injector",
+}
+
+
+@dataclass(frozen=True)
+class LaunchArg:
+    name: str
+    default: str
+    description: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    executable: str
+    params_file: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    remappings: tuple[tuple[str, str], ...] = ()
+    required: bool = False  # the graph stops when this node exits (as launch's on_exit=Shutdown())
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    args: tuple[LaunchArg, ...]
+    nodes: Callable[[Mapping[str, str]], list[NodeSpec]]
+
+    def resolve(self, given: Mapping[str, str]) -> dict[str, str]:
+        """Launch argument values: defaults overridden by ``given``; unknown names/choices are errors."""
+        known = {a.name: a for a in self.args}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise ValueError(f"unknown launch argument(s) {unknown} for {self.name}; known: {sorted(known)}")
+        values = {a.name: a.default for a in self.args} | dict(given)
+        for name, value in values.items():
+            if known[name].choices and value not in known[name].choices:
+                raise ValueError(f"launch argument {name}:={value!r} must be one of {list(known[name].choices)}")
+        return values
+
+
+def _bool(value: str, name: str) -> bool:
+    if value.lower() in ("true", "1", "yes", "on"):
+        return True
+    if value.lower() in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"launch argument {name}:={value!r} must be true or false")
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"launch argument {name}:={value!r} must be an integer") from None
+
+
+CHEETAH_FAULT_ARGS = (
+    LaunchArg("fault", "ffoot", "joint that loses power during the run ('none': no fault)",
+              ("none", "bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot")),
+    LaunchArg("fault_step", "1000", "control step at which the fault is injected through the simulator's service"),
+    LaunchArg("power_scale", "0.0", "power left on the faulted joint (0: total loss; the paper's test fault)"),
+    LaunchArg("shield", "adapt", "adapt: the adaptation node enables the shield after phase 2; on: shield from the "
+              "start with the checkpoint's critic; off: never", ("adapt", "on", "off")),
+    LaunchArg("policy_checkpoint", "", "SAC task-policy checkpoint ('' = the shipped default)"),
+    LaunchArg("safety_checkpoint", "", "meta-trained critic + recovery checkpoint ('' = the shipped default)"),
+    LaunchArg("record_bag", "false", "record the graph's topics with bag_recorder"),
+    LaunchArg("bag_dir", "", "bag output directory ('' = bags/run_<date-time>)"),
+    LaunchArg("mode", "lockstep", "simulator mode", ("lockstep", "realtime")),
+    LaunchArg("seed", "0", "seed of the simulator and policies"),
+    LaunchArg("max_steps", "0", "stop the graph after this many control steps (0: run until Ctrl-C)"),
+    LaunchArg("params_file", "", "node parameter file ('' = config/cheetah_fault.yaml of this package)"),
+)
+
+
+def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
+    """HalfCheetah-Disabled with a mid-run joint fault, MESA adaptation and the Recovery RL shield."""
+    params = args["params_file"] or str(config_file("cheetah_fault.yaml"))
+    seed = _int(args["seed"], "seed")
+    fault_step, max_steps = _int(args["fault_step"], "fault_step"), _int(args["max_steps"], "max_steps")
+    try:
+        power = float(args["power_scale"])
+    except ValueError:
+        raise ValueError(f"launch argument power_scale:={args['power_scale']!r} must be a number in [0, 1]") from None
+    if not 0.0 <= power <= 1.0:
+        raise ValueError(f"launch argument power_scale:={power} must be in [0, 1]")
+    shield = args["shield"]
+    nodes = [
+        NodeSpec("mujoco_sim", "mujoco_sim", params, {"mode": args["mode"], "seed": seed, "max_steps": max_steps,
+                                                      "fault.power_scale": power}, required=True),
+        NodeSpec("task_policy", "task_policy", params, {"checkpoint": args["policy_checkpoint"], "seed": seed}),
+        NodeSpec("safety_monitor", "safety_monitor", params, {"checkpoint": args["safety_checkpoint"],
+                                                              "enabled": shield == "on", "seed": seed}),
+    ]
+    if shield == "adapt":
+        nodes.append(NodeSpec("adaptation", "adaptation", params, {"checkpoint": args["safety_checkpoint"],
+                                                                   "policy_checkpoint": args["policy_checkpoint"],
+                                                                   "seed": seed}))
+    if args["fault"] != "none":
+        nodes.append(NodeSpec("fault_injector", "fault_injector", params,
+                              {"joint": args["fault"], "at_step": fault_step}))
+    if _bool(args["record_bag"], "record_bag"):
+        nodes.append(NodeSpec("bag_recorder", "bag_recorder", params, {"output": args["bag_dir"]}))
+    return nodes
+
+
+GRAPHS: dict[str, Graph] = {"cheetah_fault": Graph("cheetah_fault", CHEETAH_FAULT_ARGS, cheetah_fault_nodes)}
+
+
+def get_graph(name: str) -> Graph:
+    if name not in GRAPHS:
+        raise ValueError(f"unknown graph {name!r}; available: {sorted(GRAPHS)}")
+    return GRAPHS[name]

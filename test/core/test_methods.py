@@ -1,0 +1,108 @@
+"""The comparisons' registry: every method builds, RRL reads only test data, the others learn from training data."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mesa_ros.core.collect import collect
+from mesa_ros.core.config import load_config
+from mesa_ros.core.experiment import env_spaces, new_agent, run_pipeline
+from mesa_ros.core.methods import METHODS, adapt_stage, build, get_method, new_critic, offline_stage
+
+torch.set_num_threads(1)
+ENV = "Navigation-2"
+SPACE = env_spaces(ENV)
+OBS = torch.as_tensor(np.random.default_rng(0).uniform([-40, -15], [-10, 15], size=(64, 2)), dtype=torch.float32)
+ACT = torch.rand(64, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Two sets of training datasets (different tasks) and a test dataset, small."""
+    train_a = [collect(ENV, None, "train", num_transitions=200, seed=s, progress=False) for s in (1, 2)]
+    train_b = [collect(ENV, None, "train", num_transitions=200, seed=s, progress=False) for s in (3, 4)]
+    test = collect(ENV, None, "test", num_transitions=100, seed=0, progress=False)
+    return train_a, train_b, test
+
+
+def setup(method: str):
+    m = get_method(method)
+    cfg = m.configure(load_config(ENV, "smoke"))
+    return m, cfg, new_agent(cfg, SPACE)
+
+
+def risk(critic) -> torch.Tensor:
+    with torch.no_grad():
+        return critic(OBS, ACT)
+
+
+def state(module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_builds_a_layer_that_differs_from_an_untrained_one(method, data):
+    train, _, test = data
+    m, cfg, agent = setup(method)
+    layer = build(m, cfg, *SPACE, agent.policy, train, test, seed=0)
+    if method == "unconstrained":
+        assert layer is None and not m.safe
+        return
+    torch.manual_seed(0 if m.offline else 1)  # the seeds offline_stage / adapt_stage draw the fresh critic with
+    untrained = new_critic(cfg, *SPACE)
+    assert len(layer.critic.q_risk.heads) == (2 if method == "rrl" else 1)  # RRL: twin heads (max)
+    assert (risk(layer.critic) - risk(untrained)).abs().max() > 1e-3
+    assert risk(layer.critic).mean() < risk(untrained).mean()  # no violations in this data: risk learned down
+
+
+def test_unknown_method_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"unknown method 'sarsa'; expected one of \['mesa', 'multitask', 'rrl', "):
+        get_method("sarsa")
+    with pytest.raises(ValueError, match="comparison of the paper that mesa_ros does not implement yet"):
+        get_method("carl")
+
+
+def test_rrl_uses_only_the_test_data(data):
+    train_a, train_b, test = data
+    m, cfg, agent = setup("rrl")
+    layers = [build(m, cfg, *SPACE, agent.policy, train, test, seed=0) for train in (train_a, train_b, ())]
+    for other in layers[1:]:
+        assert same(state(layers[0].critic), state(other.critic))
+        assert same(state(layers[0].recovery), state(other.recovery))
+    assert offline_stage(m, cfg, *SPACE, agent.policy, train_a) is None
+
+
+@pytest.mark.parametrize("method", ["multitask", "mesa"])
+def test_multitask_and_mesa_learn_from_the_training_data(method, data):
+    train_a, train_b, test = data
+    m, cfg, agent = setup(method)
+    critics = [offline_stage(m, cfg, *SPACE, agent.policy, train, seed=0) for train in (train_a, train_a, train_b)]
+    assert same(state(critics[0]), state(critics[1]))  # seeded
+    assert not same(state(critics[0]), state(critics[2]))  # other training data, other critic
+    with pytest.raises(ValueError, match="needs at least one training dataset"):
+        offline_stage(m, cfg, *SPACE, agent.policy, [])
+
+
+def test_stages_check_their_inputs(data):
+    train, _, test = data
+    mesa, cfg, agent = setup("mesa")
+    with pytest.raises(ValueError, match="adapts the critic of its offline stage"):
+        adapt_stage(mesa, cfg, *SPACE, agent.policy, test)
+    with pytest.raises(ValueError, match="needs the test-environment dataset"):
+        adapt_stage(mesa, cfg, *SPACE, agent.policy, None, new_critic(cfg, *SPACE))
+    rrl, cfg, agent = setup("rrl")
+    with pytest.raises(ValueError, match="'rrl' adapts no prior critic"):
+        adapt_stage(rrl, cfg, *SPACE, agent.policy, test, new_critic(cfg, *SPACE))
+
+
+def test_pipeline_runs_every_phase_and_writes_the_csv(data, tmp_path):
+    train, _, test = data
+    result = run_pipeline("mesa", load_config(ENV, "smoke"), train, test, csv_path=tmp_path / "episodes.csv")
+    lines = (tmp_path / "episodes.csv").read_text().splitlines()
+    assert lines[0].startswith("mode,episode,steps,total_steps,return,violation,cumulative_violations")
+    assert len(lines) == 1 + len(result.rows) == 4 and result.safety is not None
