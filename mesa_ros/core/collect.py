@@ -3,11 +3,21 @@
 Test-environment data and Navigation data come from a random policy; locomotion training data is
 the whole replay buffer of a SAC run stopped early ("sac_early_stop"), which holds both safe and
 unsafe behaviour. Episodes are not ended on violation in offline data, only by the horizon.
+
+Navigation (``start="near_obstacles"``): random rollouts from the default start (-50, 0) almost never
+reach an obstacle (48 violations in 100k transitions, where the paper reports ~680 / ~1200 per 10k).
+The Recovery RL reference (``env/navigation{1,2}.py: get_offline_data``, reused by MESA) therefore
+collects Navigation data as short rollouts of at most ``NEAR_OBSTACLE_ROLLOUT_STEPS`` = 10 steps, each
+from a start drawn uniformly in a box near the obstacles (``NEAR_OBSTACLE_STARTS``), actions
+clip(N(0, I), -1, 1) except on the axis that points at the wall from the Navigation-2 side boxes
+(uniform in +-[0.5, 1] towards it); a rollout ends at its first violation (as in the reference: a
+point inside an obstacle stays there, so more steps would only repeat that state).
 """
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -23,6 +33,65 @@ from mesa_ros.core.sac import SAC
 from mesa_ros.envs.base import check_split
 
 Act = Callable[[np.ndarray], np.ndarray]
+Interval = tuple[float, float]
+STARTS = ("reset", "near_obstacles")  # values of collect(start=...)
+NEAR_OBSTACLE_ROLLOUT_STEPS = 10  # reference: ``for j in range(10)``
+
+
+@dataclass(frozen=True)
+class StartBox:
+    """Offline rollouts that start uniformly in ``x`` x ``y`` (outside the obstacles).
+
+    ``weight``: the share of rollouts starting here (reference: its rollout counts per box);
+    ``action``: per axis, None for clip(N(0, 1), -1, 1), else U(low, high) (pushing towards a wall).
+    """
+
+    weight: float
+    x: Interval
+    y: Interval
+    action: tuple[Interval | None, Interval | None] = (None, None)
+
+
+#: Start boxes of the reference's ``get_offline_data`` per environment (Recovery RL, env/navigation*.py).
+NEAR_OBSTACLE_STARTS: dict[str, tuple[StartBox, ...]] = {
+    # 50/50 just below / above the corridor (walls at y <= -5 and y >= 5)
+    "Navigation-1": (StartBox(1, (-80, 50), (-5, -2)), StartBox(1, (-80, 50), (2, 5))),
+    # n/30 rollouts in a wide box around the wall (x in [-30, -20], y in [-7.5, 7.5]) and n/40 from each side,
+    # pushing towards the wall: weights 4 : 3 : 3 : 3 : 3
+    "Navigation-2": (
+        StartBox(4, (-40, 10), (-25, 25)),
+        StartBox(3, (-35, -30), (-12, 12), ((0.5, 1.0), None)),  # left of the wall, pushing right
+        StartBox(3, (-20, -15), (-12, 12), ((-1.0, -0.5), None)),  # right of it, pushing left
+        StartBox(3, (-30, -20), (10, 15), (None, (-1.0, -0.5))),  # above, pushing down
+        StartBox(3, (-30, -20), (-15, -10), (None, (0.5, 1.0))),  # below, pushing up
+    ),
+}
+
+
+class NearObstacleStarts(gym.Wrapper):
+    """Each ``reset`` places the point at a start drawn from ``boxes`` (by weight, rejecting starts inside
+    an obstacle); ``act`` draws that box's actions. All draws come from ``rng``."""
+
+    def __init__(self, env: gym.Env, boxes: Sequence[StartBox], rng: np.random.Generator) -> None:
+        super().__init__(env)
+        self.boxes, self.rng = tuple(boxes), rng
+        weights = np.array([b.weight for b in self.boxes], dtype=np.float64)
+        self.p = weights / weights.sum()
+        self.box = self.boxes[0]
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        _, info = self.env.reset(**kwargs)
+        nav = self.env.unwrapped
+        self.box = self.boxes[self.rng.choice(len(self.boxes), p=self.p)]
+        start = self.rng.uniform([self.box.x[0], self.box.y[0]], [self.box.x[1], self.box.y[1]])
+        while nav.in_obstacle(start):
+            start = self.rng.uniform([self.box.x[0], self.box.y[0]], [self.box.x[1], self.box.y[1]])
+        nav.set_state(start)
+        return nav.position, info
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return np.array([np.clip(self.rng.standard_normal(), -1.0, 1.0) if axis is None else self.rng.uniform(*axis)
+                         for axis in self.box.action])
 
 
 def random_policy(action_space: gym.spaces.Box, rng: np.random.Generator) -> Act:
@@ -118,6 +187,7 @@ def collect(
     progress: bool = True,
     max_episode_steps: int | None = None,
     sac_config: SACConfig = SACConfig(),
+    start: str = "reset",
 ) -> TransitionDataset:
     """Collect one task's offline dataset with episodes that continue through violations.
 
@@ -127,11 +197,27 @@ def collect(
     buffer: the buffer is the dataset). The budget is ``num_transitions`` or ``num_episodes``;
     ``max_episode_steps`` overrides the horizon. The same ``seed`` (env reset, action sampling,
     torch) gives the same dataset.
+
+    ``start``: "reset" (the environment's own start distribution) or "near_obstacles" (Navigation
+    only, with the random policy: the reference's short rollouts near the obstacles, see the module
+    docstring; the horizon defaults to ``NEAR_OBSTACLE_ROLLOUT_STEPS`` and a violation ends a rollout).
     """
     check_split(split)
     if not (isinstance(policy, SAC) or policy in ("random", "sac_early_stop")):
         raise ValueError(f"policy must be 'random', 'sac_early_stop' or a SAC agent, got {policy!r}")
-    make_kwargs: dict[str, Any] = {"terminate_on_violation": False}
+    if start not in STARTS:
+        raise ValueError(f"start must be one of {list(STARTS)}, got {start!r}")
+    near = start == "near_obstacles"
+    if near:
+        gym_id = envs.env_id(env_name)
+        boxes = next((b for name, b in NEAR_OBSTACLE_STARTS.items() if envs.env_id(name) == gym_id), None)
+        if not boxes:
+            raise ValueError(f"start='near_obstacles' is defined for {sorted(NEAR_OBSTACLE_STARTS)}, not {env_name!r}")
+        if policy != "random":
+            raise ValueError(f"start='near_obstacles' collects with its own random actions; policy must be 'random', "
+                             f"got {policy!r}")
+        max_episode_steps = max_episode_steps or NEAR_OBSTACLE_ROLLOUT_STEPS
+    make_kwargs: dict[str, Any] = {"terminate_on_violation": near}
     if max_episode_steps is not None:
         make_kwargs["max_episode_steps"] = max_episode_steps
     env = envs.make(env_name, **make_kwargs)
@@ -146,7 +232,12 @@ def collect(
             extra["sac"] = dataclasses.asdict(sac_config)
             name = "sac_early_stop"
         else:
-            act = random_policy(env.action_space, rng) if policy == "random" else policy.act
+            if near:
+                env = NearObstacleStarts(env, boxes, rng)
+                act = env.act
+                extra["start"] = start
+            else:
+                act = random_policy(env.action_space, rng) if policy == "random" else policy.act
             name = "random" if policy == "random" else "sac"
             obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
             recorder = TransitionRecorder(obs_dim, act_dim, capacity=num_transitions or 1024)

@@ -93,6 +93,7 @@ class OnlineConfig:
     """Phase 3: SAC learns behind the shield in the test environment; critic/recovery keep updating."""
 
     episodes: int = 100
+    max_total_steps: int = 0  # stop after the episode that reaches this many env steps (0: no step budget)
     max_episode_steps: int = 1000
     critic_updates_per_step: int = 1
     eval_every: int = 0  # 0: no separate evaluation episodes

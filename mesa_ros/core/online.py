@@ -129,7 +129,8 @@ def play_episode(env: gym.Env, propose: Propose, guard: Shield | None, on_step: 
 def run(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety: SafetyLayer | None = None,
         offline_data: TransitionDataset | None = None, *, seed: int = 0, episodes: int | None = None,
         progress: bool = False, on_episode: Callable[[dict[str, Any]], None] | None = None) -> OnlineResult:
-    """Phase 3: ``episodes`` (default ``online.episodes``) learning episodes in ``cfg.env`` with ``task``.
+    """Phase 3: ``episodes`` (default ``online.episodes``) learning episodes in ``cfg.env`` with ``task``
+    (fewer when ``online.max_total_steps`` env steps are reached first).
 
     ``agent`` learns the task (in place); ``safety`` (None: Unconstrained) shields it and keeps
     learning; ``offline_data`` (the test dataset) seeds the risk buffer. The same ``seed`` and inputs
@@ -180,9 +181,11 @@ def run(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety: Saf
 
         log = EpisodeLog(on_episode)
         for episode in tqdm(range(1, episodes + 1), desc="phase 3", unit="episode", disable=not progress):
-            log.add("train", episode, play_episode(env, propose, guard, store_and_learn))
+            row = log.add("train", episode, play_episode(env, propose, guard, store_and_learn))
             if cfg.online.eval_every and episode % cfg.online.eval_every == 0:
                 log.add("eval", episode, _evaluation_episode(env, agent, safety, cfg.shield.eps_risk))
+            if cfg.online.max_total_steps and row["total_steps"] >= cfg.online.max_total_steps:
+                break
         return OnlineResult(log.rows, agent, safety, task_buffer, risk_buffer)
     finally:
         env.close()

@@ -1,0 +1,456 @@
+"""The paper's comparison (sec. 5-6), one experiment per entry of ``EXPERIMENTS``, from nothing to a table.
+
+``run_experiment`` collects the datasets (training tasks and the test task drawn from the
+environment's distributions), runs the offline stage, phase 2 and phase 3 of every method for every
+seed, and writes the per-episode metrics, plots and a markdown table. Layout of ``out``::
+
+    experiment.json                     what was run (settings, test task, dataset sizes, config)
+    data/train_NN.safetensors           offline datasets, collected once, shared by all methods and seeds
+    data/test.safetensors
+    offline/<method>_seed<k>.safetensors          offline-stage checkpoint (critic + initial task policy)
+    episodes/<method>[_<variant>]_seed<k>.csv     phase-3 rows of one unit (``online.EPISODE_FIELDS``)
+    checkpoints/<method>[_<variant>]_seed<k>.safetensors   its final checkpoint (task policy + safety layer)
+    timings.csv                         wall time of every unit this directory has run
+    episodes.csv, results.md, curves.png          the summary, rebuilt on every run
+
+Every unit (a dataset, an offline checkpoint, a phase-3 CSV) is written atomically and skipped when
+present, so an interrupted run resumes where it stopped; a changed setting (preset, overrides, data
+seed) is refused instead of mixed in.
+
+Seeds: a seed is the learners' seed (``cfg.seed``: network initialisation, minibatches, phase-3
+exploration and environment noise). It does not change the data: the datasets and the test task
+come from ``data_seed`` (training dataset i: seed ``data_seed + i``, test dataset
+``data_seed + TEST_DATA_SEED``), as the paper's fixed offline datasets. Nothing is tuned on the
+test environment: every hyperparameter comes from ``config/mesa/<env>.yaml`` and its preset.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from mesa_ros import envs
+from mesa_ros.core import online
+from mesa_ros.core.collect import collect
+from mesa_ros.core.config import MesaConfig
+from mesa_ros.core.dataset import TransitionDataset
+from mesa_ros.core.experiment import (MetricsLog, draw_tasks, env_spaces, load_checkpoint, new_agent,
+                                      resolve_config, save_checkpoint)
+from mesa_ros.core.methods import METHODS, adapt_stage, get_method, offline_stage
+from mesa_ros.envs.base import SPLITS
+
+PRESETS = ("cpu-small", "smoke", "full")  # "full": the paper's values (no preset)
+TEST_DATA_SEED = 10_000  # offset of the test dataset's collection seed from data_seed
+SUMMARY_FILES = ("episodes.csv", "results.md", "curves.png")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One condition of an experiment: the share of the test dataset phases 2-3 see (sec. 6.1)."""
+
+    key: str = ""  # file-name part ("" for the main condition)
+    label: str = ""  # legend / table part
+    test_fraction: float = 1.0
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One figure of the paper: an environment, its methods and conditions, how its data is collected."""
+
+    name: str
+    env: str
+    summary: str
+    methods: tuple[str, ...] = tuple(METHODS)
+    seeds: int = 5
+    variants: tuple[Variant, ...] = (Variant(),)
+    start: str = "reset"  # collect(start=...): "near_obstacles" for the Navigation reference data
+    overrides: tuple[str, ...] = ()  # config overrides that define the experiment
+
+
+def _fraction_variant(denominator: int) -> Variant:
+    return Variant(f"test1of{denominator}", f"test x1/{denominator}" if denominator > 1 else "test x1",
+                   1.0 / denominator)
+
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
+    Experiment("navigation-1", "Navigation-1", "Navigation-1 (corridor), test B drawn from U(0.5, 1.5)^2 (fig. 4)",
+               start="near_obstacles"),
+    Experiment("navigation-2", "Navigation-2", "Navigation-2 (wall), test B drawn from U(0.5, 1.5)^2 (fig. 4)",
+               start="near_obstacles"),
+    Experiment("cartpole-length", "Cartpole-Length", "Cartpole-Length, test pole length 1.0 (fig. 5)"),
+    Experiment("halfcheetah-disabled", "HalfCheetah-Disabled", "HalfCheetah-Disabled, test fault ffoot (fig. 5)",
+               seeds=3),
+    Experiment("ant-disabled", "Ant-Disabled", "Ant-Disabled, test leg 3 (fig. 5)", seeds=3),
+    Experiment("ablation-test-size", "HalfCheetah-Disabled",
+               "HalfCheetah-Disabled (ffoot), MESA with 1, 1/2, 1/4, 1/8, 1/16 of the test dataset (sec. 6.1)",
+               methods=("mesa",), seeds=3, variants=tuple(_fraction_variant(d) for d in (1, 2, 4, 8, 16))),
+    Experiment("ablation-partial", "HalfCheetah-Disabled",
+               "HalfCheetah-Disabled, partial power loss k ~ U(0.5, 0.95) on ffoot at test time (sec. 6.2)",
+               methods=("mesa", "multitask"), seeds=3, overrides=("data.partial=true",)),
+)}
+
+
+def get_experiment(name: str) -> Experiment:
+    """The registered experiment ``name``; ``ValueError`` naming the choices otherwise."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; expected one of {sorted(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One phase-3 run: a method in a condition with a seed."""
+
+    method: str
+    variant: Variant
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return self.key_of(self.method, self.variant.key, self.seed)
+
+    @staticmethod
+    def key_of(method: str, variant: str, seed: int) -> str:
+        return "_".join(filter(None, (method, variant, f"seed{seed}")))
+
+    @property
+    def label(self) -> str:
+        return " ".join(filter(None, (self.method, self.variant.label)))
+
+
+@dataclass
+class RunReport:
+    """What ``run_experiment`` did: units run and skipped (by file name), and where the summary is."""
+
+    out: Path
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+# -- small helpers ---------------------------------------------------------------------------------
+def _resolve(exp: Experiment, preset: str, overrides: Sequence[str], seed: int = 0,
+             method: str | None = None) -> MesaConfig:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {list(PRESETS)}")
+    return resolve_config(exp.env, None if preset == "full" else preset, [*exp.overrides, *overrides, f"seed={seed}"],
+                          method=get_method(method) if method else None)
+
+
+def draw_test_task(env: str, seed: int, partial: bool = False) -> dict[str, Any]:
+    """The test task of ``seed`` (``draw_tasks``'s); ``partial``: the test fault at k ~ U(0.5, 0.95) instead."""
+    if not partial:
+        return draw_tasks(env, "test", 1, seed)[0]
+    e = envs.make(env)
+    try:
+        return e.unwrapped.sample_task("test", np.random.default_rng([seed, SPLITS.index("test")]), partial=True)
+    finally:
+        e.close()
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary path next to ``path``, renamed onto it when the block succeeds (removed otherwise)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_json(path: Path, doc: Mapping[str, Any]) -> None:
+    with _atomic(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _check_settings(out: Path, settings: Mapping[str, Any]) -> None:
+    """Refuse to resume a directory made with other settings (its units would not belong together)."""
+    path = out / "experiment.json"
+    if not path.is_file():
+        return
+    stored = json.loads(path.read_text()).get("settings", {})
+    diff = {k: (stored.get(k), v) for k, v in settings.items() if stored.get(k) != v}
+    if diff:
+        raise ValueError(f"{out} holds a run with other settings ({', '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in diff.items())}); "
+                         f"use another --out or delete {out}")
+
+
+# -- the run ---------------------------------------------------------------------------------------
+def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, *, preset: str = "cpu-small",
+                   seeds: Sequence[int] | None = None, methods: Sequence[str] | None = None, data_seed: int = 0,
+                   overrides: Sequence[str] = (), progress: bool = True,
+                   echo: Callable[[str], None] | None = None) -> RunReport:
+    """Run (or resume) ``exp`` into ``out`` (default ``runs/<name>``) and rebuild its summary.
+
+    ``seeds`` default to ``range(exp.seeds)``, ``methods`` to ``exp.methods``; ``overrides`` are extra
+    ``"section.key=value"`` config overrides (part of the settings a resume must match).
+    """
+    exp = get_experiment(exp) if isinstance(exp, str) else exp
+    out = Path(out if out is not None else Path("runs") / exp.name)
+    seeds = list(range(exp.seeds)) if seeds is None else list(seeds)
+    methods = list(exp.methods if methods is None else methods)
+    if not seeds or not methods:
+        raise ValueError("give at least one seed and one method")
+    for m in methods:
+        get_method(m)
+    if len(set(seeds)) != len(seeds) or len(set(methods)) != len(methods):
+        raise ValueError(f"seeds {seeds} and methods {methods} must not repeat")
+    settings = {"experiment": exp.name, "env": exp.env, "preset": preset, "overrides": [*exp.overrides, *overrides],
+                "data_seed": data_seed, "start": exp.start}
+    cfg = _resolve(exp, preset, overrides, data_seed)
+    _check_settings(out, settings)
+    space = env_spaces(exp.env)
+    say = echo or (lambda text: tqdm.write(text, file=sys.stderr))
+
+    n_train = cfg.data.num_train_tasks
+    offline_methods = [m for m in methods if get_method(m).offline is not None]
+    units = [Unit(m, v, s) for m in methods for v in (exp.variants if get_method(m).safe else exp.variants[:1])
+             for s in seeds]
+    report = RunReport(out)
+    bar = tqdm(total=n_train + 1 + len(offline_methods) * len(seeds) + len(units), desc=exp.name, unit="unit",
+               disable=not progress, file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 60.0)
+    timings = out / "timings.csv"
+
+    def done(name: str, ran: bool, seconds: float = 0.0, note: str = "") -> None:
+        (report.ran if ran else report.skipped).append(name)
+        bar.update(1)
+        if ran:
+            timings.parent.mkdir(parents=True, exist_ok=True)
+            new = not timings.exists()
+            with timings.open("a") as f:
+                f.write(("unit,seconds\n" if new else "") + f"{name},{seconds:.1f}\n")
+            say(f"[{exp.name}] {name}: {note} ({seconds:.0f} s)")
+
+    if not (out / "experiment.json").is_file():
+        _write_json(out / "experiment.json", {"settings": settings})
+    try:
+        # datasets
+        horizon = None if exp.start == "near_obstacles" else cfg.online.max_episode_steps
+        jobs = [(f"data/train_{i:02d}", task, "train", cfg.data.train_policy, cfg.data.train_transitions,
+                 data_seed + i) for i, task in enumerate(draw_tasks(exp.env, "train", n_train, data_seed))]
+        jobs.append(("data/test", draw_test_task(exp.env, data_seed, cfg.data.partial), "test", cfg.data.test_policy,
+                     cfg.data.test_transitions, data_seed + TEST_DATA_SEED))
+        datasets: list[TransitionDataset] = []
+        for name, task, split, policy, n, seed in jobs:
+            path = out / f"{name}.safetensors"
+            if path.is_file():
+                datasets.append(TransitionDataset.load(path))
+                done(name, False)
+                continue
+            bar.set_postfix_str(name)
+            start = time.perf_counter()
+            data = collect(exp.env, task, split, policy, num_transitions=n, seed=seed, progress=False,
+                           max_episode_steps=horizon, sac_config=cfg.sac, start=exp.start)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data.save(path)
+            datasets.append(data)
+            done(name, True, time.perf_counter() - start, data.summary())
+        train, test = datasets[:-1], datasets[-1]
+        _write_json(out / "experiment.json", {
+            "settings": settings, "summary": exp.summary, "seeds": seeds, "methods": methods,
+            "variants": [v.__dict__ for v in exp.variants], "test_task": test.metadata.task,
+            "data": {"train": [[len(d), d.num_violations] for d in train], "test": [len(test), test.num_violations]},
+            "config": cfg.to_dict()})
+
+        # offline stage (training data): one checkpoint per (method, seed)
+        for m in offline_methods:
+            for seed in seeds:
+                name = f"offline/{m}_seed{seed}"
+                path = out / f"{name}.safetensors"
+                if path.is_file():
+                    done(name, False)
+                    continue
+                bar.set_postfix_str(name)
+                start = time.perf_counter()
+                ucfg = _resolve(exp, preset, overrides, seed, m)
+                agent = new_agent(ucfg, space)
+                critic = offline_stage(get_method(m), ucfg, *space, agent.policy, train, seed=seed)
+                save_checkpoint(path, ucfg, get_method(m), space, agent, critic=critic, stage="meta-train",
+                                train_tasks=[d.metadata.task for d in train])
+                done(name, True, time.perf_counter() - start, f"{ucfg.meta.iterations} iterations")
+
+        # phase 2 + phase 3 (test environment): one CSV per unit
+        for unit in units:
+            name = f"episodes/{unit.key}"
+            path = out / f"{name}.csv"
+            if path.is_file():
+                done(name, False)
+                continue
+            bar.set_postfix_str(name)
+            start = time.perf_counter()
+            rows = _run_unit(exp, out, unit, _resolve(exp, preset, overrides, unit.seed, unit.method), space, test,
+                             path, lambda row: bar.set_postfix_str(f"{name} episode {row['episode']}"))
+            done(name, True, time.perf_counter() - start,
+                 f"{len(rows)} episodes, {rows[-1]['cumulative_violations']} violations, "
+                 f"mean return {np.mean([r['return'] for r in rows]):.1f}")
+    finally:
+        bar.close()
+    write_summary(out, units)
+    return report
+
+
+def _run_unit(exp: Experiment, out: Path, unit: Unit, cfg: MesaConfig, space: Any, test: TransitionDataset,
+              path: Path, on_episode: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
+    """Phase 2 (``adapt_stage``) from the unit's offline checkpoint, then phase 3 (``online.run``)."""
+    method = get_method(unit.method)
+    agent = new_agent(cfg, space)  # the same initial task policy as in the offline stage (same seed)
+    critic = None
+    if method.offline is not None:
+        critic = load_checkpoint(out / "offline" / f"{unit.method}_seed{unit.seed}.safetensors", env=exp.env).critic
+    data = test if unit.variant.test_fraction == 1.0 else test.fraction(unit.variant.test_fraction)
+    safety, _ = adapt_stage(method, cfg, *space, agent.policy, data, critic, seed=unit.seed)
+    task = test.metadata.task
+    with _atomic(path) as tmp:
+        with MetricsLog(tmp, step_key="episode") as log:
+            result = online.run(cfg, task, agent, safety, data if method.safe else None, seed=unit.seed,
+                                on_episode=lambda row: (log.write(row), on_episode(row)))
+        save_checkpoint(out / "checkpoints" / f"{unit.key}.safetensors", cfg, method, space, agent, safety=safety,
+                        stage="online", task=task, test_transitions=len(data))
+    return [r for r in result.rows if r["mode"] == "train"]
+
+
+# -- summary: combined CSV, markdown table, plots -------------------------------------------------
+SUMMARY_FIELDS = ("method", "variant", "seed", "episode", "steps", "total_steps", "return", "violation",
+                  "cumulative_violations", "override_rate", "wall_time")
+DIGITS = {"return": 3, "override_rate": 4, "wall_time": 1}
+
+
+def write_summary(out: Path, units: Sequence[Unit]) -> None:
+    """``episodes.csv`` (train episodes of every finished unit, compact), ``results.md``, ``curves.png``."""
+    rows = []
+    for unit in units:
+        path = out / "episodes" / f"{unit.key}.csv"
+        if not path.is_file():
+            continue
+        for r in _read_csv(path):
+            if r["mode"] != "train":
+                continue
+            row = {"method": unit.method, "variant": unit.variant.key, "seed": unit.seed}
+            for key in SUMMARY_FIELDS[3:]:
+                value = float(r[key])
+                row[key] = round(value, DIGITS[key]) if key in DIGITS else int(value)
+            rows.append(row)
+    with _atomic(out / "episodes.csv") as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    report([out], out)
+
+
+def _load(out: Path) -> tuple[dict[str, Any], dict[tuple[str, str], dict[int, list[dict[str, str]]]], dict[str, float]]:
+    """experiment.json, the rows of episodes.csv by (method, variant key) and seed, and unit seconds by name."""
+    meta = json.loads((out / "experiment.json").read_text())
+    curves: dict[tuple[str, str], dict[int, list[dict[str, str]]]] = {}
+    for r in _read_csv(out / "episodes.csv"):
+        curves.setdefault((r["method"], r["variant"]), {}).setdefault(int(r["seed"]), []).append(r)
+    seconds: dict[str, float] = {}
+    if (out / "timings.csv").is_file():
+        for r in _read_csv(out / "timings.csv"):
+            seconds[r["unit"]] = float(r["seconds"])  # the last run of a unit counts
+    return meta, curves, seconds
+
+
+def _label(meta: Mapping[str, Any], method: str, variant: str) -> str:
+    labels = {v["key"]: v["label"] for v in meta["variants"]}
+    return " ".join(filter(None, (method, labels.get(variant, variant))))
+
+
+def _mean_se(values: Sequence[float]) -> tuple[float, float]:
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.mean()), (float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0)
+
+
+def _curve(per_seed: Mapping[int, list[dict[str, str]]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Episode numbers, mean and standard error over the seeds that reached each episode."""
+    length = max(len(rows) for rows in per_seed.values())
+    table = np.full((len(per_seed), length), np.nan)
+    for i, rows in enumerate(per_seed.values()):
+        table[i, : len(rows)] = [float(r[key]) for r in rows]
+    count = np.sum(~np.isnan(table), axis=0)
+    mean = np.nansum(table, axis=0) / count
+    var = np.nansum((table - mean) ** 2, axis=0) / np.maximum(count - 1, 1)
+    return np.arange(1, length + 1), mean, np.where(count > 1, np.sqrt(var / count), 0.0)
+
+
+def _table(out: Path) -> str:
+    meta, curves, seconds = _load(out)
+    s, cfg = meta["settings"], meta["config"]
+    train, test = meta["data"]["train"], meta["data"]["test"]
+    lines = [f"### {s['experiment']}: {meta['summary']}", "",
+             f"Preset `{s['preset']}`{' + ' + ', '.join(s['overrides']) if s['overrides'] else ''}; test task "
+             f"`{json.dumps(meta['test_task'])}`; data seed {s['data_seed']}. Data: {len(train)} training datasets x "
+             f"{train[0][0]} transitions ({np.mean([v for _, v in train]):.0f} violations on average), test dataset "
+             f"{test[0]} transitions ({test[1]} violations). Phase 3: {cfg['online']['episodes']} episodes of at most "
+             f"{cfg['online']['max_episode_steps']} steps per seed.", "",
+             "| method | seeds | total violations | average return | final return | wall time / seed |",
+             "|---|---|---|---|---|---|"]
+    for (method, variant), per_seed in curves.items():
+        totals = [int(rows[-1]["cumulative_violations"]) for rows in per_seed.values()]
+        average = [np.mean([float(r["return"]) for r in rows]) for rows in per_seed.values()]
+        tail = max(1, min(len(rows) for rows in per_seed.values()) // 10)
+        final = [np.mean([float(r["return"]) for r in rows[-tail:]]) for rows in per_seed.values()]
+        times = [seconds.get("episodes/" + Unit.key_of(method, variant, seed), math.nan)
+                 + seconds.get(f"offline/{method}_seed{seed}", 0.0) for seed in per_seed]
+        wall = "-" if any(map(math.isnan, times)) else f"{np.mean(times) / 60:.1f} min"
+        cells = [f"{m:.1f} ± {e:.1f}" for m, e in (_mean_se(totals), _mean_se(average), _mean_se(final))]
+        lines.append(f"| {_label(meta, method, variant)} | {len(per_seed)} | {' | '.join(cells)} | {wall} |")
+    lines += ["", "Mean ± standard error over seeds. Total violations: constraint violations (each ends its episode) "
+              "over all phase-3 episodes; average return: over all episodes; final return: over the last 10% "
+              "(at least 1) of the episodes. Wall time: offline stage + phase 2 + phase 3 of one seed, 1 thread.", ""]
+    return "\n".join(lines)
+
+
+def report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
+    """``results.md`` (one table per experiment directory) and ``curves.png`` (one panel column per
+    experiment: cumulative violations and return vs episode, mean ± standard error over seeds) in ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dirs = [Path(d) for d in dirs]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with _atomic(out / "results.md") as tmp:
+        tmp.write_text("\n".join(_table(d) for d in dirs))
+    fig, axes = plt.subplots(2, len(dirs), figsize=(4.2 * len(dirs), 6.4), squeeze=False)
+    for col, d in enumerate(dirs):
+        meta, curves, _ = _load(d)
+        for i, ((method, variant), per_seed) in enumerate(curves.items()):
+            label = _label(meta, method, variant)
+            color = COLORS.get(label, f"C{i % 10}")
+            for row, (key, ylabel) in enumerate((("cumulative_violations", "cumulative violations"),
+                                                 ("return", "episode return"))):
+                x, mean, se = _curve(per_seed, key)
+                ax = axes[row, col]
+                ax.plot(x, mean, color=color, label=f"{label} ({len(per_seed)})", lw=1.5)
+                ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.2, lw=0)
+                ax.set_ylabel(ylabel)
+                ax.set_xlabel("phase-3 episode")
+        axes[0, col].set_title(f"{meta['settings']['experiment']} ({meta['settings']['preset']})", fontsize=10)
+        axes[0, col].legend(fontsize=7, title="method (seeds)", title_fontsize=7)
+    fig.tight_layout()
+    with _atomic(out / "curves.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return out / "results.md"
+
+
+COLORS = {"unconstrained": "tab:gray", "rrl": "tab:orange", "multitask": "tab:blue", "mesa": "tab:red"}

@@ -1,0 +1,178 @@
+"""``adaptation``: MESA phase 2 on the robot. Records transitions, adapts Q_risk after a fault, arms the shield.
+
+States (in ``/diagnostics``): ``monitoring`` -> (fault announced: ``~/fault_detected`` or the simulator's
+fault event) ``collecting`` ``transitions`` post-fault transitions -> ``adapting`` (phase 2: M Adam
+steps of the meta-learned critic and a recovery policy, ``core.methods.adapt_to_test``, in a worker
+thread while recording goes on) -> ``shielding``: the adapted weights are sent to the safety monitor
+(latched weights topic) and its shield is enabled; critic and recovery keep learning online and
+are re-sent every ``publish_every`` steps.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import torch
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.clock import Clock, ClockType
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Header, UInt8MultiArray
+from std_srvs.srv import SetBool, Trigger
+
+from mesa_ros import topics
+from mesa_ros.core import checkpoint
+from mesa_ros.core.assembler import TransitionAssembler
+from mesa_ros.core.buffers import ReplayBuffer
+from mesa_ros.core.config import merge
+from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset
+from mesa_ros.core.experiment import env_spaces, load_checkpoint
+from mesa_ros.core.methods import SafetyLayer, adapt_to_test, new_recovery
+from mesa_ros.envs import env_class
+from mesa_ros.nodes import msgs, qos
+from mesa_ros.nodes.defaults import default_checkpoint
+from mesa_ros.nodes.params import declare
+from mesa_ros.nodes.runner import run_node
+
+STATES = ("monitoring", "collecting", "adapting", "shielding")
+
+
+class AdaptationNode(Node):
+    def __init__(self) -> None:
+        super().__init__("adaptation")
+        self.env = declare(self, "env", "HalfCheetah-Disabled", "environment (paper name)", read_only=True)
+        safety = declare(self, "checkpoint", "", "meta-trained critic checkpoint (phase 1); '' = the shipped default",
+                         read_only=True)
+        policy = declare(self, "policy_checkpoint", "", "task policy for the critic targets a' ~ pi_task(s'); '' = "
+                         "the shipped default", read_only=True)
+        self.transitions = declare(self, "transitions", 1000, "post-fault transitions collected before phase 2",
+                                   low=1, high=10**7)
+        steps = declare(self, "steps", -1, "phase-2 Adam steps M; -1 = the checkpoint config's (paper: 500)",
+                        low=-1, high=10**6)
+        self.online_every = declare(self, "online_every", 1, "shielding: one critic+recovery update every this "
+                                    "many steps (0: stop learning after phase 2)", low=0, high=10**6)
+        self.publish_every = declare(self, "publish_every", 500, "shielding: re-send the weights every this many "
+                                     "steps", low=1, high=10**9)
+        self.buffer_size = declare(self, "buffer_size", 100_000, "capacity of the test-environment buffer "
+                                   "(transitions; oldest dropped)", low=1, high=10**7)
+        self.from_sim = declare(self, "announce_from_sim", True, "treat the simulator's fault event as the announcement")
+        seed = declare(self, "seed", 0, "seed of minibatch sampling and the recovery policy", low=0, high=2**31 - 1)
+        torch.manual_seed(seed)
+        torch.set_num_threads(1)
+        self.rng = np.random.default_rng(seed)
+
+        meta = load_checkpoint(safety or default_checkpoint(self.env, "safety"), env=self.env)
+        if meta.critic is None:
+            raise ValueError(f"checkpoint {safety or 'default'} holds no critic")
+        self.cfg = meta.cfg if steps < 0 else merge(meta.cfg, {"adapt": {"steps": steps}})
+        self.space = env_spaces(self.env)
+        self.layer = SafetyLayer(meta.critic, new_recovery(self.cfg, *self.space))
+        self.task_policy = load_checkpoint(policy or default_checkpoint(self.env, "policy"), env=self.env).agent.policy
+        self.assembler = TransitionAssembler(env_class(self.env).observation_from)
+        self.buffer = self._new_buffer()
+        self.state = "monitoring"
+        self.announced_at = self.adapt_seconds = float("nan")
+        self.metrics: dict[str, float] = {}
+        self.steps_since_publish = 0
+        self.worker: threading.Thread | None = None
+
+        self.pub_weights = self.create_publisher(UInt8MultiArray, topics.WEIGHTS, qos.LATCHED)
+        self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self.enable_client = self.create_client(SetBool, "/safety_monitor/enable")
+        self.create_subscription(JointState, topics.STATE, lambda m: self.assembler.add_state(*msgs.parse_state(m)),
+                                 qos.LOGGER_SUB)
+        self.create_subscription(JointState, topics.COMMAND,
+                                 lambda m: self.assembler.add_command(*msgs.parse_action(m)), qos.LOGGER_SUB)
+        self.create_subscription(JointState, topics.STEP, self._on_step, qos.LOGGER_SUB)
+        self.create_subscription(Header, topics.FAULT_EVENT, self._on_fault_event, qos.LATCHED)
+        self.create_service(Trigger, "~/fault_detected", self._on_fault_detected)
+        self.create_timer(1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    # -- announcement and collection -------------------------------------------------------------------
+    def _announce(self, source: str) -> str:
+        if self.state in ("collecting", "adapting"):
+            return f"already {self.state}"
+        self.buffer = self._new_buffer()  # only post-fault data: the earlier dynamics are not the test task
+        self.state, self.announced_at = "collecting", time.monotonic()
+        message = f"fault announced by {source}: collecting {self.transitions} transitions"
+        self.get_logger().warning(message)
+        return message
+
+    def _on_fault_event(self, msg: Header) -> None:
+        if self.from_sim and msg.frame_id == "fault":
+            self._announce(f"{topics.FAULT_EVENT} at sim time {msgs.stamp_ns(msg.stamp) / 1e9:.2f}s")
+
+    def _on_fault_detected(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        res.message = self._announce("~/fault_detected")
+        res.success = not res.message.startswith("already")
+        return res
+
+    def _on_step(self, msg: JointState) -> None:
+        self.assembler.add_step(*msgs.parse_values(msg))
+        ready = self.assembler.pop_ready()
+        if self.state == "monitoring" or not ready:
+            return
+        for t in ready:
+            self.buffer.add(t.s, t.a_task, t.a_exec, t.r, t.c, t.s_next, t.terminated, t.truncated)
+        if self.state == "collecting" and len(self.buffer) >= self.transitions:
+            self.state = "adapting"
+            test_data = self.buffer.to_dataset(DatasetMetadata(self.env, {}, "test", "ros_graph"))
+            self.worker = threading.Thread(target=self._phase2, args=(test_data,), daemon=True)
+            self.worker.start()
+        elif self.state == "shielding":
+            self._learn_online(len(ready))
+
+    # -- phase 2 and online learning -------------------------------------------------------------------
+    def _new_buffer(self) -> ReplayBuffer:
+        """The test-environment buffer (executed actions, as the risk buffer of the paper)."""
+        return ReplayBuffer(self.space[0].shape[0], self.space[1].shape[0], capacity=self.buffer_size,
+                            action="exec", seed=int(self.rng.integers(2**31)))
+
+    def _phase2(self, test_data: TransitionDataset) -> None:
+        start = time.monotonic()
+        self.metrics = adapt_to_test(self.cfg, self.layer, test_data, self.task_policy, self.rng)
+        self.adapt_seconds = time.monotonic() - start
+        self._send_weights()
+        future = self.enable_client.call_async(SetBool.Request(data=True))
+        future.add_done_callback(self._on_enabled)
+
+    def _on_enabled(self, future) -> None:
+        result = future.result()
+        if not result.success:
+            self.get_logger().error(f"safety monitor refused to enable the shield: {result.message}")
+            return
+        self.state = "shielding"
+        self.get_logger().warning(f"shield enabled {time.monotonic() - self.announced_at:.2f} s after the fault "
+                                  f"announcement (phase 2: {self.adapt_seconds:.2f} s, "
+                                  f"{self.transitions} transitions): {result.message}")
+
+    def _learn_online(self, new_steps: int) -> None:
+        self.steps_since_publish += new_steps
+        if self.online_every and self.steps_since_publish % self.online_every == 0:
+            batch = self.buffer.sample(self.cfg.critic.batch_size)
+            self.layer.critic.update(batch, self.task_policy)
+            self.layer.recovery.update(batch.obs, self.layer.critic)
+        if self.steps_since_publish >= self.publish_every:
+            self.steps_since_publish = 0
+            self._send_weights()
+
+    def _send_weights(self) -> None:
+        blob = checkpoint.to_bytes(self.layer.modules(), self.env, self.space[0].shape[0], self.space[1].shape[0],
+                                   self.cfg.to_dict(), {"method": "mesa", "stage": "adapted-online"})
+        self.pub_weights.publish(UInt8MultiArray(data=blob))
+
+    def _publish_diagnostics(self) -> None:
+        values = {"state": self.state, "collected": len(self.buffer), "needed": self.transitions,
+                  "phase2_seconds": f"{self.adapt_seconds:.3f}", **{k: f"{v:.5f}" for k, v in self.metrics.items()}}
+        status = DiagnosticStatus(level=DiagnosticStatus.OK, name="adaptation", hardware_id=self.env,
+                                  message=self.state, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        self.pub_diag.publish(DiagnosticArray(status=[status]))
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(AdaptationNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""``task_policy``: the SAC task policy; answers each state with a proposed action (a_task).
+
+With ``learn:=true`` it also learns online (phase 3): transitions are rebuilt from the live topics
+(``core.assembler``) into a replay buffer holding the *task* action (the paper's relabelling) and SAC
+is updated once per executed step.
+"""
+from __future__ import annotations
+
+import torch
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+
+from mesa_ros import topics
+from mesa_ros.core.assembler import TransitionAssembler
+from mesa_ros.core.buffers import ReplayBuffer
+from mesa_ros.core.experiment import load_checkpoint
+from mesa_ros.envs import env_class
+from mesa_ros.nodes import msgs, qos
+from mesa_ros.nodes.defaults import default_checkpoint
+from mesa_ros.nodes.params import declare
+from mesa_ros.nodes.runner import run_node
+
+
+class TaskPolicyNode(Node):
+    def __init__(self) -> None:
+        super().__init__("task_policy")
+        env = declare(self, "env", "HalfCheetah-Disabled", "environment (paper name)", read_only=True)
+        path = declare(self, "checkpoint", "", "SAC checkpoint (.safetensors); '' = the shipped default", read_only=True)
+        self.deterministic = declare(self, "deterministic", True, "act with the mean action (false: sample)")
+        self.learn = declare(self, "learn", False, "update SAC online from the executed transitions (phase 3)")
+        capacity = declare(self, "buffer_size", 100_000, "learn: replay buffer capacity (transitions)", low=1, high=10**7)
+        seed = declare(self, "seed", 0, "torch seed for sampling and learning", low=0, high=2**31 - 1)
+        torch.manual_seed(seed)
+        torch.set_num_threads(1)
+        run = load_checkpoint(path or default_checkpoint(env, "policy"), env=env)
+        self.agent = run.agent
+        self.observation_from = env_class(env).observation_from
+        self.actuators = list(env_class(env).actuator_names)
+        self.batch_size = run.cfg.sac.batch_size
+        self.updates = 0
+        self.pub_action = self.create_publisher(JointState, topics.TASK_ACTION, qos.STREAM_PUB)
+        self.create_subscription(JointState, topics.STATE, self._on_state, qos.CONTROL_SUB)
+        if self.learn:
+            self.buffer = ReplayBuffer(run.space[0].shape[0], run.space[1].shape[0], capacity, action="task", seed=seed)
+            self.assembler = TransitionAssembler(self.observation_from)
+            self.create_subscription(JointState, topics.STATE, self._record_state, qos.LOGGER_SUB)
+            self.create_subscription(JointState, topics.STEP, self._record_step, qos.LOGGER_SUB)
+            self.create_subscription(JointState, topics.COMMAND, self._record_command, qos.LOGGER_SUB)
+        self.get_logger().info(f"{env}: SAC policy from {path or 'the shipped default'}, learn={self.learn}")
+
+    def _on_state(self, msg: JointState) -> None:
+        stamp, position, velocity = msgs.parse_state(msg)
+        action = self.agent.act(self.observation_from(position, velocity), deterministic=self.deterministic)
+        self.pub_action.publish(msgs.action_msg(stamp, self.actuators, action))
+
+    # -- online learning (phase 3) -------------------------------------------------------------------
+    def _record_state(self, msg: JointState) -> None:
+        self.assembler.add_state(*msgs.parse_state(msg))
+
+    def _record_command(self, msg: JointState) -> None:
+        self.assembler.add_command(*msgs.parse_action(msg))
+
+    def _record_step(self, msg: JointState) -> None:
+        self.assembler.add_step(*msgs.parse_values(msg))
+        for t in self.assembler.pop_ready():
+            self.buffer.add(t.s, t.a_task, t.a_exec, t.r, t.c, t.s_next, t.terminated, t.truncated)
+            if len(self.buffer) >= max(self.batch_size, 1):
+                self.agent.update(self.buffer.sample(self.batch_size))
+                self.updates += 1
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(TaskPolicyNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
