@@ -18,6 +18,7 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/config/mesa", glob("config/mesa/*.yaml")),
         (f"share/{PACKAGE}/sim", glob("sim/*.xml")),
+        *[(f"share/{PACKAGE}/{d}", glob(f"{d}/*.safetensors")) for d in sorted(glob("config/checkpoints/*"))],
     ],
     python_requires=">=3.10",
     # Exact pins live in requirements.txt; ROS packages (rclpy, message packages) come from the
@@ -44,6 +45,13 @@ setup(
     entry_points={
         "console_scripts": [
             "mesa-ros = mesa_ros.cli:main",
+            # ROS 2 nodes (`ros2 run mesa_ros <name>`); the same table as mesa_ros.graph.EXECUTABLES
+            "mujoco_sim = mesa_ros.nodes.mujoco_sim:main",
+            "task_policy = mesa_ros.nodes.task_policy:main",
+            "safety_monitor = mesa_ros.nodes.safety_monitor:main",
+            "adaptation = mesa_ros.nodes.adaptation:main",
+            "bag_recorder = mesa_ros.nodes.bag_recorder:main",
+            "fault_injector = mesa_ros.nodes.fault_injector:main",
         ],
     },
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ def main() -> None:
                         help="torch intra-op thread counts to run (target machine: 2 cores)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per thread count; the best is reported")
     args = parser.parse_args()
+    load_start = os.getloadavg()  # other processes on a shared machine skew the numbers
     torch.manual_seed(0)
     cfg = AdaptConfig()
     steps = 100 if args.quick else cfg.steps
@@ -63,11 +65,13 @@ def main() -> None:
             metrics = adapt(critic, recovery, sample_batch, pi_task, steps=steps, lr=cfg.lr, batch_size=cfg.batch_size)
             seconds.append((time.perf_counter() - start) * cfg.steps / steps)
         best = min(seconds)
-        print(f"{threads} thread(s): best {best:.2f} s ({1e3 * best / cfg.steps:.2f} ms/step, {5.0 / best:.2f}x margin), "
+        print(f"{threads} thread(s): best {best:.2f} s ({1e3 * best / cfg.steps:.2f} ms/step, "
+              f"{5.0 / best:.2f}x margin), "
               f"all {[round(x, 2) for x in seconds]}")
         runs.append({"threads": threads, "seconds_best": best, "seconds_all": seconds, "final_metrics": metrics})
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"quick": args.quick, "torch": torch.__version__,
+                                   "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
                                    "machine": platform.processor() or platform.machine(), "steps": cfg.steps,
                                    "timed_steps": steps, "batch_size": cfg.batch_size, "transitions": TRANSITIONS,
                                    "target_seconds": 5.0, "runs": runs}, indent=2) + "\n")

@@ -12,7 +12,7 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def ros_env() -> dict[str, str]:
     """Environment for node subprocesses: the test run's ROS domain, unbuffered output."""
     return {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mesa_ros.cli import adapt, collect, demo, evaluate, fault, launch, meta_train, train_online
+from mesa_ros.cli import adapt, collect, demo, evaluate, experiment, fault, launch, meta_train, train_online
 
 COMMANDS = {
     "demo": demo,
@@ -13,6 +13,7 @@ COMMANDS = {
     "adapt": adapt,
     "train-online": train_online,
     "evaluate": evaluate,
+    "experiment": experiment,
     "launch": launch,
     "fault": fault,
 }

@@ -228,6 +228,9 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
                disable=not progress, file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 60.0)
     timings = out / "timings.csv"
 
+    def show(text: str) -> None:  # current unit / episode on the bar (drawn at the next update in a log file)
+        bar.set_postfix_str(text, refresh=sys.stderr.isatty())
+
     def done(name: str, ran: bool, seconds: float = 0.0, note: str = "") -> None:
         (report.ran if ran else report.skipped).append(name)
         bar.update(1)
@@ -254,7 +257,7 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
                 datasets.append(TransitionDataset.load(path))
                 done(name, False)
                 continue
-            bar.set_postfix_str(name)
+            show(name)
             start = time.perf_counter()
             data = collect(exp.env, task, split, policy, num_transitions=n, seed=seed, progress=False,
                            max_episode_steps=horizon, sac_config=cfg.sac, start=exp.start)
@@ -277,7 +280,7 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
                 if path.is_file():
                     done(name, False)
                     continue
-                bar.set_postfix_str(name)
+                show(name)
                 start = time.perf_counter()
                 ucfg = _resolve(exp, preset, overrides, seed, m)
                 agent = new_agent(ucfg, space)
@@ -293,10 +296,10 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
             if path.is_file():
                 done(name, False)
                 continue
-            bar.set_postfix_str(name)
+            show(name)
             start = time.perf_counter()
             rows = _run_unit(exp, out, unit, _resolve(exp, preset, overrides, unit.seed, unit.method), space, test,
-                             path, lambda row: bar.set_postfix_str(f"{name} episode {row['episode']}"))
+                             path, lambda row: show(f"{name} episode {row['episode']}"))
             done(name, True, time.perf_counter() - start,
                  f"{len(rows)} episodes, {rows[-1]['cumulative_violations']} violations, "
                  f"mean return {np.mean([r['return'] for r in rows]):.1f}")

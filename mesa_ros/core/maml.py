@@ -57,7 +57,8 @@ def inverse_softplus(y: float) -> float:
     return math.log(math.expm1(y))
 
 
-def adapt_params(params: Mapping[str, Tensor], grads: Mapping[str, Tensor], raw_inner_lr: Mapping[str, Tensor]) -> Params:
+def adapt_params(params: Mapping[str, Tensor], grads: Mapping[str, Tensor],
+                 raw_inner_lr: Mapping[str, Tensor]) -> Params:
     """theta' = theta - softplus(rho) * g, per parameter tensor."""
     return {name: p - F.softplus(raw_inner_lr[name]) * grads[name] for name, p in params.items()}
 
@@ -112,7 +113,8 @@ class MetaLearner:
     def __init__(self, critic: SafetyCritic, cfg: MetaConfig = MetaConfig(),
                  implementation: Literal["func", "loop"] = "func") -> None:
         if implementation not in META_GRADIENTS:
-            raise ValueError(f"unknown MAML implementation {implementation!r}; expected one of {sorted(META_GRADIENTS)}")
+            raise ValueError(f"unknown MAML implementation {implementation!r}; "
+                             f"expected one of {sorted(META_GRADIENTS)}")
         if cfg.inner_steps != 1:
             raise ValueError(f"MetaLearner implements the paper's single inner step; got inner_steps={cfg.inner_steps}")
         self.critic, self.cfg = critic, cfg

@@ -58,7 +58,8 @@ class DeterministicActor(nn.Module):
         low_t = torch.as_tensor(np.broadcast_to(np.asarray(low, dtype=np.float32), (act_dim,)).copy())
         high_t = torch.as_tensor(np.broadcast_to(np.asarray(high, dtype=np.float32), (act_dim,)).copy())
         if not bool((high_t > low_t).all()):
-            raise ValueError(f"action bounds must satisfy low < high elementwise, got low={low_t.tolist()} high={high_t.tolist()}")
+            raise ValueError(f"action bounds must satisfy low < high elementwise, "
+                             f"got low={low_t.tolist()} high={high_t.tolist()}")
         self.net = MLP(obs_dim, act_dim, hidden)
         self.register_buffer("low", low_t)
         self.register_buffer("high", high_t)

@@ -21,11 +21,12 @@ from mesa_ros.envs.base import check_action
 
 @dataclass(frozen=True)
 class StampedState:
-    """One state on the sim clock: joint positions/velocities in ``joint_names`` order."""
+    """One state on the sim clock: joint positions/velocities/actuator torques in ``joint_names`` order."""
 
     stamp_ns: int
     position: np.ndarray
     velocity: np.ndarray
+    effort: np.ndarray  # generalized actuator force on each joint (MuJoCo qfrc_actuator) of the last step
     episode: int
     step: int
 
@@ -87,7 +88,8 @@ class SimSession:
 
     # -- episode bookkeeping ---------------------------------------------------------------------
     def _snapshot(self) -> StampedState:
-        return StampedState(self._stamp_ns, self.robot.data.qpos.copy(), self.robot.data.qvel.copy(),
+        data = self.robot.data
+        return StampedState(self._stamp_ns, data.qpos.copy(), data.qvel.copy(), data.qfrc_actuator.copy(),
                             self._episode, self.stats.steps)
 
     def _new_episode(self, seed: int | None = None) -> StampedState:

@@ -37,6 +37,8 @@ class BagRecorderNode(Node):
         storage = declare(self, "storage", "mcap", "bag storage plugin", choices=tuple(STORAGES), read_only=True)
         split = declare(self, "split_messages", 4000, "close the current bag and start the next one after this "
                         "many messages (bounds what a crash can lose)", low=1, high=10**9, read_only=True)
+        self.drain_seconds = declare(self, "drain_s", 1.0, "after SIGINT/SIGTERM, keep recording messages still in "
+                                     "flight this long before closing", low=0.0, high=60.0, read_only=True)
         names = declare(self, "topics", list(topics.RECORDED), "topics to record (types as in mesa_ros.topics)",
                         read_only=True)
         unknown = [t for t in names if t not in topics.RECORDED]

@@ -1,6 +1,7 @@
 """Conversions between the graph's standard messages and numpy arrays (one place for every topic).
 
-* State: ``sensor_msgs/JointState`` with name/position/velocity of every joint, stamped on the sim clock.
+* State: ``sensor_msgs/JointState`` with name/position/velocity of every joint and, in ``effort``, the
+  torque its actuator applied during the last step, stamped on the sim clock.
 * Actions: ``sensor_msgs/JointState`` with the actuator names in ``name`` and the action in ``effort``,
   stamped with the state they answer; the command to the simulator also carries the task policy's
   proposal it forwards or replaces in ``position`` (so a_task and a_exec stay paired).
@@ -23,8 +24,9 @@ def to_stamp(ns: int) -> Time:
     return Time(sec=int(ns // NS), nanosec=int(ns % NS))
 
 
-def state_msg(stamp: int, names: Sequence[str], position: np.ndarray, velocity: np.ndarray) -> JointState:
-    msg = JointState(name=list(names), position=position.tolist(), velocity=velocity.tolist())
+def state_msg(stamp: int, names: Sequence[str], position: np.ndarray, velocity: np.ndarray,
+              effort: np.ndarray) -> JointState:
+    msg = JointState(name=list(names), position=position.tolist(), velocity=velocity.tolist(), effort=effort.tolist())
     msg.header.stamp = to_stamp(stamp)
     return msg
 

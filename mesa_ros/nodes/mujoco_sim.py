@@ -148,7 +148,8 @@ class MujocoSimNode(Node):
         clock = ClockMsg()
         clock.clock = msgs.to_stamp(state.stamp_ns)
         self.pub_clock.publish(clock)
-        self.pub_state.publish(msgs.state_msg(state.stamp_ns, self.session.joint_names, state.position, state.velocity))
+        self.pub_state.publish(msgs.state_msg(state.stamp_ns, self.session.joint_names, state.position,
+                                             state.velocity, state.effort))
 
     # -- faults ------------------------------------------------------------------------------------
     def _on_power_loss(self, joint: str, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:

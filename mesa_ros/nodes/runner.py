@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from collections.abc import Callable
 
 import rclpy
@@ -11,7 +12,10 @@ from rclpy.node import Node
 
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
-    """Create the node from ``factory`` and spin it; SIGINT/SIGTERM end it cleanly, exceptions are reported."""
+    """Create the node from ``factory`` and spin it; SIGINT/SIGTERM end it cleanly, exceptions are reported.
+
+    A node may set ``done`` to end itself and ``drain_seconds`` to keep taking messages that long after a stop.
+    """
     rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
     stop = {"signal": None}
 
@@ -27,6 +31,9 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
         executor.add_node(node)
         while rclpy.ok() and stop["signal"] is None and not getattr(node, "done", False):
             executor.spin_once(timeout_sec=0.1)
+        deadline = time.monotonic() + getattr(node, "drain_seconds", 0.0)
+        while rclpy.ok() and time.monotonic() < deadline:  # take what is still in flight (bag recorder)
+            executor.spin_once(timeout_sec=0.05)
         return 0
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mesa_ros import envs
-from mesa_ros.core.collect import collect
+from mesa_ros.core.collect import NEAR_OBSTACLE_ROLLOUT_STEPS, NEAR_OBSTACLE_STARTS, NearObstacleStarts, StartBox, collect
 from mesa_ros.core.config import SACConfig
 from mesa_ros.core.dataset import ARRAY_NAMES, load
 from mesa_ros.core.sac import SAC
@@ -89,9 +89,57 @@ def test_trained_agent_as_behaviour_policy():
         (dict(), "exactly one of num_transitions and num_episodes"),
         (dict(num_transitions=10, policy="expert"), "policy must be"),
         (dict(num_transitions=10, split="validation"), "unknown split"),
+        (dict(num_transitions=10, start="anywhere"), "start must be one of"),
+        (dict(num_transitions=10, start="near_obstacles"), "defined for"),  # Navigation only
     ],
 )
 def test_bad_arguments(kwargs, message):
     args = {"task": TEST_TASK, "split": "test", "progress": False} | kwargs
     with pytest.raises(ValueError, match=message):
         collect(CHEETAH, **args)
+
+
+# -- Navigation: the reference's short rollouts near the obstacles ------------------------------------
+def in_box(p: np.ndarray, box: StartBox) -> bool:
+    return box.x[0] <= p[0] <= box.x[1] and box.y[0] <= p[1] <= box.y[1]
+
+
+@pytest.mark.parametrize("env_name", ["Navigation-1", "Navigation-2"])
+def test_near_obstacle_rollouts_follow_the_reference(env_name):
+    kwargs = dict(num_transitions=3000, seed=5, progress=False, start="near_obstacles")
+    data = collect(env_name, None, "train", **kwargs)
+    assert same(data, collect(env_name, None, "train", **kwargs))
+    assert len(data) == 3000 and data.metadata.extra["start"] == "near_obstacles"
+    nav = envs.make(env_name).unwrapped
+    starts = data.s[data.step == 0]
+    assert all(any(in_box(p, b) for b in NEAR_OBSTACLE_STARTS[env_name]) and not nav.in_obstacle(p) for p in starts)
+    assert np.bincount(data.episode).max() <= NEAR_OBSTACLE_ROLLOUT_STEPS  # short rollouts
+    np.testing.assert_array_equal(data.c, [nav.in_obstacle(p) for p in data.s_next])
+    np.testing.assert_array_equal(data.terminated, data.c == 1)  # a violation ends its rollout (reference)
+    last = np.r_[data.episode[1:] != data.episode[:-1], True]
+    assert not (data.terminated & ~last).any()
+    assert (np.abs(data.a_exec) <= 1).all()
+    assert 0.02 < data.num_violations / len(data) < 0.2  # paper: 6.8% (Nav-1), 12% (Nav-2)
+
+
+def test_near_obstacle_violation_counts_are_of_the_papers_order():
+    """10k transitions: paper ~680 (Nav-1) and ~1200 (Nav-2) violations. From Navigation-2's default start
+    a random walk almost never reaches the wall (the problem this collection mode fixes)."""
+    task = {"B": [1.0, 1.0]}
+    for env_name in ("Navigation-1", "Navigation-2"):
+        near = collect(env_name, task, "train", num_transitions=10_000, seed=0, progress=False, start="near_obstacles")
+        assert 300 < near.num_violations < 2000, near.summary()
+    default = collect("Navigation-2", task, "train", num_transitions=10_000, seed=0, progress=False)
+    assert default.num_violations < 50, default.summary()
+
+
+def test_near_obstacle_starts_draw_the_box_and_its_actions():
+    box = StartBox(1, (-35, -30), (-12, 12), ((0.5, 1.0), None))  # left of Navigation-2's wall, pushing right
+    env = NearObstacleStarts(envs.make("Navigation-2"), [box], np.random.default_rng(0))
+    for _ in range(20):
+        obs, _ = env.reset()
+        assert in_box(obs, box) and np.array_equal(obs, env.unwrapped.position)
+        a = env.act(obs)
+        assert 0.5 <= a[0] <= 1.0 and -1.0 <= a[1] <= 1.0
+    with pytest.raises(ValueError, match="policy must be 'random'"):
+        collect("Navigation-2", None, "train", "sac_early_stop", num_transitions=10, start="near_obstacles")

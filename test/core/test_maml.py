@@ -62,7 +62,9 @@ def meta_loss(q_risk, params, raw, inner, outer) -> float:
     return meta_gradient_loop(q_risk, params, raw, inner, outer).outer_loss.mean().item()
 
 
-def finite_difference(q_risk, params, raw, inner, outer, which: str, name: str, index: tuple[int, ...], h: float = 1e-6) -> float:
+def finite_difference(q_risk, params, raw, inner, outer, which: str, name: str, index: tuple[int, ...],
+                      h: float = 1e-6) -> float:
+    """Central difference of the meta-loss in one coordinate of ``params`` or of the raw inner rates."""
     def shifted(delta: float) -> float:
         p = {n: t.clone() for n, t in params.items()}
         r = {n: t.clone() for n, t in raw.items()}
@@ -111,7 +113,8 @@ def policy(obs: torch.Tensor) -> torch.Tensor:
 
 def test_inner_lr_is_softplus_initialised_to_config_value() -> None:
     torch.manual_seed(0)
-    learner = MetaLearner(SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=(8, 8))), MetaConfig(inner_lr_init=1e-3))
+    critic = SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=(8, 8)))
+    learner = MetaLearner(critic, MetaConfig(inner_lr_init=1e-3))
     assert set(learner.inner_lr()) == {n for n, _ in learner.critic.q_risk.named_parameters()}
     assert all(math.isclose(v, 1e-3, rel_tol=1e-5) for v in learner.inner_lr().values())
     assert F.softplus(torch.tensor(inverse_softplus(0.25))).item() == pytest.approx(0.25)
@@ -126,8 +129,8 @@ def test_meta_step_func_and_loop_give_the_same_update() -> None:
         learners[impl] = MetaLearner(critic, cfg, implementation=impl)
     start = learners["func"].meta_parameters()
     for it in range(3):
-        metrics = {impl: learner.meta_step(stacked_batch(2 * it, torch.float64), stacked_batch(2 * it + 1, torch.float64), policy)
-                   for impl, learner in learners.items()}
+        inner, outer = stacked_batch(2 * it, torch.float64), stacked_batch(2 * it + 1, torch.float64)
+        metrics = {impl: learner.meta_step(inner, outer, policy) for impl, learner in learners.items()}
         assert metrics["func"] == pytest.approx(metrics["loop"], rel=1e-9)
     for name, p in learners["func"].meta_parameters().items():
         torch.testing.assert_close(p, learners["loop"].meta_parameters()[name], atol=1e-12, rtol=0)

@@ -1,0 +1,76 @@
+"""The cheetah_fault graph end to end over real DDS (separate processes, lockstep), and its bag."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mesa_ros import topics
+from mesa_ros.core.bag_dataset import bag_to_datasets, read_transitions
+from mesa_ros.core.bags import ReadReport, read_messages
+from mesa_ros.envs.session import SimSession
+
+MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
+STEPS, FAULT_STEP = 1200, 300
+
+
+@pytest.fixture(scope="module")
+def graph_run(tmp_path_factory, checkpoints, params_file, ros_env) -> dict:
+    out = tmp_path_factory.mktemp("graph")
+    cmd = [str(MESA_ROS), "launch", "cheetah_fault", f"policy_checkpoint:={checkpoints['policy']}",
+           f"safety_checkpoint:={checkpoints['safety']}", f"max_steps:={STEPS}", f"fault_step:={FAULT_STEP}",
+           "record_bag:=true", f"bag_dir:={out / 'bag'}", f"params_file:={params_file}"]
+    result = subprocess.run(cmd, env=ros_env, capture_output=True, text=True, timeout=240)
+    return {"code": result.returncode, "log": result.stdout + result.stderr, "bag": out / "bag"}
+
+
+def test_graph_runs_adapts_and_shields_without_node_errors(graph_run) -> None:
+    log = graph_run["log"]
+    assert graph_run["code"] == 0, log[-3000:]
+    for bad in ("Traceback", "fatal", "died unexpectedly", "ERROR"):
+        assert bad not in log, log[-3000:]
+    assert "ffoot power scale set to 0" in log  # the fault came through the simulator's service
+    assert "fault announced by /mujoco_sim/fault_event" in log
+    assert "[safety_monitor] " in log and "shield enabled (weights v2" in log  # adapted weights arrived first
+    assert f"max_steps={STEPS} reached" in log
+
+
+def test_overrides_happen_only_after_the_shield_is_enabled(graph_run) -> None:
+    risk = [(t, {n: v for n, v in zip(m.name, m.position)}) for topic, t, m in
+            read_messages(graph_run["bag"], {topics.RISK})]
+    enabled = [v["shield_enabled"] for _, v in risk]
+    first_on = enabled.index(1.0)
+    assert first_on > FAULT_STEP  # collection (200 transitions) and phase 2 come first
+    assert not any(v["overridden"] for _, v in risk[:first_on])
+    assert sum(v["overridden"] for _, v in risk[first_on:]) > 0
+    assert all(v["weights_version"] >= 2 for _, v in risk[first_on:])
+
+
+def test_bag_converts_into_exactly_the_executed_transitions(graph_run) -> None:
+    report = ReadReport()
+    transitions, faults = read_transitions(graph_run["bag"], "HalfCheetah-Disabled", report)
+    assert len(transitions) == STEPS and not report.recovered
+    # Replay the recorded commands in a fresh simulator with the same seed and the recorded fault times:
+    # every state, reward, cost and end flag must match bit for bit.
+    sim, pending = SimSession("HalfCheetah-Disabled", seed=0, max_episode_steps=1000), list(faults)
+    for t in transitions:
+        while pending and pending[0][0] <= sim.state.stamp_ns:
+            sim.robot.set_task({"power_scale": pending.pop(0)[1]})
+        assert sim.state.stamp_ns == t.stamp_ns
+        np.testing.assert_array_equal(sim.observation(sim.state), t.s)
+        out = sim.step(t.a_exec)
+        np.testing.assert_array_equal(sim.observation(out.next_state), t.s_next)
+        assert (out.reward, out.cost, out.terminated, out.truncated) == (t.r, t.c, t.terminated, t.truncated)
+    overridden = [not np.array_equal(t.a_task, t.a_exec) for t in transitions]
+    assert not any(overridden[:FAULT_STEP]) and any(overridden)  # a_task and a_exec kept apart
+
+
+def test_bag_splits_into_one_dataset_per_fault(graph_run) -> None:
+    healthy, faulty = bag_to_datasets(graph_run["bag"], "HalfCheetah-Disabled")
+    assert healthy.metadata.task == {"power_scale": {}}
+    assert faulty.metadata.task == {"power_scale": {"ffoot": 0.0}}
+    assert len(healthy) + len(faulty) == STEPS
+    assert healthy.s.dtype == np.float64 and len(healthy) >= FAULT_STEP  # the service is served between steps
+    assert healthy.metadata.extra["last_stamp_ns"] < faulty.metadata.extra["first_stamp_ns"]

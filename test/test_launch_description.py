@@ -1,0 +1,125 @@
+"""launch/cheetah_fault.launch.py and `mesa-ros launch` start the same nodes, executables and parameters.
+
+The ROS 2 launch system has no wheels here, so the launch file runs against recording stand-ins of
+the launch / launch_ros classes it uses (same constructor signatures), and what it would create is
+compared with what the project's launcher starts.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from mesa_ros.graph import EXECUTABLES, get_graph
+from mesa_ros.launcher import node_command
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_FILE = ROOT / "launch" / "cheetah_fault.launch.py"
+
+
+class Recorded:
+    """Stores constructor arguments, like a launch action would keep them."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.args, self.kwargs = args, kwargs
+
+
+class LaunchConfiguration(Recorded):
+    def perform(self, context) -> str:
+        return context.launch_configurations[self.args[0]]
+
+
+@pytest.fixture
+def launch_file(monkeypatch):
+    """Import the launch file with stand-ins for launch, launch.actions, ... registered in sys.modules."""
+    names = {
+        "launch": ["LaunchDescription"],
+        "launch.actions": ["DeclareLaunchArgument", "LogInfo", "OpaqueFunction", "RegisterEventHandler", "Shutdown"],
+        "launch.event_handlers": ["OnProcessExit"],
+        "launch.substitutions": [],
+        "launch_ros": [],
+        "launch_ros.actions": ["Node"],
+    }
+    for module_name, classes in names.items():
+        module = types.ModuleType(module_name)
+        for cls in classes:
+            setattr(module, cls, type(cls, (Recorded,), {}))
+        monkeypatch.setitem(sys.modules, module_name, module)
+    sys.modules["launch.substitutions"].LaunchConfiguration = LaunchConfiguration
+    spec = importlib.util.spec_from_file_location("cheetah_fault_launch", LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def launched_nodes(launch_file, overrides: dict[str, str]) -> list[dict]:
+    description = launch_file.generate_launch_description()
+    actions = description.args[0]
+    declared = {a.args[0]: a.kwargs for a in actions if type(a).__name__ == "DeclareLaunchArgument"}
+    (opaque,) = [a for a in actions if type(a).__name__ == "OpaqueFunction"]
+    context = types.SimpleNamespace(launch_configurations={n: kw["default_value"] for n, kw in declared.items()}
+                                    | overrides)
+    nodes = opaque.kwargs["function"](context)
+    return [n.kwargs for n in nodes], declared
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"record_bag": "true", "shield": "adapt", "seed": "3", "mode": "realtime"},
+    {"fault": "none", "shield": "off", "max_steps": "500"},
+    {"shield": "on", "fault": "bshin", "power_scale": "0.5", "fault_step": "20"},
+])
+def test_launch_file_and_launcher_describe_the_same_graph(launch_file, overrides) -> None:
+    graph = get_graph("cheetah_fault")
+    nodes, declared = launched_nodes(launch_file, overrides)
+    specs = graph.nodes(graph.resolve(overrides))
+    assert [n["name"] for n in nodes] == [s.name for s in specs]
+    for node, spec in zip(nodes, specs):
+        assert node["package"] == "mesa_ros"
+        assert node["executable"] == spec.executable
+        assert node["parameters"] == [spec.params_file, spec.parameters]
+        assert node["remappings"] == list(spec.remappings)
+        assert (node["on_exit"] is not None) == spec.required
+        command = node_command(spec, Path("overrides.yaml"))
+        assert command[2] == EXECUTABLES[spec.executable]
+        assert command[command.index("--params-file") + 1] == spec.params_file
+    assert set(declared) == {a.name for a in graph.args}
+    for arg in graph.args:
+        assert declared[arg.name]["default_value"] == arg.default
+        assert declared[arg.name].get("choices", []) == list(arg.choices)
+
+
+def test_launch_file_stops_the_graph_when_a_node_fails(launch_file) -> None:
+    handler = launch_file._stop_on_failure
+    failed = types.SimpleNamespace(returncode=1, action=types.SimpleNamespace(name="task_policy"))
+    actions = handler(failed, None)
+    assert [type(a).__name__ for a in actions] == ["LogInfo", "Shutdown"]
+    assert "task_policy died unexpectedly" in actions[1].kwargs["reason"]
+    assert handler(types.SimpleNamespace(returncode=0, action=failed.action), None) is None
+
+
+def test_every_executable_is_a_console_script_with_main() -> None:
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    scripts = {m.group(1): m.group(2) for node in ast.walk(tree) if isinstance(node, ast.Constant)
+               and isinstance(node.value, str) and (m := re.fullmatch(r"(\w+) = ([\w.]+):main", node.value))}
+    assert scripts == EXECUTABLES
+    for module in EXECUTABLES.values():
+        assert callable(importlib.import_module(module).main)
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"shield": "maybe"}, r"shield:='maybe' must be one of \['adapt', 'on', 'off'\]"),
+    ({"speed": "1"}, r"unknown launch argument\(s\) \['speed'\]"),
+    ({"seed": "x"}, r"seed:='x' must be an integer"),
+    ({"power_scale": "2"}, r"power_scale:=2.0 must be in \[0, 1\]"),
+    ({"record_bag": "perhaps"}, r"record_bag:='perhaps' must be true or false"),
+])
+def test_bad_launch_arguments_are_named(given: dict[str, str], message: str) -> None:
+    graph = get_graph("cheetah_fault")
+    with pytest.raises(ValueError, match=message):
+        graph.nodes(graph.resolve(given))
