@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mesa_ros.core.batch import Batch
+from mesa_ros.core.config import AdaptConfig
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic, TaskPolicy
 
@@ -42,12 +43,13 @@ def _train(critic: SafetyCritic, recovery: RecoveryPolicy | None, sample_batch: 
 
 
 def adapt(critic: SafetyCritic, recovery: RecoveryPolicy, sample_batch: SampleBatch, task_policy: TaskPolicy,
-          steps: int = 500, lr: float = 1e-3, batch_size: int = 256) -> dict[str, float]:
-    """Phase 2: adapt the critic and train the recovery policy on the test dataset (defaults: AdaptConfig)."""
+          steps: int = AdaptConfig.steps, lr: float = AdaptConfig.lr,
+          batch_size: int = AdaptConfig.batch_size) -> dict[str, float]:
+    """Phase 2: adapt the critic and train the recovery policy on the test dataset."""
     return _train(critic, recovery, sample_batch, task_policy, steps, lr, batch_size)
 
 
 def pretrain_critic(critic: SafetyCritic, sample_batch: SampleBatch, steps: int, lr: float,
-                    task_policy: TaskPolicy, batch_size: int = 256) -> dict[str, float]:
+                    task_policy: TaskPolicy, batch_size: int = AdaptConfig.batch_size) -> dict[str, float]:
     """Critic-only offline training, e.g. Multi-Task on the pooled training data (Adam ``lr``)."""
     return _train(critic, None, sample_batch, task_policy, steps, lr, batch_size)

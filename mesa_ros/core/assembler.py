@@ -43,12 +43,13 @@ def step_action(values: Mapping[str, float]) -> np.ndarray:
 class TransitionAssembler:
     """Collects keyed messages and emits each transition once its step and both states have arrived."""
 
-    def __init__(self, observation_from: ObservationFn, max_pending: int = 100_000) -> None:
+    def __init__(self, observation_from: ObservationFn, max_pending: int = 10_000) -> None:
         self.observation_from = observation_from
         self.max_pending = max_pending
         self.states: dict[int, np.ndarray] = {}
         self.commands: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}  # stamp -> [(a_exec, a_task)]
         self.steps: dict[int, Mapping[str, float]] = {}
+        self.emitted_stamps: dict[int, None] = {}  # keys of emitted transitions (a repeated step is ignored)
         self.emitted = 0
 
     def add_state(self, stamp: int, position: np.ndarray, velocity: np.ndarray) -> None:
@@ -63,7 +64,8 @@ class TransitionAssembler:
         missing = [k for k in STEP_FIELDS if k not in values]
         if missing or not any(k.startswith(ACTION_PREFIX) for k in values):
             raise ValueError(f"step message for stamp {stamp} ns lacks {missing or [ACTION_PREFIX + '*']}")
-        self.steps.setdefault(stamp, dict(values))
+        if stamp not in self.emitted_stamps:
+            self.steps.setdefault(stamp, dict(values))
 
     def _task_action(self, stamp: int, a_exec: np.ndarray) -> np.ndarray:
         for executed, proposed in self.commands.pop(stamp, []):
@@ -72,7 +74,8 @@ class TransitionAssembler:
         return a_exec
 
     def pop_ready(self) -> list[Transition]:
-        """Complete transitions in stamp order; their parts are released (the next state is kept)."""
+        """Complete transitions in stamp order. A state is kept after use (it is also the previous
+        transition's s', which may complete later); ``max_pending`` bounds what is kept."""
         ready = []
         for stamp in sorted(self.steps):
             step = self.steps[stamp]
@@ -81,17 +84,18 @@ class TransitionAssembler:
                 continue
             a_exec = step_action(step)
             done = bool(step["terminated"]) or bool(step["truncated"])
-            ready.append(Transition(stamp, self.states.pop(stamp), self._task_action(stamp, a_exec), a_exec,
+            ready.append(Transition(stamp, self.states[stamp], self._task_action(stamp, a_exec), a_exec,
                                     float(step["reward"]), float(step["cost"]),
                                     self.states.pop(nxt) if done else self.states[nxt],
                                     bool(step["terminated"]), bool(step["truncated"])))
             del self.steps[stamp]
+            self.emitted_stamps[stamp] = None
         self.emitted += len(ready)
         self._prune()
         return ready
 
     def _prune(self) -> None:
-        """Bound memory: drop the oldest parts beyond ``max_pending`` (e.g. answers to terminal states)."""
-        for store in (self.states, self.commands, self.steps):
+        """Bound memory: drop the oldest parts beyond ``max_pending`` (used states, answers to terminal states)."""
+        for store in (self.states, self.commands, self.steps, self.emitted_stamps):
             while len(store) > self.max_pending:
                 del store[min(store)]

@@ -8,6 +8,7 @@ seed, and writes the per-episode metrics, plots and a markdown table. Layout of 
     data/train_NN.safetensors           offline datasets, collected once, shared by all methods and seeds
     data/test.safetensors
     offline/<method>_seed<k>.safetensors          offline-stage checkpoint (critic + initial task policy)
+    offline/<method>_seed<k>.metrics.csv          its training metrics (MAML / pooled losses)
     episodes/<method>[_<variant>]_seed<k>.csv     phase-3 rows of one unit (``online.EPISODE_FIELDS``)
     checkpoints/<method>[_<variant>]_seed<k>.safetensors   its final checkpoint (task policy + safety layer)
     timings.csv                         wall time of every unit this directory has run
@@ -52,7 +53,6 @@ from mesa_ros.envs.base import SPLITS
 
 PRESETS = ("cpu-small", "smoke", "full")  # "full": the paper's values (no preset)
 TEST_DATA_SEED = 10_000  # offset of the test dataset's collection seed from data_seed
-SUMMARY_FILES = ("episodes.csv", "results.md", "curves.png")
 
 
 @dataclass(frozen=True)
@@ -188,8 +188,8 @@ def _check_settings(out: Path, settings: Mapping[str, Any]) -> None:
     stored = json.loads(path.read_text()).get("settings", {})
     diff = {k: (stored.get(k), v) for k, v in settings.items() if stored.get(k) != v}
     if diff:
-        raise ValueError(f"{out} holds a run with other settings ({', '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in diff.items())}); "
-                         f"use another --out or delete {out}")
+        what = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+        raise ValueError(f"{out} holds a run with other settings ({what}); use another --out or delete {out}")
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -284,7 +284,8 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
                 start = time.perf_counter()
                 ucfg = _resolve(exp, preset, overrides, seed, m)
                 agent = new_agent(ucfg, space)
-                critic = offline_stage(get_method(m), ucfg, *space, agent.policy, train, seed=seed)
+                with MetricsLog(path.with_suffix(".metrics.csv")) as log:
+                    critic = offline_stage(get_method(m), ucfg, *space, agent.policy, train, seed=seed, on_log=log.write)
                 save_checkpoint(path, ucfg, get_method(m), space, agent, critic=critic, stage="meta-train",
                                 train_tasks=[d.metadata.task for d in train])
                 done(name, True, time.perf_counter() - start, f"{ucfg.meta.iterations} iterations")
@@ -411,13 +412,17 @@ def _table(out: Path) -> str:
         final = [np.mean([float(r["return"]) for r in rows[-tail:]]) for rows in per_seed.values()]
         times = [seconds.get("episodes/" + Unit.key_of(method, variant, seed), math.nan)
                  + seconds.get(f"offline/{method}_seed{seed}", 0.0) for seed in per_seed]
-        wall = "-" if any(map(math.isnan, times)) else f"{np.mean(times) / 60:.1f} min"
+        wall = "-" if any(map(math.isnan, times)) else _duration(float(np.mean(times)))
         cells = [f"{m:.1f} ± {e:.1f}" for m, e in (_mean_se(totals), _mean_se(average), _mean_se(final))]
         lines.append(f"| {_label(meta, method, variant)} | {len(per_seed)} | {' | '.join(cells)} | {wall} |")
     lines += ["", "Mean ± standard error over seeds. Total violations: constraint violations (each ends its episode) "
               "over all phase-3 episodes; average return: over all episodes; final return: over the last 10% "
               "(at least 1) of the episodes. Wall time: offline stage + phase 2 + phase 3 of one seed, 1 thread.", ""]
     return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
 def report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
@@ -427,6 +432,7 @@ def report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     dirs = [Path(d) for d in dirs]
     out = Path(out)
@@ -447,6 +453,7 @@ def report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
                 ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.2, lw=0)
                 ax.set_ylabel(ylabel)
                 ax.set_xlabel("phase-3 episode")
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[0, col].set_title(f"{meta['settings']['experiment']} ({meta['settings']['preset']})", fontsize=10)
         axes[0, col].legend(fontsize=7, title="method (seeds)", title_fontsize=7)
     fig.tight_layout()

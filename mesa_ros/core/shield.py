@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mesa_ros.core.config import ShieldConfig
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic
 
@@ -38,7 +39,8 @@ class ShieldDecision:
 class Shield:
     """Single-observation shield over a live critic and recovery policy (weights may change between calls)."""
 
-    def __init__(self, critic: SafetyCritic, recovery: RecoveryPolicy, eps_risk: float, noise: bool = True) -> None:
+    def __init__(self, critic: SafetyCritic, recovery: RecoveryPolicy, eps_risk: float = ShieldConfig.eps_risk,
+                 noise: bool = True) -> None:
         self.critic, self.recovery, self.eps_risk, self.noise = critic, recovery, eps_risk, noise
 
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:

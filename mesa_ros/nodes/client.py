@@ -11,16 +11,20 @@ from rclpy.parameter import Parameter
 from std_srvs.srv import SetBool, Trigger
 
 
-def fault_joints(client_node, node: str, timeout: float) -> list[str]:
-    """Joints with a ``/<node>/faults/<joint>/power_loss`` service, as discovered on the graph."""
+def fault_joints(client_node, node: str, timeout: float, wanted: str) -> list[str]:
+    """Joints with a ``/<node>/faults/<joint>/power_loss`` service, as discovered on the graph: returns as
+    soon as ``wanted`` is among them, else once the discovered set has been stable for a second."""
     prefix, suffix = f"/{node}/faults/", "/power_loss"
-    deadline = time.monotonic() + timeout
+    deadline, stable_since, last = time.monotonic() + timeout, time.monotonic(), None
     while True:
         names = [n for n, _ in client_node.get_service_names_and_types()]
-        joints = [n[len(prefix):-len(suffix)] for n in names if n.startswith(prefix) and n.endswith(suffix)]
-        if joints or time.monotonic() > deadline:
+        joints = sorted(n[len(prefix):-len(suffix)] for n in names if n.startswith(prefix) and n.endswith(suffix))
+        now = time.monotonic()
+        if joints != last:
+            last, stable_since = joints, now
+        if wanted in joints or now > deadline or (joints and now - stable_since > 1.0):
             return joints
-        time.sleep(0.1)
+        time.sleep(0.05)
 
 
 def call_fault_service(target: str, power_scale: float | None = None, restore: bool = False,
@@ -48,7 +52,7 @@ def call_fault_service(target: str, power_scale: float | None = None, restore: b
         if target in ("clear", "random"):
             result = call(Trigger, f"/{node}/faults/{target}", Trigger.Request())
             return result.success, result.message
-        joints = fault_joints(client_node, node, timeout)
+        joints = fault_joints(client_node, node, timeout, target)
         if target not in joints:
             return False, f"unknown joint {target!r}; {node} offers {joints} (or 'clear', 'random')"
         if power_scale is not None and not restore:

@@ -1,0 +1,75 @@
+"""Split bag writing and reading with rosbags/mcap, and the errors for bad bags."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mesa_ros.core.bag_dataset import bag_to_datasets
+from mesa_ros.core.bags import TYPESTORE, SplitBagWriter, bag_splits, read_messages
+
+JOINT_STATE = "sensor_msgs/msg/JointState"
+
+
+def joint_state(stamp_ns: int, values) -> bytes:
+    types = TYPESTORE.types
+    msg = types[JOINT_STATE](
+        header=types["std_msgs/msg/Header"](stamp=types["builtin_interfaces/msg/Time"](
+            sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id=""),
+        name=[f"j{i}" for i in range(len(values))], position=np.asarray(values, dtype=np.float64),
+        velocity=np.zeros(0), effort=np.zeros(0))
+    return bytes(TYPESTORE.serialize_cdr(msg, JOINT_STATE))
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_split_writer_rolls_over_and_reads_back_in_order(tmp_path, storage: str) -> None:
+    writer = SplitBagWriter(tmp_path / "rec", {"/a": JOINT_STATE}, storage=storage, split_messages=4)
+    for k in range(10):
+        writer.write("/a", k, joint_state(k, [k / 3]))
+    writer.close()
+    assert [p.name for p in bag_splits(tmp_path / "rec")] == ["rec_0000", "rec_0001", "rec_0002"]
+    values = [m.position[0] for _, _, m in read_messages(tmp_path / "rec")]
+    assert values == [k / 3 for k in range(10)]  # float64 bit for bit
+
+
+def test_writer_rejects_bad_setup(tmp_path) -> None:
+    with pytest.raises(ValueError, match="unknown bag storage 'zip'"):
+        SplitBagWriter(tmp_path / "x", {"/a": JOINT_STATE}, storage="zip")
+    with pytest.raises(ValueError, match="unknown message type 'foo/msg/Bar'"):
+        SplitBagWriter(tmp_path / "x", {"/a": "foo/msg/Bar"})
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "f").write_text("x")
+    with pytest.raises(ValueError, match="exists and is not empty"):
+        SplitBagWriter(tmp_path / "full", {"/a": JOINT_STATE})
+    writer = SplitBagWriter(tmp_path / "ok", {"/a": JOINT_STATE})
+    with pytest.raises(ValueError, match="topic '/b' is not recorded"):
+        writer.write("/b", 0, b"")
+
+
+def test_missing_corrupt_and_empty_bags_are_named(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        list(read_messages(tmp_path / "nope"))
+    (tmp_path / "file.mcap").write_bytes(b"x")
+    with pytest.raises(ValueError, match="is not a directory"):
+        list(read_messages(tmp_path / "file.mcap"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="contains no rosbag2 bag"):
+        list(read_messages(tmp_path / "empty"))
+    writer = SplitBagWriter(tmp_path / "rec", {"/a": JOINT_STATE})
+    writer.write("/a", 0, joint_state(0, [1.0]))
+    writer.close()
+    (mcap,) = (tmp_path / "rec" / "rec_0000").glob("*.mcap")
+    mcap.write_bytes(mcap.read_bytes()[:40])  # corrupt a closed split
+    with pytest.raises(ValueError, match="bag split .*rec_0000 is corrupt"):
+        list(read_messages(tmp_path / "rec"))
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "x.db3").write_bytes(b"")
+    with pytest.raises(ValueError, match="no metadata.yaml and no .mcap file to recover"):
+        list(read_messages(tmp_path / "bare"))
+
+
+def test_bag_without_transitions_is_a_clear_error(tmp_path) -> None:
+    writer = SplitBagWriter(tmp_path / "rec", {"/other": JOINT_STATE})
+    writer.write("/other", 0, joint_state(0, [1.0]))
+    writer.close()
+    with pytest.raises(ValueError, match="holds no complete transition"):
+        bag_to_datasets(tmp_path / "rec")
