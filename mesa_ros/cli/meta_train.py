@@ -25,7 +25,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--method", required=True, help=f"one of {offline}")
     p.add_argument("--data", required=True, nargs="+", metavar="PATH",
-                   help="training-split datasets: .safetensors files and/or directories of them (one per task)")
+                   help="training-split datasets: .safetensors files, directories of them (one per task), "
+                        "or rosbag2 recordings of the graph (one dataset per recorded fault)")
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--metrics", help="metrics CSV (default: next to --out, *.metrics.csv)")
     p.add_argument("--tensorboard", metavar="DIR", help="also log the metrics to TensorBoard in DIR")

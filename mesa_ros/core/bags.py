@@ -81,6 +81,17 @@ class ReadReport:
     recovered: dict[str, int] = field(default_factory=dict)  # split -> messages salvaged from an unclosed file
 
 
+def is_bag(path: str | os.PathLike) -> bool:
+    """True for a rosbag2 bag or a recording root of split bags (directories of them)."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    if (path / "metadata.yaml").exists() or any(path.glob("*.mcap")):
+        return True
+    subdirs = [p for p in path.iterdir() if p.is_dir()]
+    return bool(subdirs) and all(is_bag(p) for p in subdirs)
+
+
 def bag_splits(path: str | os.PathLike) -> list[Path]:
     """The bag directories of a recording root, or ``[path]`` when it is a single bag."""
     path = Path(path)

@@ -28,6 +28,8 @@ from torch import nn
 
 from mesa_ros import envs
 from mesa_ros.core import checkpoint, online
+from mesa_ros.core.bag_dataset import bag_to_datasets
+from mesa_ros.core.bags import is_bag
 from mesa_ros.core.config import MesaConfig, load_config, merge, parse_override
 from mesa_ros.core.dataset import TransitionDataset
 from mesa_ros.core.methods import Method, SafetyLayer, build, get_method, new_critic, new_recovery
@@ -73,20 +75,24 @@ def new_agent(cfg: MesaConfig, space: Spaces) -> SAC:
 # -- datasets --------------------------------------------------------------------------------------
 def load_datasets(paths: Sequence[str | os.PathLike], split: str | None = None,
                   env: str | None = None) -> list[TransitionDataset]:
-    """Datasets from files and directories (their ``*.safetensors``, sorted); all of one environment,
-    and of ``split`` / ``env`` when given. Errors name the offending file."""
+    """Datasets from files, directories (their ``*.safetensors``, sorted) and rosbag2 recordings of the
+    graph (``bag_dataset``); all of one environment, and of ``split`` / ``env`` when given. Errors name
+    the offending file."""
     files: list[Path] = []
+    datasets: list[TransitionDataset] = []
     for path in map(Path, paths):
-        if path.is_dir():
-            found = sorted(path.glob("*.safetensors"))
-            if not found:
-                raise ValueError(f"no *.safetensors datasets in directory {path}")
-            files += found
-        else:
-            files.append(path)
+        if is_bag(path):  # a recording of the ROS graph: one dataset per recorded fault
+            for dataset in bag_to_datasets(path, env or "HalfCheetah-Disabled", split or "train"):
+                files.append(path)
+                datasets.append(dataset)
+            continue
+        found = sorted(path.glob("*.safetensors")) if path.is_dir() else [path]
+        if not found:
+            raise ValueError(f"no *.safetensors datasets (and no rosbag2 bag) in directory {path}")
+        files += found
+        datasets += [TransitionDataset.load(f) for f in found]
     if not files:
         raise ValueError("no dataset given")
-    datasets = [TransitionDataset.load(f) for f in files]
     env = env or datasets[0].metadata.env
     obs_space, act_space = env_spaces(env)
     for f, d in zip(files, datasets):

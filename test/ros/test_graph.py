@@ -74,3 +74,18 @@ def test_bag_splits_into_one_dataset_per_fault(graph_run) -> None:
     assert len(healthy) + len(faulty) == STEPS
     assert healthy.s.dtype == np.float64 and len(healthy) >= FAULT_STEP  # the service is served between steps
     assert healthy.metadata.extra["last_stamp_ns"] < faulty.metadata.extra["first_stamp_ns"]
+
+
+def test_bag2dataset_and_meta_train_take_the_recording(graph_run, tmp_path) -> None:
+    out = subprocess.run([str(MESA_ROS), "bag2dataset", str(graph_run["bag"]), "--out", str(tmp_path / "data")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["train_00.safetensors", "train_01.safetensors"]
+    meta = subprocess.run([str(MESA_ROS), "meta-train", "--method", "mesa", "--data", str(graph_run["bag"]),
+                           "--preset", "smoke", "--out", str(tmp_path / "meta.safetensors"), "--no-progress"],
+                          capture_output=True, text=True, timeout=120)
+    assert meta.returncode == 0, meta.stderr
+    assert f"on 2 HalfCheetah-Disabled training dataset(s) ({STEPS} transitions" in meta.stdout
+    missing = subprocess.run([str(MESA_ROS), "bag2dataset", str(tmp_path / "nope"), "--out", str(tmp_path / "x")],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
