@@ -1,19 +1,31 @@
-"""Scripted fault demo: the HalfCheetah runs a scripted gait, a joint loses power mid-run.
+"""The fault-tolerance demo: the ROS graph on HalfCheetah-Disabled, a test fault mid-run, MESA, the shield.
 
-Prints return and constraint violations before and after the fault. Episodes end on a violation
-(as in the paper) and restart; the fault persists across the restart, as a broken joint would.
+Two runs of the cheetah_fault graph from the same seed, each recorded to a bag:
+* ``mesa``: the ffoot power-loss fault is injected through the simulator's service at ``fault_step``;
+  the adaptation node collects post-fault transitions, runs phase 2 and enables the shield;
+* ``no shield``: the same, with the shield never enabled (what the robot does without MESA).
+The summary compares, per 1000 steps, return and constraint violations before the fault, after the
+fault without the shield, and after adaptation with the shield. The bags are converted to datasets.
+
+A scripted variant without ROS (``scripted_fault_demo``) shows the effect of a fault on a fixed gait.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
+from mesa_ros import topics
+from mesa_ros.core.bag_dataset import bag_to_datasets, parse_values
+from mesa_ros.core.bags import read_messages
 from mesa_ros.envs import make
 from mesa_ros.envs.gait import sine_gait
 
 
 @dataclass
 class SegmentStats:
-    """Totals of one part of the run (before or after the fault)."""
+    """Totals of one part of a run."""
 
     name: str
     steps: int = 0
@@ -22,19 +34,14 @@ class SegmentStats:
     episodes_started: int = 1
 
     def row(self) -> str:
-        rate = self.episode_return / max(self.steps, 1)
-        return (f"{self.name:<14} steps {self.steps:5d}  return {self.episode_return:9.1f} "
-                f"({rate:+.2f}/step)  violations {self.violations:4d}  episodes {self.episodes_started:3d}")
+        per_k = 1000.0 / max(self.steps, 1)
+        return (f"{self.name:<28} steps {self.steps:5d}  return/1000 steps {self.episode_return * per_k:8.1f}  "
+                f"violations {self.violations:3d} ({self.violations * per_k:5.2f}/1000 steps)")
 
 
-def scripted_fault_demo(
-    steps: int = 3000,
-    fault_step: int = 1000,
-    fault_joint: str = "ffoot",
-    power_scale: float = 0.0,
-    seed: int = 0,
-) -> tuple[SegmentStats, SegmentStats]:
-    """Run ``steps`` control steps; at ``fault_step`` set ``fault_joint``'s power to ``power_scale``."""
+def scripted_fault_demo(steps: int = 3000, fault_step: int = 1000, fault_joint: str = "ffoot",
+                        power_scale: float = 0.0, seed: int = 0) -> tuple[SegmentStats, SegmentStats]:
+    """No ROS: a scripted gait for ``steps`` steps; at ``fault_step`` ``fault_joint`` keeps ``power_scale``."""
     if not 0 <= fault_step <= steps:
         raise ValueError(f"fault_step must be in [0, steps={steps}], got {fault_step}")
     env = make("HalfCheetah-Disabled")
@@ -60,3 +67,59 @@ def scripted_fault_demo(
                 (before if t + 1 < fault_step else after).episodes_started += 1
     env.close()
     return before, after
+
+
+# -- the ROS graph demo ----------------------------------------------------------------------------
+def run_graph(out: Path, shield: str, steps: int, fault_step: int, seed: int, extra: list[str]) -> Path:
+    """One ``mesa-ros launch cheetah_fault`` run recorded to ``out/bag``; returns the bag path."""
+    bag = out / "bag"
+    cmd = [sys.executable, "-m", "mesa_ros.cli", "launch", "cheetah_fault", f"shield:={shield}",
+           f"max_steps:={steps}", f"fault_step:={fault_step}", f"seed:={seed}", "record_bag:=true",
+           f"bag_dir:={bag}", *extra]
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "launch.log").open("w") as log:
+        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        raise RuntimeError(f"the {shield} run failed (exit code {code}); see {out / 'launch.log'}")
+    return bag
+
+
+def segments(bag: Path, enabled_at: int | None = None) -> tuple[dict[str, SegmentStats], int | None]:
+    """Per-step reward/cost of a recording split at the fault and where the shield was enabled (in this
+    recording, or at ``enabled_at`` to compare another run over the same window); also returns that stamp."""
+    steps, fault_at = [], None
+    for topic, _, msg in read_messages(bag, {topics.STEP, topics.RISK, topics.FAULT_STATE}):
+        stamp, values = parse_values(msg)
+        if topic == topics.STEP:
+            steps.append((stamp, values))
+        elif topic == topics.RISK and values["shield_enabled"] and (enabled_at is None or stamp < enabled_at):
+            enabled_at = stamp
+        elif topic == topics.FAULT_STATE and min(values.values()) < 1.0 and fault_at is None:
+            fault_at = stamp
+    out = {"before": SegmentStats("before the fault"), "adapting": SegmentStats("fault, adapting (no shield)"),
+           "after": SegmentStats("")}
+    for stamp, values in sorted(steps, key=lambda s: s[0]):
+        if fault_at is None or stamp < fault_at:
+            segment = out["before"]
+        elif enabled_at is None or stamp < enabled_at:
+            segment = out["adapting"]
+        else:
+            segment = out["after"]
+        segment.steps += 1
+        segment.episode_return += values["reward"]
+        segment.violations += int(values["cost"])
+    return out, enabled_at
+
+
+def graph_demo(out: Path, steps: int, fault_step: int, seed: int, extra: list[str]) -> list[SegmentStats]:
+    """Both runs; the rows of the summary (and the bags converted to datasets under ``out``)."""
+    mesa, enabled_at = segments(run_graph(out / "mesa", "adapt", steps, fault_step, seed, extra))
+    if enabled_at is None:
+        raise RuntimeError(f"the shield was never enabled; see {out / 'mesa' / 'launch.log'}")
+    baseline, _ = segments(run_graph(out / "no_shield", "off", steps, fault_step, seed, extra), enabled_at)
+    mesa["after"].name = "after adaptation, shield on"
+    baseline["after"].name = "same window, no shield"
+    for run in ("mesa", "no_shield"):
+        for i, dataset in enumerate(bag_to_datasets(out / run / "bag")):
+            dataset.save(out / run / f"dataset_{i:02d}.safetensors")
+    return [mesa["before"], mesa["adapting"], baseline["after"], mesa["after"]]

@@ -1,4 +1,4 @@
-"""The README's main-job command for now: the scripted fault demo through the ``mesa-ros`` entry point."""
+"""``mesa-ros demo``: its scripted variant (no ROS) and its argument checks (the graph demo: test/ros/test_demo_graph.py)."""
 from __future__ import annotations
 
 import re
@@ -21,17 +21,17 @@ def test_fault_makes_the_safe_scripted_gait_unsafe() -> None:
 
 
 def test_cli_prints_both_segments() -> None:
-    out = subprocess.run([str(MESA_ROS), "demo", "--steps", "400", "--fault-step", "200"],
+    out = subprocess.run([str(MESA_ROS), "demo", "--scripted", "--steps", "400", "--fault-step", "200"],
                          capture_output=True, text=True, check=True).stdout
-    assert re.search(r"before fault\s+steps\s+200\s+return\s+[\d.]+", out)
-    assert re.search(r"after ffoot=0\s+steps\s+200\s+return", out)
+    assert re.search(r"before fault\s+steps\s+200\s+return/1000 steps\s+[\d.]+\s+violations\s+0", out)
+    assert re.search(r"after ffoot=0\s+steps\s+200\s+return/1000 steps", out)
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--fault-joint", "tail"], "unknown actuator/joint 'tail'"),
-    (["--power-scale", "1.5"], r"power scale for 'ffoot' must be in [0, 1], got 1.5"),
-    (["--power-scale", "nan"], "power scale for 'ffoot' is NaN"),
-    (["--fault-step", "5000"], "fault_step must be in [0, steps=3000], got 5000"),
+    (["--scripted", "--fault-joint", "tail"], "unknown actuator/joint 'tail'"),
+    (["--scripted", "--power-scale", "1.5"], r"power scale for 'ffoot' must be in [0, 1], got 1.5"),
+    (["--scripted", "--power-scale", "nan"], "power scale for 'ffoot' is NaN"),
+    (["--fault-step", "7000"], "--fault-step must be in (0, --steps=6000), got 7000"),
 ])
 def test_cli_rejects_bad_input(args: list[str], message: str) -> None:
     result = subprocess.run([str(MESA_ROS), "demo", *args], capture_output=True, text=True)
