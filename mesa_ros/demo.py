@@ -84,10 +84,11 @@ def run_graph(out: Path, shield: str, steps: int, fault_step: int, seed: int, ex
     return bag
 
 
-def segments(bag: Path, enabled_at: int | None = None) -> tuple[dict[str, SegmentStats], int | None]:
-    """Per-step reward/cost of a recording split at the fault and where the shield was enabled (in this
-    recording, or at ``enabled_at`` to compare another run over the same window); also returns that stamp."""
-    steps, fault_at = [], None
+def segments(bag: Path, enabled_index: int | None = None) -> tuple[dict[str, SegmentStats], int | None]:
+    """Per-step reward/cost of a recording, split at the fault and at the step from which the shield was
+    enabled (in this recording, or ``enabled_index`` to compare another run over the same steps); also
+    returns that step index."""
+    steps, enabled_at, fault_at = [], None, None
     for topic, _, msg in read_messages(bag, {topics.STEP, topics.RISK, topics.FAULT_STATE}):
         stamp, values = parse_values(msg)
         if topic == topics.STEP:
@@ -96,27 +97,30 @@ def segments(bag: Path, enabled_at: int | None = None) -> tuple[dict[str, Segmen
             enabled_at = stamp
         elif topic == topics.FAULT_STATE and min(values.values()) < 1.0 and fault_at is None:
             fault_at = stamp
+    steps.sort(key=lambda s: s[0])
+    if enabled_index is None and enabled_at is not None:
+        enabled_index = next(i for i, (stamp, _) in enumerate(steps) if stamp >= enabled_at)
     out = {"before": SegmentStats("before the fault"), "adapting": SegmentStats("fault, adapting (no shield)"),
            "after": SegmentStats("")}
-    for stamp, values in sorted(steps, key=lambda s: s[0]):
+    for index, (stamp, values) in enumerate(steps):
         if fault_at is None or stamp < fault_at:
             segment = out["before"]
-        elif enabled_at is None or stamp < enabled_at:
+        elif enabled_index is None or index < enabled_index:
             segment = out["adapting"]
         else:
             segment = out["after"]
         segment.steps += 1
         segment.episode_return += values["reward"]
         segment.violations += int(values["cost"])
-    return out, enabled_at
+    return out, enabled_index
 
 
 def graph_demo(out: Path, steps: int, fault_step: int, seed: int, extra: list[str]) -> list[SegmentStats]:
     """Both runs; the rows of the summary (and the bags converted to datasets under ``out``)."""
-    mesa, enabled_at = segments(run_graph(out / "mesa", "adapt", steps, fault_step, seed, extra))
-    if enabled_at is None:
+    mesa, enabled_index = segments(run_graph(out / "mesa", "adapt", steps, fault_step, seed, extra))
+    if enabled_index is None:
         raise RuntimeError(f"the shield was never enabled; see {out / 'mesa' / 'launch.log'}")
-    baseline, _ = segments(run_graph(out / "no_shield", "off", steps, fault_step, seed, extra), enabled_at)
+    baseline, _ = segments(run_graph(out / "no_shield", "off", steps, fault_step, seed, extra), enabled_index)
     mesa["after"].name = "after adaptation, shield on"
     baseline["after"].name = "same window, no shield"
     for run in ("mesa", "no_shield"):
