@@ -2,14 +2,14 @@
 
 States (in ``/diagnostics``): ``monitoring`` -> (fault announced: ``~/fault_detected`` or the simulator's
 fault event) ``collecting`` ``transitions`` post-fault transitions -> ``adapting`` (phase 2: M Adam
-steps of the meta-learned critic and a recovery policy, ``core.methods.adapt_to_test``, in a worker
-thread while recording goes on) -> ``shielding``: the adapted weights are sent to the safety monitor
+steps of the meta-learned critic and a recovery policy, ``core.methods.adapt_to_test``, run in the
+executor thread: a worker thread would fight the message callbacks for the GIL and run many times
+slower; messages meanwhile wait in the deep subscription queues) -> ``shielding``: the adapted weights are sent to the safety monitor
 (latched weights topic) and its shield is enabled; critic and recovery keep learning online and
 are re-sent every ``publish_every`` steps.
 """
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -75,16 +75,15 @@ class AdaptationNode(Node):
         self.announced_at = self.adapt_seconds = float("nan")
         self.metrics: dict[str, float] = {}
         self.steps_since_publish = 0
-        self.worker: threading.Thread | None = None
 
         self.pub_weights = self.create_publisher(UInt8MultiArray, topics.WEIGHTS, qos.LATCHED)
         self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.enable_client = self.create_client(SetBool, "/safety_monitor/enable")
         self.create_subscription(JointState, topics.STATE, lambda m: self.assembler.add_state(*msgs.parse_state(m)),
-                                 qos.LOGGER_SUB)
+                                 qos.BACKLOG_SUB)
         self.create_subscription(JointState, topics.COMMAND,
-                                 lambda m: self.assembler.add_command(*msgs.parse_action(m)), qos.LOGGER_SUB)
-        self.create_subscription(JointState, topics.STEP, self._on_step, qos.LOGGER_SUB)
+                                 lambda m: self.assembler.add_command(*msgs.parse_action(m)), qos.BACKLOG_SUB)
+        self.create_subscription(JointState, topics.STEP, self._on_step, qos.BACKLOG_SUB)
         self.create_subscription(Header, topics.FAULT_EVENT, self._on_fault_event, qos.LATCHED)
         self.create_service(Trigger, "~/fault_detected", self._on_fault_detected)
         self.create_timer(1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -117,9 +116,7 @@ class AdaptationNode(Node):
             self.buffer.add(t.s, t.a_task, t.a_exec, t.r, t.c, t.s_next, t.terminated, t.truncated)
         if self.state == "collecting" and len(self.buffer) >= self.transitions:
             self.state = "adapting"
-            test_data = self.buffer.to_dataset(DatasetMetadata(self.env, {}, "test", "ros_graph"))
-            self.worker = threading.Thread(target=self._phase2, args=(test_data,), daemon=True)
-            self.worker.start()
+            self._phase2(self.buffer.to_dataset(DatasetMetadata(self.env, {}, "test", "ros_graph")))
         elif self.state == "shielding":
             self._learn_online(len(ready))
 

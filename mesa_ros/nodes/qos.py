@@ -12,6 +12,8 @@ STREAM_PUB = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, histor
 CONTROL_SUB = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 #: Subscribers that log every message (adaptation buffer, bag recorder).
 LOGGER_SUB = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+#: Loggers that pause for seconds (the adaptation node during phase 2): room for ~10 s at 400 steps/s.
+BACKLOG_SUB = QoSProfile(depth=5000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 #: Latched state (fault ground truth, weights blob): late joiners get the last message.
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
