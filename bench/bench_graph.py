@@ -1,0 +1,288 @@
+"""The ROS graph's performance: closed-loop rate, safety-monitor latency, memory, time to safe.
+
+1. Closed loop, lockstep, shield enabled: steps/s through the separate-process graph (mujoco_sim,
+   task_policy, safety_monitor over Fast DDS) vs. the same loop in one process without ROS
+   (SimSession + SAC + Shield): the limit. Target >= 400 steps/s.
+2. safety_monitor state-in -> command-out: a probe publishes a state and its task action and times
+   the command's arrival (two DDS hops + the shield). Target p99 <= 1 ms. Also the shield alone
+   (critic + recovery evaluation, in process). Target <= 100 us.
+3. Resident memory of the whole default graph (RSS and USS summed over the node processes). Target <= 2 GB.
+4. Time to safe: wall time from the fault service call to the shield enabled with adapted weights,
+   lockstep, default settings (1000 post-fault transitions, phase 2 with the checkpoint's M). Target <= 10 s.
+
+    .venv/bin/python bench/bench_graph.py [--steps 3000] [--policy P --safety S --adapted A]
+
+Defaults are the shipped checkpoints (config/checkpoints/halfcheetah_disabled/); --adapted needs a
+checkpoint with a recovery policy (the monitor's weights for the closed loop), default: made from
+the safety checkpoint by a phase-2 run on random-policy data.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "graph.json"
+ENV = "HalfCheetah-Disabled"
+
+
+def start(module: str, *params: str, env: dict[str, str]) -> subprocess.Popen:
+    args = [sys.executable, "-m", module, "--ros-args", *[x for p in params for x in ("-p", p)]]
+    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for p in processes:
+        p.terminate()
+    for p in processes:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def adapted_checkpoint(safety: Path, policy: Path, out: Path) -> Path:
+    """A critic + recovery checkpoint: phase 2 of ``safety`` on 2000 random-policy transitions with the ffoot fault."""
+    from mesa_ros.core.collect import collect
+    from mesa_ros.core.experiment import env_spaces, load_checkpoint, save_checkpoint
+    from mesa_ros.core.methods import SafetyLayer, adapt_to_test, get_method, new_recovery
+
+    run = load_checkpoint(safety, env=ENV)
+    space = env_spaces(ENV)
+    data = collect(ENV, {"power_scale": {"ffoot": 0.0}}, "test", "random", num_transitions=2000, seed=0,
+                   progress=False)
+    layer = SafetyLayer(run.critic, new_recovery(run.cfg, *space))
+    agent = load_checkpoint(policy, env=ENV).agent
+    adapt_to_test(run.cfg, layer, data, agent.policy, np.random.default_rng(0))
+    return save_checkpoint(out, run.cfg, get_method("mesa"), space, agent, safety=layer)
+
+
+def in_process_loop(policy: Path, adapted: Path, steps: int) -> tuple[float, float]:
+    """(steps/s of the same loop without ROS, mean shield evaluation time in microseconds)."""
+    from mesa_ros.core.experiment import load_checkpoint
+    from mesa_ros.envs.session import SimSession
+
+    agent = load_checkpoint(policy, env=ENV).agent
+    run = load_checkpoint(adapted, env=ENV)
+    shield = run.safety.shield(run.cfg.shield.eps_risk, noise=True)
+    sim = SimSession(ENV, seed=0)
+    sim.robot.set_power_scale("ffoot", 0.0)
+    shield_time = 0.0
+    start_time = time.perf_counter()
+    for _ in range(steps):
+        obs = sim.observation(sim.state).astype(np.float32)
+        a_task = agent.act(obs, deterministic=True)
+        t = time.perf_counter()
+        decision = shield(obs, a_task)
+        shield_time += time.perf_counter() - t
+        sim.step(decision.action.astype(np.float64))
+    return steps / (time.perf_counter() - start_time), 1e6 * shield_time / steps
+
+
+def graph_loop(policy: Path, adapted: Path, steps: int, env: dict[str, str]) -> dict[str, float]:
+    """Steps/s of the three-process lockstep loop with the shield enabled; memory of the processes."""
+    processes = [
+        start("mesa_ros.nodes.mujoco_sim", f"max_steps:={steps}", env=env),
+        start("mesa_ros.nodes.task_policy", f"checkpoint:={policy}", env=env),
+        start("mesa_ros.nodes.safety_monitor", f"checkpoint:={adapted}", "enabled:=true", env=env),
+    ]
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import JointState
+
+    from mesa_ros import topics
+    from mesa_ros.nodes import qos
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("bench_counter", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    times: list[float] = []
+    node.create_subscription(JointState, topics.STEP, lambda _: times.append(time.perf_counter()), qos.LOGGER_SUB)
+    rss = uss = float("nan")
+    try:
+        deadline = time.monotonic() + 600
+        while len(times) < steps and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+            if rss != rss and len(times) >= steps // 2:  # measured once, mid-run
+                rss, uss = memory(processes)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        stop(processes)
+    warm = steps // 10  # skip start-up (discovery, first messages)
+    rate = (len(times) - warm - 1) / (times[-1] - times[warm])
+    return {"steps_per_s": rate, "steps_seen": len(times), "rss_mb_3_nodes": rss, "uss_mb_3_nodes": uss}
+
+
+def memory(processes: list[subprocess.Popen]) -> tuple[float, float]:
+    """Summed RSS and USS (MB) of ``processes`` and their children (the wheels re-exec python once)."""
+    rss = uss = 0.0
+    for p in processes:
+        proc = psutil.Process(p.pid)
+        for q in [proc, *proc.children(recursive=True)]:
+            info = q.memory_full_info()
+            rss += info.rss / 2**20
+            uss += info.uss / 2**20
+    return rss, uss
+
+
+def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[str, float]:
+    """Probe -> (state, task action) -> safety_monitor -> command -> probe, per sample."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import JointState
+
+    from mesa_ros import topics
+    from mesa_ros.envs.session import SimSession
+    from mesa_ros.nodes import msgs, qos
+
+    monitor = start("mesa_ros.nodes.safety_monitor", f"checkpoint:={adapted}", "enabled:=true", env=env)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("bench_latency", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    pub_state = node.create_publisher(JointState, topics.STATE, qos.STREAM_PUB)
+    pub_action = node.create_publisher(JointState, topics.TASK_ACTION, qos.STREAM_PUB)
+    arrived: dict[int, float] = {}
+    node.create_subscription(JointState, topics.COMMAND,
+                             lambda m: arrived.setdefault(msgs.stamp_ns(m.header.stamp), time.perf_counter()),
+                             qos.CONTROL_SUB)
+    sim = SimSession(ENV, seed=0)
+    rng = np.random.default_rng(0)
+    latencies = []
+    try:
+        deadline = time.monotonic() + 60
+        while node.count_subscribers(topics.TASK_ACTION) == 0 and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+        for i in range(samples + 50):
+            state = sim.state
+            stamp = state.stamp_ns
+            sent = time.perf_counter()
+            pub_state.publish(msgs.state_msg(stamp, sim.joint_names, state.position, state.velocity, state.effort))
+            pub_action.publish(msgs.action_msg(stamp, sim.actuator_names, rng.uniform(-1, 1, 6)))
+            while stamp not in arrived and time.perf_counter() - sent < 1.0:
+                executor.spin_once(timeout_sec=0.001)
+            if stamp in arrived and i >= 50:  # the first 50 warm the path up
+                latencies.append(arrived[stamp] - sent)
+            sim.step(rng.uniform(-1, 1, 6))
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        stop([monitor])
+    lat = np.array(latencies) * 1e6
+    return {"samples": len(lat), "p50_us": float(np.percentile(lat, 50)), "p99_us": float(np.percentile(lat, 99)),
+            "max_us": float(lat.max())}
+
+
+def time_to_safe(policy: Path, safety: Path, env: dict[str, str], timeout: float = 120.0) -> dict[str, float]:
+    """Fault service call -> shield enabled with adapted weights (full graph, default parameters)."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import JointState
+    from std_srvs.srv import SetBool
+
+    from mesa_ros import topics
+    from mesa_ros.nodes import msgs, qos
+
+    processes = [
+        start("mesa_ros.nodes.mujoco_sim", env=env),
+        start("mesa_ros.nodes.task_policy", f"checkpoint:={policy}", env=env),
+        start("mesa_ros.nodes.safety_monitor", f"checkpoint:={safety}", env=env),
+        start("mesa_ros.nodes.adaptation", f"checkpoint:={safety}", f"policy_checkpoint:={policy}", env=env),
+    ]
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("bench_time_to_safe", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    enabled: list[float] = []
+    steps = [0]
+
+    def on_risk(msg: JointState) -> None:
+        values = msgs.parse_values(msg)[1]
+        if values["shield_enabled"] and values["weights_version"] >= 2 and not enabled:
+            enabled.append(time.perf_counter())
+
+    node.create_subscription(JointState, topics.RISK, on_risk, qos.LOGGER_SUB)
+    node.create_subscription(JointState, topics.STEP, lambda _: steps.__setitem__(0, steps[0] + 1), qos.LOGGER_SUB)
+    client = node.create_client(SetBool, "/mujoco_sim/faults/ffoot/power_loss")
+    try:
+        deadline = time.monotonic() + timeout
+        while steps[0] < 300 and time.monotonic() < deadline:  # running, adaptation node subscribed
+            executor.spin_once(timeout_sec=0.05)
+        called = time.perf_counter()
+        future = client.call_async(SetBool.Request(data=True))
+        executor.spin_until_future_complete(future, timeout_sec=10)
+        while not enabled and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        rate_steps = steps[0]
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        rss, uss = memory(processes)
+        stop(processes)
+    if not enabled:
+        raise RuntimeError("the shield was not enabled within the timeout")
+    return {"seconds": enabled[0] - called, "steps_run": rate_steps, "rss_mb_graph": rss, "uss_mb_graph": uss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--latency-samples", type=int, default=2000)
+    parser.add_argument("--policy", type=Path)
+    parser.add_argument("--safety", type=Path)
+    parser.add_argument("--adapted", type=Path)
+    args = parser.parse_args()
+    from mesa_ros.nodes.defaults import default_checkpoint
+
+    torch.set_num_threads(1)
+    policy = args.policy or default_checkpoint(ENV, "policy")
+    safety = args.safety or default_checkpoint(ENV, "safety")
+    env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 101)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
+    with tempfile.TemporaryDirectory() as tmp:
+        adapted = args.adapted or adapted_checkpoint(safety, policy, Path(tmp) / "adapted.safetensors")
+        limit, shield_us = in_process_loop(policy, adapted, args.steps)
+        graph = graph_loop(policy, adapted, args.steps, env)
+        latency = monitor_latency(adapted, args.latency_samples, env)
+        safe = time_to_safe(policy, safety, env)
+    ratio = graph["steps_per_s"] / limit
+    print(f"closed loop, lockstep, shield on: graph {graph['steps_per_s']:.0f} steps/s vs one process without ROS "
+          f"{limit:.0f} steps/s ({ratio:.2f}x)  target >= 400: {'met' if graph['steps_per_s'] >= 400 else 'MISSED'}")
+    print(f"shield evaluation (critic + recovery) in process: {shield_us:.1f} us  target <= 100: "
+          f"{'met' if shield_us <= 100 else 'MISSED'}")
+    print(f"safety_monitor state-in -> command-out over DDS: p50 {latency['p50_us']:.0f} us, p99 "
+          f"{latency['p99_us']:.0f} us ({latency['samples']} samples)  target p99 <= 1000: "
+          f"{'met' if latency['p99_us'] <= 1000 else 'MISSED'}")
+    print(f"memory of the default graph (4 nodes): RSS {safe['rss_mb_graph']:.0f} MB, USS {safe['uss_mb_graph']:.0f} MB"
+          f"  target <= 2048 MB: {'met' if safe['rss_mb_graph'] <= 2048 else 'MISSED'}")
+    print(f"time to safe (fault service call -> shield on with adapted weights): {safe['seconds']:.2f} s  "
+          f"target <= 10: {'met' if safe['seconds'] <= 10 else 'MISSED'}")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "benchmark": "graph", "machine": platform.machine(), "cpus": os.cpu_count(), "load_avg": os.getloadavg(),
+        "steps": args.steps, "in_process_steps_per_s": limit, "graph": graph, "graph_vs_in_process": ratio,
+        "shield_eval_us": shield_us, "monitor_latency": latency, "time_to_safe": safe,
+        "checkpoints": {"policy": str(policy), "safety": str(safety)},
+    }, indent=2) + "\n")
+    print(f"saved {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
