@@ -47,17 +47,17 @@ class AdaptationNode(Node):
         policy = declare(self, "policy_checkpoint", "", "task policy for the critic targets a' ~ pi_task(s'); '' = "
                          "the shipped default", read_only=True)
         self.transitions = declare(self, "transitions", 1000, "post-fault transitions collected before phase 2",
-                                   low=1, high=10**7)
+                                   low=1, high=10**7, read_only=True)
         steps = declare(self, "steps", -1, "phase-2 Adam steps M; -1 = the checkpoint config's (paper: 500)",
-                        low=-1, high=10**6)
+                        low=-1, high=10**6, read_only=True)
         self.online_every = declare(self, "online_every", 1, "shielding: one critic+recovery update every this "
-                                    "many steps (0: stop learning after phase 2)", low=0, high=10**6)
+                                    "many steps (0: stop learning after phase 2)", low=0, high=10**6, read_only=True)
         self.publish_every = declare(self, "publish_every", 500, "shielding: re-send the weights every this many "
-                                     "steps", low=1, high=10**9)
+                                     "steps", low=1, high=10**9, read_only=True)
         self.buffer_size = declare(self, "buffer_size", 100_000, "capacity of the test-environment buffer "
-                                   "(transitions; oldest dropped)", low=1, high=10**7)
-        self.from_sim = declare(self, "announce_from_sim", True, "treat the simulator's fault event as the announcement")
-        seed = declare(self, "seed", 0, "seed of minibatch sampling and the recovery policy", low=0, high=2**31 - 1)
+                                   "(transitions; oldest dropped)", low=1, high=10**7, read_only=True)
+        self.from_sim = declare(self, "announce_from_sim", True, "treat the simulator's fault event as the announcement", read_only=True)
+        seed = declare(self, "seed", 0, "seed of minibatch sampling and the recovery policy", low=0, high=2**31 - 1, read_only=True)
         torch.manual_seed(seed)
         torch.set_num_threads(1)
         self.rng = np.random.default_rng(seed)

@@ -35,15 +35,16 @@ class MujocoSimNode(Node):
     def __init__(self) -> None:
         super().__init__("mujoco_sim")
         env = declare(self, "env", "HalfCheetah-Disabled", "environment (paper name)", read_only=True)
-        self.mode = declare(self, "mode", "lockstep", "lockstep: wait for each command; realtime: fixed rate", choices=MODES)
-        rate_hz = declare(self, "rate_hz", 20.0, "realtime mode: control rate in Hz (wall clock)", low=0.1, high=2000.0)
-        seed = declare(self, "seed", 0, "seed of the first episode's reset and of random fault draws", low=0, high=2**31 - 1)
-        horizon = declare(self, "max_episode_steps", 1000, "episode horizon (truncation)", low=1, high=10**7)
-        terminate = declare(self, "terminate_on_violation", True, "end the episode on a constraint violation (paper)")
-        self.max_steps = declare(self, "max_steps", 0, "stop the node after this many control steps (0: never)", low=0, high=10**9)
+        self.mode = declare(self, "mode", "lockstep", "lockstep: wait for each command; realtime: fixed rate",
+                            choices=MODES, read_only=True)
+        rate_hz = declare(self, "rate_hz", 20.0, "realtime mode: control rate in Hz (wall clock)", low=0.1, high=2000.0, read_only=True)
+        seed = declare(self, "seed", 0, "seed of the first episode's reset and of random fault draws", low=0, high=2**31 - 1, read_only=True)
+        horizon = declare(self, "max_episode_steps", 1000, "episode horizon (truncation)", low=1, high=10**7, read_only=True)
+        terminate = declare(self, "terminate_on_violation", True, "end the episode on a constraint violation (paper)", read_only=True)
+        self.max_steps = declare(self, "max_steps", 0, "stop the node after this many control steps (0: never)", low=0, high=10**9, read_only=True)
         republish = declare(self, "lockstep_republish_s", 0.5,
                             "lockstep: re-publish the awaited state after this many wall seconds without its command",
-                            low=0.01, high=60.0)
+                            low=0.01, high=60.0, read_only=True)
         declare(self, "fault.power_scale", 0.0, "power left on a joint faulted by a power_loss service or fault.joints "
                 "(0: total loss, 0.5: half power)", low=0.0, high=1.0)
         declare(self, "fault.joints", [""], "joints currently faulted at fault.power_scale; setting it injects "
@@ -62,7 +63,7 @@ class MujocoSimNode(Node):
         self.done = False
         self._syncing = False
         self.add_on_set_parameters_callback(validator(
-            {"mode": check_choice("mode", MODES), "fault.distribution": check_choice("fault.distribution", SPLITS),
+            {"fault.distribution": check_choice("fault.distribution", SPLITS),
              "fault.power_scale": check_range("fault.power_scale", 0.0, 1.0)},
             apply=self._on_params))
 

@@ -47,11 +47,11 @@ class SafetyMonitorNode(Node):
         self.env = declare(self, "env", "HalfCheetah-Disabled", "environment (paper name)", read_only=True)
         declare(self, "checkpoint", "", "critic (+ recovery) checkpoint file for start-up and ~/reload; "
                 "'' = the shipped default")
-        self.enabled = declare(self, "enabled", False, "start with the shield enabled (needs a recovery policy)")
+        self.enabled = declare(self, "enabled", False, "start with the shield enabled (needs a recovery policy)", read_only=True)
         self.eps_override = declare(self, "eps_risk", -1.0, "override when Q_risk(s, a_task) > eps_risk; -1 = the "
                                     "checkpoint config's value (paper: 0.1 HalfCheetah)", low=-1.0, high=1.0)
-        self.noise = declare(self, "recovery_noise", True, "add pi_rec's N(0, 0.01^2) exploration noise (paper)")
-        seed = declare(self, "seed", 0, "torch seed (recovery noise)", low=0, high=2**31 - 1)
+        self.noise = declare(self, "recovery_noise", True, "add pi_rec's N(0, 0.01^2) exploration noise (paper)", read_only=True)
+        seed = declare(self, "seed", 0, "torch seed (recovery noise)", low=0, high=2**31 - 1, read_only=True)
         torch.manual_seed(seed)
         torch.set_num_threads(1)
         self.add_on_set_parameters_callback(validator({"eps_risk": check_range("eps_risk", -1.0, 1.0)},
