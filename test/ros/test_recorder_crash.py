@@ -32,21 +32,30 @@ def test_sigkill_loses_at_most_the_open_split(tmp_path, ros_env) -> None:
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         seen = {topics.STATE: 0, topics.STEP: 0}
+        step_stamps: list[int] = []
         command = node.create_publisher(JointState, topics.COMMAND, qos.STREAM_PUB)
+        answering = [True]
 
         def on_state(msg: JointState) -> None:
             seen[topics.STATE] += 1
-            command.publish(msgs.action_msg(msgs.parse_state(msg)[0], ["a"] * 6, [0.1] * 6))
+            if answering[0]:
+                command.publish(msgs.action_msg(msgs.parse_state(msg)[0], ["a"] * 6, [0.1] * 6))
 
         node.create_subscription(JointState, topics.STATE, on_state, qos.LOGGER_SUB)
-        node.create_subscription(JointState, topics.STEP, lambda _: seen.__setitem__(topics.STEP, seen[topics.STEP] + 1),
-                                 qos.LOGGER_SUB)
+        def on_step(msg: JointState) -> None:
+            seen[topics.STEP] += 1
+            step_stamps.append(msgs.stamp_ns(msg.header.stamp))
+
+        node.create_subscription(JointState, topics.STEP, on_step, qos.LOGGER_SUB)
         deadline = time.monotonic() + 60
-        while sum(seen.values()) < 5 * SPLIT + SPLIT // 2 and time.monotonic() < deadline:
+        while sum(seen.values()) < 6 * SPLIT + SPLIT // 2 and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        answering[0] = False  # lockstep: the simulator stops; let the recorder take what is in flight
+        quiet_until = time.monotonic() + 2.0
+        while time.monotonic() < quiet_until:
             executor.spin_once(timeout_sec=0.05)
         recorder.send_signal(signal.SIGKILL)  # no chance to close the open split
         recorder.wait(timeout=10)
-        published = sum(seen.values())
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
@@ -55,7 +64,7 @@ def test_sigkill_loses_at_most_the_open_split(tmp_path, ros_env) -> None:
 
     splits = bag_splits(bag)
     closed = [s for s in splits if (s / "metadata.yaml").exists()]
-    assert len(closed) >= 4 and len(splits) == len(closed) + 1
+    assert len(closed) >= 3 and len(splits) == len(closed) + 1
     for split in closed:  # each closed split is a complete rosbag2 bag on its own
         with AnyReader([split], default_typestore=TYPESTORE) as reader:
             assert reader.message_count == SPLIT
@@ -64,6 +73,10 @@ def test_sigkill_loses_at_most_the_open_split(tmp_path, ros_env) -> None:
     open_split = splits[-1].name
     assert list(report.recovered) == [open_split] and 0 <= report.recovered[open_split] <= SPLIT
     assert len(recovered) == len(closed) * SPLIT + report.recovered[open_split]
-    assert published - len(recovered) <= SPLIT + 50  # lost: at most the open split (+ messages in flight)
+    # Everything recorded is a gap-free run of what was published; what is missing at the end (the
+    # part of the open split never written) is at most one split. (The start may miss the messages
+    # sent before the recorder had discovered the simulator.)
     stamps = [msgs.stamp_ns(m.header.stamp) for t, _, m in recovered if t == topics.STEP]
-    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    first = step_stamps.index(stamps[0])
+    assert stamps == step_stamps[first:first + len(stamps)]
+    assert len(step_stamps) - (first + len(stamps)) <= SPLIT

@@ -1,0 +1,131 @@
+"""safety_monitor under bad input (weights, actions, reload) and mujoco_sim's realtime mode, over DDS."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.srv import SetParameters
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState
+from std_msgs.msg import UInt8MultiArray
+from std_srvs.srv import SetBool, Trigger
+
+from mesa_ros import topics
+from mesa_ros.core import checkpoint
+from mesa_ros.core.safety_critic import SafetyCritic
+from mesa_ros.envs.session import SimSession
+from mesa_ros.nodes import msgs, qos
+
+
+class Probe:
+    def __init__(self, name: str) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+
+    def spin_until(self, predicate, timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while not predicate() and time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.05)
+        return predicate()
+
+    def call(self, srv_type, name: str, request):
+        client = self.node.create_client(srv_type, name)
+        assert client.wait_for_service(timeout_sec=20), name
+        future = client.call_async(request)
+        self.executor.spin_until_future_complete(future, timeout_sec=10)
+        return future.result()
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+@pytest.fixture
+def monitor(checkpoints, ros_env):
+    proc = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.safety_monitor", "--ros-args",
+                             "-p", f"checkpoint:={checkpoints['adapted']}", "-p", "enabled:=true",
+                             "-p", "eps_risk:=0.0"], env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    probe = Probe("monitor_probe")
+    yield probe, proc
+    probe.close()
+    proc.terminate()
+    log, _ = proc.communicate(timeout=20)
+    assert "Traceback" not in log, log
+
+
+def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> None:
+    probe, _ = monitor
+    node = probe.node
+    pub_state = node.create_publisher(JointState, topics.STATE, qos.STREAM_PUB)
+    pub_action = node.create_publisher(JointState, topics.TASK_ACTION, qos.STREAM_PUB)
+    pub_weights = node.create_publisher(UInt8MultiArray, topics.WEIGHTS, qos.LATCHED)
+    commands: dict[int, JointState] = {}
+    diagnostics: list[dict[str, str]] = []
+    node.create_subscription(JointState, topics.COMMAND, lambda m: commands.setdefault(msgs.stamp_ns(m.header.stamp), m),
+                             qos.LOGGER_SUB)
+    node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, lambda m: diagnostics.extend(
+        {"message": s.message, **{kv.key: kv.value for kv in s.values}} for s in m.status if s.name == "safety_monitor"),
+        10)
+    sim = SimSession("HalfCheetah-Disabled", seed=0)
+
+    def decide(a_task, stamp: int) -> JointState | None:
+        state = sim.state
+        pub_state.publish(msgs.state_msg(stamp, sim.joint_names, state.position, state.velocity, state.effort))
+        pub_action.publish(msgs.action_msg(stamp, sim.actuator_names, np.asarray(a_task, dtype=np.float64)))
+        probe.spin_until(lambda: stamp in commands, timeout=5)
+        return commands.get(stamp)
+
+    assert probe.spin_until(lambda: node.count_subscribers(topics.TASK_ACTION) > 0)
+    a_task = np.full(6, 0.3)
+    first = decide(a_task, 1)
+    assert first is not None and list(first.position) == list(a_task)
+    assert list(first.effort) != list(a_task)  # eps_risk 0: every action is overridden by pi_rec
+    assert decide([0.1, np.nan, 0, 0, 0, 0], 2) is None  # a NaN task action gets no command
+    assert decide(np.zeros(5), 3) is None  # nor does a wrong-shaped one
+
+    wrong = checkpoint.to_bytes({"critic": SafetyCritic(5, 6)}, "HalfCheetah-Disabled", 17, 6)
+    pub_weights.publish(UInt8MultiArray(data=wrong))
+    assert probe.spin_until(lambda: any("has shape" in d["message"] for d in diagnostics), timeout=10)
+    error = next(d for d in diagnostics if "has shape" in d["message"])
+    assert error["weights_version"] == "1" and "in the checkpoint but" in error["message"]
+    pub_weights.publish(UInt8MultiArray(data=b"\x00" * 64))
+    assert probe.spin_until(lambda: any("not a valid safetensors" in d["message"] for d in diagnostics), timeout=10)
+    assert decide(a_task, 4) is not None  # still deciding with the old weights
+
+    missing = str(tmp_path / "missing.safetensors")
+    params = SetParameters.Request(parameters=[Parameter("checkpoint", value=missing).to_parameter_msg()])
+    assert probe.call(SetParameters, "/safety_monitor/set_parameters", params).results[0].successful
+    reload = probe.call(Trigger, "/safety_monitor/reload", Trigger.Request())
+    assert not reload.success and "does not exist" in reload.message and "keeping v1" in reload.message
+    off = probe.call(SetBool, "/safety_monitor/enable", SetBool.Request(data=False))
+    assert off.success and off.message.startswith("shield disabled")
+    passed = decide(a_task, 5)
+    assert list(passed.effort) == list(a_task)  # disabled: a pass-through
+
+
+def test_realtime_mode_applies_the_safe_default_and_counts_stale_commands(ros_env) -> None:
+    probe = Probe("realtime_probe")  # listening before the simulator starts
+    steps: list[dict[str, float]] = []
+    probe.node.create_subscription(JointState, topics.STEP, lambda m: steps.append(msgs.parse_values(m)[1]),
+                                   qos.LOGGER_SUB)
+    proc = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.mujoco_sim", "--ros-args",
+                             "-p", "mode:=realtime", "-p", "rate_hz:=100.0", "-p", "max_steps:=400"], env=ros_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert probe.spin_until(lambda: proc.poll() is not None, timeout=60)  # nobody commands: it runs anyway
+        probe.spin_until(lambda: len(steps) >= 400, timeout=2)
+    finally:
+        probe.close()
+    assert proc.returncode == 0
+    assert len(steps) >= 100 and all(s["stale"] == 1.0 for s in steps)
+    assert all(s[f"a_exec/{j}"] == 0.0 for s in steps for j in ("bthigh", "ffoot"))  # safe_action: zeros
