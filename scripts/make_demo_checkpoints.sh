@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates the demo's shipped checkpoints, config/checkpoints/halfcheetah_disabled/{policy,safety}.safetensors,
-# with the project's own pipeline (~40 min on 2 CPU cores):
+# with the project's own pipeline (~60 min on 2 CPU cores):
 #  1. policy: SAC on the healthy HalfCheetah (episodes end on head contact), 60k environment steps;
-#  2. deployment logs: that policy (stochastic) running with each training fault of the paper
-#     (bshin, bfoot, fthigh, fshin), episodes continuing through violations, 20k transitions each;
+#  2. training data as in the paper (sec. 5.1): for each training fault (bshin, bfoot, fthigh, fshin),
+#     the replay buffer of an early-stopped SAC run on that fault, episodes continuing through
+#     violations, 20k transitions each (paper: 400k);
 #  3. safety: MESA phase 1 (MAML of Q_risk) on those four datasets, preset cpu-small.
 # The test fault (ffoot) is never seen: it is what the demo injects.
 set -euo pipefail
@@ -19,7 +20,7 @@ i=0
 for fault in bshin bfoot fthigh fshin; do
   i=$((i + 1))
   [ -f "$OUT/train/$fault.safetensors" ] || $M collect --env HalfCheetah-Disabled --split train \
-    --task "{\"power_scale\": {\"$fault\": 0.0}}" --policy "$OUT/policy.safetensors" --transitions 20000 \
+    --task "{\"power_scale\": {\"$fault\": 0.0}}" --policy sac_early_stop --transitions 20000 \
     --seed "$i" --out "$OUT/train/$fault.safetensors" --no-progress
 done
 $M meta-train --method mesa --data "$OUT/train" --preset cpu-small --seed 0 --out "$OUT/safety.safetensors" --no-progress
