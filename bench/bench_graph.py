@@ -189,7 +189,7 @@ def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[st
             "max_us": float(lat.max())}
 
 
-def time_to_safe(policy: Path, safety: Path, env: dict[str, str], timeout: float = 120.0) -> dict[str, float]:
+def time_to_safe(policy: Path, safety: Path, env: dict[str, str], timeout: float = 600.0) -> dict[str, float]:
     """Fault service call -> shield enabled with adapted weights (full graph, default parameters)."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
