@@ -9,6 +9,7 @@ import pytest
 
 import mesa_ros.envs  # noqa: F401  (registers the environments)
 from mesa_ros.envs.ant import LEGS, AntDisabledEnv
+from mujoco_helpers import assert_unchanged, joint_force, snapshot
 
 GEAR = 150.0
 COMMAND = np.array([0.5, -0.4, 0.3, -0.6, 0.7, 0.8, -0.9, 0.2])
@@ -20,21 +21,6 @@ def env() -> AntDisabledEnv:
     e.reset(seed=0)
     yield e
     e.close()
-
-
-def joint_force(env: AntDisabledEnv, joint: str) -> float:
-    return float(env.data.qfrc_actuator[env.model.joint(joint).dofadr[0]])
-
-
-def snapshot(env: AntDisabledEnv) -> tuple:
-    d = env.data
-    return d.time, d.qpos.copy(), d.qvel.copy(), d.ctrl.copy(), env.power_scale
-
-
-def assert_unchanged(before: tuple, after: tuple) -> None:
-    assert before[0] == after[0]
-    for a, b in zip(before[1:], after[1:]):
-        np.testing.assert_array_equal(a, b)
 
 
 def flipped(env: AntDisabledEnv) -> None:

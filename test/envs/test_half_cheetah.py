@@ -10,6 +10,7 @@ import pytest
 import mesa_ros.envs  # noqa: F401  (registers the environments)
 from mesa_ros.envs.gait import sine_gait
 from mesa_ros.envs.half_cheetah import HalfCheetahDisabledEnv
+from mujoco_helpers import assert_unchanged, joint_force, snapshot
 
 GEARS = {"bthigh": 120, "bshin": 90, "bfoot": 60, "fthigh": 120, "fshin": 60, "ffoot": 30}
 COMMAND = np.array([0.5, -0.4, 0.3, -0.6, 0.7, 0.8])
@@ -21,21 +22,6 @@ def env() -> HalfCheetahDisabledEnv:
     e.reset(seed=0)
     yield e
     e.close()
-
-
-def joint_force(env: HalfCheetahDisabledEnv, joint: str) -> float:
-    return float(env.data.qfrc_actuator[env.model.joint(joint).dofadr[0]])
-
-
-def snapshot(env: HalfCheetahDisabledEnv) -> tuple:
-    d = env.data
-    return d.time, d.qpos.copy(), d.qvel.copy(), d.ctrl.copy(), env.power_scale
-
-
-def assert_unchanged(before: tuple, after: tuple) -> None:
-    assert before[0] == after[0]
-    for a, b in zip(before[1:], after[1:]):
-        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("joint", list(GEARS))
