@@ -7,6 +7,10 @@ returns per method). Resumable: run the same command again after an interruption
 datasets, offline checkpoints and phase-3 runs are skipped. ``report`` combines finished
 experiment directories into one table and one figure (a panel column per experiment).
 
+The datasets and the test task are collected once per experiment (from ``--data-seed``) and shared
+by all methods and seeds; a seed changes only the learners (initialisation, minibatches, phase-3
+exploration and noise). Nothing is tuned on the test environment.
+
 Experiments::
 
 {experiments}

@@ -5,7 +5,7 @@ fault event) ``collecting`` ``transitions`` post-fault transitions -> ``adapting
 steps of the meta-learned critic and a recovery policy, ``core.methods.adapt_to_test``, run in the
 executor thread: a worker thread would fight the message callbacks for the GIL and run many times
 slower; messages meanwhile wait in the deep subscription queues) -> ``shielding``: the adapted weights are sent to the safety monitor
-(latched weights topic) and its shield is enabled; critic and recovery keep learning online and
+(latched weights topic) and, once the monitor reports them in use, its shield is enabled; critic and recovery keep learning online and
 are re-sent every ``publish_every`` steps.
 """
 from __future__ import annotations
@@ -75,6 +75,7 @@ class AdaptationNode(Node):
         self.announced_at = self.adapt_seconds = float("nan")
         self.metrics: dict[str, float] = {}
         self.steps_since_publish = 0
+        self.monitor_version = self.awaited_version = 0
 
         self.pub_weights = self.create_publisher(UInt8MultiArray, topics.WEIGHTS, qos.LATCHED)
         self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
@@ -85,6 +86,7 @@ class AdaptationNode(Node):
                                  lambda m: self.assembler.add_command(*msgs.parse_action(m)), qos.BACKLOG_SUB)
         self.create_subscription(JointState, topics.STEP, self._on_step, qos.BACKLOG_SUB)
         self.create_subscription(Header, topics.FAULT_EVENT, self._on_fault_event, qos.LATCHED)
+        self.create_subscription(JointState, topics.RISK, self._on_risk, qos.CONTROL_SUB)
         self.create_service(Trigger, "~/fault_detected", self._on_fault_detected)
         self.create_timer(1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
@@ -130,9 +132,16 @@ class AdaptationNode(Node):
         start = time.monotonic()
         self.metrics = adapt_to_test(self.cfg, self.layer, test_data, self.task_policy, self.rng)
         self.adapt_seconds = time.monotonic() - start
-        self._send_weights()
-        future = self.enable_client.call_async(SetBool.Request(data=True))
-        future.add_done_callback(self._on_enabled)
+        self.awaited_version = self.monitor_version + 1
+        self._send_weights()  # the shield is enabled once the monitor reports these weights (_on_risk)
+
+    def _on_risk(self, msg: JointState) -> None:
+        """Track the monitor's weights version; enable the shield only when the adapted weights are in use."""
+        self.monitor_version = int(msgs.parse_values(msg)[1]["weights_version"])
+        if self.state == "adapting" and self.awaited_version and self.monitor_version >= self.awaited_version:
+            self.awaited_version = 0
+            future = self.enable_client.call_async(SetBool.Request(data=True))
+            future.add_done_callback(self._on_enabled)
 
     def _on_enabled(self, future) -> None:
         result = future.result()
