@@ -103,3 +103,18 @@ def test_test_size_ablation_adapts_on_fractions_of_the_test_dataset(tmp_path):
     assert used == [100, 50, 25, 12, 6] == [round(test_size * v.test_fraction) for v in variants]
     assert {r["variant"] for r in read(out / "episodes.csv")} == {v.key for v in variants}
     assert "mesa test x1/16 | 1 |" in (out / "results.md").read_text()
+
+
+def test_curves_by_env_steps_when_episode_counts_differ():
+    """Under a step budget seeds end after different episode counts: curves are then read off a step grid."""
+    from mesa_ros.core.experiments import _curve
+
+    def rows(*episodes):  # (total_steps, cumulative_violations)
+        return [{"total_steps": str(t), "cumulative_violations": str(v)} for t, v in episodes]
+
+    x, mean, se = _curve({0: rows((10, 1), (30, 1), (50, 2)), 1: rows((20, 0), (40, 2))}, "cumulative_violations", True)
+    assert x[-1] == 40 and len(x) == 200  # up to the shortest seed's total steps
+    at = dict(zip(x.tolist(), mean.tolist()))
+    assert at[10.0] == 0.5 and at[20.0] == 0.5 and at[30.0] == 0.5 and at[40.0] == 1.5 and at[0.2] == 0.0
+    x, mean, se = _curve({0: rows((10, 1), (30, 1), (50, 2)), 1: rows((20, 0), (40, 2))}, "cumulative_violations")
+    assert x.tolist() == [1, 2, 3] and mean.tolist() == [0.5, 1.5, 2.0] and se[-1] == 0.0  # by episode

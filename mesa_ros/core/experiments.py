@@ -381,16 +381,29 @@ def _mean_se(values: Sequence[float]) -> tuple[float, float]:
     return float(v.mean()), (float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0)
 
 
-def _curve(per_seed: Mapping[int, list[dict[str, str]]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Episode numbers, mean and standard error over the seeds that reached each episode."""
-    length = max(len(rows) for rows in per_seed.values())
-    table = np.full((len(per_seed), length), np.nan)
-    for i, rows in enumerate(per_seed.values()):
-        table[i, : len(rows)] = [float(r[key]) for r in rows]
+def _curve(per_seed: Mapping[int, list[dict[str, str]]], key: str,
+           by_steps: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, mean and standard error over seeds of ``key``. x: the episode number (seeds that reached it),
+    or with ``by_steps`` 200 env-step counts up to the shortest seed's total, each seed's value being
+    that of its last episode finished by then (for phase-3 step budgets, where episode counts differ)."""
+    if by_steps:
+        end = min(int(rows[-1]["total_steps"]) for rows in per_seed.values())
+        x = np.linspace(0, end, 201)[1:]
+        table = np.full((len(per_seed), len(x)), np.nan)
+        for i, rows in enumerate(per_seed.values()):
+            done = np.searchsorted([int(r["total_steps"]) for r in rows], x, side="right") - 1
+            values = np.array([float(r[key]) for r in rows])
+            table[i] = np.where(done >= 0, values[np.maximum(done, 0)], 0.0 if key == "cumulative_violations" else np.nan)
+    else:
+        x = np.arange(1, max(len(rows) for rows in per_seed.values()) + 1)
+        table = np.full((len(per_seed), len(x)), np.nan)
+        for i, rows in enumerate(per_seed.values()):
+            table[i, : len(rows)] = [float(r[key]) for r in rows]
     count = np.sum(~np.isnan(table), axis=0)
-    mean = np.nansum(table, axis=0) / count
+    mean = np.nansum(table, axis=0) / np.maximum(count, 1)
     var = np.nansum((table - mean) ** 2, axis=0) / np.maximum(count - 1, 1)
-    return np.arange(1, length + 1), mean, np.where(count > 1, np.sqrt(var / count), 0.0)
+    mean = np.where(count > 0, mean, np.nan)
+    return x, mean, np.where(count > 1, np.sqrt(var / np.maximum(count, 1)), 0.0)
 
 
 def _table(out: Path) -> str:
@@ -427,7 +440,8 @@ def _duration(seconds: float) -> str:
 
 def report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
     """``results.md`` (one table per experiment directory) and ``curves.png`` (one panel column per
-    experiment: cumulative violations and return vs episode, mean ± standard error over seeds) in ``out``."""
+    experiment: cumulative violations and return vs episode, mean ± standard error over seeds; vs env
+    steps when the runs' episode counts differ, as under an ``online.max_total_steps`` budget) in ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -442,17 +456,18 @@ def report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
     fig, axes = plt.subplots(2, len(dirs), figsize=(4.2 * len(dirs), 6.4), squeeze=False)
     for col, d in enumerate(dirs):
         meta, curves, _ = _load(d)
+        by_steps = len({len(rows) for per_seed in curves.values() for rows in per_seed.values()}) > 1
         for i, ((method, variant), per_seed) in enumerate(curves.items()):
             label = _label(meta, method, variant)
             color = COLORS.get(label, f"C{i % 10}")
             for row, (key, ylabel) in enumerate((("cumulative_violations", "cumulative violations"),
                                                  ("return", "episode return"))):
-                x, mean, se = _curve(per_seed, key)
+                x, mean, se = _curve(per_seed, key, by_steps)
                 ax = axes[row, col]
                 ax.plot(x, mean, color=color, label=f"{label} ({len(per_seed)})", lw=1.5)
                 ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.2, lw=0)
                 ax.set_ylabel(ylabel)
-                ax.set_xlabel("phase-3 episode")
+                ax.set_xlabel("phase-3 env steps" if by_steps else "phase-3 episode")
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[0, col].set_title(f"{meta['settings']['experiment']} ({meta['settings']['preset']})", fontsize=10)
         axes[0, col].legend(fontsize=7, title="method (seeds)", title_fontsize=7)

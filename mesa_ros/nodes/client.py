@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import rclpy
 from rcl_interfaces.srv import SetParameters
@@ -11,20 +10,10 @@ from rclpy.parameter import Parameter
 from std_srvs.srv import SetBool, Trigger
 
 
-def fault_joints(client_node, node: str, timeout: float, wanted: str) -> list[str]:
-    """Joints with a ``/<node>/faults/<joint>/power_loss`` service, as discovered on the graph: returns as
-    soon as ``wanted`` is among them, else once the discovered set has been stable for a second."""
-    prefix, suffix = f"/{node}/faults/", "/power_loss"
-    deadline, stable_since, last = time.monotonic() + timeout, time.monotonic(), None
-    while True:
-        names = [n for n, _ in client_node.get_service_names_and_types()]
-        joints = sorted(n[len(prefix):-len(suffix)] for n in names if n.startswith(prefix) and n.endswith(suffix))
-        now = time.monotonic()
-        if joints != last:
-            last, stable_since = joints, now
-        if wanted in joints or now > deadline or (joints and now - stable_since > 1.0):
-            return joints
-        time.sleep(0.05)
+def fault_joints(client_node) -> list[str]:
+    """Joints with a ``<node>/faults/<joint>/power_loss`` service discovered so far (for error messages)."""
+    names = [n for n, _ in client_node.get_service_names_and_types()]
+    return sorted(n.split("/faults/")[1].removesuffix("/power_loss") for n in names if n.endswith("/power_loss"))
 
 
 def call_fault_service(target: str, power_scale: float | None = None, restore: bool = False,
@@ -52,9 +41,11 @@ def call_fault_service(target: str, power_scale: float | None = None, restore: b
         if target in ("clear", "random"):
             result = call(Trigger, f"/{node}/faults/{target}", Trigger.Request())
             return result.success, result.message
-        joints = fault_joints(client_node, node, timeout, target)
-        if target not in joints:
-            return False, f"unknown joint {target!r}; {node} offers {joints} (or 'clear', 'random')"
+        if not client_node.create_client(SetBool, f"/{node}/faults/{target}/power_loss").wait_for_service(
+                timeout_sec=min(timeout, 5.0)):
+            if not client_node.create_client(Trigger, f"/{node}/faults/clear").wait_for_service(timeout_sec=timeout):
+                raise TimeoutError(f"{node} is not running (no /{node}/faults/clear after {timeout:g} s)")
+            return False, f"unknown joint {target!r}; {node} offers {fault_joints(client_node)} (or 'clear', 'random')"
         if power_scale is not None and not restore:
             param = Parameter("fault.power_scale", value=float(power_scale)).to_parameter_msg()
             answer = call(SetParameters, f"/{node}/set_parameters", SetParameters.Request(parameters=[param]))

@@ -6,8 +6,9 @@ recorder) subscribe with a deep queue so that no transition is lost while they w
 """
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-#: Publishers of per-step data (state, step outcome, task action, command, risk).
-STREAM_PUB = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+#: Publishers of per-step data (state, step outcome, task action, command, risk): a deep history so
+#: that a logger lagging behind (bag recorder under load) still receives every message (reliable).
+STREAM_PUB = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 #: Subscribers in the control loop: the newest message only.
 CONTROL_SUB = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 #: Subscribers that log every message (adaptation buffer, bag recorder).

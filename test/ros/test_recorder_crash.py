@@ -23,14 +23,18 @@ def test_sigkill_loses_at_most_the_open_split(tmp_path, ros_env) -> None:
     recorder = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.bag_recorder", "--ros-args",
                                  "-p", f"output:={bag}", "-p", f"split_messages:={SPLIT}",
                                  "-p", f"topics:=['{topics.STATE}', '{topics.STEP}']"], env=ros_env)
-    sim = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.mujoco_sim"], env=ros_env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     context = rclpy.Context()
     rclpy.init(context=context)
+    sim = None
     try:
         node = rclpy.create_node("crash_test_driver", context=context)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
+        deadline = time.monotonic() + 60
+        while node.count_subscribers(topics.STEP) < 1 and time.monotonic() < deadline:  # the recorder is up
+            executor.spin_once(timeout_sec=0.1)
+        sim = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.mujoco_sim"], env=ros_env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         seen = {topics.STATE: 0, topics.STEP: 0}
         step_stamps: list[int] = []
         command = node.create_publisher(JointState, topics.COMMAND, qos.STREAM_PUB)
@@ -59,12 +63,13 @@ def test_sigkill_loses_at_most_the_open_split(tmp_path, ros_env) -> None:
         node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
-        sim.terminate()
-        sim.wait(timeout=20)
+        if sim is not None:
+            sim.terminate()
+            sim.wait(timeout=20)
 
     splits = bag_splits(bag)
     closed = [s for s in splits if (s / "metadata.yaml").exists()]
-    assert len(closed) >= 3 and len(splits) == len(closed) + 1
+    assert len(closed) >= 2 and len(splits) == len(closed) + 1
     for split in closed:  # each closed split is a complete rosbag2 bag on its own
         with AnyReader([split], default_typestore=TYPESTORE) as reader:
             assert reader.message_count == SPLIT
