@@ -18,7 +18,7 @@ from mesa_ros.demo import graph_demo, scripted_fault_demo
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="fault-tolerance demo: ROS graph, ffoot power loss mid-run, MESA shield",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=6000, help="control steps per run (default 6000 = 5 min sim time)")
+    p.add_argument("--steps", type=int, default=12000, help="control steps per run (default 12000 = 10 min of sim time)")
     p.add_argument("--fault-step", type=int, default=1000, help="step at which the fault is injected")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/demo", help="output directory (bags, datasets, logs)")

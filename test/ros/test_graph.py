@@ -13,7 +13,7 @@ from mesa_ros.core.bags import ReadReport, read_messages
 from mesa_ros.envs.session import SimSession
 
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
-STEPS, FAULT_STEP = 1200, 300
+STEPS, FAULT_STEP = 2500, 300
 
 
 @pytest.fixture(scope="module")
