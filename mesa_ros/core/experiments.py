@@ -473,7 +473,7 @@ def report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
         axes[0, col].legend(fontsize=7, title="method (seeds)", title_fontsize=7)
     fig.tight_layout()
     with _atomic(out / "curves.png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
     return out / "results.md"
 
