@@ -124,10 +124,6 @@ class Unit:
     def key_of(method: str, variant: str, seed: int) -> str:
         return "_".join(filter(None, (method, variant, f"seed{seed}")))
 
-    @property
-    def label(self) -> str:
-        return " ".join(filter(None, (self.method, self.variant.label)))
-
 
 @dataclass
 class RunReport:
