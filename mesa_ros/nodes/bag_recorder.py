@@ -37,20 +37,25 @@ class BagRecorderNode(Node):
         storage = declare(self, "storage", "mcap", "bag storage plugin", choices=tuple(STORAGES), read_only=True)
         split = declare(self, "split_messages", 4000, "close the current bag and start the next one after this "
                         "many messages (bounds what a crash can lose)", low=1, high=10**9, read_only=True)
-        self.drain_seconds = declare(self, "drain_s", 1.0, "after SIGINT/SIGTERM, keep recording messages still in "
-                                     "flight this long before closing", low=0.0, high=60.0, read_only=True)
+        self.drain_seconds = declare(self, "drain_s", 1.0, "after SIGINT/SIGTERM, keep recording until no message "
+                                     "came for this long (at most 10x) before closing", low=0.0, high=60.0, read_only=True)
         names = declare(self, "topics", list(topics.RECORDED), "topics to record (types as in mesa_ros.topics)",
                         read_only=True)
         unknown = [t for t in names if t not in topics.RECORDED]
         if unknown:
             raise ValueError(f"cannot record {unknown}: known topics are {sorted(topics.RECORDED)}")
         root = Path(output or f"bags/run_{datetime.now():%Y%m%d_%H%M%S}")
+        self.received = 0
         self.writer = SplitBagWriter(root, {t: topics.RECORDED[t] for t in names}, storage, split)
         for topic in names:
             profile = qos.LATCHED if topic in LATCHED_TOPICS else qos.LOGGER_SUB
             self.create_subscription(message_class(topics.RECORDED[topic]), topic,
-                                     lambda data, t=topic: self.writer.write(t, time.time_ns(), data), profile, raw=True)
+                                     lambda data, t=topic: self._write(t, data), profile, raw=True)
         self.get_logger().info(f"recording {len(names)} topics to {root} ({storage}, split every {split} messages)")
+
+    def _write(self, topic: str, data: bytes) -> None:
+        self.writer.write(topic, time.time_ns(), data)
+        self.received += 1
 
     def close(self) -> None:
         self.writer.close()

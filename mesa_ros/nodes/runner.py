@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import rclpy
+from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
@@ -20,10 +21,34 @@ def make_executor():
     return EventsExecutor()
 
 
+def drain(node: Node, executor, max_factor: float = 10.0) -> None:
+    """Spin until no message came for ``node.drain_seconds`` (at most ``max_factor`` times that)."""
+    quiet = getattr(node, "drain_seconds", 0.0)
+    start = last_activity = time.monotonic()
+    seen = getattr(node, "received", 0)
+    while rclpy.ok() and time.monotonic() - last_activity < quiet and time.monotonic() - start < quiet * max_factor:
+        executor.spin_once(timeout_sec=0.05)
+        if getattr(node, "received", 0) != seen:
+            seen, last_activity = node.received, time.monotonic()
+
+
+def wait_for_acks(node: Node, timeout: float = 3.0) -> None:
+    """Wait until every subscriber acknowledged the node's published messages, at most ``timeout`` s in all."""
+    deadline = time.monotonic() + timeout
+    for publisher in node.publishers:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        publisher.wait_for_all_acked(Duration(seconds=left))
+
+
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     """Create the node from ``factory`` and spin it; SIGINT/SIGTERM end it cleanly, exceptions are reported.
 
-    A node may set ``done`` to end itself and ``drain_seconds`` to keep taking messages that long after a stop.
+    A node may set ``done`` to end itself, and ``drain_seconds`` with a ``received`` message counter to keep
+    taking messages after a stop until none came for ``drain_seconds`` (the bag recorder). Before exiting,
+    a node waits (bounded) until its reliable publishers' messages are acknowledged, so that the last
+    messages of a node that ends itself (the simulator at ``max_steps``) still reach the recorder.
     """
     rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
     stop = {"signal": None}
@@ -40,9 +65,8 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
         executor.add_node(node)
         while rclpy.ok() and stop["signal"] is None and not getattr(node, "done", False):
             executor.spin_once(timeout_sec=0.1)
-        deadline = time.monotonic() + getattr(node, "drain_seconds", 0.0)
-        while rclpy.ok() and time.monotonic() < deadline:  # take what is still in flight (bag recorder)
-            executor.spin_once(timeout_sec=0.05)
+        drain(node, executor)
+        wait_for_acks(node)
         return 0
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
