@@ -58,6 +58,7 @@ class Launcher:
         self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         self.running: list[Running] = []
         self.failure: str | None = None
+        self.interrupted = False
         self._lock = threading.Lock()
         self._tmp = tempfile.TemporaryDirectory(prefix="mesa_ros_launch_")
 
@@ -83,8 +84,8 @@ class Launcher:
             self._print(f"[launcher] started {spec.name} (pid {process.pid})")
 
     def wait(self, poll: float = 0.1) -> int:
-        """Block until the graph ends; returns 0 for a clean end, 1 when a node failed."""
-        while True:
+        """Block until the graph ends or is interrupted; returns 0 for a clean end, 1 when a node failed."""
+        while not self.interrupted:
             for run in self.running:
                 code = run.process.poll()
                 if code is None:
@@ -99,6 +100,7 @@ class Launcher:
                     self.stop()
                     return 0
             time.sleep(poll)
+        return 0
 
     def stop(self) -> None:
         """SIGINT to every node still running, then SIGTERM, then SIGKILL after ``stop_timeout`` seconds each."""
@@ -116,17 +118,22 @@ class Launcher:
         self._tmp.cleanup()
 
     def run(self) -> int:
-        """Start, wait; Ctrl-C / SIGTERM stop the graph cleanly (exit code 0)."""
-        def on_signal(_signum: int, _frame) -> None:
-            raise KeyboardInterrupt
+        """Start, wait; Ctrl-C / SIGTERM stop the graph cleanly (exit code 0).
 
-        previous = signal.signal(signal.SIGTERM, on_signal)
+        The signal handlers only set a flag that ``wait`` polls: raising from a handler could strike
+        while the output lock is held and deadlock the shutdown.
+        """
+        def on_signal(_signum: int, _frame) -> None:
+            self.interrupted = True
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.start()
-            return self.wait()
-        except KeyboardInterrupt:
-            self._print("[launcher] interrupted; stopping the graph")
-            self.stop()
-            return 0
+            code = self.wait()
+            if self.interrupted:
+                self._print("[launcher] interrupted; stopping the graph")
+                self.stop()
+            return code
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
