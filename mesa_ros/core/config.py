@@ -75,6 +75,9 @@ class MetaConfig:
     grad_clip: float = 40.0  # outer gradient-norm clip
     iterations: int = 10_000  # ref: 10k; 15k for HalfCheetah/Ant
     first_order: bool = False  # the paper's MESA is second order
+    # Not a hyperparameter: torch.compile the torch.func meta-gradient (~1.5x on 2 CPU cores, ~20 s to
+    # compile once; bench/bench_phase1.py). The env configs turn it on, the smoke preset off.
+    compile: bool = False
 
 
 @dataclass(frozen=True)

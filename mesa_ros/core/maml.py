@@ -19,15 +19,17 @@ Two interchangeable meta-gradient implementations:
 ``meta_gradient_func`` (torch.func: grad of vmap over the K tasks of grad -> one batched computation)
 and ``meta_gradient_loop`` (per-task Python loop with autograd; the reference for tests and benches).
 They give the same numbers (tests) and do the same FLOPs. On 2 CPU cores at the paper's size (2 x 256,
-batch 256) a meta-step is matmul-bound and the two run at about the same speed, the loop often ahead:
-the batched elementwise passes of the vmapped graph ((K, B, 256) tensors, partly transposed) fall out
-of the L2 cache that each task's tensors fit in (bench/bench_phase1.py). Batching K tasks into one op
-pays off where per-op overhead dominates, e.g. on an accelerator.
+batch 256) a meta-step is matmul-bound and, run eagerly, the two go at about the same speed, the loop
+often ahead: the batched elementwise passes of the vmapped graph ((K, B, 256) tensors, partly
+transposed) fall out of the L2 cache that each task's tensors fit in. The functional form can be
+compiled as one graph (``MetaConfig.compile``: torch.compile fuses those passes), which the loop's
+``autograd.grad(create_graph=True)`` cannot; that is where its speed comes from (bench/bench_phase1.py).
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Literal, NamedTuple
 
@@ -107,6 +109,25 @@ def meta_gradient_loop(q_risk: QRisk, params: Params, raw_inner_lr: Params, inne
 META_GRADIENTS = {"func": meta_gradient_func, "loop": meta_gradient_loop}
 
 
+class Compiled:
+    """``torch.compile(fn)``; if compiling fails on the first call (e.g. no C++ compiler), warns and runs ``fn``."""
+
+    def __init__(self, fn: Callable[..., MetaGradient]) -> None:
+        self.fn, self.compiled, self.tried = fn, torch.compile(fn, dynamic=False), False
+
+    def __call__(self, *args, **kwargs) -> MetaGradient:
+        if self.tried:
+            return self.compiled(*args, **kwargs)
+        self.tried = True
+        try:
+            return self.compiled(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure: the eager function is equivalent
+            warnings.warn(f"torch.compile of the meta-gradient failed ({type(exc).__name__}: {exc}); "
+                          "running it eagerly", RuntimeWarning, stacklevel=2)
+            self.compiled = self.fn
+            return self.fn(*args, **kwargs)
+
+
 class MetaLearner:
     """Meta-trains ``critic.q_risk`` in place; after training, ``critic`` is phase 2's initialisation."""
 
@@ -119,6 +140,8 @@ class MetaLearner:
             raise ValueError(f"MetaLearner implements the paper's single inner step; got inner_steps={cfg.inner_steps}")
         self.critic, self.cfg = critic, cfg
         self.meta_gradient = META_GRADIENTS[implementation]
+        if cfg.compile and implementation == "func":
+            self.meta_gradient = Compiled(self.meta_gradient)
         self.params = dict(critic.q_risk.named_parameters())
         ref = next(iter(self.params.values()))
         self.raw_inner_lr = {name: torch.full((), inverse_softplus(cfg.inner_lr_init), dtype=ref.dtype,

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from mesa_ros.core.batch import Batch
 from mesa_ros.core.config import MetaConfig, SafetyCriticConfig
-from mesa_ros.core.maml import MetaLearner, inverse_softplus, meta_gradient_func, meta_gradient_loop
+from mesa_ros.core.maml import Compiled, MetaLearner, inverse_softplus, meta_gradient_func, meta_gradient_loop
 from mesa_ros.core.networks import QRisk
 from mesa_ros.core.safety_critic import SafetyCritic
 
@@ -137,6 +137,25 @@ def test_meta_step_func_and_loop_give_the_same_update() -> None:
         assert not torch.equal(p, start[name])
     assert learners["func"].inner_lr() == pytest.approx(learners["loop"].inner_lr(), rel=1e-9)
     assert learners["func"].inner_lr() != pytest.approx({n: 0.1 for n in start}, rel=1e-6)  # rates are learned
+
+
+def test_compiled_meta_gradient_equals_the_loop_and_falls_back_when_compilation_fails(monkeypatch) -> None:
+    cfg = MetaConfig(outer_lr=1e-2, inner_lr_init=0.1, inner_lr_lr=1e-2, compile=True)
+    torch.manual_seed(0)
+    learner = MetaLearner(SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=(8, 8))), cfg)
+    assert isinstance(learner.meta_gradient, Compiled)
+    q_risk, params, raw, inner, outer = setup(torch.float32)
+    assert_same(learner.meta_gradient(q_risk, params, raw, inner, outer),
+                meta_gradient_loop(q_risk, params, raw, inner, outer), atol=1e-5)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **_kwargs: broken)
+    fallback = MetaLearner(SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=(8, 8))), cfg)
+    with pytest.warns(RuntimeWarning, match="torch.compile of the meta-gradient failed .*no C\\+\\+ compiler"):
+        got = fallback.meta_gradient(q_risk, params, raw, inner, outer)
+    assert_same(got, meta_gradient_func(q_risk, params, raw, inner, outer), atol=0)
 
 
 def test_meta_step_clips_the_outer_gradient_and_soft_updates_the_target() -> None:
