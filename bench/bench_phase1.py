@@ -1,7 +1,9 @@
 """Phase-1 (MAML) speed: meta-iterations/s of the torch.func implementation vs. the per-task loop.
 
-Same run, same data, same seed; rounds of the two implementations alternate so that load on a shared
-machine hits both alike. Besides it/s, the FLOPs of one meta-step (torch.profiler) and the dense
+Three variants in the same run, same data, same seed: ``loop`` (per-task autograd, eager), ``func``
+(torch.func, eager) and ``func+compile`` (torch.func under torch.compile, ``MetaConfig.compile``: what
+meta-training uses; its one-off compile time is reported apart). Rounds alternate so that load on a
+shared machine hits all alike. Besides it/s, the FLOPs of one meta-step (torch.profiler) and the dense
 matmul throughput of this machine give the compute-bound ceiling of any implementation.
 
     python bench/bench_phase1.py [--quick] [--threads 2 [1 ...]]
@@ -27,6 +29,7 @@ from mesa_ros.core.safety_critic import SafetyCritic
 
 RESULTS = Path(__file__).parent / "results" / "phase1.json"
 OBS_DIM, ACT_DIM = 17, 6  # HalfCheetah
+VARIANTS = ("loop", "func", "func+compile")
 
 
 def task_batches(num_tasks: int, batch_size: int, gen: torch.Generator) -> Batch:
@@ -65,11 +68,15 @@ def matmul_gflops(rows: int, width: int, seconds: float = 1.0) -> float:
 def bench(hidden: tuple[int, ...], num_tasks: int, batch_size: int, warmup: int, rounds: int, iters: int) -> dict:
     gen = torch.Generator().manual_seed(0)
     inner, outer = task_batches(num_tasks, batch_size, gen), task_batches(num_tasks, batch_size, gen)
-    learners = {}
-    for impl in ("func", "loop"):
+    learners, compile_s = {}, 0.0
+    for impl in VARIANTS:
         torch.manual_seed(0)
-        learners[impl] = MetaLearner(SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=hidden)), MetaConfig(),
-                                     implementation=impl)
+        learners[impl] = MetaLearner(SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=hidden)),
+                                     MetaConfig(compile=impl == "func+compile"), implementation=impl.split("+")[0])
+        start = time.perf_counter()
+        learners[impl].meta_step(inner, outer, task_policy)
+        if impl == "func+compile":
+            compile_s = time.perf_counter() - start
         for _ in range(warmup):
             learners[impl].meta_step(inner, outer, task_policy)
     rates: dict[str, list[float]] = {impl: [] for impl in learners}
@@ -79,12 +86,12 @@ def bench(hidden: tuple[int, ...], num_tasks: int, batch_size: int, warmup: int,
             for _ in range(iters):
                 learner.meta_step(inner, outer, task_policy)
             rates[impl].append(iters / (time.perf_counter() - start))
-    row: dict = {"hidden": list(hidden)}
+    row: dict = {"hidden": list(hidden), "compile_s": compile_s}
     for impl, r in rates.items():
-        row[impl] = {"it_per_s_median": statistics.median(r), "it_per_s_best": max(r), "rounds": r,
-                     "gflop_per_step": step_gflop(learners[impl], inner, outer)}
-    row["ratio_median"] = row["func"]["it_per_s_median"] / row["loop"]["it_per_s_median"]
-    row["ratio_best"] = row["func"]["it_per_s_best"] / row["loop"]["it_per_s_best"]
+        row[impl] = {"it_per_s_median": statistics.median(r), "it_per_s_best": max(r), "rounds": r}
+    row["gflop_per_step"] = step_gflop(learners["loop"], inner, outer)
+    for impl in ("func", "func+compile"):
+        row[f"ratio_median {impl}/loop"] = row[impl]["it_per_s_median"] / row["loop"]["it_per_s_median"]
     return row
 
 
@@ -102,17 +109,19 @@ def main() -> None:
         torch.set_num_threads(threads)
         rows = {name: bench(hidden, 5, 256, warmup, rounds, iters) for name, hidden in configs.items()}
         mm = matmul_gflops(5 * 256, 256)
-        print(f"MAML phase 1, K=5, batch 256, obs/act {OBS_DIM}/{ACT_DIM}, second order, {threads} thread(s)")
-        print(f"{'critic':<17}{'func it/s':>15}{'loop it/s':>15}{'ratio':>13}{'GFLOP/step':>12}{'ceiling it/s':>14}")
+        print(f"MAML phase 1, K=5, batch 256, obs/act {OBS_DIM}/{ACT_DIM}, second order, {threads} thread(s); "
+              f"it/s median (best) of {rounds} alternating rounds")
+        print(f"{'critic':<17}" + "".join(f"{v:>17}" for v in VARIANTS)
+              + f"{'compiled/loop':>15}{'GFLOP/step':>12}{'ceiling it/s':>14}")
         for name, row in rows.items():
-            row["matmul_bound_it_per_s"] = mm / row["loop"]["gflop_per_step"]
-            func, loop = row["func"], row["loop"]
-            print(f"{name:<17}{func['it_per_s_median']:>8.1f} /{func['it_per_s_best']:>5.1f}"
-                  f"{loop['it_per_s_median']:>8.1f} /{loop['it_per_s_best']:>5.1f}"
-                  f"{row['ratio_median']:>7.2f} /{row['ratio_best']:>4.2f}{loop['gflop_per_step']:>12.2f}"
+            row["matmul_bound_it_per_s"] = mm / row["gflop_per_step"]
+            print(f"{name:<17}" + "".join(f"{row[v]['it_per_s_median']:>10.1f} ({row[v]['it_per_s_best']:4.1f})"
+                                          for v in VARIANTS)
+                  + f"{row['ratio_median func+compile/loop']:>14.2f}x{row['gflop_per_step']:>12.2f}"
                   f"{row['matmul_bound_it_per_s']:>14.1f}")
-        print(f"  median / best of {rounds} alternating rounds; ceiling = dense matmul throughput ({mm:.0f} GFLOP/s, "
-              f"{5 * 256}x256 @ 256x256) / FLOPs per step (equal for both implementations)\n")
+        print(f"  compile once: " + ", ".join(f"{n} {r['compile_s']:.0f} s" for n, r in rows.items())
+              + f"; ceiling = dense matmul throughput ({mm:.0f} GFLOP/s, {5 * 256}x256 @ 256x256) / FLOPs per "
+              "step (the same for every variant)\n")
         runs.append({"threads": threads, "matmul_gflops": mm, "configs": rows})
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"quick": args.quick, "torch": torch.__version__,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 
+import time
+
 import numpy as np
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -26,7 +28,7 @@ from mesa_ros.core.experiment import env_spaces, resolve_config
 from mesa_ros.core.methods import new_critic, new_recovery
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic
-from mesa_ros.core.shield import Shield
+from mesa_ros.core.inference import FrozenShield
 from mesa_ros.envs import env_class
 from mesa_ros.nodes import msgs, qos
 from mesa_ros.nodes.defaults import default_checkpoint
@@ -51,8 +53,7 @@ class SafetyMonitorNode(Node):
         self.eps_override = declare(self, "eps_risk", -1.0, "override when Q_risk(s, a_task) > eps_risk; -1 = the "
                                     "checkpoint config's value (paper: 0.1 HalfCheetah)", low=-1.0, high=1.0)
         self.noise = declare(self, "recovery_noise", True, "add pi_rec's N(0, 0.01^2) exploration noise (paper)", read_only=True)
-        seed = declare(self, "seed", 0, "torch seed (recovery noise)", low=0, high=2**31 - 1, read_only=True)
-        torch.manual_seed(seed)
+        self.seed = declare(self, "seed", 0, "seed of the recovery noise", low=0, high=2**31 - 1, read_only=True)
         torch.set_num_threads(1)
         self.add_on_set_parameters_callback(validator({"eps_risk": check_range("eps_risk", -1.0, 1.0)},
                                                       apply=self._on_params))
@@ -61,7 +62,7 @@ class SafetyMonitorNode(Node):
         self.names = list(env_class(self.env).actuator_names)
         self.critic: SafetyCritic | None = None
         self.recovery: RecoveryPolicy | None = None
-        self.shield: Shield | None = None
+        self.shield: FrozenShield | None = None
         self.weights_version, self.weights_source, self.weights_error = 0, "none", ""
         self._install(checkpoint.load(self._checkpoint_path(), env=self.env), f"file {self._checkpoint_path()}")
         if self.enabled and self.shield is None:
@@ -71,6 +72,7 @@ class SafetyMonitorNode(Node):
         self.pending: OrderedDict[int, np.ndarray] = OrderedDict()  # task actions whose state has not arrived
         self.decisions = self.overrides = 0
         self.recent: deque[bool] = deque(maxlen=200)
+        self.latency_us: deque[float] = deque(maxlen=2000)  # task action in -> command published, in this node
         self.last_risk = float("nan")
         self.pub_command = self.create_publisher(JointState, topics.COMMAND, qos.STREAM_PUB)
         self.pub_risk = self.create_publisher(JointState, topics.RISK, qos.STREAM_PUB)
@@ -86,13 +88,15 @@ class SafetyMonitorNode(Node):
 
     # -- the shield ------------------------------------------------------------------------------
     def _on_state(self, msg: JointState) -> None:
+        received = time.perf_counter()
         stamp, position, velocity = msgs.parse_state(msg)
         self.states[stamp] = self.observation_from(position, velocity).astype(np.float32)
         _trim(self.states)
         if stamp in self.pending:  # the task action overtook its state (two publishers, no ordering)
-            self._decide(stamp, self.pending.pop(stamp))
+            self._decide(stamp, self.pending.pop(stamp), received)
 
     def _on_task_action(self, msg: JointState) -> None:
+        received = time.perf_counter()
         stamp, a_task, _ = msgs.parse_action(msg)
         if not np.all(np.isfinite(a_task)) or a_task.shape != (len(self.names),):
             self.get_logger().error(f"invalid task action for {stamp} ns rejected: {a_task.tolist()}")
@@ -101,10 +105,10 @@ class SafetyMonitorNode(Node):
             self.pending[stamp] = a_task
             _trim(self.pending)
             return
-        self._decide(stamp, a_task)
+        self._decide(stamp, a_task, received)
 
-    def _decide(self, stamp: int, a_task: np.ndarray) -> None:
-        """The eps_risk rule for one state; publishes the command and the per-step risk."""
+    def _decide(self, stamp: int, a_task: np.ndarray, received: float) -> None:
+        """The eps_risk rule for one state; publishes the command (timed from ``received``) and the risk."""
         obs = self.states[stamp]
         a_exec, overridden, risk = a_task, False, float("nan")
         if self.shield is not None:
@@ -116,6 +120,7 @@ class SafetyMonitorNode(Node):
             with torch.inference_mode():
                 risk = self.critic(torch.from_numpy(obs), torch.from_numpy(a_task.astype(np.float32))).item()
         self.pub_command.publish(msgs.action_msg(stamp, self.names, a_exec, a_task))
+        self.latency_us.append((time.perf_counter() - received) * 1e6)
         self.decisions += 1
         self.overrides += overridden
         self.recent.append(overridden)
@@ -152,7 +157,8 @@ class SafetyMonitorNode(Node):
         elif self.enabled:
             raise ValueError("these weights have no recovery policy; disable the shield first")
         self.critic, self.recovery, self.cfg_eps = critic, recovery, cfg.shield.eps_risk
-        self.shield = Shield(critic, recovery, self.eps_risk, self.noise) if recovery is not None else None
+        self.shield = (FrozenShield(critic.q_risk, recovery, self.eps_risk, self.noise, self.seed + self.weights_version)
+                       if recovery is not None else None)
         self.weights_version += 1
         self.weights_source, self.weights_error = source, ""
         self.get_logger().info(f"weights v{self.weights_version} from {source}")
@@ -192,6 +198,9 @@ class SafetyMonitorNode(Node):
                   "last_risk": f"{self.last_risk:.4f}", "override_rate_recent": f"{rate:.3f}",
                   "decisions": self.decisions, "overrides": self.overrides,
                   "weights_version": self.weights_version, "weights_source": self.weights_source}
+        if self.latency_us:
+            p50, p99 = np.percentile(self.latency_us, [50, 99])
+            values.update(decision_latency_p50_us=f"{p50:.0f}", decision_latency_p99_us=f"{p99:.0f}")
         level = DiagnosticStatus.ERROR if self.weights_error else DiagnosticStatus.OK
         status = DiagnosticStatus(level=level, name="safety_monitor", hardware_id=self.env,
                                   message=self.weights_error or f"shield {values['shield']}, override rate {rate:.3f}",

@@ -14,6 +14,7 @@ from mesa_ros import topics
 from mesa_ros.core.assembler import TransitionAssembler
 from mesa_ros.core.buffers import ReplayBuffer
 from mesa_ros.core.experiment import load_checkpoint
+from mesa_ros.core.inference import FrozenPolicy
 from mesa_ros.envs import env_class
 from mesa_ros.nodes import msgs, qos
 from mesa_ros.nodes.defaults import default_checkpoint
@@ -34,6 +35,8 @@ class TaskPolicyNode(Node):
         torch.set_num_threads(1)
         run = load_checkpoint(path or default_checkpoint(env, "policy"), env=env)
         self.agent = run.agent
+        # fixed weights, deterministic: the frozen numpy copy (core.inference) answers a state ~10x faster
+        self.frozen = FrozenPolicy(self.agent.actor) if self.deterministic and not self.learn else None
         self.observation_from = env_class(env).observation_from
         self.actuators = list(env_class(env).actuator_names)
         self.batch_size = run.cfg.sac.batch_size
@@ -50,7 +53,8 @@ class TaskPolicyNode(Node):
 
     def _on_state(self, msg: JointState) -> None:
         stamp, position, velocity = msgs.parse_state(msg)
-        action = self.agent.act(self.observation_from(position, velocity), deterministic=self.deterministic)
+        obs = self.observation_from(position, velocity)
+        action = self.frozen(obs) if self.frozen is not None else self.agent.act(obs, deterministic=self.deterministic)
         self.pub_action.publish(msgs.action_msg(stamp, self.actuators, action))
 
     # -- online learning (phase 3) -------------------------------------------------------------------

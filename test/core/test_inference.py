@@ -1,0 +1,65 @@
+"""Frozen numpy networks of the control loop give the torch modules' numbers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from mesa_ros.core.config import RecoveryConfig, SACConfig, SafetyCriticConfig
+from mesa_ros.core.inference import FrozenPolicy, FrozenShield
+from mesa_ros.core.recovery import RecoveryPolicy
+from mesa_ros.core.sac import SAC
+from mesa_ros.core.safety_critic import SafetyCritic
+from mesa_ros.core.shield import Shield
+
+OBS_DIM, ACT_DIM = 5, 3
+LOW, HIGH = np.array([-1.0, -2.0, 0.0]), np.array([1.0, 2.0, 0.5])
+
+
+def observations(n: int = 50) -> np.ndarray:
+    return np.random.default_rng(0).normal(0, 2, (n, OBS_DIM)).astype(np.float32)
+
+
+def test_frozen_policy_equals_the_deterministic_sac_action() -> None:
+    torch.manual_seed(0)
+    agent = SAC(spaces.Box(-np.inf, np.inf, (OBS_DIM,)), spaces.Box(LOW.astype(np.float32), HIGH.astype(np.float32)),
+                SACConfig(hidden=(32, 32)))
+    frozen = FrozenPolicy(agent.actor)
+    for obs in observations():
+        np.testing.assert_allclose(frozen(obs), agent.act(obs, deterministic=True), atol=1e-5)
+
+
+@pytest.mark.parametrize("twin", [False, True])
+def test_frozen_shield_equals_the_torch_shield(twin: bool) -> None:
+    torch.manual_seed(0)
+    critic = SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=(32, 32), twin=twin))
+    recovery = RecoveryPolicy(OBS_DIM, ACT_DIM, LOW, HIGH, RecoveryConfig(hidden=(32, 32)))
+    rng = np.random.default_rng(1)
+    risks = []
+    for eps_risk in (0.3, 0.5, 0.7):
+        reference = Shield(critic, recovery, eps_risk, noise=False)
+        frozen = FrozenShield(critic.q_risk, recovery, eps_risk, noise=False)
+        for obs in observations():
+            a_task = rng.uniform(LOW, HIGH).astype(np.float32)
+            want, got = reference(obs, a_task), frozen(obs, a_task)
+            assert got.overridden == want.overridden
+            assert got.risk == pytest.approx(want.risk, abs=1e-6)
+            np.testing.assert_allclose(got.action, want.action, atol=1e-5)
+            risks.append(got.risk)
+    assert min(risks) < 0.5 < max(risks)  # both branches of the rule were exercised
+
+
+def test_frozen_shield_noise_is_small_and_stays_in_bounds() -> None:
+    torch.manual_seed(0)
+    critic = SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=(32, 32)))
+    recovery = RecoveryPolicy(OBS_DIM, ACT_DIM, LOW, HIGH, RecoveryConfig(hidden=(32, 32)))
+    clean = FrozenShield(critic.q_risk, recovery, eps_risk=-1.0, noise=False)  # always overrides
+    noisy = FrozenShield(critic.q_risk, recovery, eps_risk=-1.0, noise=True, seed=3)
+    diffs = []
+    for obs in observations():
+        a = noisy(obs, np.zeros(ACT_DIM, np.float32)).action
+        assert np.all(a >= LOW) and np.all(a <= HIGH)
+        diffs.append(a - clean(obs, np.zeros(ACT_DIM, np.float32)).action)
+    diffs = np.concatenate(diffs)
+    assert 0.005 < diffs.std() < 0.02  # N(0, 0.01^2), clipped at the bounds
