@@ -27,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,25 @@ ENV = "HalfCheetah-Disabled"
 def start(module: str, *params: str, env: dict[str, str]) -> subprocess.Popen:
     args = [sys.executable, "-m", module, "--ros-args", *[x for p in params for x in ("-p", p)]]
     return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@contextmanager
+def probe(name: str, processes: list[subprocess.Popen]) -> Iterator[tuple]:
+    """(node, executor) of this process beside the graph's ``processes``; on exit all are shut down."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node(name, context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        yield node, executor
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        stop(processes)
 
 
 def stop(processes: list[subprocess.Popen]) -> None:
@@ -106,31 +127,20 @@ def graph_loop(policy: Path, adapted: Path, steps: int, env: dict[str, str]) -> 
         start("mesa_ros.nodes.task_policy", f"checkpoint:={policy}", env=env),
         start("mesa_ros.nodes.safety_monitor", f"checkpoint:={adapted}", "enabled:=true", env=env),
     ]
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
 
     from mesa_ros import topics
     from mesa_ros.nodes import qos
 
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("bench_counter", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
     times: list[float] = []
-    node.create_subscription(JointState, topics.STEP, lambda _: times.append(time.perf_counter()), qos.LOGGER_SUB)
     rss = uss = float("nan")
-    try:
+    with probe("bench_counter", processes) as (node, executor):
+        node.create_subscription(JointState, topics.STEP, lambda _: times.append(time.perf_counter()), qos.LOGGER_SUB)
         deadline = time.monotonic() + 600
         while len(times) < steps and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.05)
             if rss != rss and len(times) >= steps // 2:  # measured once, mid-run
                 rss, uss = memory(processes)
-    finally:
-        node.destroy_node()
-        rclpy.shutdown(context=context)
-        stop(processes)
     warm = steps // 10  # skip start-up (discovery, first messages)
     rate = (len(times) - warm - 1) / (times[-1] - times[warm])
     return {"steps_per_s": rate, "steps_seen": len(times), "rss_mb_3_nodes": rss, "uss_mb_3_nodes": uss}
@@ -151,9 +161,7 @@ def memory(processes: list[subprocess.Popen]) -> tuple[float, float]:
 def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[str, float]:
     """Probe -> (state, task action) -> safety_monitor -> command -> probe, per sample (two DDS hops), and
     the monitor's own state-in -> command-out figures (callback entry to command published) from /diagnostics."""
-    import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
 
     from mesa_ros import topics
@@ -161,17 +169,7 @@ def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[st
     from mesa_ros.nodes import msgs, qos
 
     monitor = start("mesa_ros.nodes.safety_monitor", f"checkpoint:={adapted}", "enabled:=true", env=env)
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("bench_latency", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    pub_state = node.create_publisher(JointState, topics.STATE, qos.STREAM_PUB)
-    pub_action = node.create_publisher(JointState, topics.TASK_ACTION, qos.STREAM_PUB)
     arrived: dict[int, float] = {}
-    node.create_subscription(JointState, topics.COMMAND,
-                             lambda m: arrived.setdefault(msgs.stamp_ns(m.header.stamp), time.perf_counter()),
-                             qos.CONTROL_SUB)
     in_node: dict[str, float] = {}
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
@@ -181,11 +179,16 @@ def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[st
                 in_node.update(p50_us=float(values["decision_latency_p50_us"]),
                                p99_us=float(values["decision_latency_p99_us"]), decisions=int(values["decisions"]))
 
-    node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, on_diagnostics, 10)
     sim = SimSession(ENV, seed=0)
     rng = np.random.default_rng(0)
     latencies = []
-    try:
+    with probe("bench_latency", [monitor]) as (node, executor):
+        pub_state = node.create_publisher(JointState, topics.STATE, qos.STREAM_PUB)
+        pub_action = node.create_publisher(JointState, topics.TASK_ACTION, qos.STREAM_PUB)
+        node.create_subscription(JointState, topics.COMMAND,
+                                 lambda m: arrived.setdefault(msgs.stamp_ns(m.header.stamp), time.perf_counter()),
+                                 qos.CONTROL_SUB)
+        node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, on_diagnostics, 10)
         deadline = time.monotonic() + 60
         while node.count_subscribers(topics.TASK_ACTION) == 0 and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
@@ -204,10 +207,6 @@ def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[st
         deadline = time.monotonic() + 5  # the next /diagnostics (1 Hz) covers the last 2000 decisions
         while not in_node and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
-    finally:
-        node.destroy_node()
-        rclpy.shutdown(context=context)
-        stop([monitor])
     lat = np.array(latencies) * 1e6
     return {"samples": len(lat), "round_trip_p50_us": float(np.percentile(lat, 50)),
             "round_trip_p99_us": float(np.percentile(lat, 99)), "round_trip_max_us": float(lat.max()),
@@ -216,8 +215,6 @@ def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[st
 
 def time_to_safe(policy: Path, safety: Path, env: dict[str, str], timeout: float = 600.0) -> dict[str, float]:
     """Fault service call -> shield enabled with adapted weights (full graph, default parameters)."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
     from std_srvs.srv import SetBool
 
@@ -230,11 +227,6 @@ def time_to_safe(policy: Path, safety: Path, env: dict[str, str], timeout: float
         start("mesa_ros.nodes.safety_monitor", f"checkpoint:={safety}", env=env),
         start("mesa_ros.nodes.adaptation", f"checkpoint:={safety}", f"policy_checkpoint:={policy}", env=env),
     ]
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("bench_time_to_safe", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
     enabled: list[float] = []
     steps = [0]
 
@@ -243,10 +235,10 @@ def time_to_safe(policy: Path, safety: Path, env: dict[str, str], timeout: float
         if values["shield_enabled"] and values["weights_version"] >= 2 and not enabled:
             enabled.append(time.perf_counter())
 
-    node.create_subscription(JointState, topics.RISK, on_risk, qos.LOGGER_SUB)
-    node.create_subscription(JointState, topics.STEP, lambda _: steps.__setitem__(0, steps[0] + 1), qos.LOGGER_SUB)
-    client = node.create_client(SetBool, "/mujoco_sim/faults/ffoot/power_loss")
-    try:
+    with probe("bench_time_to_safe", processes) as (node, executor):
+        node.create_subscription(JointState, topics.RISK, on_risk, qos.LOGGER_SUB)
+        node.create_subscription(JointState, topics.STEP, lambda _: steps.__setitem__(0, steps[0] + 1), qos.LOGGER_SUB)
+        client = node.create_client(SetBool, "/mujoco_sim/faults/ffoot/power_loss")
         deadline = time.monotonic() + timeout
         while steps[0] < 300 and time.monotonic() < deadline:  # running, adaptation node subscribed
             executor.spin_once(timeout_sec=0.05)
@@ -256,11 +248,7 @@ def time_to_safe(policy: Path, safety: Path, env: dict[str, str], timeout: float
         while not enabled and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.05)
         rate_steps = steps[0]
-    finally:
-        node.destroy_node()
-        rclpy.shutdown(context=context)
         rss, uss = memory(processes)
-        stop(processes)
     if not enabled:
         raise RuntimeError("the shield was not enabled within the timeout")
     return {"seconds": enabled[0] - called, "steps_run": rate_steps, "rss_mb_graph": rss, "uss_mb_graph": uss}
