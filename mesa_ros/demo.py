@@ -117,6 +117,9 @@ def segments(bag: Path, enabled_index: int | None = None) -> tuple[dict[str, Seg
 
 def graph_demo(out: Path, steps: int, fault_step: int, seed: int, extra: list[str]) -> list[SegmentStats]:
     """Both runs; the rows of the summary (and the bags converted to datasets under ``out``)."""
+    earlier = [out / run for run in ("mesa", "no_shield") if (out / run).exists() and any((out / run).iterdir())]
+    if earlier:
+        raise ValueError(f"{earlier[0]} holds an earlier demo; choose another --out (nothing was overwritten)")
     mesa, enabled_index = segments(run_graph(out / "mesa", "adapt", steps, fault_step, seed, extra))
     if enabled_index is None:
         raise RuntimeError(f"the shield was never enabled; see {out / 'mesa' / 'launch.log'}")

@@ -37,3 +37,13 @@ def test_cli_rejects_bad_input(args: list[str], message: str) -> None:
     result = subprocess.run([str(MESA_ROS), "demo", *args], capture_output=True, text=True)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_refuses_to_overwrite_an_earlier_demo(tmp_path) -> None:
+    (tmp_path / "mesa").mkdir()
+    (tmp_path / "mesa" / "launch.log").write_text("an earlier run\n")
+    result = subprocess.run([str(MESA_ROS), "demo", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert f"{tmp_path / 'mesa'} holds an earlier demo; choose another --out" in result.stderr
+    assert (tmp_path / "mesa" / "launch.log").read_text() == "an earlier run\n"
+    assert not (tmp_path / "no_shield").exists()  # no graph was started

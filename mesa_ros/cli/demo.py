@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from datetime import datetime
 from pathlib import Path
 
 from mesa_ros.demo import graph_demo, scripted_fault_demo
@@ -21,7 +22,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--steps", type=int, default=12000, help="control steps per run (default 12000 = 10 min of sim time)")
     p.add_argument("--fault-step", type=int, default=1000, help="step at which the fault is injected")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/demo", help="output directory (bags, datasets, logs)")
+    p.add_argument("--out", help="output directory for bags, datasets and logs; must not hold an earlier demo "
+                   "(default: runs/demo/<date>_<time>)")
     p.add_argument("--scripted", action="store_true", help="ROS-free scripted-gait variant")
     p.add_argument("--fault-joint", default="ffoot", help="--scripted: actuator that loses power")
     p.add_argument("--power-scale", type=float, default=0.0, help="--scripted: remaining power in [0, 1]")
@@ -38,11 +40,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not 0 < args.fault_step < args.steps:
         raise ValueError(f"--fault-step must be in (0, --steps={args.steps}), got {args.fault_step}")
+    out = Path(args.out or f"runs/demo/{datetime.now():%Y%m%d_%H%M%S}")
     start = time.monotonic()
-    rows = graph_demo(Path(args.out), args.steps, args.fault_step, args.seed, args.launch_args)
+    rows = graph_demo(out, args.steps, args.fault_step, args.seed, args.launch_args)
     print(f"HalfCheetah-Disabled through the ROS graph (lockstep), ffoot power loss at step {args.fault_step}, "
           f"seed {args.seed}, {time.monotonic() - start:.0f} s")
     for row in rows:
         print("  " + row.row())
-    print(f"bags and datasets: {args.out}/mesa, {args.out}/no_shield")
+    print(f"bags and datasets: {out}/mesa, {out}/no_shield")
     return 0
