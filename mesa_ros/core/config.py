@@ -40,6 +40,12 @@ class SafetyCriticConfig:
     hidden: tuple[int, ...] = (256, 256)  # paper: 2 x 256 (ref: 3 x 100)
     gamma_risk: float = 0.8  # ref; Navigation-2: 0.65
     tau: float = 2e-4  # soft target update (ref)
+    # The same rate during the offline stages (phase 1, Multi-Task pooled training, RRL pretraining).
+    # A preset that cuts those stages' updates by f uses f * tau here, so that updates x rate, i.e. how
+    # far the target network travels from its random start, stays the paper's (15000 x 2e-4 = 3 for
+    # HalfCheetah). Without it, 1000 iterations leave the target near its random init (Q_targ ~ 0.5) and
+    # the critic learns Q_risk >= gamma_risk * 0.5 everywhere.
+    offline_tau: float = 2e-4
     lr: float = 3e-4  # Adam (ref)
     batch_size: int = 256
     twin: bool = False  # Recovery RL baseline: twin heads combined with max (pessimistic)

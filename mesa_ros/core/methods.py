@@ -98,18 +98,19 @@ def meta_train(cfg: MesaConfig, critic: SafetyCritic, train_data: Sequence[Trans
     learner = MetaLearner(critic, meta)
     rows: list[Metrics] = []
     start = time.perf_counter()
-    for iteration in tqdm(range(1, meta.iterations + 1), desc="meta-train (MAML)", disable=not progress):
-        tasks = rng.choice(len(train_data), size=meta.num_tasks, replace=len(train_data) < meta.num_tasks)
-        inner = Batch.stack([train_data[k].sample(meta.inner_batch_size, rng) for k in tasks])
-        outer = Batch.stack([train_data[k].sample(meta.outer_batch_size, rng) for k in tasks])
-        metrics = learner.meta_step(inner, outer, task_policy)
-        if iteration % log_every == 0 or iteration == meta.iterations:
-            lrs = learner.inner_lr().values()
-            row = {"iteration": iteration, **metrics, "mean_inner_lr": sum(lrs) / len(lrs),
-                   "wall_time": time.perf_counter() - start}
-            rows.append(row)
-            if on_log is not None:
-                on_log(row)
+    with critic.offline():
+        for iteration in tqdm(range(1, meta.iterations + 1), desc="meta-train (MAML)", disable=not progress):
+            tasks = rng.choice(len(train_data), size=meta.num_tasks, replace=len(train_data) < meta.num_tasks)
+            inner = Batch.stack([train_data[k].sample(meta.inner_batch_size, rng) for k in tasks])
+            outer = Batch.stack([train_data[k].sample(meta.outer_batch_size, rng) for k in tasks])
+            metrics = learner.meta_step(inner, outer, task_policy)
+            if iteration % log_every == 0 or iteration == meta.iterations:
+                lrs = learner.inner_lr().values()
+                row = {"iteration": iteration, **metrics, "mean_inner_lr": sum(lrs) / len(lrs),
+                       "wall_time": time.perf_counter() - start}
+                rows.append(row)
+                if on_log is not None:
+                    on_log(row)
     return rows
 
 
@@ -127,8 +128,9 @@ def pooled_train(cfg: MesaConfig, critic: SafetyCritic, train_data: Sequence[Tra
                                extra={"datasets": len(train_data)})
     pooled = concatenate(train_data, metadata=meta)
     start = time.perf_counter()
-    metrics = pretrain_critic(critic, lambda n: pooled.sample(n, rng), steps=cfg.meta.iterations,
-                              lr=cfg.adapt.pretrain_lr, task_policy=task_policy, batch_size=cfg.critic.batch_size)
+    with critic.offline():
+        metrics = pretrain_critic(critic, lambda n: pooled.sample(n, rng), steps=cfg.meta.iterations,
+                                  lr=cfg.adapt.pretrain_lr, task_policy=task_policy, batch_size=cfg.critic.batch_size)
     row = {"iteration": cfg.meta.iterations, **metrics, "wall_time": time.perf_counter() - start}
     if on_log is not None:
         on_log(row)
@@ -149,8 +151,9 @@ def pretrain_on_test(cfg: MesaConfig, layer: SafetyLayer, test_data: TransitionD
     """RRL: critic and pi_rec learned from the test data only, ``adapt.pretrain_steps`` Adam steps
     at ``adapt.pretrain_lr`` (paper table A.2: 10k, 2k for Navigation)."""
     a = cfg.adapt
-    return adapt(layer.critic, layer.recovery, lambda n: test_data.sample(n, rng), task_policy,
-                 steps=a.pretrain_steps, lr=a.pretrain_lr, batch_size=a.batch_size)
+    with layer.critic.offline():
+        return adapt(layer.critic, layer.recovery, lambda n: test_data.sample(n, rng), task_policy,
+                     steps=a.pretrain_steps, lr=a.pretrain_lr, batch_size=a.batch_size)
 
 
 def _check_nonempty(datasets: Sequence[TransitionDataset], what: str) -> None:

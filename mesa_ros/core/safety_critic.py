@@ -14,7 +14,8 @@ the training datasets keep going after violations, so ``(1 - c)`` is the paper's
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -46,6 +47,7 @@ class SafetyCritic(nn.Module):
         self.cfg = cfg
         self.q_risk = QRisk(obs_dim, act_dim, cfg.hidden, cfg.twin)
         self.q_risk_target = copy.deepcopy(self.q_risk).requires_grad_(False)
+        self.tau = cfg.tau  # the soft-update rate in force (``offline`` switches it)
         self.reset_optimizer(cfg.lr)
 
     def forward(self, obs: Tensor, action: Tensor) -> Tensor:
@@ -77,4 +79,13 @@ class SafetyCritic(nn.Module):
     def soft_update(self) -> None:
         """theta_targ <- theta_targ + tau * (theta - theta_targ)."""
         for target, online in zip(self.q_risk_target.parameters(), self.q_risk.parameters()):
-            target.lerp_(online, self.cfg.tau)
+            target.lerp_(online, self.tau)
+
+    @contextmanager
+    def offline(self) -> Iterator[None]:
+        """Soft updates at ``cfg.offline_tau`` inside the block: the offline stages (see the config)."""
+        self.tau = self.cfg.offline_tau
+        try:
+            yield
+        finally:
+            self.tau = self.cfg.tau

@@ -106,3 +106,23 @@ def test_pipeline_runs_every_phase_and_writes_the_csv(data, tmp_path):
     lines = (tmp_path / "episodes.csv").read_text().splitlines()
     assert lines[0].startswith("mode,episode,steps,total_steps,return,violation,cumulative_violations")
     assert len(lines) == 1 + len(result.rows) == 4 and result.safety is not None
+
+
+@pytest.mark.parametrize("method", ["multitask", "mesa", "rrl"])
+def test_offline_stages_soft_update_at_offline_tau_and_the_later_phases_at_tau(method, data):
+    """offline_tau = 1 makes every offline soft update a copy: the target ends equal to the critic.
+    Phase 2 afterwards runs at tau again (here 0: the target no longer moves)."""
+    train, _, test = data
+    m = get_method(method)
+    cfg = load_config(ENV, "smoke", {"critic": {"offline_tau": 1.0, "tau": 0.0}})
+    cfg = m.configure(cfg)
+    agent = new_agent(cfg, SPACE)
+    critic = offline_stage(m, cfg, *SPACE, agent.policy, train, seed=0)
+    if m.offline is not None:
+        assert same(state(critic.q_risk), state(critic.q_risk_target))
+        assert critic.tau == 0.0  # restored after the stage
+    layer, _ = adapt_stage(m, cfg, *SPACE, agent.policy, test, critic, seed=0)
+    if m.offline is None:  # RRL's pretraining on the test data is its offline stage
+        assert same(state(layer.critic.q_risk), state(layer.critic.q_risk_target))
+    else:
+        assert not same(state(layer.critic.q_risk), state(layer.critic.q_risk_target))  # phase 2 moved only theta
