@@ -13,7 +13,7 @@ from torch import nn
 from mesa_ros.core.networks import QRisk
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.sac import Actor
-from mesa_ros.core.shield import ShieldDecision
+from mesa_ros.core.shield import ShieldDecision, decide
 
 
 def _numpy(tensor) -> np.ndarray:
@@ -77,7 +77,4 @@ class FrozenShield:
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
         obs = np.asarray(obs, dtype=np.float32)
         a_task = np.asarray(a_task, dtype=np.float32)
-        risk = self.q_risk(obs, a_task)
-        if risk <= self.eps_risk:
-            return ShieldDecision(a_task, False, risk)
-        return ShieldDecision(self.recovery_action(obs), True, risk)
+        return decide(self.q_risk(obs, a_task), self.eps_risk, a_task, lambda: self.recovery_action(obs))

@@ -36,6 +36,13 @@ class ShieldDecision:
     risk: float  # Q_risk(s, a_task)
 
 
+def decide(risk: float, eps_risk: float, a_task: np.ndarray, recover: Callable[[], np.ndarray]) -> ShieldDecision:
+    """The eps_risk rule for one observation; ``recover()`` (pi_rec(s)) runs only when a_task is too risky."""
+    if risk <= eps_risk:
+        return ShieldDecision(a_task, False, risk)
+    return ShieldDecision(recover(), True, risk)
+
+
 class Shield:
     """Single-observation shield over a live critic and recovery policy (weights may change between calls)."""
 
@@ -47,7 +54,5 @@ class Shield:
         obs_t = torch.from_numpy(np.asarray(obs, dtype=np.float32))
         a_task_t = torch.from_numpy(np.asarray(a_task, dtype=np.float32))
         with torch.inference_mode():
-            risk = self.critic.q_risk(obs_t, a_task_t).item()
-            if risk <= self.eps_risk:
-                return ShieldDecision(a_task_t.numpy(), False, risk)
-            return ShieldDecision(self.recovery.act(obs_t, noise=self.noise).numpy(), True, risk)
+            return decide(self.critic.q_risk(obs_t, a_task_t).item(), self.eps_risk, a_task_t.numpy(),
+                          lambda: self.recovery.act(obs_t, noise=self.noise).numpy())

@@ -6,7 +6,6 @@ current state in time the safe default action is applied and counted as stale).
 """
 from __future__ import annotations
 
-
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
