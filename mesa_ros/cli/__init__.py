@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mesa_ros.cli import adapt, bag2dataset, collect, demo, evaluate, experiment, fault, launch, meta_train, train_online
+from mesa_ros.cli import (adapt, bag2dataset, calibration, collect, demo, evaluate, experiment, fault, launch, meta_train,
+                          train_online)
 
 COMMANDS = {
     "demo": demo,
@@ -13,6 +14,7 @@ COMMANDS = {
     "adapt": adapt,
     "train-online": train_online,
     "evaluate": evaluate,
+    "calibration": calibration,
     "experiment": experiment,
     "bag2dataset": bag2dataset,
     "launch": launch,

@@ -77,7 +77,11 @@ class MetaConfig:
     outer_batch_size: int = 256
     inner_lr_init: float = 1e-3  # learned per-parameter-tensor inner rates (softplus), start value
     inner_lr_lr: float = 1e-3  # Adam on the inner rates
-    outer_lr: float = 1e-5  # outer Adam
+    # Outer Adam. Adam moves each weight by about lr per step, so a preset that cuts the iterations by f
+    # uses f * outer_lr, as for ``offline_tau``: the meta-parameters travel as far as in the paper. At
+    # 1e-5 x 1000 iterations they stay near their random init (Q_risk flat over the states, measured
+    # with ``mesa-ros calibration``; docs/results.md).
+    outer_lr: float = 1e-5
     grad_clip: float = 40.0  # outer gradient-norm clip
     iterations: int = 10_000  # ref: 10k; 15k for HalfCheetah/Ant
     first_order: bool = False  # the paper's MESA is second order

@@ -412,21 +412,29 @@ def _table(out: Path) -> str:
              f"{train[0][0]} transitions ({np.mean([v for _, v in train]):.0f} violations on average), test dataset "
              f"{test[0]} transitions ({test[1]} violations). Phase 3: {cfg['online']['episodes']} episodes of at most "
              f"{cfg['online']['max_episode_steps']} steps per seed.", "",
-             "| method | seeds | total violations | average return | final return | wall time / seed |",
-             "|---|---|---|---|---|---|"]
+             "| method | seeds | total violations | average return | final return | steps / episode | override rate "
+             "| wall time / seed |",
+             "|---|---|---|---|---|---|---|---|"]
     for (method, variant), per_seed in curves.items():
         totals = [int(rows[-1]["cumulative_violations"]) for rows in per_seed.values()]
         average = [np.mean([float(r["return"]) for r in rows]) for rows in per_seed.values()]
         tail = max(1, min(len(rows) for rows in per_seed.values()) // 10)
         final = [np.mean([float(r["return"]) for r in rows[-tail:]]) for rows in per_seed.values()]
+        steps = [[int(r["steps"]) for r in rows] for rows in per_seed.values()]
+        overrides = [np.average([float(r["override_rate"]) for r in rows], weights=n) if sum(n) else 0.0
+                     for rows, n in zip(per_seed.values(), steps)]
         times = [seconds.get("episodes/" + Unit.key_of(method, variant, seed), math.nan)
                  + seconds.get(f"offline/{method}_seed{seed}", 0.0) for seed in per_seed]
         wall = "-" if any(map(math.isnan, times)) else _duration(float(np.mean(times)))
-        cells = [f"{m:.1f} ± {e:.1f}" for m, e in (_mean_se(totals), _mean_se(average), _mean_se(final))]
+        cells = [f"{m:.1f} ± {e:.1f}" for m, e in (_mean_se(totals), _mean_se(average), _mean_se(final),
+                                                     _mean_se([np.mean(n) for n in steps]))]
+        cells.append("{:.0%} ± {:.0%}".format(*_mean_se(overrides)))
         lines.append(f"| {_label(meta, method, variant)} | {len(per_seed)} | {' | '.join(cells)} | {wall} |")
     lines += ["", "Mean ± standard error over seeds. Total violations: constraint violations (each ends its episode) "
               "over all phase-3 episodes; average return: over all episodes; final return: over the last 10% "
-              "(at least 1) of the episodes. Wall time: offline stage + phase 2 + phase 3 of one seed, 1 thread.", ""]
+              "(at least 1) of the episodes; steps / episode: episode length (an episode ends at a violation or "
+              "the step limit); override rate: share of phase-3 steps on which the shield executed the recovery "
+              "action. Wall time: offline stage + phase 2 + phase 3 of one seed, 1 thread.", ""]
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from mesa_ros.core.methods import build
 torch.set_num_threads(1)
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
 SMOKE = ["--preset", "smoke", "--no-progress"]
-LEARNING_COMMANDS = ["collect", "meta-train", "adapt", "train-online", "evaluate"]
+LEARNING_COMMANDS = ["collect", "meta-train", "adapt", "train-online", "evaluate", "calibration"]
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -120,6 +120,18 @@ def test_other_methods_through_the_cli(chain, capsys):
     assert "shield none in checkpoint" in _evaluate(d / "sac.safetensors", capsys)
 
 
+def test_calibration_of_the_adapted_critic(chain, capsys):
+    capsys.readouterr()
+    assert main(["calibration", "--checkpoint", str(chain / "adapted.safetensors"),
+                 "--data", str(chain / "test.safetensors")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "gamma_risk 0.65, eps_risk 0.1" in lines[0]  # Navigation-2's values, from the checkpoint's config
+    bins = {line.split()[0]: int(line.split()[1]) for line in lines[2:]}
+    assert sum(bins.values()) == 100  # every test transition falls into one distance bin
+    violations = int(lines[0].split("transitions, ")[1].split()[0])
+    assert bins.get("0", 0) == violations  # d = 0 exactly at the violations
+
+
 def _evaluate(path: Path, capsys) -> str:
     capsys.readouterr()
     assert main(["evaluate", "--checkpoint", str(path), "--episodes", "1", "--no-progress"]) == 0
@@ -137,6 +149,10 @@ def bad_inputs(d: Path) -> list[tuple[list[str], str]]:
         (["evaluate", "--checkpoint", str(d / "final.safetensors"), "--env", "Navigation-1"],
          "was trained on 'Navigation-2', not 'Navigation-1'"),
         (["collect", "--env", "Navigation-3", "--out", "x"], "unknown environment 'Navigation-3'"),
+        (["calibration", "--checkpoint", str(d / "sac.safetensors"), "--data", test], "holds no critic"),
+        (["calibration", "--checkpoint", meta, "--data", str(d / "nav1.safetensors")],
+         "was trained on 'Navigation-2', not 'Navigation-1'"),
+        (["calibration", "--checkpoint", meta, "--data", str(d / "missing.safetensors")], "does not exist"),
         (["meta-train", "--method", "mesa", "--data", str(d / "train"), "--out", "x", "--set", "meta.nope=1"],
          "unknown config key 'meta.nope'"),
         (["meta-train", "--method", "mesa", "--data", str(d / "train"), "--out", "x", "--preset", "huge"],

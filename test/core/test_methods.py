@@ -9,6 +9,7 @@ from mesa_ros.core.collect import collect
 from mesa_ros.core.config import load_config
 from mesa_ros.core.experiment import env_spaces, new_agent, run_pipeline
 from mesa_ros.core.methods import METHODS, adapt_stage, build, get_method, new_critic, offline_stage
+from mesa_ros.envs import ENVS
 
 torch.set_num_threads(1)
 ENV = "Navigation-2"
@@ -126,3 +127,15 @@ def test_offline_stages_soft_update_at_offline_tau_and_the_later_phases_at_tau(m
         assert same(state(layer.critic.q_risk), state(layer.critic.q_risk_target))
     else:
         assert not same(state(layer.critic.q_risk), state(layer.critic.q_risk_target))  # phase 2 moved only theta
+
+
+@pytest.mark.parametrize("env", sorted(ENVS))
+def test_cpu_small_keeps_the_papers_offline_travel(env):
+    """cpu-small cuts the offline iterations by f and raises offline_tau and outer_lr by the same f: the
+    target network and the meta-parameters move as far from their init as with the paper's values."""
+    paper, small = load_config(env), load_config(env, "cpu-small")
+    cut = paper.meta.iterations / small.meta.iterations
+    assert cut > 1
+    assert small.critic.offline_tau == pytest.approx(cut * paper.critic.offline_tau)
+    assert small.meta.outer_lr == pytest.approx(cut * paper.meta.outer_lr)
+    assert (small.critic.tau, small.adapt.lr) == (paper.critic.tau, paper.adapt.lr)  # phases 2-3 keep the paper's

@@ -1,0 +1,44 @@
+"""``mesa-ros calibration``: a checkpoint's Q_risk on a dataset, by steps to the next violation.
+
+Prints, per distance bin, the calibrated value (gamma_risk ** d), the median Q_risk with the
+dataset's actions and with the checkpoint's task policy, and the share of states where the shield
+would override (Q_risk(s, pi_task(s)) > eps_risk). See ``mesa_ros/core/calibration.py``.
+
+Example::
+
+    mesa-ros calibration --checkpoint runs/halfcheetah-disabled/offline/mesa_seed0.safetensors \\
+        --data runs/halfcheetah-disabled/data/test.safetensors
+"""
+from __future__ import annotations
+
+import argparse
+
+from mesa_ros.cli.common import add_config_args, overrides, set_threads
+from mesa_ros.core.calibration import calibration
+from mesa_ros.core.experiment import load_checkpoint, load_datasets
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
+    p = sub.add_parser(name, help="Q_risk of a checkpoint against the steps to the next violation in a dataset",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="checkpoint with a critic (meta-train, adapt, train-online)")
+    p.add_argument("--data", required=True, help="dataset or bag of the checkpoint's environment")
+    add_config_args(p, from_checkpoint=True)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    set_threads(args)
+    (data,) = load_datasets([args.data])
+    loaded = load_checkpoint(args.checkpoint, env=data.metadata.env, preset=args.preset, overrides=overrides(args))
+    if loaded.critic is None:
+        raise ValueError(f"checkpoint {args.checkpoint} holds no critic")
+    eps_risk = loaded.cfg.shield.eps_risk
+    print(f"{args.checkpoint} on {args.data} ({len(data)} transitions, {int(data.c.sum())} violations), "
+          f"gamma_risk {loaded.cfg.critic.gamma_risk}, eps_risk {eps_risk}")
+    print(f"{'steps to violation':>19} {'n':>6} {'calibrated':>11} {'Q(s,a)':>8} {'Q(s,pi)':>8} {'> eps_risk':>11}")
+    for r in calibration(loaded.critic, loaded.agent.policy, data, eps_risk):
+        span = f"{r.low:.0f}" if r.low == r.high else f"{r.low:.0f}-{r.high:.0f}".replace("inf", "end")
+        print(f"{span:>19} {r.count:>6} {r.ideal:>11.3f} {r.median_q:>8.3f} {r.median_q_policy:>8.3f} "
+              f"{r.above_eps:>11.0%}")
+    return 0
