@@ -112,16 +112,17 @@ def main() -> None:
         print(f"MAML phase 1, K=5, batch 256, obs/act {OBS_DIM}/{ACT_DIM}, second order, {threads} thread(s); "
               f"it/s median (best) of {rounds} alternating rounds")
         print(f"{'critic':<17}" + "".join(f"{v:>17}" for v in VARIANTS)
-              + f"{'compiled/loop':>15}{'GFLOP/step':>12}{'ceiling it/s':>14}")
+              + f"{'compiled/loop':>15}{'GFLOP/step':>12}{'ceiling it/s':>14}{'ceiling/loop':>14}")
         for name, row in rows.items():
             row["matmul_bound_it_per_s"] = mm / row["gflop_per_step"]
+            row["matmul_bound_ratio_over_loop"] = row["matmul_bound_it_per_s"] / row["loop"]["it_per_s_median"]
             print(f"{name:<17}" + "".join(f"{row[v]['it_per_s_median']:>10.1f} ({row[v]['it_per_s_best']:4.1f})"
                                           for v in VARIANTS)
                   + f"{row['ratio_median func+compile/loop']:>14.2f}x{row['gflop_per_step']:>12.2f}"
-                  f"{row['matmul_bound_it_per_s']:>14.1f}")
+                  f"{row['matmul_bound_it_per_s']:>14.1f}{row['matmul_bound_ratio_over_loop']:>13.2f}x")
         print(f"  compile once: " + ", ".join(f"{n} {r['compile_s']:.0f} s" for n, r in rows.items())
               + f"; ceiling = dense matmul throughput ({mm:.0f} GFLOP/s, {5 * 256}x256 @ 256x256) / FLOPs per "
-              "step (the same for every variant)\n")
+              "step (the same for every variant); ceiling/loop bounds the speed-up of any implementation\n")
         runs.append({"threads": threads, "matmul_gflops": mm, "configs": rows})
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"quick": args.quick, "torch": torch.__version__,
