@@ -49,6 +49,10 @@ def test_navigation_2_end_to_end_then_resume(tmp_path):
     assert again.ran == [] and len(again.skipped) == 2 + 1 + 2 * 2 + len(METHODS) * 2
     assert {p: p.stat().st_mtime_ns for p in unit_files} == stamps
     assert without_wall_time(read(out / "episodes.csv")) == without_wall_time(rows)
+    # a run of some methods / seeds still summarises every finished unit of the directory
+    subset = run_experiment("navigation-2", out, preset="smoke", seeds=[1], methods=["mesa"], progress=False,
+                            echo=lambda _: None)
+    assert subset.ran == [] and without_wall_time(read(out / "episodes.csv")) == without_wall_time(rows)
 
     # a lost unit is the only one redone, from the stored data and offline checkpoint, with the same numbers
     lost = out / "episodes" / "mesa_seed1.csv"

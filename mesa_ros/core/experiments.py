@@ -302,7 +302,7 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
                  f"mean return {np.mean([r['return'] for r in rows]):.1f}")
     finally:
         bar.close()
-    write_summary(out, units)
+    write_summary(out, finished_units(exp, out))
     return report
 
 
@@ -330,6 +330,16 @@ def _run_unit(exp: Experiment, out: Path, unit: Unit, cfg: MesaConfig, space: An
 SUMMARY_FIELDS = ("method", "variant", "seed", "episode", "steps", "total_steps", "return", "violation",
                   "cumulative_violations", "override_rate", "wall_time")
 DIGITS = {"return": 3, "override_rate": 4, "wall_time": 1}
+
+
+def finished_units(exp: Experiment, out: Path) -> list[Unit]:
+    """Every unit of ``exp`` whose phase-3 CSV is in ``out``, including those of earlier invocations with
+    other ``--methods`` / ``--seeds`` (a directory holds one experiment's settings: ``_check_settings``)."""
+    names = {p.stem for p in (out / "episodes").glob("*.csv")}
+    seeds = sorted({int(name.rsplit("_seed", 1)[1]) for name in names if name.rsplit("_seed", 1)[-1].isdigit()})
+    methods = [*exp.methods, *(m for m in METHODS if m not in exp.methods)]
+    candidates = (Unit(m, v, s) for m in methods for v in exp.variants for s in seeds)
+    return [unit for unit in candidates if unit.key in names]
 
 
 def write_summary(out: Path, units: Sequence[Unit]) -> None:
