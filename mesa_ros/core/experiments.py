@@ -460,7 +460,7 @@ def report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     dirs = [Path(d) for d in dirs]
     out = Path(out)
@@ -482,7 +482,9 @@ def report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
                 ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.2, lw=0)
                 ax.set_ylabel(ylabel)
                 ax.set_xlabel("phase-3 env steps" if by_steps else "phase-3 episode")
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.xaxis.set_major_locator(MaxNLocator(5 if by_steps else "auto", integer=True))
+                if by_steps:  # env steps in thousands: full numbers collide on a narrow panel
+                    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
         axes[0, col].set_title(f"{meta['settings']['experiment']} ({meta['settings']['preset']})", fontsize=10)
         axes[0, col].legend(fontsize=7, title="method (seeds)", title_fontsize=7)
     fig.tight_layout()
