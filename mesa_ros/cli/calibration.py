@@ -1,4 +1,4 @@
-"""``mesa-ros calibration``: a checkpoint's Q_risk on a dataset, by steps to the next violation.
+"""``mesa-ros calibration``: a checkpoint's Q_risk on a dataset (or a bag), by steps to the next violation.
 
 Prints, per distance bin, the calibrated value (gamma_risk ** d), the median Q_risk with the
 dataset's actions and with the checkpoint's task policy, and the share of states where the shield
@@ -29,16 +29,18 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     set_threads(args)
-    (data,) = load_datasets([args.data])
-    loaded = load_checkpoint(args.checkpoint, env=data.metadata.env, preset=args.preset, overrides=overrides(args))
+    datasets = load_datasets([args.data])  # a bag gives one dataset per recorded fault
+    loaded = load_checkpoint(args.checkpoint, env=datasets[0].metadata.env, preset=args.preset,
+                             overrides=overrides(args))
     if loaded.critic is None:
         raise ValueError(f"checkpoint {args.checkpoint} holds no critic")
     eps_risk = loaded.cfg.shield.eps_risk
-    print(f"{args.checkpoint} on {args.data} ({len(data)} transitions, {int(data.c.sum())} violations), "
-          f"gamma_risk {loaded.cfg.critic.gamma_risk}, eps_risk {eps_risk}")
-    print(f"{'steps to violation':>19} {'n':>6} {'calibrated':>11} {'Q(s,a)':>8} {'Q(s,pi)':>8} {'> eps_risk':>11}")
-    for r in calibration(loaded.critic, loaded.agent.policy, data, eps_risk):
-        span = f"{r.low:.0f}" if r.low == r.high else f"{r.low:.0f}-{r.high:.0f}".replace("inf", "end")
-        print(f"{span:>19} {r.count:>6} {r.ideal:>11.3f} {r.median_q:>8.3f} {r.median_q_policy:>8.3f} "
-              f"{r.above_eps:>11.0%}")
+    for data in datasets:
+        print(f"{args.checkpoint} on {args.data} ({data.metadata.task}: {len(data)} transitions, "
+              f"{int(data.c.sum())} violations), gamma_risk {loaded.cfg.critic.gamma_risk}, eps_risk {eps_risk}")
+        print(f"{'steps to violation':>19} {'n':>6} {'calibrated':>11} {'Q(s,a)':>8} {'Q(s,pi)':>8} {'> eps_risk':>11}")
+        for r in calibration(loaded.critic, loaded.agent.policy, data, eps_risk):
+            span = f"{r.low:.0f}" if r.low == r.high else f"{r.low:.0f}-{r.high:.0f}".replace("inf", "end")
+            print(f"{span:>19} {r.count:>6} {r.ideal:>11.3f} {r.median_q:>8.3f} {r.median_q_policy:>8.3f} "
+                  f"{r.above_eps:>11.0%}")
     return 0

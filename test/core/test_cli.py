@@ -128,7 +128,7 @@ def test_calibration_of_the_adapted_critic(chain, capsys):
     assert "gamma_risk 0.65, eps_risk 0.1" in lines[0]  # Navigation-2's values, from the checkpoint's config
     bins = {line.split()[0]: int(line.split()[1]) for line in lines[2:]}
     assert sum(bins.values()) == 100  # every test transition falls into one distance bin
-    violations = int(lines[0].split("transitions, ")[1].split()[0])
+    violations = int(lines[0].split(" transitions, ")[1].split()[0])
     assert bins.get("0", 0) == violations  # d = 0 exactly at the violations
 
 
