@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mesa_ros.cli import main
-from mesa_ros.core.experiments import EXPERIMENTS, Unit, run_experiment
+from mesa_ros.core.experiments import EXPERIMENTS, Unit, _phase3_length, run_experiment
 from mesa_ros.core.methods import METHODS
 
 torch.set_num_threads(1)
@@ -122,3 +122,10 @@ def test_curves_by_env_steps_when_episode_counts_differ():
     assert at[10.0] == 0.5 and at[20.0] == 0.5 and at[30.0] == 0.5 and at[40.0] == 1.5 and at[0.2] == 0.0
     x, mean, se = _curve({0: rows((10, 1), (30, 1), (50, 2)), 1: rows((20, 0), (40, 2))}, "cumulative_violations")
     assert x.tolist() == [1, 2, 3] and mean.tolist() == [0.5, 1.5, 2.0] and se[-1] == 0.0  # by episode
+
+
+def test_table_states_the_phase_3_budget():
+    assert _phase3_length({"episodes": 50, "max_episode_steps": 100, "max_total_steps": 0}) == \
+        "50 episodes of at most 100 steps"
+    assert _phase3_length({"episodes": 5000, "max_episode_steps": 200, "max_total_steps": 20000}) == \
+        "20000 env steps (episodes of at most 200 steps)"

@@ -420,8 +420,7 @@ def _table(out: Path) -> str:
              f"Preset `{s['preset']}`{' + ' + ', '.join(s['overrides']) if s['overrides'] else ''}; test task "
              f"`{json.dumps(meta['test_task'])}`; data seed {s['data_seed']}. Data: {len(train)} training datasets x "
              f"{train[0][0]} transitions ({np.mean([v for _, v in train]):.0f} violations on average), test dataset "
-             f"{test[0]} transitions ({test[1]} violations). Phase 3: {cfg['online']['episodes']} episodes of at most "
-             f"{cfg['online']['max_episode_steps']} steps per seed.", "",
+             f"{test[0]} transitions ({test[1]} violations). Phase 3: {_phase3_length(cfg['online'])} per seed.", "",
              "| method | seeds | total violations | average return | final return | steps / episode | override rate "
              "| wall time / seed |",
              "|---|---|---|---|---|---|---|---|"]
@@ -446,6 +445,14 @@ def _table(out: Path) -> str:
               "the step limit); override rate: share of phase-3 steps on which the shield executed the recovery "
               "action. Wall time: offline stage + phase 2 + phase 3 of one seed, 1 thread.", ""]
     return "\n".join(lines)
+
+
+def _phase3_length(online: Mapping[str, Any]) -> str:
+    """The phase-3 budget as configured: a number of episodes, or env steps when ``max_total_steps`` is set."""
+    episodes = f"episodes of at most {online['max_episode_steps']} steps"
+    if online.get("max_total_steps"):
+        return f"{online['max_total_steps']} env steps ({episodes})"
+    return f"{online['episodes']} {episodes}"
 
 
 def _duration(seconds: float) -> str:
