@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     eps_risk = loaded.cfg.shield.eps_risk
     for data in datasets:
         print(f"{args.checkpoint} on {args.data} ({data.metadata.task}: {len(data)} transitions, "
-              f"{int(data.c.sum())} violations), gamma_risk {loaded.cfg.critic.gamma_risk}, eps_risk {eps_risk}")
+              f"{data.num_violations} violations), gamma_risk {loaded.cfg.critic.gamma_risk}, eps_risk {eps_risk}")
         print(f"{'steps to violation':>19} {'n':>6} {'calibrated':>11} {'Q(s,a)':>8} {'Q(s,pi)':>8} {'> eps_risk':>11}")
         for r in calibration(loaded.critic, loaded.agent.policy, data, eps_risk):
             span = f"{r.low:.0f}" if r.low == r.high else f"{r.low:.0f}-{r.high:.0f}".replace("inf", "end")
