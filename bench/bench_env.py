@@ -8,10 +8,8 @@ One environment step = ``frame_skip`` (5) physics steps, so the raw baseline is
 from __future__ import annotations
 
 import argparse
-import json
-import platform
+import os
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import mujoco
@@ -19,8 +17,7 @@ import numpy as np
 
 import mesa_ros.envs  # noqa: F401
 from mesa_ros.envs.half_cheetah import HalfCheetahDisabledEnv
-
-RESULTS = Path(__file__).resolve().parent / "results" / "env_step.json"
+from results_file import save
 
 
 def rate(step, actions: np.ndarray, reset) -> float:
@@ -36,6 +33,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    load_start = os.getloadavg()
     actions = np.random.default_rng(0).uniform(-1, 1, size=(args.steps, 6))
 
     wrapped = gym.make("mesa_ros/HalfCheetahDisabled-v0", terminate_on_violation=False,
@@ -62,13 +60,10 @@ def main() -> None:
         print(f"  {name:<18} {steps_per_s:10.0f} steps/s   cost vs raw {raw / steps_per_s:5.2f}x")
     ratio = raw / best["env (gym.make)"]
     print(f"env (gym.make) costs {ratio:.2f}x the raw step (target <= 2x): {'met' if ratio <= 2 else 'MISSED'}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "benchmark": "env_step", "machine": platform.processor() or platform.machine(),
+    save("env_step", load_start, {
         "steps": args.steps, "repeats": args.repeats, "steps_per_s_best": best, "steps_per_s_all": runs,
         "cost_ratio_gym_make_vs_raw": ratio, "target_ratio": 2.0,
-    }, indent=2) + "\n")
-    print(f"saved {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
+    })
 
 
 if __name__ == "__main__":

@@ -19,9 +19,7 @@ the safety checkpoint by a phase-2 run on random-policy data.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -35,8 +33,8 @@ import numpy as np
 import psutil
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "graph.json"
+from results_file import save
+
 ENV = "HalfCheetah-Disabled"
 
 
@@ -290,14 +288,11 @@ def main() -> None:
           f"  target <= 2048 MB: {'met' if safe['rss_mb_graph'] <= 2048 else 'MISSED'}")
     print(f"time to safe (fault service call -> shield on with adapted weights): {safe['seconds']:.2f} s  "
           f"target <= 10: {'met' if safe['seconds'] <= 10 else 'MISSED'}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "benchmark": "graph", "machine": platform.machine(), "cpus": os.cpu_count(), "load_avg_start": load_start,
+    save("graph", load_start, {
         "steps": args.steps, "in_process_steps_per_s": limit, "graph": graph, "graph_vs_in_process": ratio,
-        "shield_eval_us": shield_us, "load_avg_end": os.getloadavg(), "monitor_latency": latency, "time_to_safe": safe,
+        "shield_eval_us": shield_us, "monitor_latency": latency, "time_to_safe": safe,
         "checkpoints": {"policy": str(policy), "safety": str(safety)},
-    }, indent=2) + "\n")
-    print(f"saved {RESULTS}")
+    })
 
 
 if __name__ == "__main__":

@@ -12,12 +12,9 @@ Writes bench/results/phase1.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import torch
 from torch.profiler import profile
@@ -26,8 +23,8 @@ from mesa_ros.core.batch import Batch
 from mesa_ros.core.config import MetaConfig, SafetyCriticConfig
 from mesa_ros.core.maml import MetaLearner
 from mesa_ros.core.safety_critic import SafetyCritic
+from results_file import save
 
-RESULTS = Path(__file__).parent / "results" / "phase1.json"
 OBS_DIM, ACT_DIM = 17, 6  # HalfCheetah
 VARIANTS = ("loop", "func", "func+compile")
 
@@ -120,17 +117,12 @@ def main() -> None:
                                           for v in VARIANTS)
                   + f"{row['ratio_median func+compile/loop']:>14.2f}x{row['gflop_per_step']:>12.2f}"
                   f"{row['matmul_bound_it_per_s']:>14.1f}{row['matmul_bound_ratio_over_loop']:>13.2f}x")
-        print(f"  compile once: " + ", ".join(f"{n} {r['compile_s']:.0f} s" for n, r in rows.items())
+        print("  compile once: " + ", ".join(f"{n} {r['compile_s']:.0f} s" for n, r in rows.items())
               + f"; ceiling = dense matmul throughput ({mm:.0f} GFLOP/s, {5 * 256}x256 @ 256x256) / FLOPs per "
               "step (the same for every variant); ceiling/loop bounds the speed-up of any implementation\n")
         runs.append({"threads": threads, "matmul_gflops": mm, "configs": rows})
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"quick": args.quick, "torch": torch.__version__,
-                                   "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
-                                   "machine": platform.processor() or platform.machine(),
-                                   "num_tasks": 5, "batch_size": 256, "obs_dim": OBS_DIM, "act_dim": ACT_DIM,
-                                   "runs": runs}, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    save("phase1", load_start, {"quick": args.quick, "torch": torch.__version__, "num_tasks": 5, "batch_size": 256,
+                                "obs_dim": OBS_DIM, "act_dim": ACT_DIM, "runs": runs})
 
 
 if __name__ == "__main__":

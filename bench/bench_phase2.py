@@ -9,11 +9,8 @@ Writes bench/results/phase2.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
-from pathlib import Path
 
 import torch
 
@@ -23,8 +20,8 @@ from mesa_ros.core.config import AdaptConfig, RecoveryConfig, SafetyCriticConfig
 from mesa_ros.core.networks import DeterministicActor
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic
+from results_file import save
 
-RESULTS = Path(__file__).parent / "results" / "phase2.json"
 OBS_DIM, ACT_DIM, TRANSITIONS = 17, 6, 10_000  # HalfCheetah; ablation 6.1's 1/4 test set
 
 
@@ -69,13 +66,9 @@ def main() -> None:
               f"{5.0 / best:.2f}x margin), "
               f"all {[round(x, 2) for x in seconds]}")
         runs.append({"threads": threads, "seconds_best": best, "seconds_all": seconds, "final_metrics": metrics})
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"quick": args.quick, "torch": torch.__version__,
-                                   "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
-                                   "machine": platform.processor() or platform.machine(), "steps": cfg.steps,
-                                   "timed_steps": steps, "batch_size": cfg.batch_size, "transitions": TRANSITIONS,
-                                   "target_seconds": 5.0, "runs": runs}, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    save("phase2", load_start, {"quick": args.quick, "torch": torch.__version__, "steps": cfg.steps,
+                                "timed_steps": steps, "batch_size": cfg.batch_size, "transitions": TRANSITIONS,
+                                "target_seconds": 5.0, "runs": runs})
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def check_action(action: Any, space: spaces.Box) -> np.ndarray:
         raise ValueError(f"action is not numeric: {exc}") from None
     if arr.shape != space.shape:
         raise ValueError(f"action has shape {arr.shape}, expected {space.shape}")
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         bad = np.flatnonzero(~np.isfinite(arr.ravel())).tolist()
         raise ValueError(f"action contains NaN or inf at index {bad}: {arr.tolist()}")
     return arr

@@ -58,8 +58,8 @@ class MujocoFaultEnv(PowerFaultMixin, MujocoEnv):
         if names != self.actuator_names:
             raise RuntimeError(f"{self.model_file}: actuators {names} != expected {self.actuator_names}")
         self.metadata["render_fps"] = int(np.round(1.0 / self.dt))
-        self._floor = self.model.geom("floor").id
-        self._constraint_geom = self.model.geom(self.constraint_geom).id
+        geom, floor = self.model.geom(self.constraint_geom).id, self.model.geom("floor").id
+        self._constraint_pairs = frozenset({(geom, floor), (floor, geom)})
         self._ctrl_low, self._ctrl_high = self.model.actuator_ctrlrange.T.copy()
         self._init_faults()
         if fault is not None:
@@ -67,7 +67,7 @@ class MujocoFaultEnv(PowerFaultMixin, MujocoEnv):
 
     # -- gymnasium API -------------------------------------------------------------------------
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        command = np.clip(check_action(action, self.action_space), self._ctrl_low, self._ctrl_high)
+        command = check_action(action, self.action_space).clip(self._ctrl_low, self._ctrl_high)
         x_before = self.data.qpos[0]
         self.data.ctrl[:] = command * self._power_scale
         mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
@@ -93,13 +93,8 @@ class MujocoFaultEnv(PowerFaultMixin, MujocoEnv):
     # -- constraint ----------------------------------------------------------------------------
     def constraint_violated(self) -> bool:
         """True when the constraint geom is in contact with the floor in the current state."""
-        ncon = self.data.ncon
-        if ncon == 0:
-            return False
-        pairs = self.data.contact.geom[:ncon]
-        a, b = pairs[:, 0], pairs[:, 1]
-        g, f = self._constraint_geom, self._floor
-        return bool(np.any(((a == g) & (b == f)) | ((a == f) & (b == g))))
+        # a handful of contacts: plain Python on the list is ~6x faster than numpy on tiny arrays
+        return any(tuple(pair) in self._constraint_pairs for pair in self.data.contact.geom.tolist())
 
     # -- to be defined by the robot --------------------------------------------------------------
     def _get_obs(self) -> np.ndarray:
