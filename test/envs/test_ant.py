@@ -1,4 +1,4 @@
-"""Ant-Disabled: leg faults act on MuJoCo's actuator forces, constraint, invisibility, determinism, bad input."""
+"""Ant-Disabled: leg faults act on MuJoCo's actuator forces, constraint, invisibility, bad input (seeding: test_every_env.py)."""
 from __future__ import annotations
 
 import math
@@ -140,17 +140,6 @@ def test_observation_never_reveals_the_fault(env: AntDisabledEnv) -> None:
     assert not np.allclose(after[0], after[1]) and not np.allclose(after[0], after[2])
     np.testing.assert_array_equal(before[0], np.concatenate((qpos[2:], qvel)))  # no x, y, no task
     assert env.observation_space.shape == (27,)
-
-
-def test_seeding_is_reproducible() -> None:
-    def rollout(seed: int) -> np.ndarray:
-        e = gym.make("mesa_ros/AntDisabled-v0")
-        obs, _ = e.reset(seed=seed)
-        actions = np.random.default_rng(0).uniform(-1, 1, (20, 8))
-        return np.array([obs] + [e.step(a)[0] for a in actions])
-
-    np.testing.assert_array_equal(rollout(7), rollout(7))
-    assert not np.allclose(rollout(7), rollout(8))
 
 
 def test_registered_horizon_and_spaces() -> None:

@@ -1,4 +1,4 @@
-"""Cartpole-Length: the pole length rebuilds the model, constraint, reward, invisibility, determinism, bad input."""
+"""Cartpole-Length: the pole length rebuilds the model, constraint, reward, invisibility, bad input (seeding: test_every_env.py)."""
 from __future__ import annotations
 
 import math
@@ -156,17 +156,6 @@ def test_start_is_near_upright_at_rest(env: CartpoleLengthEnv) -> None:
         obs, _ = env.reset(seed=seed)
         assert np.all(np.abs(env.data.qpos) <= 0.01) and np.all(np.abs(env.data.qvel) <= 0.01)
         assert obs[2] > 0.9999 and not np.array_equal(env.data.qpos, [0.0, 0.0])
-
-
-def test_seeding_is_reproducible() -> None:
-    def rollout(seed: int) -> np.ndarray:
-        e = gym.make("mesa_ros/CartpoleLength-v0", terminate_on_violation=False)
-        obs, _ = e.reset(seed=seed)
-        actions = np.random.default_rng(0).uniform(-1, 1, (30, 1))
-        return np.array([obs] + [e.step(a)[0] for a in actions])
-
-    np.testing.assert_array_equal(rollout(7), rollout(7))
-    assert not np.allclose(rollout(7), rollout(8))
 
 
 def test_registered_horizon_spaces_and_timing() -> None:

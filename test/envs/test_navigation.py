@@ -1,4 +1,4 @@
-"""Navigation-1/2: obstacles, constraint, B changes dynamics not the observation, determinism, bad input."""
+"""Navigation-1/2: obstacles, constraint, B changes dynamics not the observation, bad input (seeding: test_every_env.py)."""
 from __future__ import annotations
 
 import math
@@ -133,17 +133,6 @@ def test_reward_is_minus_the_distance_of_the_current_state(env: NavigationEnv) -
     obs, reward, *_ = env.step([1.0, 0.0])
     assert reward == -5.0
     assert env.step([0.0, 0.0])[1] == pytest.approx(-np.linalg.norm(obs))
-
-
-def test_seeding_is_reproducible() -> None:
-    def rollout(seed: int) -> np.ndarray:
-        e = gym.make(IDS[1])
-        obs, _ = e.reset(seed=seed)
-        actions = np.random.default_rng(0).uniform(-1, 1, (30, 2))
-        return np.array([obs] + [e.step(a)[0] for a in actions])
-
-    np.testing.assert_array_equal(rollout(7), rollout(7))
-    assert not np.allclose(rollout(7), rollout(8))
 
 
 @pytest.mark.parametrize(("layout", "name"), [(1, "Navigation-1"), (2, "Navigation-2")])
