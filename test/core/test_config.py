@@ -1,0 +1,28 @@
+"""Config overrides: YAML values are coerced to the field's type or rejected naming the key."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mesa_ros.core.config import load_config, parse_override
+
+
+@pytest.mark.parametrize(("text", "expected"), [("adapt.lr=1e-4", 1e-4), ("adapt.lr=1.0e-4", 1e-4),
+                                                ("adapt.lr=3E-4", 3e-4), ("adapt.lr=2", 2.0)])
+def test_float_overrides_accept_every_usual_spelling(text: str, expected: float) -> None:
+    cfg = load_config("Navigation-1", overrides=parse_override(text))
+    assert cfg.adapt.lr == pytest.approx(expected) and isinstance(cfg.adapt.lr, float)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("adapt.lr=fast", "invalid config value for 'adapt.lr': 'fast' (expected float)"),
+    ("adapt.lr=nan", "invalid config value for 'adapt.lr'"),
+    ("adapt.lr=1e999", "invalid config value for 'adapt.lr'"),
+    ("adapt.lr=true", "invalid config value for 'adapt.lr': True (expected float)"),
+    ("adapt.steps=1e2", "invalid config value for 'adapt.steps': '1e2' (expected int)"),
+    ("adapt.nope=1", "unknown config key 'adapt.nope'"),
+])
+def test_bad_overrides_are_rejected_naming_the_key(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_config("Navigation-1", overrides=parse_override(text))
