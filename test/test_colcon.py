@@ -21,8 +21,10 @@ def install(tmp_path_factory) -> Path:
     src = ws / "src" / "mesa_ros"
     src.mkdir(parents=True)
     for part in PACKAGE_PARTS:
-        copy = shutil.copytree if (ROOT / part).is_dir() else shutil.copy2
-        copy(ROOT / part, src / part, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
+        if (ROOT / part).is_dir():
+            shutil.copytree(ROOT / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(ROOT / part, src / part)
     colcon = Path(sys.executable).with_name("colcon")
     result = subprocess.run([str(colcon), "build", "--packages-select", "mesa_ros"], cwd=ws,
                             capture_output=True, text=True, timeout=300)
