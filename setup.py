@@ -51,7 +51,6 @@ setup(
             "safety_monitor = mesa_ros.nodes.safety_monitor:main",
             "adaptation = mesa_ros.nodes.adaptation:main",
             "bag_recorder = mesa_ros.nodes.bag_recorder:main",
-            "fault_injector = mesa_ros.nodes.fault_injector:main",
         ],
     },
 )

@@ -1,7 +1,7 @@
 """The fault-tolerance demo: the ROS graph on HalfCheetah-Disabled, a test fault mid-run, MESA, the shield.
 
 Two runs of the cheetah_fault graph from the same seed, each recorded to a bag:
-* ``mesa``: the ffoot power-loss fault is injected through the simulator's service at ``fault_step``;
+* ``mesa``: the simulator applies the ffoot power-loss fault just before control step ``fault_step``;
   the adaptation node collects post-fault transitions, runs phase 2 and enables the shield;
 * ``no shield``: the same, with the shield never enabled (what the robot does without MESA).
 The summary compares, per 1000 steps, return and constraint violations before the fault, after the
@@ -35,7 +35,7 @@ class SegmentStats:
 
     def row(self) -> str:
         per_k = 1000.0 / max(self.steps, 1)
-        return (f"{self.name:<28} steps {self.steps:5d}  return/1000 steps {self.episode_return * per_k:8.1f}  "
+        return (f"{self.name:<36} steps {self.steps:5d}  return/1000 steps {self.episode_return * per_k:8.1f}  "
                 f"violations {self.violations:3d} ({self.violations * per_k:5.2f}/1000 steps)")
 
 
@@ -84,35 +84,49 @@ def run_graph(out: Path, shield: str, steps: int, fault_step: int, seed: int, ex
     return bag
 
 
-def segments(bag: Path, enabled_index: int | None = None) -> tuple[dict[str, SegmentStats], int | None]:
-    """Per-step reward/cost of a recording, split at the fault and at the step from which the shield was
-    enabled (in this recording, or ``enabled_index`` to compare another run over the same steps); also
-    returns that step index."""
-    steps, enabled_at, fault_at = [], None, None
-    for topic, _, msg in read_messages(bag, {topics.STEP, topics.RISK, topics.FAULT_STATE}):
-        stamp, values = parse_values(msg)
-        if topic == topics.STEP:
-            steps.append((stamp, values))
-        elif topic == topics.RISK and values["shield_enabled"] and (enabled_at is None or stamp < enabled_at):
-            enabled_at = stamp
-        elif topic == topics.FAULT_STATE and min(values.values()) < 1.0 and fault_at is None:
-            fault_at = stamp
-    steps.sort(key=lambda s: s[0])
-    if enabled_index is None and enabled_at is not None:
-        enabled_index = next(i for i, (stamp, _) in enumerate(steps) if stamp >= enabled_at)
-    out = {"before": SegmentStats("before the fault"), "adapting": SegmentStats("fault, adapting (no shield)"),
-           "after": SegmentStats("")}
-    for index, (stamp, values) in enumerate(steps):
-        if fault_at is None or stamp < fault_at:
-            segment = out["before"]
-        elif enabled_index is None or index < enabled_index:
-            segment = out["adapting"]
-        else:
-            segment = out["after"]
-        segment.steps += 1
-        segment.episode_return += values["reward"]
-        segment.violations += int(values["cost"])
-    return out, enabled_index
+@dataclass
+class Recording:
+    """The per-step outcomes of one recorded run, keyed by sim stamp (ns), and when things happened."""
+
+    steps: list[tuple[int, dict[str, float]]]  # (stamp of the state acted in, step values), by stamp
+    fault_at: int | None  # stamp at which the first fault landed
+    shield_on: int | None  # first stamp whose decision had the shield enabled
+
+    @classmethod
+    def read(cls, bag: Path) -> Recording:
+        steps, shield_on, fault_at = [], None, None
+        for topic, _, msg in read_messages(bag, {topics.STEP, topics.RISK, topics.FAULT_STATE}):
+            stamp, values = parse_values(msg)
+            if topic == topics.STEP:
+                steps.append((stamp, values))
+            elif topic == topics.RISK and values["shield_enabled"] and (shield_on is None or stamp < shield_on):
+                shield_on = stamp
+            elif topic == topics.FAULT_STATE and min(values.values()) < 1.0 and fault_at is None:
+                fault_at = stamp
+        return cls(sorted(steps, key=lambda s: s[0]), fault_at, shield_on)
+
+    @property
+    def last_stamp(self) -> int:
+        return self.steps[-1][0] if self.steps else -1
+
+    def segments(self, shield_on: int | None, end: int) -> dict[str, SegmentStats]:
+        """Steps with stamp <= ``end``, split at the fault and at sim stamp ``shield_on``: both runs of the
+        demo start at stamp 0 on the same sim clock, so equal stamps are equal sim times."""
+        out = {"before": SegmentStats("before the fault"), "adapting": SegmentStats("fault, adapting (no shield)"),
+               "after": SegmentStats("")}
+        for stamp, values in self.steps:
+            if stamp > end:
+                break
+            if self.fault_at is None or stamp < self.fault_at:
+                segment = out["before"]
+            elif shield_on is None or stamp < shield_on:
+                segment = out["adapting"]
+            else:
+                segment = out["after"]
+            segment.steps += 1
+            segment.episode_return += values["reward"]
+            segment.violations += int(values["cost"])
+        return out
 
 
 def graph_demo(out: Path, steps: int, fault_step: int, seed: int, extra: list[str]) -> list[SegmentStats]:
@@ -120,13 +134,16 @@ def graph_demo(out: Path, steps: int, fault_step: int, seed: int, extra: list[st
     earlier = [out / run for run in ("mesa", "no_shield") if (out / run).exists() and any((out / run).iterdir())]
     if earlier:
         raise ValueError(f"{earlier[0]} holds an earlier demo; choose another --out (nothing was overwritten)")
-    mesa, enabled_index = segments(run_graph(out / "mesa", "adapt", steps, fault_step, seed, extra))
-    if enabled_index is None:
+    mesa = Recording.read(run_graph(out / "mesa", "adapt", steps, fault_step, seed, extra))
+    if mesa.shield_on is None:
         raise RuntimeError(f"the shield was never enabled; see {out / 'mesa' / 'launch.log'}")
-    baseline, _ = segments(run_graph(out / "no_shield", "off", steps, fault_step, seed, extra), enabled_index)
-    mesa["after"].name = "after adaptation, shield on"
-    baseline["after"].name = "same window, no shield"
+    baseline = Recording.read(run_graph(out / "no_shield", "off", steps, fault_step, seed, extra))
+    end = min(mesa.last_stamp, baseline.last_stamp)  # the window both runs covered
+    window = f"(sim t {mesa.shield_on / 1e9:.2f}-{end / 1e9:.2f} s)"
+    shielded, unshielded = mesa.segments(mesa.shield_on, end), baseline.segments(mesa.shield_on, end)
+    shielded["after"].name = f"shield on {window}"
+    unshielded["after"].name = f"no shield {window}"
     for run in ("mesa", "no_shield"):
         for i, dataset in enumerate(bag_to_datasets(out / run / "bag")):
             dataset.save(out / run / f"dataset_{i:02d}.safetensors")
-    return [mesa["before"], mesa["adapting"], baseline["after"], mesa["after"]]
+    return [shielded["before"], shielded["adapting"], unshielded["after"], shielded["after"]]

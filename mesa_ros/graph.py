@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mesa_ros import topics
 from mesa_ros.paths import config_file
 
 #: Console script (``ros2 run mesa_ros <name>``) -> module with ``main``. setup.py installs the same.
@@ -20,7 +21,6 @@ EXECUTABLES: dict[str, str] = {
     "safety_monitor": "mesa_ros.nodes.safety_monitor",
     "adaptation": "mesa_ros.nodes.adaptation",
     "bag_recorder": "mesa_ros.nodes.bag_recorder",
-    "fault_injector": "mesa_ros.nodes.fault_injector",
 }
 
 
@@ -79,7 +79,7 @@ def _int(value: str, name: str) -> int:
 CHEETAH_FAULT_ARGS = (
     LaunchArg("fault", "ffoot", "joint that loses power during the run ('none': no fault)",
               ("none", "bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot")),
-    LaunchArg("fault_step", "1000", "control step at which the fault is injected through the simulator's service"),
+    LaunchArg("fault_step", "1000", "control step (from 0) just before which the simulator applies the fault"),
     LaunchArg("power_scale", "0.0", "power left on the faulted joint (0: total loss; the paper's test fault)"),
     LaunchArg("shield", "adapt", "adapt: the adaptation node enables the shield after phase 2; on: shield from the "
               "start with the checkpoint's critic; off: never", ("adapt", "on", "off")),
@@ -106,9 +106,12 @@ def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
     if not 0.0 <= power <= 1.0:
         raise ValueError(f"launch argument power_scale:={power} must be in [0, 1]")
     shield = args["shield"]
+    faulted = [] if args["fault"] == "none" else [args["fault"]]
     nodes = [
         NodeSpec("mujoco_sim", "mujoco_sim", params, {"mode": args["mode"], "seed": seed, "max_steps": max_steps,
-                                                      "fault.power_scale": power}, required=True),
+                                                      "fault.power_scale": power,
+                                                      "fault.scheduled_step": fault_step if faulted else -1,
+                                                      "fault.scheduled_joints": faulted or [""]}, required=True),
         NodeSpec("task_policy", "task_policy", params, {"checkpoint": args["policy_checkpoint"], "seed": seed}),
         NodeSpec("safety_monitor", "safety_monitor", params, {"checkpoint": args["safety_checkpoint"],
                                                               "enabled": shield == "on", "seed": seed}),
@@ -117,12 +120,24 @@ def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
         nodes.append(NodeSpec("adaptation", "adaptation", params, {"checkpoint": args["safety_checkpoint"],
                                                                    "policy_checkpoint": args["policy_checkpoint"],
                                                                    "seed": seed}))
-    if args["fault"] != "none":
-        nodes.append(NodeSpec("fault_injector", "fault_injector", params,
-                              {"joint": args["fault"], "at_step": fault_step}))
     if _bool(args["record_bag"], "record_bag"):
         nodes.append(NodeSpec("bag_recorder", "bag_recorder", params, {"output": args["bag_dir"]}))
-    return nodes
+    return with_start_gates(nodes)
+
+
+def with_start_gates(nodes: list[NodeSpec]) -> list[NodeSpec]:
+    """Each gated node waits for every other node of the graph that listens to its outputs
+    (``topics.LISTENERS``, ``mesa_ros.nodes.start_gate``): in lockstep the simulator thus steps only when the
+    recorder and the answering nodes hear everything from step 0."""
+    names = {n.name for n in nodes}
+    gated = []
+    for node in nodes:
+        outputs = topics.GATED_OUTPUTS.get(node.name, ())
+        waits = [f"{other}:{topic}" for other in sorted(names - {node.name})
+                 for topic in topics.LISTENERS.get(other, ()) if topic in outputs]
+        parameters = {**node.parameters, "wait_for_subscribers": waits} if waits else node.parameters
+        gated.append(NodeSpec(node.name, node.executable, node.params_file, parameters, node.remappings, node.required))
+    return gated
 
 
 GRAPHS: dict[str, Graph] = {"cheetah_fault": Graph("cheetah_fault", CHEETAH_FAULT_ARGS, cheetah_fault_nodes)}

@@ -24,3 +24,19 @@ RECORDED: dict[str, str] = {
     FAULT_STATE: "sensor_msgs/msg/JointState",
     FAULT_EVENT: "std_msgs/msg/Header",
 }
+
+#: Topics each node of the graph subscribes to from start-up. The graph description turns this into the
+#: ``wait_for_subscribers`` of the nodes that publish them (``mesa_ros.nodes.start_gate``); a test checks it
+#: against the nodes' real subscriptions.
+LISTENERS: dict[str, tuple[str, ...]] = {
+    "task_policy": (STATE,),
+    "safety_monitor": (STATE, TASK_ACTION, WEIGHTS),
+    "adaptation": (STATE, COMMAND, STEP, FAULT_EVENT, RISK),
+    "bag_recorder": tuple(RECORDED),
+}
+#: Nodes that hold back their first output until their listeners are matched, and the topics they gate on.
+GATED_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "mujoco_sim": (STATE, STEP, EPISODE, FAULT_STATE, FAULT_EVENT),
+    "task_policy": (TASK_ACTION,),
+    "safety_monitor": (COMMAND, RISK),
+}

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_PARTS = ["package.xml", "setup.py", "setup.cfg", "resource", "mesa_ros", "launch", "config", "sim"]
-NODES = ["mujoco_sim", "task_policy", "safety_monitor", "adaptation", "bag_recorder", "fault_injector"]
+NODES = ["mujoco_sim", "task_policy", "safety_monitor", "adaptation", "bag_recorder"]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,14 @@
 
 Modes: ``lockstep`` (default; each state waits for the command that answers it: exact and
 reproducible, as fast as the graph allows) and ``realtime`` (fixed rate; when no command answers the
-current state in time the safe default action is applied and counted as stale).
+current state in time the safe default action is applied and counted as stale). In both, the first
+state goes out only when the ``wait_for_subscribers`` are matched (``start_gate``: the bag recorder
+and the nodes that answer each state), so a recording holds every step from step 0.
+
+Faults: at once by service (``~/faults/<joint>/power_loss``, ``~/faults/clear``, ``~/faults/random``)
+or the ``fault.joints`` parameter, or scheduled exactly: ``fault.scheduled_joints`` lose power (to
+``fault.power_scale``) just before control step ``fault.scheduled_step`` (counted from 0 on this node's
+own steps), so the transition with that index is the first one under the fault, in either mode.
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ from mesa_ros import topics
 from mesa_ros.nodes import msgs, qos
 from mesa_ros.nodes.params import check_choice, check_range, declare, validator
 from mesa_ros.nodes.runner import run_node
+from mesa_ros.nodes.start_gate import StartGate
 
 MODES = ("lockstep", "realtime")
 SPLITS = ("train", "test")
@@ -49,6 +57,11 @@ class MujocoSimNode(Node):
                 "exactly these faults ([''] or []: none)")
         declare(self, "fault.distribution", "test", "distribution of ~/faults/random: train or test (paper)", choices=SPLITS)
         declare(self, "fault.partial", False, "~/faults/random draws a partial loss k ~ U(0.5, 0.95) instead of 0")
+        self.scheduled_step = declare(self, "fault.scheduled_step", -1, "control step (from 0, this node's count) "
+                                      "just before which fault.scheduled_joints lose power (-1: none)",
+                                      low=-1, high=10**9)
+        self.scheduled_joints = [j for j in declare(self, "fault.scheduled_joints", [""], "joints that lose power "
+                                                    "(to fault.power_scale) at fault.scheduled_step") if j]
 
         self.session = SimSession(env, seed=seed, max_episode_steps=horizon, terminate_on_violation=terminate)
         self.rng = np.random.default_rng(seed)
@@ -60,6 +73,8 @@ class MujocoSimNode(Node):
         self.steps = self.stale = 0
         self.done = False
         self._syncing = False
+        if error := self._check_schedule(self.scheduled_step, self.scheduled_joints):
+            raise ValueError(error)
         self.add_on_set_parameters_callback(validator(
             {"fault.distribution": check_choice("fault.distribution", SPLITS),
              "fault.power_scale": check_range("fault.power_scale", 0.0, 1.0)},
@@ -79,16 +94,18 @@ class MujocoSimNode(Node):
         self.create_service(Trigger, "~/faults/clear", self._on_clear)
         self.create_service(Trigger, "~/faults/random", self._on_random)
 
-        steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.latest_command: tuple[int, np.ndarray] | None = None
-        if self.mode == "lockstep":
-            self.create_timer(republish, self._republish, clock=steady)
-        else:
-            self.create_timer(1.0 / rate_hz, self._realtime_tick, clock=steady)
-        self.create_timer(1.0, self._publish_diagnostics, clock=steady)
+        self.period_s = republish if self.mode == "lockstep" else 1.0 / rate_hz
+        self.create_timer(1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.get_logger().info(f"{env}: {self.mode} mode, actuators {list(self.session.actuator_names)}")
+        self.gate = StartGate(self, self._start)
+
+    def _start(self) -> None:
+        """The first state (and the control timer) once the awaited subscribers are matched."""
+        tick = self._republish if self.mode == "lockstep" else self._realtime_tick
+        self.create_timer(self.period_s, tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._publish_fault_state()
         self._publish_state(self.session.state)
-        self.get_logger().info(f"{env}: {self.mode} mode, actuators {list(self.session.actuator_names)}")
 
     # -- control loop ----------------------------------------------------------------------------
     def _on_command(self, msg: JointState) -> None:
@@ -114,6 +131,8 @@ class MujocoSimNode(Node):
     def _apply(self, action: np.ndarray, stale: bool = False) -> None:
         if self.done:
             return
+        if self.steps == self.scheduled_step:
+            self._fire_schedule()
         try:
             outcome = self.session.step(action)
         except ValueError as exc:  # e.g. a NaN command: rejected, state unchanged, loop keeps waiting
@@ -178,16 +197,52 @@ class MujocoSimNode(Node):
         self.get_logger().warning(f"fault change at sim time {self.session.state.stamp_ns / 1e9:.2f}s: {message}")
         return res
 
+    def _check_schedule(self, step: int, joints: list[str]) -> str | None:
+        unknown = [j for j in joints if j not in self.session.actuator_names]
+        if unknown:
+            return (f"fault.scheduled_joints: unknown joint(s) {unknown}; "
+                    f"actuated joints are {list(self.session.actuator_names)}")
+        if step >= 0 and step < self.steps:
+            return f"fault.scheduled_step {step} has passed: the simulator is at step {self.steps}"
+        return None
+
+    def _fire_schedule(self) -> None:
+        scale = self.get_parameter("fault.power_scale").value
+        joints = self.scheduled_joints
+
+        def change() -> None:
+            for joint in joints:
+                self.session.set_power_scale(joint, scale)
+        if joints:
+            self._fault_change(SetBool.Response(), change, f"scheduled fault at step {self.steps}: "
+                               f"{', '.join(joints)} power scale set to {scale:g}")
+        else:
+            self.get_logger().warning(f"fault.scheduled_step {self.steps} reached with no fault.scheduled_joints: "
+                                      "nothing changed")
+        self.scheduled_step = -1
+        self._syncing = True
+        try:
+            self.set_parameters([Parameter("fault.scheduled_step", Parameter.Type.INTEGER, -1)])
+        finally:
+            self._syncing = False
+
     def _on_params(self, params: list[Parameter]) -> str | None:
-        for p in params:
-            if p.name == "fault.joints" and not self._syncing:
-                joints = [j for j in (p.value or []) if j]
-                scale = self.get_parameter("fault.power_scale").value
-                try:
-                    self.session.set_faults(joints, scale)
-                except ValueError as exc:
-                    return str(exc)
-                self._after_fault_change(sync=False)
+        if self._syncing:
+            return None
+        values = {p.name: p.value for p in params}
+        step = values.get("fault.scheduled_step", self.scheduled_step)
+        scheduled = [j for j in values.get("fault.scheduled_joints", self.scheduled_joints) or [] if j]
+        if error := self._check_schedule(step, scheduled):
+            return error
+        if "fault.joints" in values:
+            joints = [j for j in (values["fault.joints"] or []) if j]
+            scale = values.get("fault.power_scale", self.get_parameter("fault.power_scale").value)
+            try:
+                self.session.set_faults(joints, scale)
+            except ValueError as exc:
+                return str(exc)
+            self._after_fault_change(sync=False)
+        self.scheduled_step, self.scheduled_joints = step, scheduled
         return None
 
     def _after_fault_change(self, sync: bool = True) -> None:

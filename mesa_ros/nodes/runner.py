@@ -10,6 +10,7 @@ from collections.abc import Callable
 import rclpy
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.node import Node
 
 
@@ -50,7 +51,13 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     a node waits (bounded) until its reliable publishers' messages are acknowledged, so that the last
     messages of a node that ends itself (the simulator at ``max_steps``) still reach the recorder.
     """
-    rclpy.init(args=args if args is not None else sys.argv, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+    try:
+        rclpy.init(args=args if args is not None else sys.argv,
+                   signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+    except RCLError as exc:  # e.g. a -p override that does not parse: one line, no traceback
+        name = getattr(factory, "__name__", "node")
+        print(f"[{name}] invalid ROS arguments: {str(exc).splitlines()[0]}", file=sys.stderr, flush=True)
+        return 2
     stop = {"signal": None}
 
     def on_signal(signum: int, _frame) -> None:

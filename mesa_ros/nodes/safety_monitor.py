@@ -34,6 +34,7 @@ from mesa_ros.nodes import msgs, qos
 from mesa_ros.nodes.defaults import default_checkpoint
 from mesa_ros.nodes.params import check_range, declare, validator
 from mesa_ros.nodes.runner import run_node
+from mesa_ros.nodes.start_gate import StartGate
 
 STATES_KEPT = 64  # states awaiting their task action (the policy answers within a step or two)
 
@@ -77,14 +78,18 @@ class SafetyMonitorNode(Node):
         self.pub_command = self.create_publisher(JointState, topics.COMMAND, qos.STREAM_PUB)
         self.pub_risk = self.create_publisher(JointState, topics.RISK, qos.STREAM_PUB)
         self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
-        self.create_subscription(JointState, topics.STATE, self._on_state, qos.LOGGER_SUB)
-        self.create_subscription(JointState, topics.TASK_ACTION, self._on_task_action, qos.LOGGER_SUB)
-        self.create_subscription(UInt8MultiArray, topics.WEIGHTS, self._on_weights, qos.LATCHED)
         self.create_service(SetBool, "~/enable", self._on_enable)
         self.create_service(Trigger, "~/reload", self._on_reload)
         self.create_timer(1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(f"eps_risk={self.eps_risk}, shield {'enabled' if self.enabled else 'disabled'}, "
                                f"weights: {self.weights_source}")
+        StartGate(self, self._start)
+
+    def _start(self) -> None:
+        """Inputs once the command's and risk's awaited subscribers (simulator, recorder) are matched."""
+        self.create_subscription(UInt8MultiArray, topics.WEIGHTS, self._on_weights, qos.LATCHED)
+        self.create_subscription(JointState, topics.TASK_ACTION, self._on_task_action, qos.LOGGER_SUB)
+        self.create_subscription(JointState, topics.STATE, self._on_state, qos.LOGGER_SUB)
 
     # -- the shield ------------------------------------------------------------------------------
     def _on_state(self, msg: JointState) -> None:

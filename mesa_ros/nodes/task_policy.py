@@ -20,6 +20,7 @@ from mesa_ros.nodes import msgs, qos
 from mesa_ros.nodes.defaults import default_checkpoint
 from mesa_ros.nodes.params import declare
 from mesa_ros.nodes.runner import run_node
+from mesa_ros.nodes.start_gate import StartGate
 
 
 class TaskPolicyNode(Node):
@@ -41,15 +42,20 @@ class TaskPolicyNode(Node):
         self.actuators = list(env_class(env).actuator_names)
         self.batch_size = run.cfg.sac.batch_size
         self.updates = 0
-        self.pub_action = self.create_publisher(JointState, topics.TASK_ACTION, qos.STREAM_PUB)
-        self.create_subscription(JointState, topics.STATE, self._on_state, qos.CONTROL_SUB)
         if self.learn:
             self.buffer = ReplayBuffer(run.space[0].shape[0], run.space[1].shape[0], capacity, action="task", seed=seed)
             self.assembler = TransitionAssembler(self.observation_from)
+        self.pub_action = self.create_publisher(JointState, topics.TASK_ACTION, qos.STREAM_PUB)
+        self.get_logger().info(f"{env}: SAC policy from {path or 'the shipped default'}, learn={self.learn}")
+        StartGate(self, self._start)
+
+    def _start(self) -> None:
+        """Inputs once the action's awaited subscribers (safety monitor, recorder) are matched."""
+        if self.learn:
             self.create_subscription(JointState, topics.STATE, self._record_state, qos.LOGGER_SUB)
             self.create_subscription(JointState, topics.STEP, self._record_step, qos.LOGGER_SUB)
             self.create_subscription(JointState, topics.COMMAND, self._record_command, qos.LOGGER_SUB)
-        self.get_logger().info(f"{env}: SAC policy from {path or 'the shipped default'}, learn={self.learn}")
+        self.create_subscription(JointState, topics.STATE, self._on_state, qos.CONTROL_SUB)
 
     def _on_state(self, msg: JointState) -> None:
         stamp, position, velocity = msgs.parse_state(msg)

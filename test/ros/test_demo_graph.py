@@ -16,12 +16,17 @@ def test_demo_runs_both_graphs_and_summarises(tmp_path, checkpoints, params_file
     assert result.returncode == 0, result.stderr + result.stdout
     rows = {m.group(1).strip(): (int(m.group(2)), int(m.group(3))) for m in re.finditer(
         r"^\s+(.+?)\s+steps\s+(\d+)\s+return/1000 steps\s+-?[\d.]+\s+violations\s+(\d+)", result.stdout, re.M)}
-    assert list(rows) == ["before the fault", "fault, adapting (no shield)", "same window, no shield",
-                          "after adaptation, shield on"]
+    names = list(rows)
+    assert names[:2] == ["before the fault", "fault, adapting (no shield)"]
+    window = re.fullmatch(r"no shield \(sim t ([\d.]+)-([\d.]+) s\)", names[2])
+    assert window and names[3] == f"shield on {window.group(0)[len('no shield '):]}"  # the same sim window
     before, adapting, baseline, shielded = (rows[k][0] for k in rows)
-    assert before >= 200 and adapting >= 200  # 200 post-fault transitions are collected before phase 2
-    assert before + adapting + shielded == 3000
-    assert baseline == shielded  # the no-shield run is compared over the same window
+    assert before == 200  # the simulator applies the fault just before step 200
+    assert adapting >= 200  # 200 post-fault transitions are collected before phase 2
+    # Both runs cover the same sim-time window: at most one step per 0.05 s of it, fewer only by the resets
+    # (an episode end takes one stamp), and the longer run's extra steps fall outside it.
+    span = round((float(window.group(2)) - float(window.group(1))) / 0.05) + 1
+    assert 0.9 * span <= min(baseline, shielded) and max(baseline, shielded) <= span
     for run in ("mesa", "no_shield"):
         assert sorted(p.name for p in (tmp_path / run).glob("dataset_*.safetensors")) == \
             ["dataset_00.safetensors", "dataset_01.safetensors"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mesa_ros import topics
-from mesa_ros.core.bag_dataset import bag_to_datasets, read_transitions
+from mesa_ros.core.bag_dataset import bag_to_datasets, parse_values, read_transitions
 from mesa_ros.core.bags import ReadReport, read_messages
 from mesa_ros.envs.session import SimSession
 
@@ -31,7 +31,8 @@ def test_graph_runs_adapts_and_shields_without_node_errors(graph_run) -> None:
     assert graph_run["code"] == 0, log[-3000:]
     for bad in ("Traceback", "fatal", "died unexpectedly", "ERROR"):
         assert bad not in log, log[-3000:]
-    assert "ffoot power scale set to 0" in log  # the fault came through the simulator's service
+    assert f"scheduled fault at step {FAULT_STEP}: ffoot power scale set to 0" in log
+    assert "subscribers matched" in log  # the start gates waited for the recorder and the answering nodes
     assert "fault announced by /mujoco_sim/fault_event" in log
     assert "[safety_monitor] " in log and "shield enabled (weights v2" in log  # adapted weights arrived first
     assert f"max_steps={STEPS} reached" in log
@@ -67,12 +68,21 @@ def test_bag_converts_into_exactly_the_executed_transitions(graph_run) -> None:
     assert not any(overridden[:FAULT_STEP]) and any(overridden)  # a_task and a_exec kept apart
 
 
+def test_bag_holds_every_step_from_step_0_and_the_fault_lands_at_its_step(graph_run) -> None:
+    stamps = sorted(parse_values(m)[0] for _, _, m in read_messages(graph_run["bag"], {topics.STEP}))
+    assert len(stamps) == STEPS and stamps[0] == 0  # the first transition has the first stamp
+    faults = [parse_values(m) for _, _, m in read_messages(graph_run["bag"], {topics.FAULT_STATE})]
+    first_fault = next(stamp for stamp, scales in faults if min(scales.values()) < 1.0)
+    assert stamps.index(first_fault) == FAULT_STEP  # the transition with index FAULT_STEP is the first faulty one
+    assert all(min(scales.values()) == 1.0 for stamp, scales in faults if stamp < first_fault)
+
+
 def test_bag_splits_into_one_dataset_per_fault(graph_run) -> None:
     healthy, faulty = bag_to_datasets(graph_run["bag"], "HalfCheetah-Disabled")
     assert healthy.metadata.task == {"power_scale": {}}
     assert faulty.metadata.task == {"power_scale": {"ffoot": 0.0}}
     assert len(healthy) + len(faulty) == STEPS
-    assert healthy.s.dtype == np.float64 and len(healthy) >= FAULT_STEP  # the service is served between steps
+    assert healthy.s.dtype == np.float64 and len(healthy) == FAULT_STEP  # the fault lands exactly at its step
     assert healthy.metadata.extra["last_stamp_ns"] < faulty.metadata.extra["first_stamp_ns"]
 
 

@@ -1,0 +1,79 @@
+"""A stand-in for task policy + monitor in front of a bare ``mujoco_sim`` process (tests of its interfaces)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import rclpy
+from rcl_interfaces.srv import SetParameters
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState
+
+from mesa_ros import topics
+from mesa_ros.nodes import msgs, qos
+
+COMMAND = np.array([0.5, -0.4, 0.3, -0.6, 0.7, 0.8])
+GEARS = np.array([120, 90, 60, 120, 60, 30])
+
+
+def actuated(effort: np.ndarray) -> np.ndarray:
+    return effort[3:]  # joints rootx, rootz, rooty carry no actuator
+
+
+class Driver:
+    """Plays task policy + monitor for a bare simulator: answers every state with COMMAND."""
+
+    def __init__(self, ros_env: dict[str, str], *sim_args: str) -> None:
+        self.sim = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.mujoco_sim", "--ros-args",
+                                     "-p", "lockstep_republish_s:=0.2", *sim_args], env=ros_env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("fault_test_driver", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.pub = self.node.create_publisher(JointState, topics.COMMAND, qos.STREAM_PUB)
+        self.efforts: list[np.ndarray] = []
+        self.stamps: list[int] = []
+        self.last_stamp = -1
+        self.fault_state: dict[str, float] = {}
+        self.node.create_subscription(JointState, topics.STATE, self._on_state, qos.LOGGER_SUB)
+        self.node.create_subscription(JointState, topics.FAULT_STATE,
+                                      lambda m: self.fault_state.update(msgs.parse_values(m)[1]), qos.LATCHED)
+
+    def _on_state(self, msg: JointState) -> None:
+        stamp, _, _ = msgs.parse_state(msg)
+        if stamp != self.last_stamp:  # the simulator re-publishes a state while it waits: count each once
+            self.last_stamp = stamp
+            self.efforts.append(np.asarray(msg.effort))
+            self.stamps.append(stamp)
+        self.pub.publish(msgs.action_msg(stamp, ["a"] * 6, COMMAND))
+
+    def spin_steps(self, n: int, timeout: float = 30.0) -> np.ndarray:
+        """Let ``n`` more steps happen; returns the actuator torques of the last state (joint order)."""
+        target, deadline = len(self.efforts) + n, time.monotonic() + timeout
+        while len(self.efforts) < target and time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.1)
+        assert len(self.efforts) >= target, "simulator stopped stepping"
+        return self.efforts[-1]
+
+    def call(self, srv_type, name: str, request):
+        client = self.node.create_client(srv_type, name)
+        assert client.wait_for_service(timeout_sec=20), name
+        future = client.call_async(request)
+        self.executor.spin_until_future_complete(future, timeout_sec=10)
+        return future.result()
+
+    def set_param(self, name: str, value):
+        request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+        return self.call(SetParameters, "/mujoco_sim/set_parameters", request).results[0]
+
+    def close(self) -> str:
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+        self.sim.terminate()
+        out, _ = self.sim.communicate(timeout=20)
+        return out
