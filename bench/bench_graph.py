@@ -76,7 +76,8 @@ def adapted_checkpoint(safety: Path, policy: Path, out: Path) -> Path:
     """A critic + recovery checkpoint: phase 2 of ``safety`` on 2000 random-policy transitions with the ffoot fault."""
     from mesa_ros.core.collect import collect
     from mesa_ros.core.experiment import env_spaces, load_checkpoint, save_checkpoint
-    from mesa_ros.core.methods import SafetyLayer, adapt_to_test, get_method, new_recovery
+    from mesa_ros.core.methods import adapt_to_test, get_method, new_recovery
+    from mesa_ros.core.safety_layer import SafetyLayer
 
     run = load_checkpoint(safety, env=ENV)
     space = env_spaces(ENV)

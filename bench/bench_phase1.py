@@ -1,5 +1,7 @@
 """Phase-1 (MAML) speed: meta-iterations/s of the torch.func implementation vs. the per-task loop.
 
+One iteration is what ``methods.meta_train`` runs: a meta-step whose K tasks bootstrap their targets
+from the current meta-parameters, then one recovery-policy step against the meta-critic.
 Three variants in the same run, same data, same seed: ``loop`` (per-task autograd, eager), ``func``
 (torch.func, eager) and ``func+compile`` (torch.func under torch.compile, ``MetaConfig.compile``: what
 meta-training uses; its one-off compile time is reported apart). Rounds alternate so that load on a
@@ -20,8 +22,9 @@ import torch
 from torch.profiler import profile
 
 from mesa_ros.core.batch import Batch
-from mesa_ros.core.config import MetaConfig, SafetyCriticConfig
+from mesa_ros.core.config import MetaConfig, RecoveryConfig, SafetyCriticConfig
 from mesa_ros.core.maml import MetaLearner
+from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic
 from results_file import save
 
@@ -41,13 +44,24 @@ def task_policy(obs: torch.Tensor) -> torch.Tensor:
     return torch.tanh(obs[:, :ACT_DIM])
 
 
-def step_gflop(learner: MetaLearner, inner: Batch, outer: Batch) -> float:
-    """FLOPs of one meta-step, innermost ops only (vmap's batching rules wrap the real matmul in others)."""
+class Iteration:
+    """One phase-1 iteration: the meta-step, then one pi_rec step on the first task's states (as meta_train)."""
+
+    def __init__(self, learner: MetaLearner, recovery: RecoveryPolicy) -> None:
+        self.learner, self.recovery = learner, recovery
+
+    def __call__(self, inner: Batch, outer: Batch) -> None:
+        self.learner.meta_step(inner, outer, task_policy)
+        self.recovery.update(inner.obs[0], self.learner.critic)
+
+
+def step_gflop(iteration: Iteration, inner: Batch, outer: Batch) -> float:
+    """FLOPs of one iteration, innermost ops only (vmap's batching rules wrap the real matmul in others)."""
     def has_counted_descendant(event) -> bool:
         return any(child.flops or has_counted_descendant(child) for child in event.cpu_children)
 
     with profile(with_flops=True) as prof:
-        learner.meta_step(inner, outer, task_policy)
+        iteration(inner, outer)
     return sum(e.flops for e in prof.events() if e.flops and not has_counted_descendant(e)) / 1e9
 
 
@@ -68,20 +82,21 @@ def bench(hidden: tuple[int, ...], num_tasks: int, batch_size: int, warmup: int,
     learners, compile_s = {}, 0.0
     for impl in VARIANTS:
         torch.manual_seed(0)
-        learners[impl] = MetaLearner(SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=hidden)),
-                                     MetaConfig(compile=impl == "func+compile"), implementation=impl.split("+")[0])
+        learner = MetaLearner(SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=hidden)),
+                              MetaConfig(compile=impl == "func+compile"), implementation=impl.split("+")[0])
+        learners[impl] = Iteration(learner, RecoveryPolicy(OBS_DIM, ACT_DIM, -1.0, 1.0, RecoveryConfig(hidden=hidden)))
         start = time.perf_counter()
-        learners[impl].meta_step(inner, outer, task_policy)
+        learners[impl](inner, outer)
         if impl == "func+compile":
             compile_s = time.perf_counter() - start
         for _ in range(warmup):
-            learners[impl].meta_step(inner, outer, task_policy)
+            learners[impl](inner, outer)
     rates: dict[str, list[float]] = {impl: [] for impl in learners}
     for _ in range(rounds):
-        for impl, learner in learners.items():
+        for impl, iteration in learners.items():
             start = time.perf_counter()
             for _ in range(iters):
-                learner.meta_step(inner, outer, task_policy)
+                iteration(inner, outer)
             rates[impl].append(iters / (time.perf_counter() - start))
     row: dict = {"hidden": list(hidden), "compile_s": compile_s}
     for impl, r in rates.items():
@@ -106,7 +121,8 @@ def main() -> None:
         torch.set_num_threads(threads)
         rows = {name: bench(hidden, 5, 256, warmup, rounds, iters) for name, hidden in configs.items()}
         mm = matmul_gflops(5 * 256, 256)
-        print(f"MAML phase 1, K=5, batch 256, obs/act {OBS_DIM}/{ACT_DIM}, second order, {threads} thread(s); "
+        print(f"MAML phase 1 + recovery step, K=5, batch 256, obs/act {OBS_DIM}/{ACT_DIM}, second order, "
+              f"{threads} thread(s); "
               f"it/s median (best) of {rounds} alternating rounds")
         print(f"{'critic':<17}" + "".join(f"{v:>17}" for v in VARIANTS)
               + f"{'compiled/loop':>15}{'GFLOP/step':>12}{'ceiling it/s':>14}{'ceiling/loop':>14}")

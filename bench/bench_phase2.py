@@ -15,6 +15,7 @@ import time
 import torch
 
 from mesa_ros.core.adaptation import adapt
+from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.core.batch import Batch
 from mesa_ros.core.config import AdaptConfig, RecoveryConfig, SafetyCriticConfig
 from mesa_ros.core.networks import DeterministicActor
@@ -47,19 +48,19 @@ def main() -> None:
                      data.terminated[idx])
 
     pi_task = DeterministicActor(OBS_DIM, ACT_DIM, (256, 256), -1.0, 1.0).requires_grad_(False)
-    critic = SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig())
-    recovery = RecoveryPolicy(OBS_DIM, ACT_DIM, -1.0, 1.0, RecoveryConfig())
+    layer = SafetyLayer(SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig()),
+                        RecoveryPolicy(OBS_DIM, ACT_DIM, -1.0, 1.0, RecoveryConfig()))
     print(f"phase 2: {cfg.steps} critic+recovery steps, batch {cfg.batch_size}, {TRANSITIONS} transitions, "
           f"obs/act {OBS_DIM}/{ACT_DIM}, 2x256 nets{f' (quick: {steps} steps, scaled)' if args.quick else ''}; "
           f"target 5 s")
     runs = []
     for threads in args.threads:
         torch.set_num_threads(threads)
-        adapt(critic, recovery, sample_batch, pi_task, steps=10, lr=cfg.lr, batch_size=cfg.batch_size)  # warm-up
+        adapt(layer, sample_batch, pi_task, steps=10, lr=cfg.lr, batch_size=cfg.batch_size)  # warm-up
         seconds = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            metrics = adapt(critic, recovery, sample_batch, pi_task, steps=steps, lr=cfg.lr, batch_size=cfg.batch_size)
+            metrics = adapt(layer, sample_batch, pi_task, steps=steps, lr=cfg.lr, batch_size=cfg.batch_size)
             seconds.append((time.perf_counter() - start) * cfg.steps / steps)
         best = min(seconds)
         print(f"{threads} thread(s): best {best:.2f} s ({1e3 * best / cfg.steps:.2f} ms/step, "

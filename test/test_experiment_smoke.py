@@ -40,6 +40,11 @@ def test_navigation_2_end_to_end_then_resume(tmp_path):
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / "curves.png").stat().st_size > 10_000
     table = (out / "results.md").read_text()
     assert all(f"| {method} | 2 |" in table for method in METHODS)
+    # the calibration table: every safe method after phases 1 (those with an offline stage), 2 and 3
+    for method, stages in (("mesa", (1, 2, 3)), ("multitask", (1, 2, 3)), ("rrl", (2, 3))):
+        for stage in (1, 2, 3):
+            assert (f"| {method} (seed 0) | phase {stage} |" in table) == (stage in stages), (method, stage)
+    assert "| calibrated | | 1.000 | 0.650 |" in table  # gamma_risk^d of Navigation-2
     assert len(list((out / "data").glob("train_*.safetensors"))) == 2 and (out / "data" / "test.safetensors").is_file()
 
     # a rerun finds every unit finished and redoes nothing

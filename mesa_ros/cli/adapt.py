@@ -1,7 +1,7 @@
 """``mesa-ros adapt``: phase 2 (paper sec. 4.2) on the small test-environment dataset.
 
-MESA / Multi-Task: ``adapt.steps`` Adam steps of the critic from the meta-train checkpoint and of a
-new recovery policy. RRL (``--method rrl``, no checkpoint): critic and recovery policy learned from
+MESA / Multi-Task: ``adapt.steps`` Adam steps of the critic and the recovery policy from the meta-train
+checkpoint (a checkpoint with a critic alone, from an older version, gets a fresh recovery policy). RRL (``--method rrl``, no checkpoint): critic and recovery policy learned from
 the test data alone (``adapt.pretrain_steps`` steps). The adapted checkpoint (task policy, critic,
 recovery policy, test task) is what ``mesa-ros train-online`` and ``evaluate`` start from.
 
@@ -18,7 +18,8 @@ import argparse
 from mesa_ros.cli.common import add_config_args, overrides, set_threads
 from mesa_ros.core.experiment import (env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config,
                                       save_checkpoint)
-from mesa_ros.core.methods import METHODS, adapt_stage, get_method
+from mesa_ros.core.methods import METHODS, adapt_stage, get_method, new_recovery
+from mesa_ros.core.safety_layer import SafetyLayer
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -40,19 +41,20 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
         loaded = load_checkpoint(args.checkpoint, env=env, method=args.method, preset=args.preset,
                                  overrides=overrides(args))
-        method, cfg, space, agent, critic = loaded.method, loaded.cfg, loaded.space, loaded.agent, loaded.critic
-        if critic is None:
+        method, cfg, space, agent = loaded.method, loaded.cfg, loaded.space, loaded.agent
+        if loaded.critic is None:
             raise ValueError(f"checkpoint {args.checkpoint} holds no critic; give a meta-train checkpoint")
+        offline = loaded.safety or SafetyLayer(loaded.critic, new_recovery(cfg, *space))
     else:
         if args.method is None:
             raise ValueError("give --method rrl, or --checkpoint from mesa-ros meta-train")
         method = get_method(args.method)
         cfg = resolve_config(env, args.preset, overrides(args), method=method)
         space = env_spaces(env)
-        agent, critic = new_agent(cfg, space), None
+        agent, offline = new_agent(cfg, space), None
     if not method.safe:
         raise ValueError(f"method {method.name!r} has no safety layer to adapt; train it with mesa-ros train-online")
-    layer, metrics = adapt_stage(method, cfg, *space, agent.policy, test, critic, seed=cfg.seed)
+    layer, metrics = adapt_stage(method, cfg, *space, agent.policy, test, offline, seed=cfg.seed)
     out = save_checkpoint(args.out, cfg, method, space, agent, safety=layer, stage="adapt", task=test.metadata.task)
     losses = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
     print(f"{method.name} adapted on {len(test)} {env} test transitions ({test.num_violations} violations): "

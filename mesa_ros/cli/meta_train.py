@@ -1,9 +1,11 @@
 """``mesa-ros meta-train``: the offline stage on the training datasets (paper sec. 4.1 / sec. 5).
 
 ``--method mesa``: phase 1, second-order MAML of the safety critic over the training tasks (one
-dataset per task). ``--method multitask``: the critic trained on all training data pooled. The
-checkpoint holds the critic and the untrained task policy whose actions a' ~ pi_task(s') entered the
-critic targets; ``mesa-ros adapt`` continues from it. Metrics go to a CSV file (and to TensorBoard
+dataset per task), with one recovery-policy step per iteration on ``--recovery-data`` (the test
+dataset, as the reference; default: the training data pooled, for a robot that has no test data
+before its fault). ``--method multitask``: critic and recovery policy trained on all training data
+pooled. The checkpoint holds the critic, the recovery policy and the untrained task policy whose
+actions a' ~ pi_task(s') entered the critic targets; ``mesa-ros adapt`` continues from it. Metrics go to a CSV file (and to TensorBoard
 with --tensorboard when the tensorboard package is installed).
 
 Example::
@@ -27,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--data", required=True, nargs="+", metavar="PATH",
                    help="training-split datasets: .safetensors files, directories of them (one per task), "
                         "or rosbag2 recordings of the graph (one dataset per recorded fault)")
+    p.add_argument("--recovery-data", metavar="PATH", help="mesa: dataset (.safetensors) whose states train the "
+                   "recovery policy during phase 1 (reference: the test dataset); default: the training data pooled")
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--metrics", help="metrics CSV (default: next to --out, *.metrics.csv)")
     p.add_argument("--tensorboard", metavar="DIR", help="also log the metrics to TensorBoard in DIR")
@@ -45,14 +49,15 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--log-every must be >= 1, got {args.log_every}")
     datasets = load_datasets(args.data, split="train")
     env = datasets[0].metadata.env
+    recovery_data = None if args.recovery_data is None else load_datasets([args.recovery_data], env=env)[0]
     cfg = resolve_config(env, args.preset, overrides(args), method=method)
     space = env_spaces(env)
     agent = new_agent(cfg, space)
     metrics_path = args.metrics or sibling(args.out, ".metrics.csv")
     with MetricsLog(metrics_path, args.tensorboard) as log:
-        critic = offline_stage(method, cfg, *space, agent.policy, datasets, seed=cfg.seed, progress=args.progress,
-                               log_every=args.log_every, on_log=log.write)
-    out = save_checkpoint(args.out, cfg, method, space, agent, critic=critic, stage="meta-train",
+        layer = offline_stage(method, cfg, *space, agent.policy, datasets, recovery_data, seed=cfg.seed,
+                              progress=args.progress, log_every=args.log_every, on_log=log.write)
+    out = save_checkpoint(args.out, cfg, method, space, agent, safety=layer, stage="meta-train",
                           train_tasks=[d.metadata.task for d in datasets])
     print(f"{method.name} offline stage on {len(datasets)} {env} training dataset(s) "
           f"({sum(map(len, datasets))} transitions, {cfg.meta.iterations} iterations) -> {out}; metrics: {metrics_path}")

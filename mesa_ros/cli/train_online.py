@@ -49,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
                                  overrides=overrides(args))
         method, cfg, space, agent = loaded.method, loaded.cfg, loaded.space, loaded.agent
         safety, extra_task = (loaded.safety if method.safe else None), loaded.extra.get("task")
-        if method.safe and safety is None:
-            raise ValueError(f"checkpoint {args.checkpoint} holds no recovery policy; run mesa-ros adapt on it first")
+        if method.safe and (safety is None or loaded.extra.get("stage") == "meta-train"):
+            raise ValueError(f"checkpoint {args.checkpoint} is not adapted to the test environment (no phase 2); "
+                             "run mesa-ros adapt on it first")
     else:
         method = get_method(args.method or "unconstrained")
         if method.safe:

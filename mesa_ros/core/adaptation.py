@@ -1,14 +1,15 @@
-"""Phase 2 of MESA (paper sec. 4.2) and the offline pretraining of the RRL / Multi-Task baselines.
+"""Training loops of the safety layer on a dataset: phase 2 (paper sec. 4.2) and the offline stages' plain loop.
 
-Phase 2: M plain Adam steps (lr 1e-3) on the small test-environment dataset for the meta-learned
-critic (``SafetyCritic.update``: same target, loss and soft update as everywhere else) and the
-recovery policy (``RecoveryPolicy.update``, critic frozen for that step).
+``train``: ``steps`` updates with a fresh Adam at ``lr``, each one ``SafetyLayer.update`` (critic on a
+minibatch, then pi_rec on its states) or, without a recovery policy, the critic's alone. Used by
 
-Baselines (facts): RRL learns critic and recovery policy from the test data only (``adapt`` from scratch,
-``AdaptConfig.pretrain_steps`` = 10k steps); Multi-Task first trains the critic on all training data
-pooled (``pretrain_critic``, Adam ``AdaptConfig.pretrain_lr`` = 3e-4), then adapts like MESA.
-Both functions run the same update loop (``_train``), which starts a fresh Adam at ``lr`` in the critic
-(and recovery policy) and leaves it there; phase 3 resets the optimisers to its own rate.
+* phase 2 (``adapt``): M Adam steps (lr 1e-3) on the small test-environment dataset; the critic's
+  target network starts as an exact copy of the critic it adapts (ref ``run_multitask.py:633-653``);
+* RRL pretraining on the test data and Multi-Task training on the pooled training data
+  (``methods.py``, inside ``SafetyCritic.offline()``: bootstrapping from the current critic), with a
+  recovery step at every critic step, as the reference's ``sac.py:174-208``.
+
+The optimisers are left at ``lr``; phase 3 resets them to its own rate.
 """
 from __future__ import annotations
 
@@ -16,40 +17,32 @@ from collections.abc import Callable
 
 from mesa_ros.core.batch import Batch
 from mesa_ros.core.config import AdaptConfig
-from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic, TaskPolicy
+from mesa_ros.core.safety_layer import SafetyLayer
 
 SampleBatch = Callable[[int], Batch]  # batch_size -> a random minibatch of the dataset
 
 
-def _train(critic: SafetyCritic, recovery: RecoveryPolicy | None, sample_batch: SampleBatch,
-           task_policy: TaskPolicy, steps: int, lr: float, batch_size: int) -> dict[str, float]:
-    """``steps`` updates of the critic (and recovery policy); returns the mean and last losses."""
+def train(model: SafetyLayer | SafetyCritic, sample_batch: SampleBatch, task_policy: TaskPolicy, steps: int,
+          lr: float, batch_size: int) -> dict[str, float]:
+    """``steps`` updates of the layer (or a critic alone); returns the mean and last losses."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    critic.reset_optimizer(lr)
-    if recovery is not None:
-        recovery.reset_optimizer(lr)
+    if isinstance(model, SafetyLayer):
+        model.reset_optimizers(lr)
+    else:
+        model.reset_optimizer(lr)
     totals: dict[str, float] = {}
     last: dict[str, float] = {}
     for _ in range(steps):
-        batch = sample_batch(batch_size)
-        last = critic.update(batch, task_policy)
-        if recovery is not None:
-            last |= recovery.update(batch.obs, critic)
+        last = model.update(sample_batch(batch_size), task_policy)
         for key, value in last.items():
             totals[key] = totals.get(key, 0.0) + value
     return {f"mean_{k}": v / steps for k, v in totals.items()} | {f"last_{k}": v for k, v in last.items()}
 
 
-def adapt(critic: SafetyCritic, recovery: RecoveryPolicy, sample_batch: SampleBatch, task_policy: TaskPolicy,
-          steps: int = AdaptConfig.steps, lr: float = AdaptConfig.lr,
-          batch_size: int = AdaptConfig.batch_size) -> dict[str, float]:
-    """Phase 2: adapt the critic and train the recovery policy on the test dataset."""
-    return _train(critic, recovery, sample_batch, task_policy, steps, lr, batch_size)
-
-
-def pretrain_critic(critic: SafetyCritic, sample_batch: SampleBatch, steps: int, lr: float,
-                    task_policy: TaskPolicy, batch_size: int = AdaptConfig.batch_size) -> dict[str, float]:
-    """Critic-only offline training, e.g. Multi-Task on the pooled training data (Adam ``lr``)."""
-    return _train(critic, None, sample_batch, task_policy, steps, lr, batch_size)
+def adapt(layer: SafetyLayer, sample_batch: SampleBatch, task_policy: TaskPolicy, steps: int = AdaptConfig.steps,
+          lr: float = AdaptConfig.lr, batch_size: int = AdaptConfig.batch_size) -> dict[str, float]:
+    """Phase 2: adapt the critic and train the recovery policy on the test dataset, from a synced target."""
+    layer.critic.sync_target()
+    return train(layer, sample_batch, task_policy, steps, lr, batch_size)

@@ -7,9 +7,12 @@ seed, and writes the per-episode metrics, plots and a markdown table. Layout of 
     experiment.json                     what was run (settings, test task, dataset sizes, config)
     data/train_NN.safetensors           offline datasets, collected once, shared by all methods and seeds
     data/test.safetensors
-    offline/<method>_seed<k>.safetensors          offline-stage checkpoint (critic + initial task policy)
-    offline/<method>_seed<k>.metrics.csv          its training metrics (MAML / pooled losses)
+    offline/<method>[_<variant>]_seed<k>.safetensors   offline-stage checkpoint (critic, pi_rec, initial task
+                                        policy); per variant only for a method whose offline stage reads the
+                                        test data (MESA trains pi_rec on it, as the reference)
+    offline/<method>[_<variant>]_seed<k>.metrics.csv   its training metrics (MAML / pooled losses)
     episodes/<method>[_<variant>]_seed<k>.csv     phase-3 rows of one unit (``online.EPISODE_FIELDS``)
+    checkpoints/<method>[_<variant>]_seed<k>.phase2.safetensors   the safety layer after phase 2
     checkpoints/<method>[_<variant>]_seed<k>.safetensors   its final checkpoint (task policy + safety layer)
     timings.csv                         wall time of every unit this directory has run
     episodes.csv, results.md, curves.png          the summary, rebuilt on every run
@@ -43,6 +46,7 @@ from tqdm import tqdm
 
 from mesa_ros import envs
 from mesa_ros.core import online
+from mesa_ros.core.calibration import DISTANCE_BINS, calibration
 from mesa_ros.core.collect import collect
 from mesa_ros.core.config import MesaConfig
 from mesa_ros.core.dataset import TransitionDataset
@@ -216,11 +220,12 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
     say = echo or (lambda text: tqdm.write(text, file=sys.stderr))
 
     n_train = cfg.data.num_train_tasks
-    offline_methods = [m for m in methods if get_method(m).offline is not None]
+    offline_units = [Unit(m, v, s) for m in methods if get_method(m).offline is not None
+                     for v in (exp.variants if get_method(m).offline_reads_test else exp.variants[:1]) for s in seeds]
     units = [Unit(m, v, s) for m in methods for v in (exp.variants if get_method(m).safe else exp.variants[:1])
              for s in seeds]
     report = RunReport(out)
-    bar = tqdm(total=n_train + 1 + len(offline_methods) * len(seeds) + len(units), desc=exp.name, unit="unit",
+    bar = tqdm(total=n_train + 1 + len(offline_units) + len(units), desc=exp.name, unit="unit",
                disable=not progress, file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 60.0)
     timings = out / "timings.csv"
 
@@ -268,23 +273,24 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
             "data": {"train": [[len(d), d.num_violations] for d in train], "test": [len(test), test.num_violations]},
             "config": cfg.to_dict()})
 
-        # offline stage (training data): one checkpoint per (method, seed)
-        for m in offline_methods:
-            for seed in seeds:
-                name = f"offline/{m}_seed{seed}"
-                path = out / f"{name}.safetensors"
-                if path.is_file():
-                    done(name, False)
-                    continue
-                show(name)
-                start = time.perf_counter()
-                ucfg = _resolve(exp, preset, overrides, seed, m)
-                agent = new_agent(ucfg, space)
-                with MetricsLog(path.with_suffix(".metrics.csv")) as log:
-                    critic = offline_stage(get_method(m), ucfg, *space, agent.policy, train, seed=seed, on_log=log.write)
-                save_checkpoint(path, ucfg, get_method(m), space, agent, critic=critic, stage="meta-train",
-                                train_tasks=[d.metadata.task for d in train])
-                done(name, True, time.perf_counter() - start, f"{ucfg.meta.iterations} iterations")
+        # offline stage (training data; pi_rec on the unit's test data where the method does): one checkpoint each
+        for unit in offline_units:
+            name = _offline_name(unit.method, unit.variant.key, unit.seed)
+            path = out / f"{name}.safetensors"
+            if path.is_file():
+                done(name, False)
+                continue
+            show(name)
+            start = time.perf_counter()
+            m = get_method(unit.method)
+            ucfg = _resolve(exp, preset, overrides, unit.seed, unit.method)
+            agent = new_agent(ucfg, space)
+            with MetricsLog(path.with_suffix(".metrics.csv")) as log:
+                layer = offline_stage(m, ucfg, *space, agent.policy, train, _test_share(test, unit.variant),
+                                      seed=unit.seed, on_log=log.write)
+            save_checkpoint(path, ucfg, m, space, agent, safety=layer, stage="meta-train",
+                            train_tasks=[d.metadata.task for d in train])
+            done(name, True, time.perf_counter() - start, f"{ucfg.meta.iterations} iterations")
 
         # phase 2 + phase 3 (test environment): one CSV per unit
         for unit in units:
@@ -306,17 +312,30 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
     return report
 
 
+def _offline_name(method: str, variant: str, seed: int) -> str:
+    """The offline checkpoint a unit starts from (per variant only when the offline stage reads the test data)."""
+    return f"offline/{Unit.key_of(method, variant if get_method(method).offline_reads_test else '', seed)}"
+
+
+def _test_share(test: TransitionDataset, variant: Variant) -> TransitionDataset:
+    return test if variant.test_fraction == 1.0 else test.fraction(variant.test_fraction)
+
+
 def _run_unit(exp: Experiment, out: Path, unit: Unit, cfg: MesaConfig, space: Any, test: TransitionDataset,
               path: Path, on_episode: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
     """Phase 2 (``adapt_stage``) from the unit's offline checkpoint, then phase 3 (``online.run``)."""
     method = get_method(unit.method)
     agent = new_agent(cfg, space)  # the same initial task policy as in the offline stage (same seed)
-    critic = None
+    offline = None
     if method.offline is not None:
-        critic = load_checkpoint(out / "offline" / f"{unit.method}_seed{unit.seed}.safetensors", env=exp.env).critic
-    data = test if unit.variant.test_fraction == 1.0 else test.fraction(unit.variant.test_fraction)
-    safety, _ = adapt_stage(method, cfg, *space, agent.policy, data, critic, seed=unit.seed)
+        offline = load_checkpoint(out / f"{_offline_name(unit.method, unit.variant.key, unit.seed)}.safetensors",
+                                  env=exp.env).safety
+    data = _test_share(test, unit.variant)
+    safety, _ = adapt_stage(method, cfg, *space, agent.policy, data, offline, seed=unit.seed)
     task = test.metadata.task
+    if safety is not None:  # before phase 3 changes it: what the calibration table reads as "after phase 2"
+        save_checkpoint(out / "checkpoints" / f"{unit.key}.phase2.safetensors", cfg, method, space, agent,
+                        safety=safety, stage="adapt", task=task, test_transitions=len(data))
     with _atomic(path) as tmp:
         with MetricsLog(tmp, step_key="episode") as log:
             result = online.run(cfg, task, agent, safety, data if method.safe else None, seed=unit.seed,
@@ -433,7 +452,7 @@ def _table(out: Path) -> str:
         overrides = [np.average([float(r["override_rate"]) for r in rows], weights=n) if sum(n) else 0.0
                      for rows, n in zip(per_seed.values(), steps)]
         times = [seconds.get("episodes/" + Unit.key_of(method, variant, seed), math.nan)
-                 + seconds.get(f"offline/{method}_seed{seed}", 0.0) for seed in per_seed]
+                 + seconds.get(_offline_name(method, variant, seed), 0.0) for seed in per_seed]
         wall = "-" if any(map(math.isnan, times)) else _duration(float(np.mean(times)))
         cells = [f"{m:.1f} ± {e:.1f}" for m, e in (_mean_se(totals), _mean_se(average), _mean_se(final),
                                                      _mean_se([np.mean(n) for n in steps]))]
@@ -444,7 +463,52 @@ def _table(out: Path) -> str:
               "(at least 1) of the episodes; steps / episode: episode length (an episode ends at a violation or "
               "the step limit); override rate: share of phase-3 steps on which the shield executed the recovery "
               "action. Wall time: offline stage + phase 2 + phase 3 of one seed, 1 thread.", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + _calibration_table(out, meta))
+
+
+def _calibration_table(out: Path, meta: Mapping[str, Any]) -> list[str]:
+    """Median Q_risk(s, a) on the test dataset by steps to the next violation, beside gamma_risk^d, after
+    phases 1, 2 and 3 of each safe method's lowest finished seed (main condition), and the share of the
+    test states where Q_risk(s, pi_task(s)) > eps_risk (where the shield would override)."""
+    test_path = out / "data" / "test.safetensors"
+    if not test_path.is_file():
+        return []
+    data = TransitionDataset.load(test_path)
+    spans = [f"{lo:.0f}" if lo == hi else f"{lo:.0f}-{hi:.0f}".replace("inf", "end") for lo, hi in DISTANCE_BINS]
+    rows = []
+    for method in meta["methods"]:
+        if not get_method(method).safe:
+            continue
+        seeds = sorted(int(p.name.split("_seed")[1].split(".")[0]) for p in (out / "checkpoints").glob(
+            f"{method}_seed*.phase2.safetensors"))
+        if not seeds:
+            continue
+        key = Unit.key_of(method, "", seeds[0])
+        stages = (("phase 1", out / f"{_offline_name(method, '', seeds[0])}.safetensors"),
+                  ("phase 2", out / "checkpoints" / f"{key}.phase2.safetensors"),
+                  ("phase 3", out / "checkpoints" / f"{key}.safetensors"))
+        for stage, path in stages:
+            if not path.is_file():
+                continue
+            run = load_checkpoint(path, env=data.metadata.env)
+            by_bin = {(r.low, r.high): r for r in calibration(run.critic, run.agent.policy, data,
+                                                              run.cfg.shield.eps_risk)}
+            gamma, eps = run.cfg.critic.gamma_risk, run.cfg.shield.eps_risk
+            cells = [f"{by_bin[b].median_q:.3f}" if b in by_bin else "-" for b in DISTANCE_BINS]
+            above = sum(r.above_eps * r.count for r in by_bin.values()) / max(1, sum(r.count for r in by_bin.values()))
+            rows.append(f"| {method} (seed {seeds[0]}) | {stage} | {' | '.join(cells)} | {above:.0%} |")
+    if not rows:
+        return []
+    counts = dict.fromkeys(DISTANCE_BINS, 0)
+    for r in calibration(run.critic, run.agent.policy, data, eps):
+        counts[(r.low, r.high)] = r.count
+    return ["", f"Calibration on the test dataset: median Q_risk(s, a) by steps d to the next violation "
+            f"(`mesa-ros calibration`), beside gamma_risk^d (gamma_risk {gamma}); last column: share of the "
+            f"test states with Q_risk(s, pi_task(s)) > eps_risk {eps}.", "",
+            f"| method | after | {' | '.join(f'd {s}' for s in spans)} | > eps_risk |",
+            "|---|---|" + "---|" * (len(spans) + 1),
+            f"| transitions | | {' | '.join(str(counts[b]) for b in DISTANCE_BINS)} | |",
+            f"| calibrated | | {' | '.join(f'{gamma ** lo:.3f}' for lo, _ in DISTANCE_BINS)} | |", *rows, ""]
 
 
 def _phase3_length(online: Mapping[str, Any]) -> str:

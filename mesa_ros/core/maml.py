@@ -10,10 +10,13 @@ parameter tensor, alpha = softplus(rho), rho initialised so that alpha = ``inner
 theta is updated by Adam(``outer_lr``) after clipping its gradient norm to ``grad_clip``; rho by
 Adam(``inner_lr_lr``), unclipped.
 
-Critic target: the reference keeps ONE target network, the soft-updated copy of the meta-parameters
-theta. We do the same: y = c + (1 - c) gamma_risk Q_targ(s', pi_task(s')) is computed once per
-meta-step for all K inner and outer batches with ``SafetyCritic.target_value`` (outside the
-differentiated graph), and ``SafetyCritic.soft_update`` runs after every meta-step.
+Critic target: each task's inner and outer losses bootstrap from the current meta-parameters theta,
+y = c + (1 - c) gamma_risk Q_theta(s', pi_task(s')), computed once per meta-step for all K inner and
+outer batches with ``SafetyCritic.target_value(current=True)``, outside the differentiated graph. The
+reference does the same in effect: ``vf_target = deepcopy(vf)`` afresh for every task in every
+meta-iteration (``run_multitask.py:478``); the soft update after its inner step (``:497``) moves that
+throw-away copy by tau = 2e-4 towards theta'_k, a negligible difference we leave out. No target
+network is kept in phase 1; ``meta_train`` leaves the critic's target an exact copy of theta.
 
 Two interchangeable meta-gradient implementations:
 ``meta_gradient_func`` (torch.func: grad of vmap over the K tasks of grad -> one batched computation)
@@ -152,7 +155,8 @@ class MetaLearner:
 
     def meta_step(self, inner: Batch, outer: Batch, task_policy: TaskPolicy) -> dict[str, float]:
         """One meta-update from K stacked task batches (K, B, ...) for the inner and the outer loss."""
-        inner_target, outer_target = self.critic.target_value(Batch.stack([inner, outer]), task_policy)  # one pass
+        inner_target, outer_target = self.critic.target_value(Batch.stack([inner, outer]), task_policy,
+                                                              current=True)  # one pass, from theta
         inner_data, outer_data = (inner.obs, inner.action, inner_target), (outer.obs, outer.action, outer_target)
         g = self.meta_gradient(self.critic.q_risk, {n: p.detach() for n, p in self.params.items()},
                                {n: r.detach() for n, r in self.raw_inner_lr.items()}, inner_data, outer_data,
@@ -164,7 +168,6 @@ class MetaLearner:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params.values(), self.cfg.grad_clip)
         self.outer_optimizer.step()
         self.inner_lr_optimizer.step()
-        self.critic.soft_update()
         return {"inner_loss": g.inner_loss.mean().item(), "outer_loss": g.outer_loss.mean().item(),
                 "grad_norm": grad_norm.item()}
 

@@ -5,23 +5,32 @@ A safety layer is the safety critic Q_risk plus the recovery policy pi_rec that 
 (Unconstrained) lets a_task through unchanged. Methods differ only in how the layer is made offline:
 
 =============  ==========================================  ==========================================
-method         offline stage (training datasets)           adaptation stage (small test dataset)
+method         offline stage                               adaptation stage (small test dataset)
 =============  ==========================================  ==========================================
 unconstrained  --                                          -- (no safety layer: SAC alone)
 rrl            -- (never reads the training data)          critic + recovery from scratch,
                                                            ``adapt.pretrain_steps`` Adam steps at
                                                            ``adapt.pretrain_lr``; twin critic heads
-multitask      critic on all training data pooled,         phase 2: ``adapt.steps`` Adam steps at
-               ``meta.iterations`` Adam steps at           ``adapt.lr`` (critic + recovery)
+multitask      critic + recovery on all training data      phase 2: ``adapt.steps`` Adam steps at
+               pooled, ``meta.iterations`` steps at        ``adapt.lr`` (critic + recovery)
                ``adapt.pretrain_lr`` (paper table A.2)
-mesa           phase 1: second-order MAML over the         phase 2, as Multi-Task
-               training tasks, ``meta.iterations``
+mesa           phase 1: second-order MAML of the critic    phase 2, as Multi-Task
+               over the training tasks, ``meta.iterations``;
+               one recovery step per iteration on the
+               recovery data against the meta-critic
 =============  ==========================================  ==========================================
+
+Offline, every critic bootstraps from its current parameters and pi_rec trains with it, as the
+reference does (``safety_critic.py``; ref ``sac.py:139-142, 174-208``, ``run_multitask.py:478,
+542-559``). MESA's recovery data is the test dataset in the reference (and in ``mesa-ros
+experiment``); a deployment that has no test data before the fault (the shipped robot checkpoint)
+gives the pooled training data instead (``recovery_data=None``). Phase 2 then continues the same
+pi_rec. Left as in the paper: one recovery-step rate (``recovery.lr`` 3e-4; ref: 1e-4 in phase 1).
 
 The two stages are separate functions so that the CLI can run them as separate commands
 (``meta-train``, ``adapt``) with a checkpoint in between; ``build`` runs both in one process.
 
-The task policy in the critic target offline: y = c + (1 - c) gamma_risk Q_targ(s', a'),
+The task policy in the critic target offline: y = c + (1 - c) gamma_risk Q_risk(s', a'),
 a' ~ pi_task(s'). Offline there is no trained task policy; as in the reference, a' comes from the
 task policy as it is at that point: the freshly initialised SAC actor. We use *the same* actor that
 phase 3 starts from (it travels in the checkpoints as module ``sac``), so the offline critic is
@@ -43,33 +52,17 @@ from gymnasium import spaces
 from torch import nn
 from tqdm import tqdm
 
-from mesa_ros.core.adaptation import adapt, pretrain_critic
+from mesa_ros.core.adaptation import adapt, train
 from mesa_ros.core.batch import Batch
 from mesa_ros.core.config import MesaConfig
 from mesa_ros.core.dataset import TransitionDataset, concatenate
 from mesa_ros.core.maml import MetaLearner
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic, TaskPolicy
-from mesa_ros.core.shield import Shield
+from mesa_ros.core.safety_layer import SafetyLayer
 
 Metrics = dict[str, float]
 OnLog = Callable[[Metrics], None]
-
-
-@dataclass
-class SafetyLayer:
-    """Q_risk and pi_rec: what a safe method hands to phase 3."""
-
-    critic: SafetyCritic
-    recovery: RecoveryPolicy
-
-    def modules(self) -> dict[str, nn.Module]:
-        """Checkpoint modules by name."""
-        return {"critic": self.critic, "recovery": self.recovery}
-
-    def shield(self, eps_risk: float, noise: bool = True) -> Shield:
-        """The Recovery RL rule over this layer (live: later updates of the networks take effect)."""
-        return Shield(self.critic, self.recovery, eps_risk, noise=noise)
 
 
 def new_critic(cfg: MesaConfig, observation_space: spaces.Box, action_space: spaces.Box) -> SafetyCritic:
@@ -84,10 +77,17 @@ def new_recovery(cfg: MesaConfig, observation_space: spaces.Box, action_space: s
 
 
 # -- offline stages on the training datasets ------------------------------------------------------
-def meta_train(cfg: MesaConfig, critic: SafetyCritic, train_data: Sequence[TransitionDataset],
-               task_policy: TaskPolicy, rng: np.random.Generator, *, progress: bool = False,
-               log_every: int = 100, on_log: OnLog | None = None) -> list[Metrics]:
-    """MESA phase 1: ``cfg.meta.iterations`` MAML meta-steps of ``critic`` (in place).
+def _pooled(train_data: Sequence[TransitionDataset]) -> TransitionDataset:
+    meta = dataclasses.replace(train_data[0].metadata, task={}, policy="pooled", extra={"datasets": len(train_data)})
+    return concatenate(train_data, metadata=meta)
+
+
+def meta_train(cfg: MesaConfig, layer: SafetyLayer, train_data: Sequence[TransitionDataset],
+               task_policy: TaskPolicy, rng: np.random.Generator, recovery_data: TransitionDataset | None = None,
+               *, progress: bool = False, log_every: int = 100, on_log: OnLog | None = None) -> list[Metrics]:
+    """MESA phase 1: ``cfg.meta.iterations`` MAML meta-steps of ``layer.critic`` (in place), each followed
+    by one pi_rec step on a minibatch of ``recovery_data`` (default: the training data pooled) against
+    the current meta-critic (ref ``run_multitask.py:542-559``).
 
     Each meta-step draws K = ``meta.num_tasks`` training datasets (without replacement when there
     are at least K, else with) and, per task, an inner and an outer minibatch of that task's data.
@@ -95,7 +95,10 @@ def meta_train(cfg: MesaConfig, critic: SafetyCritic, train_data: Sequence[Trans
     """
     _check_nonempty(train_data, "meta-training")
     meta = cfg.meta
+    critic, recovery = layer.critic, layer.recovery
     learner = MetaLearner(critic, meta)
+    recovery_data = recovery_data if recovery_data is not None else _pooled(train_data)
+    recovery.reset_optimizer(cfg.recovery.lr)
     rows: list[Metrics] = []
     start = time.perf_counter()
     with critic.offline():
@@ -104,6 +107,7 @@ def meta_train(cfg: MesaConfig, critic: SafetyCritic, train_data: Sequence[Trans
             inner = Batch.stack([train_data[k].sample(meta.inner_batch_size, rng) for k in tasks])
             outer = Batch.stack([train_data[k].sample(meta.outer_batch_size, rng) for k in tasks])
             metrics = learner.meta_step(inner, outer, task_policy)
+            metrics |= recovery.update(recovery_data.sample(cfg.adapt.batch_size, rng).obs, critic)
             if iteration % log_every == 0 or iteration == meta.iterations:
                 lrs = learner.inner_lr().values()
                 row = {"iteration": iteration, **metrics, "mean_inner_lr": sum(lrs) / len(lrs),
@@ -114,23 +118,22 @@ def meta_train(cfg: MesaConfig, critic: SafetyCritic, train_data: Sequence[Trans
     return rows
 
 
-def pooled_train(cfg: MesaConfig, critic: SafetyCritic, train_data: Sequence[TransitionDataset],
-                 task_policy: TaskPolicy, rng: np.random.Generator, *, progress: bool = False,
-                 log_every: int = 100, on_log: OnLog | None = None) -> list[Metrics]:
-    """Multi-Task offline stage: the critic on all training transitions pooled (one dataset),
-    ``cfg.meta.iterations`` Adam steps at ``adapt.pretrain_lr``, batch ``critic.batch_size``.
+def pooled_train(cfg: MesaConfig, layer: SafetyLayer, train_data: Sequence[TransitionDataset],
+                 task_policy: TaskPolicy, rng: np.random.Generator, recovery_data: TransitionDataset | None = None,
+                 *, progress: bool = False, log_every: int = 100, on_log: OnLog | None = None) -> list[Metrics]:
+    """Multi-Task offline stage: critic and pi_rec on all training transitions pooled (one dataset),
+    ``cfg.meta.iterations`` Adam steps at ``adapt.pretrain_lr``, batch ``critic.batch_size``, a recovery step
+    with every critic step on the same batch (ref ``sac.py:174-208``).
 
-    ``progress`` and ``log_every`` are accepted for a uniform stage signature; the loop is
-    ``adaptation.pretrain_critic``, which reports one summary row.
+    ``recovery_data``, ``progress`` and ``log_every`` are accepted for a uniform stage signature (the
+    reference trains Multi-Task's pi_rec on the pooled data); the loop reports one summary row.
     """
     _check_nonempty(train_data, "pooled training")
-    meta = dataclasses.replace(train_data[0].metadata, task={}, policy="pooled",
-                               extra={"datasets": len(train_data)})
-    pooled = concatenate(train_data, metadata=meta)
+    pooled = _pooled(train_data)
     start = time.perf_counter()
-    with critic.offline():
-        metrics = pretrain_critic(critic, lambda n: pooled.sample(n, rng), steps=cfg.meta.iterations,
-                                  lr=cfg.adapt.pretrain_lr, task_policy=task_policy, batch_size=cfg.critic.batch_size)
+    with layer.critic.offline():
+        metrics = train(layer, lambda n: pooled.sample(n, rng), task_policy, steps=cfg.meta.iterations,
+                        lr=cfg.adapt.pretrain_lr, batch_size=cfg.critic.batch_size)
     row = {"iteration": cfg.meta.iterations, **metrics, "wall_time": time.perf_counter() - start}
     if on_log is not None:
         on_log(row)
@@ -142,18 +145,18 @@ def adapt_to_test(cfg: MesaConfig, layer: SafetyLayer, test_data: TransitionData
                   rng: np.random.Generator) -> Metrics:
     """Phase 2 (MESA, Multi-Task): ``adapt.steps`` Adam steps at ``adapt.lr`` of critic and pi_rec."""
     a = cfg.adapt
-    return adapt(layer.critic, layer.recovery, lambda n: test_data.sample(n, rng), task_policy,
-                 steps=a.steps, lr=a.lr, batch_size=a.batch_size)
+    return adapt(layer, lambda n: test_data.sample(n, rng), task_policy, steps=a.steps, lr=a.lr,
+                 batch_size=a.batch_size)
 
 
 def pretrain_on_test(cfg: MesaConfig, layer: SafetyLayer, test_data: TransitionDataset, task_policy: TaskPolicy,
                      rng: np.random.Generator) -> Metrics:
     """RRL: critic and pi_rec learned from the test data only, ``adapt.pretrain_steps`` Adam steps
-    at ``adapt.pretrain_lr`` (paper table A.2: 10k, 2k for Navigation)."""
+    at ``adapt.pretrain_lr`` (paper table A.2: 10k, 2k for Navigation), bootstrapping from the current critic."""
     a = cfg.adapt
     with layer.critic.offline():
-        return adapt(layer.critic, layer.recovery, lambda n: test_data.sample(n, rng), task_policy,
-                     steps=a.pretrain_steps, lr=a.pretrain_lr, batch_size=a.batch_size)
+        return train(layer, lambda n: test_data.sample(n, rng), task_policy, steps=a.pretrain_steps,
+                     lr=a.pretrain_lr, batch_size=a.batch_size)
 
 
 def _check_nonempty(datasets: Sequence[TransitionDataset], what: str) -> None:
@@ -175,6 +178,7 @@ class Method:
     offline: OfflineStage | None  # None: the method never reads the training datasets
     adapt: AdaptStage | None  # None: no safety layer (phase 3 executes a_task)
     twin_critic: bool = False  # Recovery RL's pessimistic twin heads
+    offline_reads_test: bool = False  # the offline stage trains pi_rec on the test dataset (MESA, as the ref)
 
     @property
     def safe(self) -> bool:
@@ -195,7 +199,7 @@ METHODS: dict[str, Method] = {
     "multitask": Method("multitask", "critic on all training data pooled, then phase 2 on the test data",
                         pooled_train, adapt_to_test),
     "mesa": Method("mesa", "MAML-meta-learned critic (phase 1), then phase 2 on the test data",
-                   meta_train, adapt_to_test),
+                   meta_train, adapt_to_test, offline_reads_test=True),
 }
 PLANNED = ("carl", "carl-offline", "meta-cpo")  # paper comparisons not implemented (yet)
 
@@ -209,38 +213,40 @@ def get_method(name: str) -> Method:
 
 
 def offline_stage(method: Method, cfg: MesaConfig, observation_space: spaces.Box, action_space: spaces.Box,
-                  task_policy: TaskPolicy, train_data: Sequence[TransitionDataset], *, seed: int = 0,
-                  progress: bool = False, log_every: int = 100, on_log: OnLog | None = None) -> SafetyCritic | None:
-    """The method's work on the training datasets (``mesa-ros meta-train``): a fresh critic trained by
-    ``method.offline``; None for a method without an offline stage. Seeds torch and the sampler with ``seed``."""
+                  task_policy: TaskPolicy, train_data: Sequence[TransitionDataset],
+                  recovery_data: TransitionDataset | None = None, *, seed: int = 0, progress: bool = False,
+                  log_every: int = 100, on_log: OnLog | None = None) -> SafetyLayer | None:
+    """The method's work on the training datasets (``mesa-ros meta-train``): a fresh critic and pi_rec
+    trained by ``method.offline`` (pi_rec on ``recovery_data`` where the method uses it); None for a
+    method without an offline stage. Seeds torch and the sampler with ``seed``."""
     if method.offline is None:
         return None
     torch.manual_seed(seed)
-    critic = new_critic(cfg, observation_space, action_space)
-    method.offline(cfg, critic, train_data, task_policy, np.random.default_rng(seed), progress=progress,
-                   log_every=log_every, on_log=on_log)
-    return critic
+    layer = SafetyLayer(new_critic(cfg, observation_space, action_space),
+                        new_recovery(cfg, observation_space, action_space))
+    method.offline(cfg, layer, train_data, task_policy, np.random.default_rng(seed), recovery_data,
+                   progress=progress, log_every=log_every, on_log=on_log)
+    return layer
 
 
 def adapt_stage(method: Method, cfg: MesaConfig, observation_space: spaces.Box, action_space: spaces.Box,
-                task_policy: TaskPolicy, test_data: TransitionDataset | None, critic: SafetyCritic | None = None,
+                task_policy: TaskPolicy, test_data: TransitionDataset | None, offline: SafetyLayer | None = None,
                 *, seed: int = 0) -> tuple[SafetyLayer | None, Metrics]:
     """The method's work on the test dataset (``mesa-ros adapt``): the safety layer and its metrics.
 
-    ``critic`` is the offline stage's output (required exactly when the method has an offline stage).
-    A fresh pi_rec (and, for RRL, a fresh critic) is drawn after seeding torch with ``seed + 1``.
+    ``offline`` is the offline stage's layer (required exactly when the method has an offline stage);
+    it is adapted in place. RRL draws a fresh layer after seeding torch with ``seed + 1``.
     """
     if not method.safe:
         return None, {}
     if test_data is None:
         raise ValueError(f"method {method.name!r} needs the test-environment dataset")
-    if (critic is None) != (method.offline is None):
-        need = "the critic of its offline stage (a meta-train checkpoint)" if method.offline else "no prior critic"
+    if (offline is None) != (method.offline is None):
+        need = "the layer of its offline stage (a meta-train checkpoint)" if method.offline else "no prior critic"
         raise ValueError(f"method {method.name!r} adapts {need}")
     torch.manual_seed(seed + 1)
-    if critic is None:
-        critic = new_critic(cfg, observation_space, action_space)
-    layer = SafetyLayer(critic, new_recovery(cfg, observation_space, action_space))
+    layer = offline or SafetyLayer(new_critic(cfg, observation_space, action_space),
+                                   new_recovery(cfg, observation_space, action_space))
     metrics = method.adapt(cfg, layer, test_data, task_policy, np.random.default_rng(seed + 1))
     return layer, metrics
 
@@ -249,9 +255,10 @@ def build(method: Method | str, cfg: MesaConfig, observation_space: spaces.Box, 
           task_policy: TaskPolicy, train_data: Sequence[TransitionDataset] = (),
           test_data: TransitionDataset | None = None, *, seed: int = 0, progress: bool = False,
           on_log: OnLog | None = None) -> SafetyLayer | None:
-    """Both offline stages in one process (the same calls, hence the same result, as ``meta-train``
-    then ``adapt``); ``cfg`` should come from ``method.configure``. None for a method without a layer."""
+    """Both stages in one process (the same calls, hence the same result, as ``meta-train --recovery-data``
+    then ``adapt``); ``cfg`` should come from ``method.configure``. None for a method without a layer.
+    The offline stage's pi_rec trains on ``test_data``, as the reference's."""
     method = get_method(method) if isinstance(method, str) else method
-    critic = offline_stage(method, cfg, observation_space, action_space, task_policy, train_data, seed=seed,
-                           progress=progress, on_log=on_log)
-    return adapt_stage(method, cfg, observation_space, action_space, task_policy, test_data, critic, seed=seed)[0]
+    layer = offline_stage(method, cfg, observation_space, action_space, task_policy, train_data, test_data,
+                          seed=seed, progress=progress, on_log=on_log)
+    return adapt_stage(method, cfg, observation_space, action_space, task_policy, test_data, layer, seed=seed)[0]

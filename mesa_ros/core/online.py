@@ -40,7 +40,7 @@ from mesa_ros.core.buffers import ReplayBuffer
 from mesa_ros.core.collect import random_policy
 from mesa_ros.core.config import MesaConfig
 from mesa_ros.core.dataset import TransitionDataset
-from mesa_ros.core.methods import SafetyLayer
+from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.core.sac import SAC
 from mesa_ros.core.shield import Shield
 
@@ -175,9 +175,7 @@ def run(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety: Saf
                 agent.update(task_buffer.sample(cfg.sac.batch_size))
             if safety is not None:
                 for _ in range(cfg.online.critic_updates_per_step):
-                    batch = risk_buffer.sample(cfg.critic.batch_size)
-                    safety.critic.update(batch, agent.policy)
-                    safety.recovery.update(batch.obs, safety.critic)
+                    safety.update(risk_buffer.sample(cfg.critic.batch_size), agent.policy)
 
         log = EpisodeLog(on_episode)
         for episode in tqdm(range(1, episodes + 1), desc="phase 3", unit="episode", disable=not progress):

@@ -1,12 +1,23 @@
 """Safety critic Q_risk (paper sec. 2.2): the discounted probability of a future constraint violation.
 
-    y = c + (1 - c) * gamma_risk * Q_risk_targ(s', a'),   a' ~ pi_task(s')
+    y = c + (1 - c) * gamma_risk * Q_boot(s', a'),   a' ~ pi_task(s')
     L = MSE(Q_risk(s, a), y)
 
 ``risk_target`` is the one place the target is computed: the critic's own update, the MAML inner and
 outer losses (``maml.py``) and phase 2 / the baselines (``adaptation.py``) all go through
 ``SafetyCritic.target_value``. ``critic_loss`` is functional (parameters passed in) so that MAML can
 differentiate through it with ``torch.func``; the plain update calls it with the critic's own parameters.
+
+Which network bootstraps (Q_boot), as the reference does (the paper does not say):
+* offline stages (RRL pretraining, Multi-Task pooled training, MESA phase 1), inside ``offline()``:
+  the *current* parameters (no gradient through the target). The reference's Recovery RL /
+  Multi-Task update reads ``self.safety_critic(next_state, a')`` (``sac.py:139-142``), its MAML step a
+  fresh ``deepcopy`` of the meta-parameters per task (``run_multitask.py:478``); its soft-updated
+  target networks are never read there. A lagging target offline (tau 2e-4 from a random init) leaves
+  Q_risk near 0.5 x gamma_risk^T far from any violation, above eps_risk, so the shield overrides
+  every step (measured: docs/results.md).
+* phases 2 and 3: the slow target network (tau 2e-4, ref ``run_multitask.py:633-653``), which starts as
+  an exact copy of the critic (``sync_target``, also on leaving ``offline()``).
 
 ``terminated`` is not used: in the MESA environments every termination is a violation (c = 1), and
 the training datasets keep going after violations, so ``(1 - c)`` is the paper's whole mask.
@@ -47,7 +58,7 @@ class SafetyCritic(nn.Module):
         self.cfg = cfg
         self.q_risk = QRisk(obs_dim, act_dim, cfg.hidden, cfg.twin)
         self.q_risk_target = copy.deepcopy(self.q_risk).requires_grad_(False)
-        self.tau = cfg.tau  # the soft-update rate in force (``offline`` switches it)
+        self.bootstrap_current = False  # True inside ``offline()``
         self.reset_optimizer(cfg.lr)
 
     def forward(self, obs: Tensor, action: Tensor) -> Tensor:
@@ -59,33 +70,44 @@ class SafetyCritic(nn.Module):
         self.optimizer = torch.optim.Adam(self.q_risk.parameters(), lr=lr)
 
     @torch.no_grad()
-    def target_value(self, batch: Batch, task_policy: TaskPolicy) -> Tensor:
-        """y for every transition of ``batch`` (any leading dims, e.g. (K, B) stacked tasks)."""
+    def target_value(self, batch: Batch, task_policy: TaskPolicy, current: bool | None = None) -> Tensor:
+        """y for every transition of ``batch`` (any leading dims, e.g. (K, B) stacked tasks), bootstrapped
+        from the current parameters when ``current`` (default: inside ``offline()``), else the target network."""
+        current = self.bootstrap_current if current is None else current
+        boot = self.q_risk if current else self.q_risk_target
         next_obs = batch.next_obs.reshape(-1, batch.next_obs.shape[-1])
-        q_next = self.q_risk_target(next_obs, task_policy(next_obs)).reshape(batch.cost.shape)
+        q_next = boot(next_obs, task_policy(next_obs)).reshape(batch.cost.shape)
         return risk_target(batch.cost, q_next, self.cfg.gamma_risk)
 
     def update(self, batch: Batch, task_policy: TaskPolicy) -> dict[str, float]:
-        """One Adam step on the critic loss, then the soft target update."""
+        """One Adam step on the critic loss, then the soft target update (none offline: no target is kept)."""
         loss = critic_loss(self.q_risk, dict(self.q_risk.named_parameters()), batch.obs, batch.action,
                            self.target_value(batch, task_policy))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self.soft_update()
+        if not self.bootstrap_current:
+            self.soft_update()
         return {"critic_loss": loss.item()}
 
     @torch.no_grad()
     def soft_update(self) -> None:
         """theta_targ <- theta_targ + tau * (theta - theta_targ)."""
         for target, online in zip(self.q_risk_target.parameters(), self.q_risk.parameters()):
-            target.lerp_(online, self.tau)
+            target.lerp_(online, self.cfg.tau)
+
+    @torch.no_grad()
+    def sync_target(self) -> None:
+        """theta_targ <- theta: the target network an exact copy of the critic (start of phase 2)."""
+        self.q_risk_target.load_state_dict(self.q_risk.state_dict())
 
     @contextmanager
     def offline(self) -> Iterator[None]:
-        """Soft updates at ``cfg.offline_tau`` inside the block: the offline stages (see the config)."""
-        self.tau = self.cfg.offline_tau
+        """Inside: targets bootstrap from the current parameters (the offline stages, as the reference).
+        On leaving: the target network becomes an exact copy of the critic."""
+        self.bootstrap_current = True
         try:
             yield
         finally:
-            self.tau = self.cfg.tau
+            self.bootstrap_current = False
+            self.sync_target()

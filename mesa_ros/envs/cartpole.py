@@ -1,22 +1,25 @@
 """Cartpole-Length (MESA paper, section 5): balance a pole whose length L differs between environments.
 
 Task: ``{"pole_length": L}`` (metres, 0 < L <= 10). Training L ~ U(0.4, 0.8), test L = 1.0; default 0.6.
-Model (``sim/cartpole.xml``): 1 kg cart on a rail, pole = uniform capsule (radius 0.02 m, about
-0.5 kg/m) from the hinge to the tip; changing L edits the pole geom with ``mujoco.MjSpec`` and
-recompiles (about 1 ms), so mass and inertia follow L. The state (qpos, qvel) is kept, so L may
-change between episodes or mid-episode.
+Model (``sim/cartpole.xml``): the reference code's physics (a motor of up to 300 N: the reference's gear
+100 x ctrlrange [-3, 3], here gear 300 x [-1, 1]; a ~10.5 kg capsule cart; a capsule pole of radius 0.049 m at density 1000 kg/m^3 from
+the hinge to the tip, ~5-8 kg; damping 1 on both joints; RK4 at 0.02 s). Changing L edits the pole
+geom with ``mujoco.MjSpec`` and recompiles (about 1 ms), so mass and inertia follow L. The state
+(qpos, qvel) is kept, so L may change between episodes or mid-episode.
 
-Time: physics step 0.01 s (RK4) x frame skip 5 = dt 0.05 s; 200 steps (the horizon) = 10 s.
-Action: 1 value in [-1, 1] (clipped), force = 10 N x action on the cart.
-State: cart position x (m, slider range [-3, 3]), pole angle theta (rad, 0 = upright, unbounded).
+Time: physics step 0.02 s x frame skip 2 = dt 0.04 s (the reference's); 200 steps (the horizon) = 8 s.
+Action: 1 value in [-1, 1] (clipped), force = 300 N x action on the cart (the reference: [-3, 3] x 100 N,
+the same forces; uniform random actions have the same force distribution).
+State: cart position x (m, slider range [-2.5, 2.5]), pole angle theta (rad, 0 = upright, unbounded).
 Observation (5, float64): [x, sin(theta), cos(theta), x_dot, theta_dot]; never L.
 Start: qpos, qvel ~ U(-0.01, 0.01) each (as the reference code), i.e. near upright at rest.
 Reward: with tip = (x + L sin(theta), L cos(theta)) the pole tip in the rail's (x, z) frame (origin
 at the hinge height at x = 0), r = exp(-|tip - (0, L)|^2 / L^2), evaluated after the step.
 Constraint: |theta wrapped to (-pi, pi]| > pi/2 (pole below horizontal) or |x| >= 2.4, after the step.
-Deviations from the reference code: dt 0.05 instead of 0.04, a 10 N motor on a 1 kg cart with a
-light pole instead of 300 N on a ~10 kg cart with a ~7.5 kg pole, sin/cos of the angle in the
-observation. Rendering: ``render_mode=None`` only.
+Deviations from the reference code: the action normalised to [-1, 1] (same forces), sin/cos of the angle in the observation (the reference observes
+the angle), a pole exactly vertical at angle 0 (the reference's tip has a 0.001 m x offset), L fixed
+by the task (the committed reference redraws L at every reset unless ``init_length`` is given).
+Rendering: ``render_mode=None`` only.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from mesa_ros.envs import mujoco_fault_env as _mujoco_log_config  # noqa: F401  
 from mesa_ros.envs.base import TaskEnvMixin, check_action, check_positive, check_split, check_task_keys, constraint_info
 from mesa_ros.paths import sim_asset
 
-FRAME_SKIP = 5
+FRAME_SKIP = 2
 DEFAULT_POLE_LENGTH = 0.6
 MAX_POLE_LENGTH = 10.0
 TRAIN_POLE_LENGTHS = (0.4, 0.8)
@@ -66,7 +69,8 @@ class CartpoleLengthEnv(TaskEnvMixin, gym.Env):
         self.model = self._spec.compile()
         self.data = mujoco.MjData(self.model)
         self.dt = self.model.opt.timestep * FRAME_SKIP
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        low, high = self.model.actuator_ctrlrange[0]
+        self.action_space = spaces.Box(float(low), float(high), shape=(1,), dtype=np.float32)
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(5,), dtype=np.float64)
         self.set_task(task if task is not None else {"pole_length": DEFAULT_POLE_LENGTH})
 
@@ -140,7 +144,7 @@ class CartpoleLengthEnv(TaskEnvMixin, gym.Env):
         return self._get_obs(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        command = np.clip(check_action(action, self.action_space), -1.0, 1.0)
+        command = np.clip(check_action(action, self.action_space), self.action_space.low, self.action_space.high)
         self.data.ctrl[:] = command
         mujoco.mj_step(self.model, self.data, nstep=FRAME_SKIP)
         tip = self.pole_tip()

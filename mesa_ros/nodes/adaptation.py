@@ -28,7 +28,8 @@ from mesa_ros.core.buffers import ReplayBuffer
 from mesa_ros.core.config import merge
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset
 from mesa_ros.core.experiment import env_spaces, load_checkpoint
-from mesa_ros.core.methods import SafetyLayer, adapt_to_test, new_recovery
+from mesa_ros.core.methods import adapt_to_test, new_recovery
+from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.envs import env_class
 from mesa_ros.nodes import msgs, qos
 from mesa_ros.nodes.defaults import default_checkpoint
@@ -67,7 +68,8 @@ class AdaptationNode(Node):
             raise ValueError(f"checkpoint {safety or 'default'} holds no critic")
         self.cfg = meta.cfg if steps < 0 else merge(meta.cfg, {"adapt": {"steps": steps}})
         self.space = env_spaces(self.env)
-        self.layer = SafetyLayer(meta.critic, new_recovery(self.cfg, *self.space))
+        # pi_rec trained offline with the critic when the checkpoint has it (meta-train), else a fresh one
+        self.layer = meta.safety or SafetyLayer(meta.critic, new_recovery(self.cfg, *self.space))
         self.task_policy = load_checkpoint(policy or default_checkpoint(self.env, "policy"), env=self.env).agent.policy
         self.assembler = TransitionAssembler(env_class(self.env).observation_from)
         self.buffer = self._new_buffer()
@@ -156,9 +158,7 @@ class AdaptationNode(Node):
     def _learn_online(self, new_steps: int) -> None:
         self.steps_since_publish += new_steps
         if self.online_every and self.steps_since_publish % self.online_every == 0:
-            batch = self.buffer.sample(self.cfg.critic.batch_size)
-            self.layer.critic.update(batch, self.task_policy)
-            self.layer.recovery.update(batch.obs, self.layer.critic)
+            self.layer.update(self.buffer.sample(self.cfg.critic.batch_size), self.task_policy)
         if self.steps_since_publish >= self.publish_every:
             self.steps_since_publish = 0
             self._send_weights()

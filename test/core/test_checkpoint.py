@@ -56,3 +56,17 @@ def test_wrong_environment_module_and_files_are_rejected(tmp_path) -> None:
     save_file({"w": torch.zeros(2)}, str(foreign))
     with pytest.raises(ValueError, match="not a mesa_ros checkpoint"):
         ck.load(foreign)
+
+
+def test_a_checkpoint_config_with_a_retired_key_still_loads() -> None:
+    """critic.offline_tau (the lagging-target rate of the offline stages) is gone; old checkpoints keep loading."""
+    from mesa_ros.core.config import load_config
+    from mesa_ros.core.experiment import resolve_config
+
+    stored = load_config("Navigation-2", "smoke").to_dict()
+    stored["critic"]["offline_tau"] = 2e-3
+    cfg = resolve_config("Navigation-2", stored=stored)
+    assert cfg.critic.tau == 2e-4 and not hasattr(cfg.critic, "offline_tau")
+    stored["critic"]["offline_taux"] = 1.0  # anything else unknown is still an error
+    with pytest.raises(ValueError, match="unknown config key 'critic.offline_taux'"):
+        resolve_config("Navigation-2", stored=stored)

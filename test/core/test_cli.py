@@ -44,7 +44,7 @@ def chain(tmp_path_factory) -> Path:
     assert main(["collect", "--env", "Navigation-2", "--split", "test", "--out", str(d / "test.safetensors"),
                  *SMOKE]) == 0
     assert main(["meta-train", "--method", "mesa", "--data", str(d / "train"), "--out", str(d / "meta.safetensors"),
-                 "--log-every", "5", *SMOKE]) == 0
+                 "--recovery-data", str(d / "test.safetensors"), "--log-every", "5", *SMOKE]) == 0
     assert main(["adapt", "--checkpoint", str(d / "meta.safetensors"), "--data", str(d / "test.safetensors"),
                  "--out", str(d / "adapted.safetensors"), "--no-progress"]) == 0
     assert main(["train-online", "--checkpoint", str(d / "adapted.safetensors"), "--data", str(d / "test.safetensors"),
@@ -62,7 +62,7 @@ def test_chain_outputs_exist_and_load(chain, capsys):
     assert train_tasks[0] != train_tasks[1] and test.metadata.task not in train_tasks  # an unseen test environment
 
     meta = checkpoint.load(chain / "meta.safetensors", env="Navigation-2")
-    assert set(meta.tensors) == {"sac", "critic"} and meta.extra["method"] == "mesa"
+    assert set(meta.tensors) == {"sac", "critic", "recovery"} and meta.extra["method"] == "mesa"
     assert meta.config["meta"]["iterations"] == 20 and meta.extra["stage"] == "meta-train"
     assert [int(r["iteration"]) for r in rows(chain / "meta.metrics.csv")] == [5, 10, 15, 20]
 
@@ -164,8 +164,8 @@ def bad_inputs(d: Path) -> list[tuple[list[str], str]]:
          "needs the 'tensorboard' package"),
         (["adapt", "--checkpoint", str(d / "final.safetensors"), "--data", str(d / "nav1.safetensors"), "--out", "x"],
          "was trained on 'Navigation-2', not 'Navigation-1'"),
-        (["adapt", "--method", "mesa", "--data", test, "--out", "x"], "adapts the critic of its offline stage"),
-        (["train-online", "--checkpoint", meta, "--out", "x"], "holds no recovery policy"),
+        (["adapt", "--method", "mesa", "--data", test, "--out", "x"], "adapts the layer of its offline stage"),
+        (["train-online", "--checkpoint", meta, "--out", "x"], "is not adapted to the test environment (no phase 2)"),
         (["train-online", "--method", "mesa", "--env", "Navigation-2", "--out", "x"], "needs --checkpoint"),
         (["train-online", "--env", "Navigation-2", "--task", "{B: 1", "--out", "x"], "--task must be a JSON object"),
         (["train-online", "--env", "Navigation-2", "--task", '{"B": [1, -1]}', "--out", "x", *SMOKE],

@@ -158,18 +158,29 @@ def test_compiled_meta_gradient_equals_the_loop_and_falls_back_when_compilation_
     assert_same(got, meta_gradient_func(q_risk, params, raw, inner, outer), atol=0)
 
 
-def test_meta_step_clips_the_outer_gradient_and_soft_updates_the_target() -> None:
+def test_meta_step_clips_the_outer_gradient_and_bootstraps_from_the_meta_parameters() -> None:
     torch.manual_seed(0)
     critic = SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=(8, 8), tau=0.25))
+    with torch.no_grad():  # a target network that differs from theta must not be read
+        for p in critic.q_risk_target.parameters():
+            p.add_(1.0)
     learner = MetaLearner(critic, MetaConfig(grad_clip=1e-3, outer_lr=1e-2))
     target_before = [p.clone() for p in critic.q_risk_target.parameters()]
-    metrics = learner.meta_step(stacked_batch(0), stacked_batch(1), policy)
+    seen: list[torch.Tensor] = []
+    original = learner.meta_gradient
+    learner.meta_gradient = lambda q, params, raw, inner, outer, **kw: (seen.append(inner[2]), original(
+        q, params, raw, inner, outer, **kw))[1]
+    batch = stacked_batch(0)
+    expected = critic.target_value(batch, policy, current=True)
+    assert not torch.allclose(expected, critic.target_value(batch, policy, current=False))
+    metrics = learner.meta_step(batch, stacked_batch(1), policy)
+    torch.testing.assert_close(seen[0], expected)  # inner targets from theta, not from the target network
     assert set(metrics) == {"inner_loss", "outer_loss", "grad_norm"}
     assert metrics["grad_norm"] > 1e-2  # reported before clipping
     clipped = torch.cat([p.grad.flatten() for p in critic.q_risk.parameters()]).norm()
     assert clipped.item() == pytest.approx(1e-3, rel=1e-3)
-    for t0, t, p in zip(target_before, critic.q_risk_target.parameters(), critic.q_risk.parameters()):
-        torch.testing.assert_close(t, t0 + 0.25 * (p.detach() - t0))
+    for t0, t in zip(target_before, critic.q_risk_target.parameters()):
+        torch.testing.assert_close(t, t0)  # phase 1 keeps no target network: nothing soft-updated
 
 
 def test_meta_training_lowers_the_post_adaptation_loss() -> None:

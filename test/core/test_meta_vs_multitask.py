@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from mesa_ros.core.adaptation import pretrain_critic
+from mesa_ros.core.adaptation import train
 from mesa_ros.core.batch import Batch
 from mesa_ros.core.config import AdaptConfig, MetaConfig, SafetyCriticConfig
 from mesa_ros.core.maml import MetaLearner
@@ -61,7 +61,8 @@ def held_out_losses(seed: int) -> tuple[float, float]:
     def pooled(batch_size: int) -> Batch:  # all training data pooled, same transitions per iteration
         return cat([transitions(t, batch_size // K, rng) for t in rng.choice(train_taus, K)])
 
-    pretrain_critic(multitask, pooled, steps=ITERATIONS, lr=LR, task_policy=task_policy, batch_size=2 * K * B)
+    with multitask.offline():
+        train(multitask, pooled, task_policy, steps=ITERATIONS, lr=LR, batch_size=2 * K * B)
 
     losses: dict[str, list[float]] = {"mesa": [], "multitask": []}
     for tau in rng.uniform(-2, 2, 6):
@@ -73,8 +74,7 @@ def held_out_losses(seed: int) -> tuple[float, float]:
 
         for name, critic in (("mesa", mesa), ("multitask", multitask)):
             adapted = copy.deepcopy(critic)
-            pretrain_critic(adapted, sample, steps=ADAPT_STEPS, lr=AdaptConfig().lr, task_policy=task_policy,
-                            batch_size=ADAPT_BATCH)
+            train(adapted, sample, task_policy, steps=ADAPT_STEPS, lr=AdaptConfig().lr, batch_size=ADAPT_BATCH)
             with torch.no_grad():
                 losses[name].append(((adapted(evaluation.obs, evaluation.action) - evaluation.cost) ** 2).mean().item())
     return float(np.mean(losses["mesa"])), float(np.mean(losses["multitask"]))

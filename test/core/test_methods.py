@@ -8,7 +8,8 @@ import torch
 from mesa_ros.core.collect import collect
 from mesa_ros.core.config import load_config
 from mesa_ros.core.experiment import env_spaces, new_agent, run_pipeline
-from mesa_ros.core.methods import METHODS, adapt_stage, build, get_method, new_critic, offline_stage
+from mesa_ros.core.methods import METHODS, adapt_stage, build, get_method, new_critic, new_recovery, offline_stage
+from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.envs import ENVS
 
 torch.set_num_threads(1)
@@ -82,7 +83,8 @@ def test_rrl_uses_only_the_test_data(data):
 def test_multitask_and_mesa_learn_from_the_training_data(method, data):
     train_a, train_b, test = data
     m, cfg, agent = setup(method)
-    critics = [offline_stage(m, cfg, *SPACE, agent.policy, train, seed=0) for train in (train_a, train_a, train_b)]
+    critics = [offline_stage(m, cfg, *SPACE, agent.policy, train, seed=0).critic
+               for train in (train_a, train_a, train_b)]
     assert same(state(critics[0]), state(critics[1]))  # seeded
     assert not same(state(critics[0]), state(critics[2]))  # other training data, other critic
     with pytest.raises(ValueError, match="needs at least one training dataset"):
@@ -92,13 +94,14 @@ def test_multitask_and_mesa_learn_from_the_training_data(method, data):
 def test_stages_check_their_inputs(data):
     train, _, test = data
     mesa, cfg, agent = setup("mesa")
-    with pytest.raises(ValueError, match="adapts the critic of its offline stage"):
+    layer = SafetyLayer(new_critic(cfg, *SPACE), new_recovery(cfg, *SPACE))
+    with pytest.raises(ValueError, match="adapts the layer of its offline stage"):
         adapt_stage(mesa, cfg, *SPACE, agent.policy, test)
     with pytest.raises(ValueError, match="needs the test-environment dataset"):
-        adapt_stage(mesa, cfg, *SPACE, agent.policy, None, new_critic(cfg, *SPACE))
+        adapt_stage(mesa, cfg, *SPACE, agent.policy, None, layer)
     rrl, cfg, agent = setup("rrl")
     with pytest.raises(ValueError, match="'rrl' adapts no prior critic"):
-        adapt_stage(rrl, cfg, *SPACE, agent.policy, test, new_critic(cfg, *SPACE))
+        adapt_stage(rrl, cfg, *SPACE, agent.policy, test, layer)
 
 
 def test_pipeline_runs_every_phase_and_writes_the_csv(data, tmp_path):
@@ -110,32 +113,72 @@ def test_pipeline_runs_every_phase_and_writes_the_csv(data, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["multitask", "mesa", "rrl"])
-def test_offline_stages_soft_update_at_offline_tau_and_the_later_phases_at_tau(method, data):
-    """offline_tau = 1 makes every offline soft update a copy: the target ends equal to the critic.
-    Phase 2 afterwards runs at tau again (here 0: the target no longer moves)."""
+def test_offline_stages_leave_an_exact_target_copy_and_phase_2_moves_only_the_critic(method, data):
+    """Offline the critic bootstraps from itself; leaving the stage the target is an exact copy, from which
+    phase 2 starts (here at tau = 0: the target then no longer moves)."""
     train, _, test = data
     m = get_method(method)
-    cfg = load_config(ENV, "smoke", {"critic": {"offline_tau": 1.0, "tau": 0.0}})
-    cfg = m.configure(cfg)
+    cfg = m.configure(load_config(ENV, "smoke", {"critic": {"tau": 0.0}}))
     agent = new_agent(cfg, SPACE)
-    critic = offline_stage(m, cfg, *SPACE, agent.policy, train, seed=0)
+    offline = offline_stage(m, cfg, *SPACE, agent.policy, train, test, seed=0)
     if m.offline is not None:
-        assert same(state(critic.q_risk), state(critic.q_risk_target))
-        assert critic.tau == 0.0  # restored after the stage
-    layer, _ = adapt_stage(m, cfg, *SPACE, agent.policy, test, critic, seed=0)
+        assert same(state(offline.critic.q_risk), state(offline.critic.q_risk_target))
+        assert not offline.critic.bootstrap_current  # restored after the stage
+    layer, _ = adapt_stage(m, cfg, *SPACE, agent.policy, test, offline, seed=0)
     if m.offline is None:  # RRL's pretraining on the test data is its offline stage
         assert same(state(layer.critic.q_risk), state(layer.critic.q_risk_target))
     else:
         assert not same(state(layer.critic.q_risk), state(layer.critic.q_risk_target))  # phase 2 moved only theta
 
 
+@pytest.mark.parametrize("method", ["multitask", "mesa"])
+def test_offline_stage_trains_the_recovery_policy_and_phase_2_continues_it(method, data):
+    train, _, test = data
+    m, cfg, agent = setup(method)
+    torch.manual_seed(0)
+    fresh = new_recovery(cfg, *SPACE)
+    offline = offline_stage(m, cfg, *SPACE, agent.policy, train, test, seed=0)
+    assert not same(state(fresh), state(offline.recovery))  # pi_rec learned offline, with the critic
+    before = state(offline.recovery)
+    layer, _ = adapt_stage(m, cfg, *SPACE, agent.policy, test, offline, seed=0)
+    assert layer.recovery is offline.recovery and not same(before, state(layer.recovery))
+
+
 @pytest.mark.parametrize("env", sorted(ENVS))
 def test_cpu_small_keeps_the_papers_offline_travel(env):
-    """cpu-small cuts the offline iterations by f and raises offline_tau and outer_lr by the same f: the
-    target network and the meta-parameters move as far from their init as with the paper's values."""
+    """cpu-small cuts the offline iterations by f and raises outer_lr by the same f: the meta-parameters
+    move as far from their init as with the paper's values."""
     paper, small = load_config(env), load_config(env, "cpu-small")
     cut = paper.meta.iterations / small.meta.iterations
     assert cut > 1
-    assert small.critic.offline_tau == pytest.approx(cut * paper.critic.offline_tau)
     assert small.meta.outer_lr == pytest.approx(cut * paper.meta.outer_lr)
     assert (small.critic.tau, small.adapt.lr) == (paper.critic.tau, paper.adapt.lr)  # phases 2-3 keep the paper's
+
+
+@pytest.fixture(scope="module")
+def wall_data():
+    """Navigation-2 data started near the wall (as the experiment collects it): violations to learn from."""
+    train = [collect(ENV, None, "train", num_transitions=1000, seed=s, progress=False, start="near_obstacles")
+             for s in (1, 2)]
+    test = collect(ENV, None, "test", num_transitions=300, seed=0, progress=False, start="near_obstacles")
+    held_out = collect(ENV, None, "test", num_transitions=300, seed=7, progress=False, start="near_obstacles")
+    return train, test, held_out
+
+
+@pytest.mark.parametrize("method", ["rrl", "multitask", "mesa"])
+def test_offline_recovery_policy_acts_safer_than_random_actions(method, wall_data):
+    """After the offline stage (RRL: its pretraining), Q_risk(s, pi_rec(s)) < Q_risk(s, a_random) on (nearly) every
+    held-out state, and on average."""
+    train, test, held_out = wall_data
+    m = get_method(method)
+    cfg = m.configure(load_config(ENV, "smoke", {"meta": {"iterations": 1000}, "adapt": {"pretrain_steps": 1000}}))
+    agent = new_agent(cfg, SPACE)
+    if m.offline is not None:
+        layer = offline_stage(m, cfg, *SPACE, agent.policy, train, test, seed=0)
+    else:
+        layer, _ = adapt_stage(m, cfg, *SPACE, agent.policy, test, seed=0)
+    obs = torch.as_tensor(held_out.s, dtype=torch.float32)
+    random = torch.rand(len(obs), 2, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        q_recovery, q_random = layer.critic(obs, layer.recovery(obs)), layer.critic(obs, random)
+    assert (q_recovery < q_random).float().mean() > 0.9 and q_recovery.mean() < q_random.mean()

@@ -12,7 +12,8 @@ from mesa_ros.core.collect import collect
 from mesa_ros.core.config import load_config
 from mesa_ros.core.dataset import DatasetMetadata
 from mesa_ros.core.experiment import env_spaces, new_agent
-from mesa_ros.core.methods import SafetyLayer, new_critic, new_recovery
+from mesa_ros.core.methods import new_critic, new_recovery
+from mesa_ros.core.safety_layer import SafetyLayer
 
 torch.set_num_threads(1)
 ENV = "Navigation-2"

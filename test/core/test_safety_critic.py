@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mesa_ros.core.adaptation import pretrain_critic
+from mesa_ros.core import adaptation
 from mesa_ros.core.batch import Batch
 from mesa_ros.core.config import SafetyCriticConfig
 from mesa_ros.core.networks import QRisk
@@ -161,7 +161,8 @@ def test_trained_critic_ranks_unsafe_transitions_above_safe_ones() -> None:
 
     with torch.no_grad():
         auc_before = roc_auc(critic(held_out.obs, held_out.action).numpy(), held_out.cost.numpy())
-    metrics = pretrain_critic(critic, sample, steps=800, lr=3e-3, task_policy=random_policy)
+    with critic.offline():
+        metrics = adaptation.train(critic, sample, random_policy, steps=800, lr=3e-3, batch_size=256)
     assert set(metrics) == {"mean_critic_loss", "last_critic_loss"}
     with torch.no_grad():
         auc_after = roc_auc(critic(held_out.obs, held_out.action).numpy(), held_out.cost.numpy())

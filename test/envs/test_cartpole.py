@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import mesa_ros.envs  # noqa: F401  (registers the environments)
-from mesa_ros.envs.cartpole import CartpoleLengthEnv
+from mesa_ros.envs.cartpole import FRAME_SKIP, CartpoleLengthEnv
 
-POLE_RADIUS, POLE_DENSITY = 0.02, 400.0
+POLE_RADIUS, DENSITY = 0.049, 1000.0  # the reference's pole radius, MuJoCo's default density
 
 
 @pytest.fixture
@@ -26,14 +26,50 @@ def snapshot(env: CartpoleLengthEnv) -> tuple:
     return env.data.time, env.data.qpos.copy(), env.data.qvel.copy(), env.task
 
 
-def balance(obs: np.ndarray) -> np.ndarray:
-    """A hand-tuned PD controller that keeps every pole length of the paper upright near x = 0."""
+def lqr_gain(length: float) -> np.ndarray:
+    """Discrete LQR gain K (u = -K [x, theta, x_dot, theta_dot]) of one environment step, linearised
+    upright at rest by central finite differences of the model itself."""
+    env = CartpoleLengthEnv({"pole_length": length})
+
+    def step(state: np.ndarray, u: float) -> np.ndarray:
+        env.set_state(state[:2], state[2:])
+        env.data.ctrl[:] = u
+        mujoco.mj_step(env.model, env.data, nstep=FRAME_SKIP)
+        return np.concatenate([env.data.qpos, env.data.qvel])
+
+    eps, zero = 1e-5, np.zeros(4)
+    a = np.stack([(step(zero + eps * e, 0.0) - step(zero - eps * e, 0.0)) / (2 * eps) for e in np.eye(4)], axis=1)
+    b = ((step(zero, eps) - step(zero, -eps)) / (2 * eps))[:, None]
+    q, r, p = np.diag([1.0, 10.0, 1.0, 1.0]), np.array([[1.0]]), np.eye(4)
+    for _ in range(2000):  # Riccati iteration to the fixed point
+        k = np.linalg.solve(r + b.T @ p @ b, b.T @ p @ a)
+        p = q + a.T @ p @ (a - b @ k)
+    return k
+
+
+def balance(obs: np.ndarray, gain: np.ndarray) -> np.ndarray:
     x, sin, cos, x_dot, theta_dot = obs
-    return np.clip([8.0 * math.atan2(sin, cos) + 1.5 * theta_dot + 0.3 * x + 0.6 * x_dot], -1.0, 1.0)
+    return np.clip(-gain @ [x, math.atan2(sin, cos), x_dot, theta_dot], -1.0, 1.0)
 
 
 def pole_mass(length: float) -> float:
-    return POLE_DENSITY * math.pi * POLE_RADIUS**2 * (length + 4.0 / 3.0 * POLE_RADIUS)
+    return DENSITY * math.pi * POLE_RADIUS**2 * (length + 4.0 / 3.0 * POLE_RADIUS)
+
+
+def test_model_carries_the_reference_physics(env: CartpoleLengthEnv) -> None:
+    """michaelzhiluo/mesa-safe-rl env/assets/cartpole.xml: up to 300 N (gear 100 x ctrlrange +-3 there; gear 300
+    x +-1 here), damping 1, RK4 at 0.02 s, frame skip 2, a capsule cart (r 0.1, half-length 0.1) and pole
+    (r 0.049) at density 1000."""
+    m = env.model
+    slide = m.actuator("slide")
+    assert slide.gear[0] * slide.ctrlrange[1] == 300.0 and list(slide.ctrlrange) == [-1.0, 1.0]
+    assert list(env.action_space.low) == [-1.0] and list(env.action_space.high) == [1.0]
+    assert list(m.dof_damping) == [1.0, 1.0] and m.opt.timestep == 0.02 and env.dt == pytest.approx(0.04)
+    assert m.opt.integrator == mujoco.mjtIntegrator.mjINT_RK4
+    assert m.body_mass[m.body("cart").id] == pytest.approx(DENSITY * math.pi * 0.1**2 * (0.2 + 4 / 3 * 0.1))
+    assert list(m.jnt_range[m.joint("slider").id]) == [-2.5, 2.5] and not m.jnt_limited[m.joint("hinge").id]
+    env.set_task({"pole_length": 0.645})
+    assert env.model.body_mass[m.body("pole").id] == pytest.approx(5.36, abs=0.01)  # "~5 kg" at the reference's L
 
 
 @pytest.mark.parametrize("length", [0.4, 0.65, 1.0])
@@ -119,17 +155,18 @@ def test_violation_does_not_terminate_when_configured() -> None:
     assert not any(terminated for _, _, terminated, _, _ in results)
 
 
-@pytest.mark.parametrize("length", [0.4, 1.0])
-def test_no_violation_over_a_balanced_episode(length: float) -> None:
-    env = gym.make("mesa_ros/CartpoleLength-v0")
+@pytest.mark.parametrize("length", [0.4, 0.8, 1.0])
+def test_lqr_keeps_the_pole_up_for_the_whole_horizon(length: float) -> None:
+    """A hand-written LQR balances every pole length of the paper, the 1.0 m test pole included."""
+    env, gain = gym.make("mesa_ros/CartpoleLength-v0"), lqr_gain(length)
     obs, _ = env.reset(seed=0, options={"task": {"pole_length": length}})
     rewards = []
-    for t in range(200):
-        obs, reward, terminated, truncated, info = env.step(balance(obs))
+    for _ in range(200):
+        obs, reward, terminated, truncated, info = env.step(balance(obs, gain))
         assert not info["c"] and not terminated
         rewards.append(reward)
     assert truncated  # the horizon is 200 steps
-    assert np.mean(rewards) > 0.8
+    assert np.mean(rewards) > 0.95 and abs(obs[0]) < 0.1
 
 
 def test_random_actions_eventually_violate(env: CartpoleLengthEnv) -> None:
@@ -162,7 +199,7 @@ def test_registered_horizon_spaces_and_timing() -> None:
     env = gym.make("mesa_ros/CartpoleLength-v0")
     assert env.spec.max_episode_steps == 200
     assert env.action_space.shape == (1,) and env.observation_space.shape == (5,)
-    assert env.unwrapped.dt == pytest.approx(0.05)  # 200 steps = 10 s
+    assert env.unwrapped.dt == pytest.approx(0.04)  # 200 steps = 8 s (the reference's dt)
     assert mesa_ros.envs.make("Cartpole-Length").spec.id == "mesa_ros/CartpoleLength-v0"
 
 
