@@ -48,6 +48,9 @@ class SafetyCriticConfig:
     lr: float = 3e-4
     batch_size: int = 256
     twin: bool = False  # Recovery RL baseline: twin heads combined with max (pessimistic)
+    # Layers whose weights are generated from a learned 100-d code (the reference's WLinear, MACAW-style;
+    # networks.WLinear). Off: the paper's plain MLP.
+    wlinear: bool = False
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,11 @@ def _numpy(tensor) -> np.ndarray:
 
 
 class NumpyMLP:
-    """A Linear-ReLU stack (``networks.MLP`` or ``sac.mlp``): ReLU after every linear layer but the last."""
+    """A Linear-ReLU stack (``networks.MLP``, also with generated ``WLinear`` weights, or ``sac.mlp``): ReLU
+    after every linear layer but the last."""
 
     def __init__(self, module: nn.Module) -> None:
-        linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+        linears = module.layers if hasattr(module, "layers") else [m for m in module.modules() if isinstance(m, nn.Linear)]
         self.layers = [(np.ascontiguousarray(_numpy(m.weight).T), _numpy(m.bias)) for m in linears]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Networks of the safety layer: the MLP, Q_risk(s, a) and the deterministic recovery actor.
 
 Paper sec. 5: every network is an MLP with 2 x 256 ReLU hidden layers (``config.py`` holds the sizes).
+The reference's meta-learned critic generates its layers' weights from learned codes (``WLinear``),
+an option of the critic here (``SafetyCriticConfig.wlinear``, off: the paper's plain MLP).
 """
 from __future__ import annotations
 
@@ -14,13 +16,41 @@ from torch.nn import functional as F
 Bounds = float | Sequence[float] | np.ndarray | Tensor
 
 
-class MLP(nn.Module):
-    """Linear-ReLU stack with a linear output layer (modules called functionally: cheap for single inputs)."""
+class WLinear(nn.Module):
+    """A linear layer whose weight and bias are generated from a learned code: [W, b] = A z + c.
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int]) -> None:
+    The MESA reference's meta-learned critic layer (``WLinear`` in ``run_multitask.py:43-68``, from
+    MACAW): z has ``code_dim`` = 100 entries drawn from N(0, (1/out)^2), (A, c) is an ordinary linear map
+    from z to every weight and bias. MAML and Adam then move A, c and z. ``weight`` / ``bias`` are
+    computed on access, so ``torch.func.functional_call`` with substituted parameters sees the
+    substituted layer.
+    """
+
+    def __init__(self, in_features: int, out_features: int, code_dim: int = 100) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.z = nn.Parameter(torch.empty(code_dim).normal_(0.0, 1.0 / out_features))
+        self.fc = nn.Linear(code_dim, in_features * out_features + out_features)
+
+    @property
+    def weight(self) -> Tensor:
+        theta = self.fc(self.z)
+        return theta[:self.in_features * self.out_features].view(self.in_features, self.out_features).T
+
+    @property
+    def bias(self) -> Tensor:
+        return self.fc(self.z)[self.in_features * self.out_features:]
+
+
+class MLP(nn.Module):
+    """Linear-ReLU stack with a linear output layer (modules called functionally: cheap for single inputs).
+    ``wlinear``: the layers are ``WLinear`` (generated weights) instead of ``nn.Linear``."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int], wlinear: bool = False) -> None:
         super().__init__()
         dims = (in_dim, *hidden, out_dim)
-        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims[:-1], dims[1:]))
+        layer = WLinear if wlinear else nn.Linear
+        self.layers = nn.ModuleList(layer(i, o) for i, o in zip(dims[:-1], dims[1:]))
 
     def forward(self, x: Tensor) -> Tensor:
         *hidden, last = self.layers
@@ -36,10 +66,11 @@ class QRisk(nn.Module):
     Recovery RL; each head is trained against the same target (see ``safety_critic.critic_loss``).
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256), twin: bool = False) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256), twin: bool = False,
+                 wlinear: bool = False) -> None:
         super().__init__()
         self.obs_dim, self.act_dim = obs_dim, act_dim
-        self.heads = nn.ModuleList(MLP(obs_dim + act_dim, 1, hidden) for _ in range(2 if twin else 1))
+        self.heads = nn.ModuleList(MLP(obs_dim + act_dim, 1, hidden, wlinear) for _ in range(2 if twin else 1))
 
     def forward(self, obs: Tensor, action: Tensor, all_heads: bool = False) -> Tensor:
         """Risk of shape ``obs.shape[:-1]``; with ``all_heads`` one risk per head, stacked first."""

@@ -56,7 +56,7 @@ class SafetyCritic(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, cfg: SafetyCriticConfig = SafetyCriticConfig()) -> None:
         super().__init__()
         self.cfg = cfg
-        self.q_risk = QRisk(obs_dim, act_dim, cfg.hidden, cfg.twin)
+        self.q_risk = QRisk(obs_dim, act_dim, cfg.hidden, cfg.twin, cfg.wlinear)
         self.q_risk_target = copy.deepcopy(self.q_risk).requires_grad_(False)
         self.bootstrap_current = False  # True inside ``offline()``
         self.reset_optimizer(cfg.lr)

@@ -30,10 +30,10 @@ def test_frozen_policy_equals_the_deterministic_sac_action() -> None:
         np.testing.assert_allclose(frozen(obs), agent.act(obs, deterministic=True), atol=1e-5)
 
 
-@pytest.mark.parametrize("twin", [False, True])
-def test_frozen_shield_equals_the_torch_shield(twin: bool) -> None:
+@pytest.mark.parametrize(("twin", "wlinear"), [(False, False), (True, False), (False, True)])
+def test_frozen_shield_equals_the_torch_shield(twin: bool, wlinear: bool) -> None:
     torch.manual_seed(0)
-    critic = SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=(32, 32), twin=twin))
+    critic = SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=(32, 32), twin=twin, wlinear=wlinear))
     recovery = RecoveryPolicy(OBS_DIM, ACT_DIM, LOW, HIGH, RecoveryConfig(hidden=(32, 32)))
     rng = np.random.default_rng(1)
     risks = []

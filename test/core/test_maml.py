@@ -23,9 +23,9 @@ def task_data(dtype: torch.dtype, seed: int) -> tuple[torch.Tensor, torch.Tensor
             torch.rand(K, B, generator=g, dtype=dtype))
 
 
-def setup(dtype: torch.dtype, twin: bool = False, inner_lr: float = 0.3):
+def setup(dtype: torch.dtype, twin: bool = False, inner_lr: float = 0.3, wlinear: bool = False):
     torch.manual_seed(0)
-    q_risk = QRisk(OBS_DIM, ACT_DIM, (8, 8), twin=twin).to(dtype)
+    q_risk = QRisk(OBS_DIM, ACT_DIM, (8, 8), twin=twin, wlinear=wlinear).to(dtype)
     params = {n: p.detach() for n, p in q_risk.named_parameters()}
     # distinct rates per tensor, so a mix-up between tensors would show
     raw = {n: torch.tensor(inverse_softplus(inner_lr * (1 + 0.1 * i)), dtype=dtype) for i, n in enumerate(params)}
@@ -40,10 +40,10 @@ def assert_same(a, b, atol: float) -> None:
     torch.testing.assert_close(a.outer_loss, b.outer_loss, atol=atol, rtol=0)
 
 
-@pytest.mark.parametrize("twin", [False, True])
+@pytest.mark.parametrize(("twin", "wlinear"), [(False, False), (True, False), (False, True)])
 @pytest.mark.parametrize("first_order", [False, True])
-def test_func_meta_gradient_equals_loop_float64(twin: bool, first_order: bool) -> None:
-    q_risk, params, raw, inner, outer = setup(torch.float64, twin)
+def test_func_meta_gradient_equals_loop_float64(twin: bool, wlinear: bool, first_order: bool) -> None:
+    q_risk, params, raw, inner, outer = setup(torch.float64, twin, wlinear=wlinear)
     func = meta_gradient_func(q_risk, params, raw, inner, outer, first_order=first_order)
     loop = meta_gradient_loop(q_risk, params, raw, inner, outer, first_order=first_order)
     assert func.inner_loss.shape == func.outer_loss.shape == (K,)

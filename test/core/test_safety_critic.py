@@ -175,3 +175,17 @@ def test_critic_module_is_plain_nn() -> None:
     assert isinstance(critic.q_risk, nn.Module)
     assert set(critic.state_dict()) >= {f"q_risk_target.{k}" for k in critic.q_risk.state_dict()}
     assert not any(p.requires_grad for p in critic.q_risk_target.parameters())
+
+
+def test_wlinear_layer_is_the_references_generated_linear_map() -> None:
+    """ref run_multitask.py:43-68: theta = fc(z); w = theta[:in*out].view(in, out); y = x @ w + theta[in*out:]."""
+    from mesa_ros.core.networks import WLinear
+
+    torch.manual_seed(0)
+    layer, x = WLinear(5, 3), torch.randn(4, 5)
+    theta = layer.fc(layer.z)
+    want = x @ theta[:15].view(5, 3) + theta[15:]
+    torch.testing.assert_close(torch.nn.functional.linear(x, layer.weight, layer.bias), want)
+    assert layer.z.shape == (100,) and sum(p.numel() for p in layer.parameters()) == 100 + 100 * 18 + 18
+    critic = SafetyCritic(5, 2, SafetyCriticConfig(hidden=(8,), wlinear=True))
+    assert all(isinstance(m, WLinear) for m in critic.q_risk.heads[0].layers)
