@@ -1,0 +1,85 @@
+"""How often phase 2 collapses a critic (Q_risk ~ 0 even on violating states), measured on training tasks only.
+
+For each offline seed, a method's offline stage (``--method``: Multi-Task or MESA, on the training data of
+an experiment directory made by ``mesa-ros experiment``; MESA's recovery steps on the pooled training
+data), then phase 2 (the config's adapt.steps Adam steps at adapt.lr) on
+``--transitions`` transitions of each training dataset in turn (a pseudo test task: the test task is
+never read), with several phase-2 seeds. A run collapses when the median Q_risk on the violating
+transitions it was adapted on ends below 0.01 (their target is 1). Also reports, for the first collapse,
+how far the pre-sigmoid logits moved in the first 10 Adam steps. Critic variants: the paper's MLP
+and the reference's WLinear layers (``critic.wlinear``).
+
+    python scripts/phase2_collapse.py runs/navigation-2 [--method mesa] [--offline-seeds 3] [--phase2-seeds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mesa_ros.core.calibration import calibration
+from mesa_ros.core.experiment import env_spaces, load_datasets, new_agent, resolve_config
+from mesa_ros.core.methods import adapt_to_test, get_method, offline_stage
+
+
+def logits(layer, data) -> torch.Tensor:
+    obs, act = torch.as_tensor(data.s, dtype=torch.float32), torch.as_tensor(data.a_exec, dtype=torch.float32)
+    with torch.no_grad():
+        return torch.logit(layer.critic(obs, act).clamp(1e-12, 1 - 1e-7))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiment_dir")
+    parser.add_argument("--preset", default="cpu-small")
+    parser.add_argument("--method", default="multitask", choices=("multitask", "mesa"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, e.g. adapt.lr=1e-4")
+    parser.add_argument("--variants", default="mlp,wlinear", help="critic variants to measure (mlp, wlinear)")
+    parser.add_argument("--offline-seeds", type=int, default=3)
+    parser.add_argument("--phase2-seeds", type=int, default=3)
+    parser.add_argument("--transitions", type=int, default=200, help="pseudo test-set size (Navigation: 200)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    train = load_datasets(sorted(Path(args.experiment_dir, "data").glob("train_*.safetensors")), split="train")
+    env = train[0].metadata.env
+    space, method = env_spaces(env), get_method(args.method)
+    result = {}
+    for wlinear in (v == "wlinear" for v in args.variants.split(",")):
+        cfg = resolve_config(env, args.preset, [*args.set, f"critic.wlinear={str(wlinear).lower()}"], method=method)
+        runs, collapsed, first = 0, 0, None
+        for seed in range(args.offline_seeds):
+            agent = new_agent(dataclasses.replace(cfg, seed=seed), space)
+            layer = offline_stage(method, cfg, *space, agent.policy, train, seed=seed)
+            for k, data in enumerate(train):
+                pseudo = data.fraction(args.transitions / len(data))
+                if pseudo.num_violations == 0:
+                    continue
+                for s in range(args.phase2_seeds):
+                    adapted = copy.deepcopy(layer)
+                    torch.manual_seed(s)
+                    short = dataclasses.replace(cfg, adapt=dataclasses.replace(cfg.adapt, steps=10))
+                    adapt_to_test(short, adapted, pseudo, agent.policy, np.random.default_rng(s))
+                    shift10 = float((logits(adapted, pseudo) - logits(layer, pseudo)).median())
+                    adapted = copy.deepcopy(layer)
+                    torch.manual_seed(s)
+                    adapt_to_test(cfg, adapted, pseudo, agent.policy, np.random.default_rng(s))
+                    at_violation = calibration(adapted.critic, agent.policy, pseudo, cfg.shield.eps_risk)[0]
+                    runs += 1
+                    if at_violation.median_q < 0.01:
+                        collapsed += 1
+                        first = first or {"offline_seed": seed, "train_task": k, "phase2_seed": s,
+                                          "median_logit_shift_first_10_steps": shift10}
+        name = "wlinear" if wlinear else "mlp"
+        result[name] = {"runs": runs, "collapsed": collapsed, "first_collapse": first}
+        print(f"{env} {method.name} critic ({name}): phase 2 collapsed in {collapsed} of {runs} runs on training tasks"
+              + (f"; first: {first}" if first else ""))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
