@@ -10,6 +10,10 @@ how far the pre-sigmoid logits moved in the first 10 Adam steps. Critic variants
 and the reference's WLinear layers (``critic.wlinear``).
 
     python scripts/phase2_collapse.py runs/navigation-2 [--method mesa] [--offline-seeds 3] [--phase2-seeds 3]
+
+``--test-diagnosis``: instead, phase 2 again from each offline checkpoint of the directory on its test
+dataset (``--phase2-seeds`` runs each), and the median Q_risk on the violating test transitions before
+and after: a diagnosis of finished runs, not a basis for any setting.
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ import numpy as np
 import torch
 
 from mesa_ros.core.calibration import calibration
-from mesa_ros.core.experiment import env_spaces, load_datasets, new_agent, resolve_config
+from mesa_ros.core.dataset import TransitionDataset
+from mesa_ros.core.experiment import env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config
 from mesa_ros.core.methods import adapt_to_test, get_method, offline_stage
 
 
@@ -31,6 +36,22 @@ def logits(layer, data) -> torch.Tensor:
     obs, act = torch.as_tensor(data.s, dtype=torch.float32), torch.as_tensor(data.a_exec, dtype=torch.float32)
     with torch.no_grad():
         return torch.logit(layer.critic(obs, act).clamp(1e-12, 1 - 1e-7))
+
+
+def test_diagnosis(out: Path, phase2_seeds: int) -> None:
+    test = TransitionDataset.load(out / "data" / "test.safetensors")
+    for path in sorted((out / "offline").glob("*.safetensors")):
+        run = load_checkpoint(path)
+        before = calibration(run.critic, run.agent.policy, test, run.cfg.shield.eps_risk)[0].median_q
+        after = []
+        for s in range(phase2_seeds):
+            layer = copy.deepcopy(run.safety)
+            torch.manual_seed(s)
+            adapt_to_test(run.cfg, layer, test, run.agent.policy, np.random.default_rng(s))
+            after.append(round(calibration(layer.critic, run.agent.policy, test, run.cfg.shield.eps_risk)[0].median_q, 3))
+        collapsed = sum(q < 0.01 for q in after)
+        print(f"{path.name}: median Q_risk on violating test transitions {before:.3f} before phase 2, after "
+              f"{after} ({collapsed} of {phase2_seeds} collapsed)")
 
 
 def main() -> None:
@@ -43,8 +64,13 @@ def main() -> None:
     parser.add_argument("--offline-seeds", type=int, default=3)
     parser.add_argument("--phase2-seeds", type=int, default=3)
     parser.add_argument("--transitions", type=int, default=200, help="pseudo test-set size (Navigation: 200)")
+    parser.add_argument("--test-diagnosis", action="store_true", help="re-run phase 2 of the offline checkpoints "
+                        "on the test dataset (diagnosis only)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.test_diagnosis:
+        test_diagnosis(Path(args.experiment_dir), args.phase2_seeds)
+        return
     train = load_datasets(sorted(Path(args.experiment_dir, "data").glob("train_*.safetensors")), split="train")
     env = train[0].metadata.env
     space, method = env_spaces(env), get_method(args.method)
