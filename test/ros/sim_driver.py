@@ -19,6 +19,15 @@ COMMAND = np.array([0.5, -0.4, 0.3, -0.6, 0.7, 0.8])
 GEARS = np.array([120, 90, 60, 120, 60, 30])
 
 
+def call_service(node, executor, srv_type, name: str, request):
+    """Call service ``name`` from ``node`` and wait for the answer (asserting that it is served)."""
+    client = node.create_client(srv_type, name)
+    assert client.wait_for_service(timeout_sec=20), name
+    future = client.call_async(request)
+    executor.spin_until_future_complete(future, timeout_sec=10)
+    return future.result()
+
+
 def actuated(effort: np.ndarray) -> np.ndarray:
     return effort[3:]  # joints rootx, rootz, rooty carry no actuator
 
@@ -61,11 +70,7 @@ class Driver:
         return self.efforts[-1]
 
     def call(self, srv_type, name: str, request):
-        client = self.node.create_client(srv_type, name)
-        assert client.wait_for_service(timeout_sec=20), name
-        future = client.call_async(request)
-        self.executor.spin_until_future_complete(future, timeout_sec=10)
-        return future.result()
+        return call_service(self.node, self.executor, srv_type, name, request)
 
     def set_param(self, name: str, value):
         request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])

@@ -21,6 +21,7 @@ from mesa_ros.core import checkpoint
 from mesa_ros.core.safety_critic import SafetyCritic
 from mesa_ros.envs.session import SimSession
 from mesa_ros.nodes import msgs, qos
+from sim_driver import call_service
 
 
 class Probe:
@@ -38,11 +39,7 @@ class Probe:
         return predicate()
 
     def call(self, srv_type, name: str, request):
-        client = self.node.create_client(srv_type, name)
-        assert client.wait_for_service(timeout_sec=20), name
-        future = client.call_async(request)
-        self.executor.spin_until_future_complete(future, timeout_sec=10)
-        return future.result()
+        return call_service(self.node, self.executor, srv_type, name, request)
 
     def close(self) -> None:
         self.node.destroy_node()
