@@ -32,14 +32,22 @@ class WLinear(nn.Module):
         self.z = nn.Parameter(torch.empty(code_dim).normal_(0.0, 1.0 / out_features))
         self.fc = nn.Linear(code_dim, in_features * out_features + out_features)
 
+    def weight_and_bias(self) -> tuple[Tensor, Tensor]:
+        """(W of shape (out, in), b), from one evaluation of the generator."""
+        theta, n = self.fc(self.z), self.in_features * self.out_features
+        return theta[:n].view(self.in_features, self.out_features).T, theta[n:]
+
     @property
     def weight(self) -> Tensor:
-        theta = self.fc(self.z)
-        return theta[:self.in_features * self.out_features].view(self.in_features, self.out_features).T
+        return self.weight_and_bias()[0]
 
     @property
     def bias(self) -> Tensor:
-        return self.fc(self.z)[self.in_features * self.out_features:]
+        return self.weight_and_bias()[1]
+
+
+def _weight_and_bias(layer: nn.Module) -> tuple[Tensor, Tensor]:
+    return layer.weight_and_bias() if isinstance(layer, WLinear) else (layer.weight, layer.bias)
 
 
 class MLP(nn.Module):
@@ -55,8 +63,8 @@ class MLP(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         *hidden, last = self.layers
         for layer in hidden:
-            x = torch.relu(F.linear(x, layer.weight, layer.bias))
-        return F.linear(x, last.weight, last.bias)
+            x = torch.relu(F.linear(x, *_weight_and_bias(layer)))
+        return F.linear(x, *_weight_and_bias(last))
 
 
 class QRisk(nn.Module):
