@@ -111,7 +111,12 @@ def test_test_size_ablation_adapts_on_fractions_of_the_test_dataset(tmp_path):
             for v in variants]
     assert used == [100, 50, 25, 12, 6] == [round(test_size * v.test_fraction) for v in variants]
     assert {r["variant"] for r in read(out / "episodes.csv")} == {v.key for v in variants}
-    assert "mesa test x1/16 | 1 |" in (out / "results.md").read_text()
+    table = (out / "results.md").read_text()
+    assert "mesa test x1/16 | 1 |" in table
+    # MESA's offline stage trains pi_rec on the test data: one offline checkpoint per test-set size
+    assert sorted(p.name for p in (out / "offline").glob("*.safetensors")) == \
+        sorted(f"{Unit('mesa', v, 0).key}.safetensors" for v in variants)
+    assert "| mesa (seed 0) | phase 1 |" in table and "| mesa (seed 0) | phase 3 |" in table  # calibration
 
 
 def test_curves_by_env_steps_when_episode_counts_differ():

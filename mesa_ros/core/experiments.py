@@ -476,15 +476,17 @@ def _calibration_table(out: Path, meta: Mapping[str, Any]) -> list[str]:
     data = TransitionDataset.load(test_path)
     spans = [f"{lo:.0f}" if lo == hi else f"{lo:.0f}-{hi:.0f}".replace("inf", "end") for lo, hi in DISTANCE_BINS]
     rows = []
+    variant = meta["variants"][0]["key"]  # the first condition
     for method in meta["methods"]:
         if not get_method(method).safe:
             continue
-        seeds = sorted(int(p.name.split("_seed")[1].split(".")[0]) for p in (out / "checkpoints").glob(
-            f"{method}_seed*.phase2.safetensors"))
+        prefix = Unit.key_of(method, variant, 0)[:-1]  # "<method>[_<variant>]_seed"
+        seeds = sorted(int(p.name[len(prefix):].split(".")[0]) for p in (out / "checkpoints").glob(
+            f"{prefix}*.phase2.safetensors"))
         if not seeds:
             continue
-        key = Unit.key_of(method, "", seeds[0])
-        stages = (("phase 1", out / f"{_offline_name(method, '', seeds[0])}.safetensors"),
+        key = Unit.key_of(method, variant, seeds[0])
+        stages = (("phase 1", out / f"{_offline_name(method, variant, seeds[0])}.safetensors"),
                   ("phase 2", out / "checkpoints" / f"{key}.phase2.safetensors"),
                   ("phase 3", out / "checkpoints" / f"{key}.safetensors"))
         for stage, path in stages:
