@@ -476,6 +476,7 @@ def _calibration_table(out: Path, meta: Mapping[str, Any]) -> list[str]:
     data = TransitionDataset.load(test_path)
     spans = [f"{lo:.0f}" if lo == hi else f"{lo:.0f}-{hi:.0f}".replace("inf", "end") for lo, hi in DISTANCE_BINS]
     rows = []
+    counts = dict.fromkeys(DISTANCE_BINS, 0)
     variant = meta["variants"][0]["key"]  # the first condition
     for method in meta["methods"]:
         if not get_method(method).safe:
@@ -496,14 +497,12 @@ def _calibration_table(out: Path, meta: Mapping[str, Any]) -> list[str]:
             by_bin = {(r.low, r.high): r for r in calibration(run.critic, run.agent.policy, data,
                                                               run.cfg.shield.eps_risk)}
             gamma, eps = run.cfg.critic.gamma_risk, run.cfg.shield.eps_risk
+            counts |= {b: r.count for b, r in by_bin.items()}  # the same test data for every row
             cells = [f"{by_bin[b].median_q:.3f}" if b in by_bin else "-" for b in DISTANCE_BINS]
             above = sum(r.above_eps * r.count for r in by_bin.values()) / max(1, sum(r.count for r in by_bin.values()))
             rows.append(f"| {method} (seed {seeds[0]}) | {stage} | {' | '.join(cells)} | {above:.0%} |")
     if not rows:
         return []
-    counts = dict.fromkeys(DISTANCE_BINS, 0)
-    for r in calibration(run.critic, run.agent.policy, data, eps):
-        counts[(r.low, r.high)] = r.count
     return ["", f"Calibration on the test dataset: median Q_risk(s, a) by steps d to the next violation "
             f"(`mesa-ros calibration`), beside gamma_risk^d (gamma_risk {gamma}); last column: share of the "
             f"test states with Q_risk(s, pi_task(s)) > eps_risk {eps}.", "",
