@@ -28,10 +28,7 @@ def train(model: SafetyLayer | SafetyCritic, sample_batch: SampleBatch, task_pol
     """``steps`` updates of the layer (or a critic alone); returns the mean and last losses."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    if isinstance(model, SafetyLayer):
-        model.reset_optimizers(lr)
-    else:
-        model.reset_optimizer(lr)
+    model.reset_optimizer(lr)
     totals: dict[str, float] = {}
     last: dict[str, float] = {}
     for _ in range(steps):

@@ -35,7 +35,7 @@ class SafetyLayer:
         """One critic step on ``batch``, then one pi_rec step on its states."""
         return self.critic.update(batch, task_policy) | self.recovery.update(batch.obs, self.critic)
 
-    def reset_optimizers(self, lr: float) -> None:
+    def reset_optimizer(self, lr: float) -> None:
         """Fresh Adam at ``lr`` for both networks."""
         self.critic.reset_optimizer(lr)
         self.recovery.reset_optimizer(lr)
