@@ -49,7 +49,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from gymnasium import spaces
-from torch import nn
 from tqdm import tqdm
 
 from mesa_ros.core.adaptation import adapt, train
