@@ -242,6 +242,33 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
                 f.write(("unit,seconds\n" if new else "") + f"{name},{seconds:.1f}\n")
             say(f"[{exp.name}] {name}: {note} ({seconds:.0f} s)")
 
+    def once(name: str, path: Path, work: Callable[[], str]) -> None:
+        """Run ``work`` (it writes ``path`` and returns a note for the log) unless ``path`` exists."""
+        if path.is_file():
+            done(name, False)
+            return
+        show(name)
+        start = time.perf_counter()
+        note = work()
+        done(name, True, time.perf_counter() - start, note)
+
+    def offline_unit(unit: Unit, path: Path) -> str:
+        m, ucfg = get_method(unit.method), _resolve(exp, preset, overrides, unit.seed, unit.method)
+        agent = new_agent(ucfg, space)
+        with MetricsLog(path.with_suffix(".metrics.csv")) as log:
+            layer = offline_stage(m, ucfg, *space, agent.policy, train, _test_share(test, unit.variant),
+                                  seed=unit.seed, on_log=log.write)
+        save_checkpoint(path, ucfg, m, space, agent, safety=layer, stage="meta-train",
+                        train_tasks=[d.metadata.task for d in train])
+        return f"{ucfg.meta.iterations} iterations"
+
+    def online_unit(unit: Unit, path: Path) -> str:
+        name = f"episodes/{unit.key}"
+        rows = _run_unit(exp, out, unit, _resolve(exp, preset, overrides, unit.seed, unit.method), space, test,
+                         path, lambda row: show(f"{name} episode {row['episode']}"))
+        return (f"{len(rows)} episodes, {rows[-1]['cumulative_violations']} violations, "
+                f"mean return {np.mean([r['return'] for r in rows]):.1f}")
+
     if not (out / "experiment.json").is_file():
         _write_json(out / "experiment.json", {"settings": settings})
     try:
@@ -277,35 +304,12 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
         for unit in offline_units:
             name = _offline_name(unit.method, unit.variant.key, unit.seed)
             path = out / f"{name}.safetensors"
-            if path.is_file():
-                done(name, False)
-                continue
-            show(name)
-            start = time.perf_counter()
-            m = get_method(unit.method)
-            ucfg = _resolve(exp, preset, overrides, unit.seed, unit.method)
-            agent = new_agent(ucfg, space)
-            with MetricsLog(path.with_suffix(".metrics.csv")) as log:
-                layer = offline_stage(m, ucfg, *space, agent.policy, train, _test_share(test, unit.variant),
-                                      seed=unit.seed, on_log=log.write)
-            save_checkpoint(path, ucfg, m, space, agent, safety=layer, stage="meta-train",
-                            train_tasks=[d.metadata.task for d in train])
-            done(name, True, time.perf_counter() - start, f"{ucfg.meta.iterations} iterations")
+            once(name, path, lambda: offline_unit(unit, path))  # called at once: no late-binding issue
 
         # phase 2 + phase 3 (test environment): one CSV per unit
         for unit in units:
-            name = f"episodes/{unit.key}"
-            path = out / f"{name}.csv"
-            if path.is_file():
-                done(name, False)
-                continue
-            show(name)
-            start = time.perf_counter()
-            rows = _run_unit(exp, out, unit, _resolve(exp, preset, overrides, unit.seed, unit.method), space, test,
-                             path, lambda row: show(f"{name} episode {row['episode']}"))
-            done(name, True, time.perf_counter() - start,
-                 f"{len(rows)} episodes, {rows[-1]['cumulative_violations']} violations, "
-                 f"mean return {np.mean([r['return'] for r in rows]):.1f}")
+            path = out / "episodes" / f"{unit.key}.csv"
+            once(f"episodes/{unit.key}", path, lambda: online_unit(unit, path))
     finally:
         bar.close()
     write_summary(out, finished_units(exp, out))
