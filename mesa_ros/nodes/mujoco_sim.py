@@ -98,7 +98,7 @@ class MujocoSimNode(Node):
         self.period_s = republish if self.mode == "lockstep" else 1.0 / rate_hz
         self.create_timer(1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(f"{env}: {self.mode} mode, actuators {list(self.session.actuator_names)}")
-        self.gate = StartGate(self, self._start)
+        StartGate(self, self._start)
 
     def _start(self) -> None:
         """The first state (and the control timer) once the awaited subscribers are matched."""
@@ -220,9 +220,13 @@ class MujocoSimNode(Node):
             self.get_logger().warning(f"fault.scheduled_step {self.steps} reached with no fault.scheduled_joints: "
                                       "nothing changed")
         self.scheduled_step = -1
+        self._mirror(Parameter("fault.scheduled_step", Parameter.Type.INTEGER, -1))
+
+    def _mirror(self, param: Parameter) -> None:
+        """Show a change the node made itself in its parameter, bypassing the request handling of ``_on_params``."""
         self._syncing = True
         try:
-            self.set_parameters([Parameter("fault.scheduled_step", Parameter.Type.INTEGER, -1)])
+            self.set_parameters([param])
         finally:
             self._syncing = False
 
@@ -248,11 +252,7 @@ class MujocoSimNode(Node):
     def _after_fault_change(self, sync: bool = True) -> None:
         faulted = [j for j, k in zip(self.session.actuator_names, self.session.power_scale) if k < 1.0]
         if sync:
-            self._syncing = True
-            try:
-                self.set_parameters([Parameter("fault.joints", Parameter.Type.STRING_ARRAY, faulted or [""])])
-            finally:
-                self._syncing = False
+            self._mirror(Parameter("fault.joints", Parameter.Type.STRING_ARRAY, faulted or [""]))
         event = Header(stamp=msgs.to_stamp(self.session.state.stamp_ns), frame_id="fault" if faulted else "clear")
         self.pub_fault_event.publish(event)
         self._publish_fault_state()
