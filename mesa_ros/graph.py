@@ -8,7 +8,7 @@ launcher into processes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mesa_ros import topics
@@ -135,8 +135,7 @@ def with_start_gates(nodes: list[NodeSpec]) -> list[NodeSpec]:
         outputs = topics.GATED_OUTPUTS.get(node.name, ())
         waits = [f"{other}:{topic}" for other in sorted(names - {node.name})
                  for topic in topics.LISTENERS.get(other, ()) if topic in outputs]
-        parameters = {**node.parameters, "wait_for_subscribers": waits} if waits else node.parameters
-        gated.append(NodeSpec(node.name, node.executable, node.params_file, parameters, node.remappings, node.required))
+        gated.append(replace(node, parameters={**node.parameters, "wait_for_subscribers": waits}) if waits else node)
     return gated
 
 
