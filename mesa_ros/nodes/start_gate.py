@@ -70,11 +70,9 @@ class StartGate:
             raise ValueError(f"wait_for_subscribers names {unknown}, which {node.get_name()} does not publish "
                              f"(it publishes {sorted(publishers)})")
         self.node, self.on_open, self.publishers = node, on_open, publishers
-        self.is_open = False
         self.started = time.monotonic()
-        self.timer = None
         if not self.waits:
-            self._open()
+            on_open()
         else:
             node.get_logger().info(f"waiting for subscribers: {self._describe(self.waits)}")
             self.timer = node.create_timer(POLL_S, self._poll, clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -93,17 +91,11 @@ class StartGate:
         return missing_subscribers(self.waits, present, matched, discovered)
 
     def _poll(self) -> None:
-        if self.is_open:
-            return
         missing = self.missing()
         if not missing:
-            self.timer.cancel()
+            self.timer.cancel()  # the gate opens once
             self.node.get_logger().info(f"subscribers matched after {time.monotonic() - self.started:.2f} s")
-            self._open()
+            self.on_open()
         elif time.monotonic() - self.started > self.timeout_s:
             raise RuntimeError(f"waited {self.timeout_s:g} s for subscribers that never came: {'; '.join(missing)} "
                                f"(are those nodes running, on this ROS_DOMAIN_ID?)")
-
-    def _open(self) -> None:
-        self.is_open = True
-        self.on_open()
