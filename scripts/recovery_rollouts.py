@@ -4,7 +4,8 @@ For each training dataset of a HalfCheetah/Ant experiment directory (its fault),
 states that are 1-10 (``--distance``) steps before a violation in the data; the simulator is put in
 each state (qpos without the root x, qvel: the observation) under that task's fault, and a controller
 acts for ``--horizon`` steps. Printed: the share of starts that reach a violation, for pi_rec of every
-offline checkpoint (deterministic), a uniform random action, and the zero action. In the data every
+offline checkpoint (deterministic), the action its critic ranks safest (and least safe) of 64 random
+ones at each step, a uniform random action, and the zero action. In the data every
 start reached one within HIGH steps.
 
     python scripts/recovery_rollouts.py runs/halfcheetah-disabled [--starts 100] [--horizon 20]
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,15 @@ from mesa_ros.core.dataset import TransitionDataset
 from mesa_ros.core.experiment import load_checkpoint
 
 Controller = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def by_critic(critic, pick: str, obs: np.ndarray, rng: np.random.Generator, n: int = 64) -> np.ndarray:
+    """Of ``n`` uniform random actions (in [-1, 1]: the robots' box), the one of lowest (argmin) or highest
+    (argmax) Q_risk: how much the critic's ranking of actions is worth in the simulator."""
+    actions = rng.uniform(-1.0, 1.0, (n, critic.q_risk.act_dim)).astype(np.float32)
+    with torch.no_grad():
+        q = critic(torch.as_tensor(obs, dtype=torch.float32).expand(n, -1), torch.as_tensor(actions)).numpy()
+    return actions[getattr(q, pick)()]
 
 
 def violation_share(env, starts: np.ndarray, controller: Controller, horizon: int, seed: int) -> float:
@@ -51,13 +62,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     layers = {p.stem: load_checkpoint(p).safety for p in sorted((args.experiment_dir / "offline").glob("*.safetensors"))}
-    low, high = None, None
     controllers: dict[str, Controller] = {}
     for name, layer in layers.items():
         if layer is None:
             continue
         controllers[f"pi_rec {name}"] = lambda o, rng, layer=layer: layer.recovery.act(
             torch.as_tensor(o, dtype=torch.float32)[None], noise=False)[0].numpy()
+        for pick in ("argmin", "argmax"):
+            controllers[f"critic {pick} of 64 random actions, {name}"] = partial(by_critic, layer.critic, pick)
     for path in sorted((args.experiment_dir / "data").glob("train_*.safetensors")):
         data = TransitionDataset.load(path)
         env = envs.make(data.metadata.env, fault=data.metadata.task, terminate_on_violation=False)
