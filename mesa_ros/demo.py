@@ -2,19 +2,30 @@
 
 Two runs of the cheetah_fault graph from the same seed, each recorded to a bag:
 * ``mesa``: the simulator applies the ffoot power-loss fault just before control step ``fault_step``;
-  the adaptation node collects post-fault transitions, runs phase 2 and enables the shield;
-* ``no shield``: the same, with the shield never enabled (what the robot does without MESA).
+  the adaptation node collects post-fault transitions, runs phase 2 and enables the shield; the run
+  stops ``steps_after_shield`` control steps later, so its length after the shield does not depend
+  on how long phase 2 took on this machine;
+* ``no shield``: the same, with the shield never enabled (what the robot does without MESA), run until
+  it covers the same sim stamps.
 The summary compares, per 1000 steps, return and constraint violations before the fault, after the
-fault without the shield, and after adaptation with the shield. The bags are converted to datasets.
+fault without the shield, and with the shield, the last two over the same sim stamps (lockstep: equal
+stamps are equal sim times). Left behind: ``summary.json`` (every printed number), ``demo.png``, the
+adapted checkpoint the monitor started with and the bags converted to datasets.
 
 A scripted variant without ROS (``scripted_fault_demo``) shows the effect of a fault on a fixed gait.
 """
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from mesa_ros import topics
 from mesa_ros.core.bag_dataset import bag_to_datasets, parse_values
@@ -32,6 +43,12 @@ class SegmentStats:
     episode_return: float = 0.0
     violations: int = 0
     episodes_started: int = 1
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        per_k = 1000.0 / max(self.steps, 1)
+        return {"name": self.name, "steps": self.steps, "return": self.episode_return,
+                "return_per_1000_steps": self.episode_return * per_k, "violations": self.violations,
+                "violations_per_1000_steps": self.violations * per_k}
 
     def row(self) -> str:
         per_k = 1000.0 / max(self.steps, 1)
@@ -70,11 +87,11 @@ def scripted_fault_demo(steps: int = 3000, fault_step: int = 1000, fault_joint: 
 
 
 # -- the ROS graph demo ----------------------------------------------------------------------------
-def run_graph(out: Path, shield: str, steps: int, fault_step: int, seed: int, extra: list[str]) -> Path:
+def run_graph(out: Path, shield: str, max_steps: int, fault_step: int, seed: int, extra: list[str]) -> Path:
     """One ``mesa-ros launch cheetah_fault`` run recorded to ``out/bag``; returns the bag path."""
     bag = out / "bag"
     cmd = [sys.executable, "-m", "mesa_ros.cli", "launch", "cheetah_fault", f"shield:={shield}",
-           f"max_steps:={steps}", f"fault_step:={fault_step}", f"seed:={seed}", "record_bag:=true",
+           f"max_steps:={max_steps}", f"fault_step:={fault_step}", f"seed:={seed}", "record_bag:=true",
            f"bag_dir:={bag}", *extra]
     out.mkdir(parents=True, exist_ok=True)
     with (out / "launch.log").open("w") as log:
@@ -89,25 +106,33 @@ class Recording:
     """The per-step outcomes of one recorded run, keyed by sim stamp (ns), and when things happened."""
 
     steps: list[tuple[int, dict[str, float]]]  # (stamp of the state acted in, step values), by stamp
+    risk: list[tuple[int, dict[str, float]]]  # (stamp, the monitor's decision values), by stamp
     fault_at: int | None  # stamp at which the first fault landed
     shield_on: int | None  # first stamp whose decision had the shield enabled
 
     @classmethod
     def read(cls, bag: Path) -> Recording:
-        steps, shield_on, fault_at = [], None, None
+        steps, risk, shield_on, fault_at = [], [], None, None
         for topic, _, msg in read_messages(bag, {topics.STEP, topics.RISK, topics.FAULT_STATE}):
             stamp, values = parse_values(msg)
             if topic == topics.STEP:
                 steps.append((stamp, values))
-            elif topic == topics.RISK and values["shield_enabled"] and (shield_on is None or stamp < shield_on):
-                shield_on = stamp
+            elif topic == topics.RISK:
+                risk.append((stamp, values))
+                if values["shield_enabled"] and (shield_on is None or stamp < shield_on):
+                    shield_on = stamp
             elif topic == topics.FAULT_STATE and min(values.values()) < 1.0 and fault_at is None:
                 fault_at = stamp
-        return cls(sorted(steps, key=lambda s: s[0]), fault_at, shield_on)
+        return cls(sorted(steps, key=lambda s: s[0]), sorted(risk, key=lambda s: s[0]), fault_at, shield_on)
 
     @property
     def last_stamp(self) -> int:
         return self.steps[-1][0] if self.steps else -1
+
+    def stamp_after(self, start: int, count: int) -> int:
+        """The stamp of the ``count``-th step at or after ``start`` (the last step's when fewer followed)."""
+        later = [stamp for stamp, _ in self.steps if stamp >= start]
+        return later[min(count, len(later)) - 1] if later else self.last_stamp
 
     def segments(self, shield_on: int | None, end: int) -> dict[str, SegmentStats]:
         """Steps with stamp <= ``end``, split at the fault and at sim stamp ``shield_on``: both runs of the
@@ -128,17 +153,40 @@ class Recording:
             segment.violations += int(values["cost"])
         return out
 
+    def override_rate(self, start: int, end: int) -> float:
+        """Share of the monitor's decisions in [start, end] that overrode the task action."""
+        decisions = [v["overridden"] for stamp, v in self.risk if start <= stamp <= end]
+        return float(np.mean(decisions)) if decisions else float("nan")
 
-def graph_demo(out: Path, steps: int, fault_step: int, seed: int, extra: list[str]) -> list[SegmentStats]:
-    """Both runs; the rows of the summary (and the bags converted to datasets under ``out``)."""
+
+@dataclass
+class DemoResult:
+    """What ``graph_demo`` measured: the printed rows and everything in ``summary.json``."""
+
+    rows: list[SegmentStats]
+    summary: dict[str, Any]
+
+
+def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: int, seed: int,
+               extra: list[str]) -> DemoResult:
+    """Both runs, compared over the same sim steps: from the stamp the shield came on in the MESA run to
+    the ``steps_after_shield``-th step after it. Writes ``summary.json``, ``demo.png``, the adapted
+    checkpoint (``mesa/adapted.safetensors``) and the bags converted to datasets under ``out``."""
     earlier = [out / run for run in ("mesa", "no_shield") if (out / run).exists() and any((out / run).iterdir())]
     if earlier:
         raise ValueError(f"{earlier[0]} holds an earlier demo; choose another --out (nothing was overwritten)")
-    mesa = Recording.read(run_graph(out / "mesa", "adapt", steps, fault_step, seed, extra))
+    start = time.monotonic()
+    adapted = out / "mesa" / "adapted.safetensors"
+    mesa = Recording.read(run_graph(out / "mesa", "adapt", max_steps, fault_step, seed,
+                                    [f"steps_after_shield:={steps_after_shield}", f"adapted_checkpoint:={adapted}",
+                                     *extra]))
     if mesa.shield_on is None:
-        raise RuntimeError(f"the shield was never enabled; see {out / 'mesa' / 'launch.log'}")
-    baseline = Recording.read(run_graph(out / "no_shield", "off", steps, fault_step, seed, extra))
-    end = min(mesa.last_stamp, baseline.last_stamp)  # the window both runs covered
+        raise RuntimeError(f"the shield was never enabled within {max_steps} steps; see {out / 'mesa' / 'launch.log'}")
+    end = mesa.stamp_after(mesa.shield_on, steps_after_shield)
+    dt_ns = round(make("HalfCheetah-Disabled").unwrapped.dt * 1e9)
+    # every step advances the clock by dt (a reset by one more): this many steps reach stamp ``end``
+    baseline = Recording.read(run_graph(out / "no_shield", "off", end // dt_ns + 1, fault_step, seed, extra))
+    end = min(end, baseline.last_stamp)
     window = f"(sim t {mesa.shield_on / 1e9:.2f}-{end / 1e9:.2f} s)"
     shielded, unshielded = mesa.segments(mesa.shield_on, end), baseline.segments(mesa.shield_on, end)
     shielded["after"].name = f"shield on {window}"
@@ -146,4 +194,60 @@ def graph_demo(out: Path, steps: int, fault_step: int, seed: int, extra: list[st
     for run in ("mesa", "no_shield"):
         for i, dataset in enumerate(bag_to_datasets(out / run / "bag")):
             dataset.save(out / run / f"dataset_{i:02d}.safetensors")
-    return [shielded["before"], shielded["adapting"], unshielded["after"], shielded["after"]]
+    rows = [shielded["before"], shielded["adapting"], unshielded["after"], shielded["after"]]
+    summary = {
+        "env": "HalfCheetah-Disabled", "seed": seed, "fault_step": fault_step, "extra_launch_args": extra,
+        "steps_after_shield": steps_after_shield, "max_steps": max_steps,
+        "fault_at_s": None if mesa.fault_at is None else mesa.fault_at / 1e9,
+        "shield_on_s": mesa.shield_on / 1e9,
+        "window": {"start_s": mesa.shield_on / 1e9, "end_s": end / 1e9},
+        "override_rate": {"shield_on": mesa.override_rate(mesa.shield_on, end),
+                          "no_shield": baseline.override_rate(mesa.shield_on, end)},
+        "rows": [row.as_dict() for row in rows],
+        "wall_seconds": round(time.monotonic() - start, 1),
+        "files": {"adapted_checkpoint": str(adapted), "bags": [str(out / r / "bag") for r in ("mesa", "no_shield")],
+                  "figure": str(out / "demo.png")},
+    }
+    write_json(out / "summary.json", summary)
+    plot_runs(out / "demo.png", {"MESA shield": mesa, "no shield": baseline}, mesa.fault_at, mesa.shield_on, end)
+    return DemoResult(rows, summary)
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    """``doc`` as JSON, written atomically (temp file + rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def plot_runs(path: Path, runs: dict[str, Recording], fault_at: int | None, shield_on: int, end: int) -> None:
+    """Per run over sim time up to ``end``: Q_risk, overrides (share over the last 100 decisions),
+    cumulative violations and cumulative return; the fault and the shield-on time marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(4, 1, figsize=(8, 9), sharex=True)
+    for name, run in runs.items():
+        risk = [(s / 1e9, v) for s, v in run.risk if s <= end]
+        steps = [(s / 1e9, v) for s, v in run.steps if s <= end]
+        if risk:
+            t = np.array([r[0] for r in risk])
+            axes[0].plot(t, [r[1]["q_risk"] for r in risk], lw=0.6, label=name)
+            overridden = np.array([r[1]["overridden"] for r in risk])
+            axes[1].plot(t, np.convolve(overridden, np.ones(100) / 100, mode="same"), lw=0.8, label=name)
+        t = np.array([s[0] for s in steps])
+        axes[2].plot(t, np.cumsum([s[1]["cost"] for s in steps]), label=name)
+        axes[3].plot(t, np.cumsum([s[1]["reward"] for s in steps]), label=name)
+    for ax, label in zip(axes, ("Q_risk(s, a_task)", "overrides (last 100)", "cumulative violations",
+                                "cumulative return")):
+        ax.set_ylabel(label)
+        if fault_at is not None:
+            ax.axvline(fault_at / 1e9, color="k", ls="--", lw=0.8)
+        ax.axvline(shield_on / 1e9, color="g", ls=":", lw=0.8)
+    axes[0].legend(loc="upper left", fontsize=8)
+    axes[-1].set_xlabel("sim time (s); dashed: fault, dotted: shield on")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -90,6 +90,9 @@ CHEETAH_FAULT_ARGS = (
     LaunchArg("mode", "lockstep", "simulator mode", ("lockstep", "realtime")),
     LaunchArg("seed", "0", "seed of the simulator and policies"),
     LaunchArg("max_steps", "0", "stop the graph after this many control steps (0: run until Ctrl-C)"),
+    LaunchArg("steps_after_shield", "0", "stop the graph this many control steps after the shield comes on (0: no)"),
+    LaunchArg("adapted_checkpoint", "", "write the adapted safety layer the shield starts with to this file "
+              "('' = not written)"),
     LaunchArg("params_file", "", "node parameter file ('' = config/cheetah_fault.yaml of this package)"),
 )
 
@@ -99,6 +102,7 @@ def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
     params = args["params_file"] or str(config_file("cheetah_fault.yaml"))
     seed = _int(args["seed"], "seed")
     fault_step, max_steps = _int(args["fault_step"], "fault_step"), _int(args["max_steps"], "max_steps")
+    after_shield = _int(args["steps_after_shield"], "steps_after_shield")
     try:
         power = float(args["power_scale"])
     except ValueError:
@@ -109,6 +113,7 @@ def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
     faulted = [] if args["fault"] == "none" else [args["fault"]]
     nodes = [
         NodeSpec("mujoco_sim", "mujoco_sim", params, {"mode": args["mode"], "seed": seed, "max_steps": max_steps,
+                                                      "max_steps_after_shield": after_shield,
                                                       "fault.power_scale": power,
                                                       "fault.scheduled_step": fault_step if faulted else -1,
                                                       "fault.scheduled_joints": faulted or [""]}, required=True),
@@ -119,6 +124,7 @@ def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
     if shield == "adapt":
         nodes.append(NodeSpec("adaptation", "adaptation", params, {"checkpoint": args["safety_checkpoint"],
                                                                    "policy_checkpoint": args["policy_checkpoint"],
+                                                                   "save_adapted": args["adapted_checkpoint"],
                                                                    "seed": seed}))
     if _bool(args["record_bag"], "record_bag"):
         nodes.append(NodeSpec("bag_recorder", "bag_recorder", params, {"output": args["bag_dir"]}))

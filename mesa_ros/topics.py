@@ -29,6 +29,7 @@ RECORDED: dict[str, str] = {
 #: ``wait_for_subscribers`` of the nodes that publish them (``mesa_ros.nodes.start_gate``); a test checks it
 #: against the nodes' real subscriptions.
 LISTENERS: dict[str, tuple[str, ...]] = {
+    "mujoco_sim": (COMMAND, RISK),
     "task_policy": (STATE,),
     "safety_monitor": (STATE, TASK_ACTION, WEIGHTS),
     "adaptation": (STATE, COMMAND, STEP, FAULT_EVENT, RISK),

@@ -31,7 +31,8 @@ def test_cli_prints_both_segments() -> None:
     (["--scripted", "--fault-joint", "tail"], "unknown actuator/joint 'tail'"),
     (["--scripted", "--power-scale", "1.5"], r"power scale for 'ffoot' must be in [0, 1], got 1.5"),
     (["--scripted", "--power-scale", "nan"], "power scale for 'ffoot' is NaN"),
-    (["--fault-step", "13000"], "--fault-step must be in (0, --steps=12000), got 13000"),
+    (["--fault-step", "23000"], "--fault-step must be in (0, --steps=20000), got 23000"),
+    (["--steps-after-shield", "0"], "--steps-after-shield must be at least 1, got 0"),
 ])
 def test_cli_rejects_bad_input(args: list[str], message: str) -> None:
     result = subprocess.run([str(MESA_ROS), "demo", *args], capture_output=True, text=True)

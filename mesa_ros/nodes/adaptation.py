@@ -27,8 +27,8 @@ from mesa_ros.core.assembler import TransitionAssembler
 from mesa_ros.core.buffers import ReplayBuffer
 from mesa_ros.core.config import merge
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset
-from mesa_ros.core.experiment import env_spaces, load_checkpoint
-from mesa_ros.core.methods import adapt_to_test, new_recovery
+from mesa_ros.core.experiment import env_spaces, load_checkpoint, save_checkpoint
+from mesa_ros.core.methods import adapt_to_test, get_method, new_recovery
 from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.envs import env_class
 from mesa_ros.nodes import msgs, qos
@@ -70,7 +70,10 @@ class AdaptationNode(Node):
         self.space = env_spaces(self.env)
         # pi_rec trained offline with the critic when the checkpoint has it (meta-train), else a fresh one
         self.layer = meta.safety or SafetyLayer(meta.critic, new_recovery(self.cfg, *self.space))
-        self.task_policy = load_checkpoint(policy or default_checkpoint(self.env, "policy"), env=self.env).agent.policy
+        self.agent = load_checkpoint(policy or default_checkpoint(self.env, "policy"), env=self.env).agent
+        self.task_policy = self.agent.policy
+        self.save_adapted = declare(self, "save_adapted", "", "write the phase-2 safety layer (with the task policy) "
+                                    "to this checkpoint file, as sent to the monitor ('' = not written)", read_only=True)
         self.assembler = TransitionAssembler(env_class(self.env).observation_from)
         self.buffer = self._new_buffer()
         self.state = "monitoring"
@@ -134,6 +137,13 @@ class AdaptationNode(Node):
         start = time.monotonic()
         self.metrics = adapt_to_test(self.cfg, self.layer, test_data, self.task_policy, self.rng)
         self.adapt_seconds = time.monotonic() - start
+        if self.save_adapted:
+            try:
+                path = save_checkpoint(self.save_adapted, self.cfg, get_method("mesa"), self.space, self.agent,
+                                       safety=self.layer, stage="adapt", test_transitions=len(test_data))
+                self.get_logger().info(f"adapted safety layer written to {path}")
+            except OSError as exc:  # the shield still comes on; only the copy for inspection is missing
+                self.get_logger().error(f"could not write the adapted safety layer to {self.save_adapted}: {exc}")
         self.awaited_version = self.monitor_version + 1
         self._send_weights()  # the shield is enabled once the monitor reports these weights (_on_risk)
 

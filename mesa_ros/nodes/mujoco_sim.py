@@ -48,6 +48,10 @@ class MujocoSimNode(Node):
         horizon = declare(self, "max_episode_steps", 1000, "episode horizon (truncation)", low=1, high=10**7, read_only=True)
         terminate = declare(self, "terminate_on_violation", True, "end the episode on a constraint violation (paper)", read_only=True)
         self.max_steps = declare(self, "max_steps", 0, "stop the node after this many control steps (0: never)", low=0, high=10**9, read_only=True)
+        self.steps_after_shield = declare(self, "max_steps_after_shield", 0, "stop the node this many control steps "
+                                          "after the first state the shield decided on (0: never): a run of fixed "
+                                          "length after the shield comes on, whatever the machine load",
+                                          low=0, high=10**9, read_only=True)
         republish = declare(self, "lockstep_republish_s", 0.5,
                             "lockstep: re-publish the awaited state after this many wall seconds without its command",
                             low=0.01, high=60.0, read_only=True)
@@ -71,6 +75,7 @@ class MujocoSimNode(Node):
         if self.safe_action.shape != (nu,) or not np.all(np.isfinite(self.safe_action)):
             raise ValueError(f"safe_action must hold {nu} finite numbers, got {self.safe_action.tolist()}")
         self.steps = self.stale = 0
+        self.shielded_steps: int | None = None  # control steps since the shield's first decision
         self.done = False
         self._syncing = False
         if error := self._check_schedule(self.scheduled_step, self.scheduled_joints):
@@ -88,6 +93,7 @@ class MujocoSimNode(Node):
         self.pub_fault_event = self.create_publisher(Header, topics.FAULT_EVENT, qos.LATCHED)
         self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.create_subscription(JointState, topics.COMMAND, self._on_command, qos.CONTROL_SUB)
+        self.create_subscription(JointState, topics.RISK, self._on_risk, qos.CONTROL_SUB)
         for joint in self.session.actuator_names:
             self.create_service(SetBool, f"~/faults/{joint}/power_loss",
                                 lambda req, res, j=joint: self._on_power_loss(j, req, res))
@@ -117,6 +123,13 @@ class MujocoSimNode(Node):
             return
         self._apply(action)
 
+    def _on_risk(self, msg: JointState) -> None:
+        """Count from the first state the shield decided on (``max_steps_after_shield``)."""
+        stamp, values = msgs.parse_values(msg)
+        if self.shielded_steps is None and values.get("shield_enabled", 0.0) > 0.0:
+            # that state is the current one (its command not applied yet) or the one just applied
+            self.shielded_steps = int(stamp < self.session.state.stamp_ns)
+
     def _realtime_tick(self) -> None:
         command = self.latest_command
         if command is None or command[0] != self.session.state.stamp_ns:
@@ -140,8 +153,14 @@ class MujocoSimNode(Node):
             return
         self.steps += 1
         self._publish_outcome(outcome, stale)
+        if self.shielded_steps is not None:
+            self.shielded_steps += 1
         if self.max_steps and self.steps >= self.max_steps:
             self.get_logger().info(f"max_steps={self.max_steps} reached; stopping")
+            self.done = True
+        elif self.steps_after_shield and (self.shielded_steps or 0) >= self.steps_after_shield:
+            self.get_logger().info(f"max_steps_after_shield={self.steps_after_shield} reached (step {self.steps}); "
+                                   "stopping")
             self.done = True
 
     def _publish_outcome(self, out: StepOutcome, stale: bool) -> None:

@@ -1,15 +1,19 @@
 """``mesa-ros demo`` (the README's main job) end to end on small checkpoints: both runs, summary, datasets."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
+
+from mesa_ros.core.experiment import load_checkpoint
 
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
 
 
 def test_demo_runs_both_graphs_and_summarises(tmp_path, checkpoints, params_file, ros_env) -> None:
-    cmd = [str(MESA_ROS), "demo", "--steps", "3000", "--fault-step", "200", "--out", str(tmp_path),
+    cmd = [str(MESA_ROS), "demo", "--steps", "3000", "--steps-after-shield", "300", "--fault-step", "200",
+           "--out", str(tmp_path),
            f"policy_checkpoint:={checkpoints['policy']}", f"safety_checkpoint:={checkpoints['safety']}",
            f"params_file:={params_file}"]
     result = subprocess.run(cmd, env=ros_env, capture_output=True, text=True, timeout=400)
@@ -27,6 +31,18 @@ def test_demo_runs_both_graphs_and_summarises(tmp_path, checkpoints, params_file
     # (an episode end takes one stamp), and the longer run's extra steps fall outside it.
     span = round((float(window.group(2)) - float(window.group(1))) / 0.05) + 1
     assert 0.9 * span <= min(baseline, shielded) and max(baseline, shielded) <= span
+    assert shielded == 300  # the MESA run went on exactly --steps-after-shield steps after the shield came on
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {"seed", "fault_step", "steps_after_shield", "fault_at_s", "shield_on_s", "window", "override_rate",
+            "rows", "wall_seconds", "files"} <= set(summary)
+    assert [(r["name"], r["steps"], r["violations"]) for r in summary["rows"]] == \
+        [(name, *rows[name]) for name in names]  # every printed row, the same numbers
+    assert summary["window"] == {"start_s": summary["shield_on_s"], "end_s": float(window.group(2))}
+    assert summary["fault_at_s"] < summary["shield_on_s"] and 0.0 <= summary["override_rate"]["shield_on"] <= 1.0
+    assert (tmp_path / "demo.png").stat().st_size > 10_000
+    adapted = load_checkpoint(summary["files"]["adapted_checkpoint"])  # what `mesa-ros calibration` reads
+    assert adapted.safety is not None and adapted.extra["stage"] == "adapt"
     for run in ("mesa", "no_shield"):
         assert sorted(p.name for p in (tmp_path / run).glob("dataset_*.safetensors")) == \
             ["dataset_00.safetensors", "dataset_01.safetensors"]
