@@ -1,4 +1,4 @@
-"""ros2 launch mesa_ros cheetah_fault.launch.py [fault:=ffoot fault_step:=1000 shield:=adapt record_bag:=true ...]
+"""ros2 launch mesa_ros cheetah_fault.launch.py [fault:=fshin fault_step:=1000 shield:=adapt record_bag:=true ...]
 
 HalfCheetah-Disabled in MuJoCo with a mid-run joint fault, MESA adaptation and the Recovery RL shield.
 The nodes, parameters and arguments come from mesa_ros/graph.py, the same description that

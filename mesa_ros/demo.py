@@ -1,7 +1,7 @@
 """The fault-tolerance demo: the ROS graph on HalfCheetah-Disabled, a test fault mid-run, MESA, the shield.
 
 Two runs of the cheetah_fault graph from the same seed, each recorded to a bag:
-* ``mesa``: the simulator applies the ffoot power-loss fault just before control step ``fault_step``;
+* ``mesa``: the simulator applies the fault (launch argument ``fault``) just before control step ``fault_step``;
   the adaptation node collects post-fault transitions, runs phase 2 and enables the shield; the run
   stops ``steps_after_shield`` control steps later, so its length after the shield does not depend
   on how long phase 2 took on this machine;

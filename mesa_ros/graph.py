@@ -77,7 +77,8 @@ def _int(value: str, name: str) -> int:
 
 
 CHEETAH_FAULT_ARGS = (
-    LaunchArg("fault", "ffoot", "joint that loses power during the run ('none': no fault)",
+    LaunchArg("fault", "fshin", "joint that loses power during the run ('none': no fault); default: the fault the "
+              "shipped safety checkpoints never saw (scripts/make_demo_checkpoints.sh)",
               ("none", "bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot")),
     LaunchArg("fault_step", "1000", "control step (from 0) just before which the simulator applies the fault"),
     LaunchArg("power_scale", "0.0", "power left on the faulted joint (0: total loss; the paper's test fault)"),

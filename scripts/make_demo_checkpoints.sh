@@ -1,29 +1,40 @@
 #!/usr/bin/env bash
-# Regenerates the demo's shipped checkpoints, config/checkpoints/halfcheetah_disabled/{policy,safety}.safetensors,
-# with the project's own pipeline (~60 min on 2 CPU cores):
-#  1. policy: SAC on the healthy HalfCheetah (episodes end on head contact), 60k environment steps;
-#  2. training data as in the paper (sec. 5.1): for each training fault (bshin, bfoot, fthigh, fshin),
-#     the replay buffer of an early-stopped SAC run on that fault, episodes continuing through
-#     violations, 20k transitions each (paper: 400k);
-#  3. safety: MESA phase 1 (MAML of Q_risk) on those four datasets, preset cpu-small.
-# The test fault (ffoot) is never seen: it is what the demo injects.
+# Regenerates the demo's shipped checkpoints in config/checkpoints/halfcheetah_disabled/ with the project's own
+# pipeline, for the policy that is deployed (usage: scripts/make_demo_checkpoints.sh [OUT] [HELD_OUT]):
+#  1. policy.safetensors: SAC on the healthy HalfCheetah (episodes end on head contact), 60k environment steps;
+#  2. training data: that policy's own behaviour (its mean action, as the graph's task_policy runs it) under
+#     the total loss of each joint but HELD_OUT (leave-one-fault-out; default fshin, the one fault of the six
+#     that makes this policy fall without a shield: docs/results/deployed-policy/no_shield_faults.txt),
+#     perturbed so that the data holds unsafe behaviour too: N(0, 0.3^2) action noise (of the half-range) and
+#     stretches of 20 uniform random actions starting with probability 0.01 per step; 20k transitions each;
+#  3. safety.safetensors (MESA: MAML of Q_risk) and safety_multitask.safetensors (Multi-Task: pooled), each
+#     with a' ~ pi_task(s') from that policy and its recovery policy trained offline on the pooled training
+#     data, preset cpu-small.
+# The held-out fault is never seen: it is what the demo injects (launch argument fault:=HELD_OUT).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 OUT=${1:-runs/demo_checkpoints}
+HELD_OUT=${2:-fshin}
 DEST=config/checkpoints/halfcheetah_disabled
 M=.venv/bin/mesa-ros
-mkdir -p "$OUT/train" "$DEST"
+mkdir -p "$OUT/train_$HELD_OUT" "$DEST"
 [ -f "$OUT/policy.safetensors" ] || $M train-online --method unconstrained --env HalfCheetah-Disabled \
   --task '{"power_scale": {}}' --episodes 5000 --set online.max_total_steps=60000 --seed 0 \
   --out "$OUT/policy.safetensors" --no-progress
 i=0
-for fault in bshin bfoot fthigh fshin; do
+for fault in bthigh bshin bfoot fthigh fshin ffoot; do
   i=$((i + 1))
-  [ -f "$OUT/train/$fault.safetensors" ] || $M collect --env HalfCheetah-Disabled --split train \
-    --task "{\"power_scale\": {\"$fault\": 0.0}}" --policy sac_early_stop --transitions 20000 \
-    --seed "$i" --out "$OUT/train/$fault.safetensors" --no-progress
+  [ "$fault" = "$HELD_OUT" ] && continue
+  [ -f "$OUT/train_$HELD_OUT/$fault.safetensors" ] || $M collect --env HalfCheetah-Disabled --split train \
+    --task "{\"power_scale\": {\"$fault\": 0.0}}" --policy "$OUT/policy.safetensors" --deterministic \
+    --action-noise 0.3 --random-stretch 0.01 20 --transitions 20000 --seed "$i" \
+    --out "$OUT/train_$HELD_OUT/$fault.safetensors" --no-progress
 done
-$M meta-train --method mesa --data "$OUT/train" --preset cpu-small --seed 0 --out "$OUT/safety.safetensors" --no-progress
+for method in mesa multitask; do
+  $M meta-train --method "$method" --data "$OUT/train_$HELD_OUT" --policy-checkpoint "$OUT/policy.safetensors" \
+    --preset cpu-small --seed 0 --out "$OUT/safety_${method}_$HELD_OUT.safetensors" --no-progress
+done
 cp "$OUT/policy.safetensors" "$DEST/policy.safetensors"
-cp "$OUT/safety.safetensors" "$DEST/safety.safetensors"
-echo "wrote $DEST/policy.safetensors and $DEST/safety.safetensors"
+cp "$OUT/safety_mesa_$HELD_OUT.safetensors" "$DEST/safety.safetensors"
+cp "$OUT/safety_multitask_$HELD_OUT.safetensors" "$DEST/safety_multitask.safetensors"
+echo "wrote $DEST/{policy,safety,safety_multitask}.safetensors (held-out fault: $HELD_OUT)"

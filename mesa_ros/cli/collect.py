@@ -14,6 +14,10 @@ Examples::
     mesa-ros collect --env Navigation-2 --split test --out data/nav2/test.safetensors
     mesa-ros collect --env HalfCheetah-Disabled --split train --task '{"power_scale": {"bshin": 0}}' \\
         --policy sac_early_stop --transitions 20000 --out data/cheetah/train_bshin.safetensors
+    # a deployed policy's own behaviour under a training fault, with unsafe excursions
+    mesa-ros collect --env HalfCheetah-Disabled --split train --task '{"power_scale": {"fshin": 0}}' \\
+        --policy config/checkpoints/halfcheetah_disabled/policy.safetensors --deterministic \\
+        --action-noise 0.3 --random-stretch 0.01 20 --transitions 20000 --out data/deployed/train_fshin.safetensors
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import argparse
 from pathlib import Path
 
 from mesa_ros.cli.common import add_config_args, overrides, paper_name, set_threads
-from mesa_ros.core.collect import collect
+from mesa_ros.core.collect import Perturbation, collect
 from mesa_ros.core.experiment import draw_tasks, load_checkpoint, parse_task, resolve_config
 
 
@@ -40,6 +44,12 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--policy", help="behaviour policy: random, sac_early_stop (train SAC for the budget and keep "
                                     "its replay buffer) or a checkpoint path with a 'sac' module "
                                     "(default: data.train_policy / data.test_policy)")
+    p.add_argument("--deterministic", action="store_true", help="a checkpoint policy acts with its mean action "
+                   "(as the graph's task_policy runs it) instead of sampling")
+    p.add_argument("--action-noise", type=float, default=0.0, metavar="SIGMA",
+                   help="Gaussian noise on every action, std in units of the half-range (default 0)")
+    p.add_argument("--random-stretch", type=float, nargs=2, default=(0.0, 0), metavar=("PROB", "STEPS"),
+                   help="with probability PROB per step, STEPS uniform random actions follow (default: none)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--transitions", type=int, help="transitions per dataset (default: data.*_transitions)")
     budget.add_argument("--episodes", type=int, help="episodes per dataset instead of a transition budget")
@@ -66,6 +76,13 @@ def run(args: argparse.Namespace) -> int:
     policy = args.policy or (cfg.data.train_policy if args.split == "train" else cfg.data.test_policy)
     if policy not in ("random", "sac_early_stop"):
         policy = load_checkpoint(policy, env=env).agent
+    prob, length = args.random_stretch
+    if length != int(length):
+        raise ValueError(f"--random-stretch STEPS must be a whole number, got {length}")
+    perturbation = (Perturbation(args.action_noise, prob, int(length))
+                    if args.action_noise or prob or length else None)
+    if args.deterministic and policy in ("random", "sac_early_stop"):
+        raise ValueError(f"--deterministic applies to a checkpoint policy, not --policy {policy}")
     budget = ({"num_episodes": args.episodes} if args.episodes is not None else
               {"num_transitions": args.transitions or (cfg.data.train_transitions if args.split == "train"
                                                        else cfg.data.test_transitions)})
@@ -77,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     for i, task in enumerate(tasks):
         data = collect(env, task, args.split, policy, **budget, seed=cfg.seed + i,
                        progress=args.progress, max_episode_steps=args.horizon or cfg.online.max_episode_steps,
-                       sac_config=cfg.sac)
+                       sac_config=cfg.sac, deterministic=args.deterministic, perturbation=perturbation)
         path = data.save(out if single_file else out / f"{args.split}_{i:02d}.safetensors")
         print(f"{path}: {data.summary()}")
         transitions += len(data)

@@ -1,7 +1,9 @@
 """``mesa-ros demo``: the fault-tolerance demo (see mesa_ros.demo).
 
 Runs the cheetah_fault ROS graph twice from the same seed (MESA adaptation + shield, and no shield);
-the simulator applies the test fault (ffoot power loss) just before --fault-step. The MESA run goes on
+the simulator applies --fault (default fshin: total loss of the front shin, the fault the shipped
+safety checkpoints were trained without, and the one that makes the shipped policy fall) just before
+--fault-step. The MESA run goes on
 --steps-after-shield control steps after its shield comes on; the no-shield run covers the same sim
 stamps. Prints return and violations before the fault, after it without the shield, and with the
 shield over those same stamps; writes summary.json, demo.png, the adapted checkpoint and the bags
@@ -14,16 +16,21 @@ from datetime import datetime
 from pathlib import Path
 
 from mesa_ros.demo import graph_demo, scripted_fault_demo
+from mesa_ros.envs.half_cheetah import HalfCheetahDisabledEnv
+
+FAULT_JOINTS = HalfCheetahDisabledEnv.actuator_names
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
-    p = sub.add_parser(name, help="fault-tolerance demo: ROS graph, ffoot power loss mid-run, MESA shield",
+    p = sub.add_parser(name, help="fault-tolerance demo: ROS graph, a joint's power loss mid-run, MESA shield",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=20000, help="at most this many control steps per run (graph demo: "
                    "the MESA run fails if its shield is not on by then; --scripted: the run's length)")
     p.add_argument("--steps-after-shield", type=int, default=2000, help="control steps compared after the shield "
                    "comes on (default 2000 = 100 s of sim time)")
     p.add_argument("--fault-step", type=int, default=1000, help="step at which the fault is injected")
+    p.add_argument("--fault", default="fshin", choices=FAULT_JOINTS, help="joint that loses all power (default: "
+                   "fshin, held out of the shipped checkpoints' training faults)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="output directory for bags, datasets and logs; must not hold an earlier demo "
                    "(default: runs/demo/<date>_<time>)")
@@ -46,9 +53,10 @@ def run(args: argparse.Namespace) -> int:
     if args.steps_after_shield < 1:
         raise ValueError(f"--steps-after-shield must be at least 1, got {args.steps_after_shield}")
     out = Path(args.out or f"runs/demo/{datetime.now():%Y%m%d_%H%M%S}")
-    result = graph_demo(out, args.steps, args.steps_after_shield, args.fault_step, args.seed, args.launch_args)
+    result = graph_demo(out, args.steps, args.steps_after_shield, args.fault_step, args.seed,
+                        [f"fault:={args.fault}", *args.launch_args])
     s = result.summary
-    print(f"HalfCheetah-Disabled through the ROS graph (lockstep), ffoot power loss at step {args.fault_step}, "
+    print(f"HalfCheetah-Disabled through the ROS graph (lockstep), {args.fault} power loss at step {args.fault_step}, "
           f"seed {args.seed}, {s['wall_seconds']:.0f} s; shield on at sim t {s['shield_on_s']:.2f} s")
     for row in result.rows:
         print("  " + row.row())

@@ -4,8 +4,9 @@
 dataset per task), with one recovery-policy step per iteration on ``--recovery-data`` (the test
 dataset, as the reference; default: the training data pooled, for a robot that has no test data
 before its fault). ``--method multitask``: critic and recovery policy trained on all training data
-pooled. The checkpoint holds the critic, the recovery policy and the untrained task policy whose
-actions a' ~ pi_task(s') entered the critic targets; ``mesa-ros adapt`` continues from it. Metrics go to a CSV file (and to TensorBoard
+pooled. The checkpoint holds the critic, the recovery policy and the task policy whose actions
+a' ~ pi_task(s') entered the critic targets: untrained, as in the paper, or the policy to be guarded
+(``--policy-checkpoint``: a critic for the policy that is deployed); ``mesa-ros adapt`` continues from it. Metrics go to a CSV file (and to TensorBoard
 with --tensorboard when the tensorboard package is installed).
 
 Example::
@@ -15,9 +16,11 @@ Example::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from mesa_ros.cli.common import add_config_args, overrides, set_threads, sibling
-from mesa_ros.core.experiment import MetricsLog, env_spaces, load_datasets, new_agent, resolve_config, save_checkpoint
+from mesa_ros.core.experiment import (MetricsLog, env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config,
+                                     save_checkpoint)
 from mesa_ros.core.methods import METHODS, get_method, offline_stage
 
 
@@ -31,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                         "or rosbag2 recordings of the graph (one dataset per recorded fault)")
     p.add_argument("--recovery-data", metavar="PATH", help="mesa: dataset (.safetensors) whose states train the "
                    "recovery policy during phase 1 (reference: the test dataset); default: the training data pooled")
+    p.add_argument("--policy-checkpoint", metavar="PATH", help="the task policy whose actions a' ~ pi_task(s') enter "
+                   "the critic targets (a checkpoint with a 'sac' module: the policy to be guarded); default: a "
+                   "freshly initialised one, as the paper (whose shield guards a policy learning from scratch)")
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--metrics", help="metrics CSV (default: next to --out, *.metrics.csv)")
     p.add_argument("--tensorboard", metavar="DIR", help="also log the metrics to TensorBoard in DIR")
@@ -52,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
     recovery_data = None if args.recovery_data is None else load_datasets([args.recovery_data], env=env)[0]
     cfg = resolve_config(env, args.preset, overrides(args), method=method)
     space = env_spaces(env)
-    agent = new_agent(cfg, space)
+    if args.policy_checkpoint is None:
+        agent = new_agent(cfg, space)
+    else:  # the guarded policy travels in the checkpoint as module 'sac', with its own network sizes
+        guarded = load_checkpoint(args.policy_checkpoint, env=env)
+        agent, cfg = guarded.agent, dataclasses.replace(cfg, sac=guarded.cfg.sac)
     metrics_path = args.metrics or sibling(args.out, ".metrics.csv")
     with MetricsLog(metrics_path, args.tensorboard) as log:
         layer = offline_stage(method, cfg, *space, agent.policy, datasets, recovery_data, seed=cfg.seed,

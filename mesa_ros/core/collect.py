@@ -94,6 +94,50 @@ class NearObstacleStarts(gym.Wrapper):
                          for axis in self.box.action])
 
 
+@dataclass(frozen=True)
+class Perturbation:
+    """Perturbations of a behaviour policy, so that its data shows unsafe as well as safe behaviour (the
+    paper's "examples of safe and unsafe behaviour", sec. 5.1) near the states the policy itself visits.
+
+    Each step: inside a random stretch, a uniform random action; else, with probability
+    ``stretch_prob``, a stretch of ``stretch_steps`` uniform random actions begins; else the policy's
+    action plus N(0, ``action_noise``^2) per component, in units of the half-range, clipped to the box.
+    """
+
+    action_noise: float = 0.0
+    stretch_prob: float = 0.0
+    stretch_steps: int = 0
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.action_noise) and self.action_noise >= 0):
+            raise ValueError(f"action noise must be a finite number >= 0, got {self.action_noise}")
+        if not 0.0 <= self.stretch_prob <= 1.0:
+            raise ValueError(f"random-stretch probability must be in [0, 1], got {self.stretch_prob}")
+        if self.stretch_steps < 0 or (self.stretch_prob > 0) != (self.stretch_steps > 0):
+            raise ValueError(f"a random stretch needs a probability > 0 and a length >= 1 together, got "
+                             f"probability {self.stretch_prob} and length {self.stretch_steps}")
+
+    def wrap(self, act: Act, action_space: gym.spaces.Box, rng: np.random.Generator) -> Act:
+        """``act`` with these perturbations, drawn from ``rng``."""
+        low, high = action_space.low.astype(np.float64), action_space.high.astype(np.float64)
+        half = (high - low) / 2
+        left = 0  # random actions left in the current stretch
+
+        def perturbed(obs: np.ndarray) -> np.ndarray:
+            nonlocal left
+            if left == 0 and self.stretch_prob and rng.random() < self.stretch_prob:
+                left = self.stretch_steps
+            if left:
+                left -= 1
+                return rng.uniform(low, high)
+            action = np.asarray(act(obs), dtype=np.float64)
+            if self.action_noise:
+                action = action + rng.normal(0.0, self.action_noise, action.shape) * half
+            return np.clip(action, low, high)
+
+        return perturbed
+
+
 def random_policy(action_space: gym.spaces.Box, rng: np.random.Generator) -> Act:
     """Uniform actions in the action space's bounds, drawn from ``rng``."""
     low, high = action_space.low.astype(np.float64), action_space.high.astype(np.float64)
@@ -188,6 +232,8 @@ def collect(
     max_episode_steps: int | None = None,
     sac_config: SACConfig = SACConfig(),
     start: str = "reset",
+    deterministic: bool = False,
+    perturbation: Perturbation | None = None,
 ) -> TransitionDataset:
     """Collect one task's offline dataset with episodes that continue through violations.
 
@@ -201,6 +247,10 @@ def collect(
     ``start``: "reset" (the environment's own start distribution) or "near_obstacles" (Navigation
     only, with the random policy: the reference's short rollouts near the obstacles, see the module
     docstring; the horizon defaults to ``NEAR_OBSTACLE_ROLLOUT_STEPS`` and a violation ends a rollout).
+
+    A given SAC agent acts ``deterministic``-ally (its mean: how the graph's task_policy runs it) or
+    stochastically; ``perturbation`` perturbs it (or the random policy): recording a deployed policy's
+    behaviour with the unsafe excursions that a critic for it must see.
     """
     check_split(split)
     if not (isinstance(policy, SAC) or policy in ("random", "sac_early_stop")):
@@ -208,6 +258,9 @@ def collect(
     if start not in STARTS:
         raise ValueError(f"start must be one of {list(STARTS)}, got {start!r}")
     near = start == "near_obstacles"
+    if perturbation is not None and (policy == "sac_early_stop" or near):
+        raise ValueError("a perturbation applies to the random policy or a given SAC agent, not to "
+                         f"policy={policy!r} with start={start!r}")
     if near:
         gym_id = envs.env_id(env_name)
         boxes = next((b for name, b in NEAR_OBSTACLE_STARTS.items() if envs.env_id(name) == gym_id), None)
@@ -237,7 +290,13 @@ def collect(
                 act = env.act
                 extra["start"] = start
             else:
-                act = random_policy(env.action_space, rng) if policy == "random" else policy.act
+                act = random_policy(env.action_space, rng) if policy == "random" else (
+                    lambda obs: policy.act(obs, deterministic=deterministic))
+                if perturbation is not None:
+                    act = perturbation.wrap(act, env.action_space, rng)
+                    extra["perturbation"] = dataclasses.asdict(perturbation)
+                if policy != "random":
+                    extra["deterministic"] = deterministic
             name = "random" if policy == "random" else "sac"
             obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
             recorder = TransitionRecorder(obs_dim, act_dim, capacity=num_transitions or 1024)

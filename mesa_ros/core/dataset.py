@@ -278,6 +278,7 @@ class TransitionDataset:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the safetensors file (atomically: a temporary file renamed into place)."""
         path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         header = {"format": FORMAT, "schema_version": str(SCHEMA_VERSION), "dataset": self.metadata.to_json()}
         tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
         try:
