@@ -103,6 +103,10 @@ class AdaptConfig:
     batch_size: int = 256  # 64 for Navigation
     pretrain_steps: int = 10_000  # RRL / Multi-Task offline critic training iterations (ref)
     pretrain_lr: float = 3e-4  # Multi-Task pooled training (ref)
+    # Share of each phase-2 batch drawn from the test data's violating transitions (the rest from the safe
+    # ones), when it has any. Paper: none (uniform, 0.0). The reference samples 30% on HalfCheetah
+    # (replay_memory.py:48-66, pos_fraction in mesa_exps.txt).
+    pos_fraction: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -268,11 +268,22 @@ class TransitionDataset:
             return self.subset(np.isin(self.episode, keep))
         raise ValueError(f"unit must be 'transitions' or 'episodes', got {unit!r}")
 
-    def sample(self, batch_size: int, rng: np.random.Generator, action: ActionKind = "exec") -> Batch:
-        """``batch_size`` transitions drawn uniformly with replacement, as float32 tensors."""
+    def sample(self, batch_size: int, rng: np.random.Generator, action: ActionKind = "exec",
+               pos_fraction: float = 0.0) -> Batch:
+        """``batch_size`` transitions drawn with replacement, as float32 tensors: uniformly, or with
+        ``pos_fraction`` of them from the violating transitions and the rest from the others (as the
+        reference's ``pos_fraction``) when there are both."""
         if len(self) == 0:
             raise ValueError("cannot sample from an empty dataset")
-        return to_batch(self.arrays(), rng.integers(0, len(self), size=batch_size), action)
+        if not 0.0 <= pos_fraction <= 1.0:
+            raise ValueError(f"pos_fraction must be in [0, 1], got {pos_fraction}")
+        pos = np.flatnonzero(self.c > 0) if pos_fraction else np.empty(0, dtype=np.int64)
+        if len(pos) == 0 or len(pos) == len(self):
+            return to_batch(self.arrays(), rng.integers(0, len(self), size=batch_size), action)
+        neg = np.flatnonzero(self.c <= 0)
+        n_pos = int(round(pos_fraction * batch_size))
+        idx = np.concatenate((rng.choice(pos, n_pos), rng.choice(neg, batch_size - n_pos)))
+        return to_batch(self.arrays(), idx, action)
 
     # -- files -----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:

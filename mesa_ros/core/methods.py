@@ -144,8 +144,8 @@ def adapt_to_test(cfg: MesaConfig, layer: SafetyLayer, test_data: TransitionData
                   rng: np.random.Generator) -> Metrics:
     """Phase 2 (MESA, Multi-Task): ``adapt.steps`` Adam steps at ``adapt.lr`` of critic and pi_rec."""
     a = cfg.adapt
-    return adapt(layer, lambda n: test_data.sample(n, rng), task_policy, steps=a.steps, lr=a.lr,
-                 batch_size=a.batch_size)
+    return adapt(layer, lambda n: test_data.sample(n, rng, pos_fraction=a.pos_fraction), task_policy, steps=a.steps,
+                 lr=a.lr, batch_size=a.batch_size)
 
 
 def pretrain_on_test(cfg: MesaConfig, layer: SafetyLayer, test_data: TransitionDataset, task_policy: TaskPolicy,

@@ -1,6 +1,8 @@
 """Transition dataset schema: exact round trips, rejected files, selection, sampling, recording."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import pickle
 import tempfile
@@ -231,6 +233,19 @@ def test_sample_picks_requested_action_as_float32():
     torch.testing.assert_close(batch.cost[:20], torch.from_numpy(data.c[rows].astype(np.float32)))
     with pytest.raises(ValueError, match="action must be one of"):
         data.sample(4, np.random.default_rng(0), action="rec")
+
+
+def test_sample_with_a_share_of_violations():
+    data = make_dataset(1000)  # ~30% violating
+    rare = dataclasses.replace(data, c=np.where(np.arange(1000) < 5, 1.0, 0.0).astype(data.c.dtype))  # 5 of 1000
+    for d in (data, rare):
+        batch = d.sample(1000, np.random.default_rng(0), pos_fraction=0.3)
+        assert batch.cost.mean().item() == pytest.approx(0.3)  # 300 from the violating, 700 from the others
+    assert rare.sample(4000, np.random.default_rng(0)).cost.mean().item() < 0.01  # default: uniform
+    none = dataclasses.replace(data, c=np.zeros_like(data.c))
+    assert none.sample(100, np.random.default_rng(0), pos_fraction=0.3).cost.sum() == 0  # nothing to oversample
+    with pytest.raises(ValueError, match=r"pos_fraction must be in \[0, 1\], got 1.5"):
+        data.sample(4, np.random.default_rng(0), pos_fraction=1.5)
 
 
 def test_counts_and_summary():
