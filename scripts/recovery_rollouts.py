@@ -1,6 +1,6 @@
 """Does pi_rec keep the robot out of violations, in the simulator? Measured on *training* tasks only.
 
-For each training dataset of a HalfCheetah/Ant experiment directory (its fault), up to ``--starts``
+For each training dataset of an experiment directory (its fault or dynamics), up to ``--starts``
 states that are 1-10 (``--distance``) steps before a violation in the data; the simulator is put in
 each state (qpos without the root x, qvel: the observation) under that task's fault, and a controller
 acts for ``--horizon`` steps. Printed: the share of starts that reach a violation, for pi_rec of every
@@ -37,12 +37,21 @@ def by_critic(critic, pick: str, obs: np.ndarray, rng: np.random.Generator, n: i
     return actions[getattr(q, pick)()]
 
 
+def restore(sim, obs: np.ndarray) -> None:
+    """Put the simulator in the state an observation shows: MuJoCo robots (qpos without root x, qvel),
+    Navigation (the position)."""
+    if hasattr(sim, "model"):
+        nq = sim.model.nq
+        sim.set_state(np.concatenate(([0.0], obs[:nq - 1])), obs[nq - 1:])
+    else:
+        sim.set_state(obs)
+
+
 def violation_share(env, starts: np.ndarray, controller: Controller, horizon: int, seed: int) -> float:
     sim, rng, hits = env.unwrapped, np.random.default_rng(seed), 0
     env.reset(seed=seed)
-    nq = sim.model.nq
     for s in starts:
-        sim.set_state(np.concatenate(([0.0], s[:nq - 1])), s[nq - 1:])
+        restore(sim, s)
         obs = s
         for _ in range(horizon):
             obs, _, _, _, info = env.step(controller(obs, rng))
@@ -59,9 +68,14 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=20)
     parser.add_argument("--distance", type=int, nargs=2, default=(1, 10), metavar=("LOW", "HIGH"),
                         help="starts LOW-HIGH steps before a violation in the data")
+    parser.add_argument("--phase2", action="store_true", help="also the layers after phase 2 (checkpoints/*.phase2)")
+    parser.add_argument("--tasks", type=int, default=0, help="only the first N training datasets (0: all)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    layers = {p.stem: load_checkpoint(p).safety for p in sorted((args.experiment_dir / "offline").glob("*.safetensors"))}
+    paths = sorted((args.experiment_dir / "offline").glob("*.safetensors"))
+    if args.phase2:
+        paths += sorted((args.experiment_dir / "checkpoints").glob("*.phase2.safetensors"))
+    layers = {f"{p.parent.name}/{p.name.removesuffix('.safetensors')}": load_checkpoint(p).safety for p in paths}
     controllers: dict[str, Controller] = {}
     for name, layer in layers.items():
         if layer is None:
@@ -70,9 +84,10 @@ def main() -> None:
             torch.as_tensor(o, dtype=torch.float32)[None], noise=False)[0].numpy()
         for pick in ("argmin", "argmax"):
             controllers[f"critic {pick} of 64 random actions, {name}"] = partial(by_critic, layer.critic, pick)
-    for path in sorted((args.experiment_dir / "data").glob("train_*.safetensors")):
+    for path in sorted((args.experiment_dir / "data").glob("train_*.safetensors"))[:args.tasks or None]:
         data = TransitionDataset.load(path)
-        env = envs.make(data.metadata.env, fault=data.metadata.task, terminate_on_violation=False)
+        task = {"task": data.metadata.task} if data.metadata.env.startswith("Navigation") else {"fault": data.metadata.task}
+        env = envs.make(data.metadata.env, **task, terminate_on_violation=False)
         low, high = env.action_space.low, env.action_space.high
         dist = steps_to_violation(data.c, data.episode)
         pool = np.flatnonzero((dist >= args.distance[0]) & (dist <= args.distance[1]))
