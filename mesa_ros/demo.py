@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -183,7 +184,8 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
     if mesa.shield_on is None:
         raise RuntimeError(f"the shield was never enabled within {max_steps} steps; see {out / 'mesa' / 'launch.log'}")
     end = mesa.stamp_after(mesa.shield_on, steps_after_shield)
-    dt_ns = round(make("HalfCheetah-Disabled").unwrapped.dt * 1e9)
+    dt = make("HalfCheetah-Disabled").unwrapped.dt
+    dt_ns = round(dt * 1e9)
     # every step advances the clock by dt (a reset by one more): this many steps reach stamp ``end``
     baseline = Recording.read(run_graph(out / "no_shield", "off", end // dt_ns + 1, fault_step, seed, extra))
     end = min(end, baseline.last_stamp)
@@ -204,6 +206,7 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
         "override_rate": {"shield_on": mesa.override_rate(mesa.shield_on, end),
                           "no_shield": baseline.override_rate(mesa.shield_on, end)},
         "rows": [row.as_dict() for row in rows],
+        "time_to_safe": time_to_safe((out / "mesa" / "launch.log").read_text(), dt),
         "wall_seconds": round(time.monotonic() - start, 1),
         "files": {"adapted_checkpoint": str(adapted), "bags": [str(out / r / "bag") for r in ("mesa", "no_shield")],
                   "figure": str(out / "demo.png")},
@@ -211,6 +214,22 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
     write_json(out / "summary.json", summary)
     plot_runs(out / "demo.png", {"MESA shield": mesa, "no shield": baseline}, mesa.fault_at, mesa.shield_on, end)
     return DemoResult(rows, summary)
+
+
+ADAPTED = re.compile(r"shield enabled ([\d.]+) s after the fault announcement \(phase 2: ([\d.]+) s, (\d+) transitions\)")
+
+
+def time_to_safe(adaptation_log: str, dt: float) -> dict[str, float] | None:
+    """From the adaptation node's log line: the post-fault transitions it collected, phase 2's compute
+    time, and the robot time to safe they add up to on a robot that runs at its control period ``dt``
+    (collection in real time, then phase 2); the wall time the graph took (lockstep runs faster than
+    real time while collecting) is reported beside it."""
+    match = ADAPTED.search(adaptation_log)
+    if match is None:
+        return None
+    wall, phase2, transitions = float(match.group(1)), float(match.group(2)), int(match.group(3))
+    return {"transitions": transitions, "control_hz": 1.0 / dt, "collection_robot_s": transitions * dt, "phase2_s": phase2,
+            "robot_s": transitions * dt + phase2, "graph_wall_s": wall}
 
 
 def write_json(path: Path, doc: dict[str, Any]) -> None:

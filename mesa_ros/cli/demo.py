@@ -62,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
         print("  " + row.row())
     rates = s["override_rate"]
     print(f"  overrides with the shield on: {rates['shield_on']:.1%} of the monitor's decisions")
+    if (safe := s["time_to_safe"]) is not None:
+        print(f"  time to safe on a robot at {safe['control_hz']:.0f} Hz: {safe['robot_s']:.1f} s = {safe['transitions']} transitions "
+              f"({safe['collection_robot_s']:.1f} s) + phase 2 ({safe['phase2_s']:.1f} s of compute)")
     print(f"summary: {out}/summary.json, figure: {out}/demo.png, adapted checkpoint: {s['files']['adapted_checkpoint']}")
     print(f"bags and datasets: {out}/mesa, {out}/no_shield")
     return 0

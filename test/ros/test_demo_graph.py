@@ -6,6 +6,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from mesa_ros.core.experiment import load_checkpoint
 
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
@@ -40,6 +42,9 @@ def test_demo_runs_both_graphs_and_summarises(tmp_path, checkpoints, params_file
         [(name, *rows[name]) for name in names]  # every printed row, the same numbers
     assert summary["window"] == {"start_s": summary["shield_on_s"], "end_s": float(window.group(2))}
     assert summary["fault_at_s"] < summary["shield_on_s"] and 0.0 <= summary["override_rate"]["shield_on"] <= 1.0
+    safe = summary["time_to_safe"]  # 200 post-fault transitions at 20 Hz, then phase 2's compute
+    assert safe["transitions"] == 200 and safe["robot_s"] == pytest.approx(10.0 + safe["phase2_s"])
+    assert "time to safe on a robot at 20 Hz" in result.stdout
     assert (tmp_path / "demo.png").stat().st_size > 10_000
     adapted = load_checkpoint(summary["files"]["adapted_checkpoint"])  # what `mesa-ros calibration` reads
     assert adapted.safety is not None and adapted.extra["stage"] == "adapt"
