@@ -16,6 +16,7 @@ A scripted variant without ROS (``scripted_fault_demo``) shows the effect of a f
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -33,6 +34,7 @@ from mesa_ros.core.bag_dataset import bag_to_datasets, parse_values
 from mesa_ros.core.bags import read_messages
 from mesa_ros.envs import make
 from mesa_ros.envs.gait import sine_gait
+from mesa_ros.nodes.defaults import default_checkpoint
 
 
 @dataclass
@@ -168,51 +170,86 @@ class DemoResult:
     summary: dict[str, Any]
 
 
-def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: int, seed: int,
-               extra: list[str]) -> DemoResult:
-    """Both runs, compared over the same sim steps: from the stamp the shield came on in the MESA run to
-    the ``steps_after_shield``-th step after it. Writes ``summary.json``, ``demo.png``, the adapted
-    checkpoint (``mesa/adapted.safetensors``) and the bags converted to datasets under ``out``."""
-    earlier = [out / run for run in ("mesa", "no_shield") if (out / run).exists() and any((out / run).iterdir())]
+SHIELDS = ("mesa", "multitask", "rrl")  # what ``--shields`` may compare with no shield
+
+
+def shield_args(shield: str) -> list[str]:
+    """Launch arguments of a run with ``shield``: MESA and Multi-Task adapt their shipped offline checkpoints;
+    RRL learns its layer from the post-fault data alone."""
+    if shield == "mesa":
+        return []
+    if shield == "multitask":
+        return [f"safety_checkpoint:={default_checkpoint('HalfCheetah-Disabled', 'safety_multitask')}",
+                "adapt_method:=multitask"]
+    if shield == "rrl":
+        return ["adapt_method:=rrl"]
+    raise ValueError(f"unknown shield {shield!r}; expected one of {list(SHIELDS)}")
+
+
+def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: int, seeds: list[int],
+               extra: list[str], shields: tuple[str, ...] = ("mesa",)) -> DemoResult:
+    """Per seed, one run per shield and one without, each shield's run compared with the unshielded one
+    over the same sim steps: from the stamp its shield came on to the ``steps_after_shield``-th step after
+    it. Writes ``summary.json``, ``demo.png`` (the first seed), each shield's adapted checkpoint
+    (``<shield>_seed<k>/adapted.safetensors``) and the bags converted to datasets under ``out``."""
+    for shield in shields:
+        shield_args(shield)  # unknown names fail before anything runs
+    names = [f"{run}_seed{seed}" for seed in seeds for run in (*shields, "no_shield")]
+    earlier = [out / n for n in names if (out / n).exists() and any((out / n).iterdir())]
     if earlier:
         raise ValueError(f"{earlier[0]} holds an earlier demo; choose another --out (nothing was overwritten)")
     start = time.monotonic()
-    adapted = out / "mesa" / "adapted.safetensors"
-    mesa = Recording.read(run_graph(out / "mesa", "adapt", max_steps, fault_step, seed,
-                                    [f"steps_after_shield:={steps_after_shield}", f"adapted_checkpoint:={adapted}",
-                                     *extra]))
-    if mesa.shield_on is None:
-        raise RuntimeError(f"the shield was never enabled within {max_steps} steps; see {out / 'mesa' / 'launch.log'}")
-    end = mesa.stamp_after(mesa.shield_on, steps_after_shield)
     dt = make("HalfCheetah-Disabled").unwrapped.dt
     dt_ns = round(dt * 1e9)
-    # every step advances the clock by dt (a reset by one more): this many steps reach stamp ``end``
-    baseline = Recording.read(run_graph(out / "no_shield", "off", end // dt_ns + 1, fault_step, seed, extra))
-    end = min(end, baseline.last_stamp)
-    window = f"(sim t {mesa.shield_on / 1e9:.2f}-{end / 1e9:.2f} s)"
-    shielded, unshielded = mesa.segments(mesa.shield_on, end), baseline.segments(mesa.shield_on, end)
-    shielded["after"].name = f"shield on {window}"
-    unshielded["after"].name = f"no shield {window}"
-    for run in ("mesa", "no_shield"):
-        for i, dataset in enumerate(bag_to_datasets(out / run / "bag")):
-            dataset.save(out / run / f"dataset_{i:02d}.safetensors")
-    rows = [shielded["before"], shielded["adapting"], unshielded["after"], shielded["after"]]
+    rows: list[SegmentStats] = []
+    runs: list[dict[str, Any]] = []
+    for seed in seeds:
+        shielded: dict[str, tuple[Recording, int]] = {}
+        for shield in shields:
+            d = out / f"{shield}_seed{seed}"
+            rec = Recording.read(run_graph(d, "adapt", max_steps, fault_step, seed, [
+                f"steps_after_shield:={steps_after_shield}", f"adapted_checkpoint:={d / 'adapted.safetensors'}",
+                *shield_args(shield), *extra]))
+            if rec.shield_on is None:
+                raise RuntimeError(f"the {shield} shield was never enabled within {max_steps} steps; see {d / 'launch.log'}")
+            shielded[shield] = rec, rec.stamp_after(rec.shield_on, steps_after_shield)
+        # every step advances the clock by dt (a reset by one more): this many steps reach the last window's end
+        last = max(end for _, end in shielded.values())
+        baseline = Recording.read(run_graph(out / f"no_shield_seed{seed}", "off", last // dt_ns + 1, fault_step, seed,
+                                            extra))
+        tag = f"seed {seed}: " if len(seeds) > 1 else ""
+        first = shielded[shields[0]][0]
+        early = first.segments(first.shield_on, first.shield_on)
+        rows += [dataclasses.replace(early["before"], name=tag + early["before"].name),
+                 dataclasses.replace(early["adapting"], name=tag + f"{early['adapting'].name} ({shields[0]} run)")]
+        for shield, (rec, end) in shielded.items():
+            end = min(end, baseline.last_stamp)
+            window = f"(sim t {rec.shield_on / 1e9:.2f}-{end / 1e9:.2f} s)"
+            without = dataclasses.replace(baseline.segments(rec.shield_on, end)["after"], name=f"{tag}no shield {window}")
+            within = dataclasses.replace(rec.segments(rec.shield_on, end)["after"], name=f"{tag}{shield} shield on {window}")
+            rows += [without, within]
+            d = out / f"{shield}_seed{seed}"
+            runs.append({"seed": seed, "shield": shield, "shield_on_s": rec.shield_on / 1e9,
+                         "fault_at_s": None if rec.fault_at is None else rec.fault_at / 1e9,
+                         "window": {"start_s": rec.shield_on / 1e9, "end_s": end / 1e9},
+                         "override_rate": rec.override_rate(rec.shield_on, end),
+                         "no_shield": without.as_dict(), "shield_on": within.as_dict(),
+                         "time_to_safe": time_to_safe((d / "launch.log").read_text(), dt),
+                         "adapted_checkpoint": str(d / "adapted.safetensors")})
+        for run in (*shields, "no_shield"):
+            d = out / f"{run}_seed{seed}"
+            for i, dataset in enumerate(bag_to_datasets(d / "bag")):
+                dataset.save(d / f"dataset_{i:02d}.safetensors")
+        if seed == seeds[0]:
+            plot_runs(out / "demo.png", {**{f"{k} shield": rec for k, (rec, _) in shielded.items()},
+                                         "no shield": baseline}, first.fault_at, first.shield_on, last)
     summary = {
-        "env": "HalfCheetah-Disabled", "seed": seed, "fault_step": fault_step, "extra_launch_args": extra,
-        "steps_after_shield": steps_after_shield, "max_steps": max_steps,
-        "fault_at_s": None if mesa.fault_at is None else mesa.fault_at / 1e9,
-        "shield_on_s": mesa.shield_on / 1e9,
-        "window": {"start_s": mesa.shield_on / 1e9, "end_s": end / 1e9},
-        "override_rate": {"shield_on": mesa.override_rate(mesa.shield_on, end),
-                          "no_shield": baseline.override_rate(mesa.shield_on, end)},
-        "rows": [row.as_dict() for row in rows],
-        "time_to_safe": time_to_safe((out / "mesa" / "launch.log").read_text(), dt),
-        "wall_seconds": round(time.monotonic() - start, 1),
-        "files": {"adapted_checkpoint": str(adapted), "bags": [str(out / r / "bag") for r in ("mesa", "no_shield")],
-                  "figure": str(out / "demo.png")},
+        "env": "HalfCheetah-Disabled", "seeds": seeds, "shields": list(shields), "fault_step": fault_step,
+        "extra_launch_args": extra, "steps_after_shield": steps_after_shield, "max_steps": max_steps,
+        "rows": [row.as_dict() for row in rows], "runs": runs,
+        "wall_seconds": round(time.monotonic() - start, 1), "figure": str(out / "demo.png"),
     }
     write_json(out / "summary.json", summary)
-    plot_runs(out / "demo.png", {"MESA shield": mesa, "no shield": baseline}, mesa.fault_at, mesa.shield_on, end)
     return DemoResult(rows, summary)
 
 

@@ -92,6 +92,9 @@ CHEETAH_FAULT_ARGS = (
     LaunchArg("seed", "0", "seed of the simulator and policies"),
     LaunchArg("max_steps", "0", "stop the graph after this many control steps (0: run until Ctrl-C)"),
     LaunchArg("steps_after_shield", "0", "stop the graph this many control steps after the shield comes on (0: no)"),
+    LaunchArg("adapt_method", "", "adaptation: mesa / multitask (phase 2 of safety_checkpoint's critic) or rrl (a "
+              "fresh critic from the post-fault data alone); '' = the checkpoint's method",
+              ("", "mesa", "multitask", "rrl")),
     LaunchArg("adapted_checkpoint", "", "write the adapted safety layer the shield starts with to this file "
               "('' = not written)"),
     LaunchArg("params_file", "", "node parameter file ('' = config/cheetah_fault.yaml of this package)"),
@@ -126,6 +129,7 @@ def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
         nodes.append(NodeSpec("adaptation", "adaptation", params, {"checkpoint": args["safety_checkpoint"],
                                                                    "policy_checkpoint": args["policy_checkpoint"],
                                                                    "save_adapted": args["adapted_checkpoint"],
+                                                                   "method": args["adapt_method"],
                                                                    "seed": seed}))
     if _bool(args["record_bag"], "record_bag"):
         nodes.append(NodeSpec("bag_recorder", "bag_recorder", params, {"output": args["bag_dir"]}))

@@ -33,6 +33,8 @@ def test_cli_prints_both_segments() -> None:
     (["--scripted", "--power-scale", "nan"], "power scale for 'ffoot' is NaN"),
     (["--fault-step", "23000"], "--fault-step must be in (0, --steps=20000), got 23000"),
     (["--steps-after-shield", "0"], "--steps-after-shield must be at least 1, got 0"),
+    (["--shields", "mesa,cbf"], "--shields must name some of ['mesa', 'multitask', 'rrl'], got 'mesa,cbf'"),
+    (["--seeds", "0"], "--seeds must be at least 1, got 0"),
 ])
 def test_cli_rejects_bad_input(args: list[str], message: str) -> None:
     result = subprocess.run([str(MESA_ROS), "demo", *args], capture_output=True, text=True)
@@ -41,10 +43,12 @@ def test_cli_rejects_bad_input(args: list[str], message: str) -> None:
 
 
 def test_cli_refuses_to_overwrite_an_earlier_demo(tmp_path) -> None:
-    (tmp_path / "mesa").mkdir()
-    (tmp_path / "mesa" / "launch.log").write_text("an earlier run\n")
-    result = subprocess.run([str(MESA_ROS), "demo", "--out", str(tmp_path)], capture_output=True, text=True)
+    earlier = tmp_path / "rrl_seed1"
+    earlier.mkdir()
+    (earlier / "launch.log").write_text("an earlier run\n")
+    result = subprocess.run([str(MESA_ROS), "demo", "--out", str(tmp_path), "--shields", "mesa,rrl", "--seeds", "2"],
+                            capture_output=True, text=True)
     assert result.returncode == 2
-    assert f"{tmp_path / 'mesa'} holds an earlier demo; choose another --out" in result.stderr
-    assert (tmp_path / "mesa" / "launch.log").read_text() == "an earlier run\n"
-    assert not (tmp_path / "no_shield").exists()  # no graph was started
+    assert f"{earlier} holds an earlier demo; choose another --out" in result.stderr
+    assert (earlier / "launch.log").read_text() == "an earlier run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rrl_seed1"]  # no graph was started

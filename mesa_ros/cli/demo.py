@@ -15,7 +15,7 @@ import argparse
 from datetime import datetime
 from pathlib import Path
 
-from mesa_ros.demo import graph_demo, scripted_fault_demo
+from mesa_ros.demo import SHIELDS, graph_demo, scripted_fault_demo
 from mesa_ros.envs.half_cheetah import HalfCheetahDisabledEnv
 
 FAULT_JOINTS = HalfCheetahDisabledEnv.actuator_names
@@ -31,7 +31,12 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--fault-step", type=int, default=1000, help="step at which the fault is injected")
     p.add_argument("--fault", default="fshin", choices=FAULT_JOINTS, help="joint that loses all power (default: "
                    "fshin, held out of the shipped checkpoints' training faults)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--seeds", type=int, default=1, help="seeds --seed, --seed + 1, ...: one run each per shield and "
+                   "one without (default 1)")
+    p.add_argument("--shields", default="mesa", help=f"comma-separated shields to compare with none, of {list(SHIELDS)} "
+                   "(default mesa; multitask and rrl: the shipped Multi-Task checkpoint, and Recovery RL learned "
+                   "from the post-fault data alone)")
     p.add_argument("--out", help="output directory for bags, datasets and logs; must not hold an earlier demo "
                    "(default: runs/demo/<date>_<time>)")
     p.add_argument("--scripted", action="store_true", help="ROS-free scripted-gait variant")
@@ -52,19 +57,28 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--fault-step must be in (0, --steps={args.steps}), got {args.fault_step}")
     if args.steps_after_shield < 1:
         raise ValueError(f"--steps-after-shield must be at least 1, got {args.steps_after_shield}")
+    shields = tuple(dict.fromkeys(x.strip() for x in args.shields.split(",") if x.strip()))
+    if not shields or any(x not in SHIELDS for x in shields):
+        raise ValueError(f"--shields must name some of {list(SHIELDS)}, got {args.shields!r}")
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
     out = Path(args.out or f"runs/demo/{datetime.now():%Y%m%d_%H%M%S}")
-    result = graph_demo(out, args.steps, args.steps_after_shield, args.fault_step, args.seed,
-                        [f"fault:={args.fault}", *args.launch_args])
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    result = graph_demo(out, args.steps, args.steps_after_shield, args.fault_step, seeds,
+                        [f"fault:={args.fault}", *args.launch_args], shields)
     s = result.summary
     print(f"HalfCheetah-Disabled through the ROS graph (lockstep), {args.fault} power loss at step {args.fault_step}, "
-          f"seed {args.seed}, {s['wall_seconds']:.0f} s; shield on at sim t {s['shield_on_s']:.2f} s")
+          f"seeds {seeds}, {s['wall_seconds']:.0f} s")
     for row in result.rows:
         print("  " + row.row())
-    rates = s["override_rate"]
-    print(f"  overrides with the shield on: {rates['shield_on']:.1%} of the monitor's decisions")
-    if (safe := s["time_to_safe"]) is not None:
-        print(f"  time to safe on a robot at {safe['control_hz']:.0f} Hz: {safe['robot_s']:.1f} s = {safe['transitions']} transitions "
-              f"({safe['collection_robot_s']:.1f} s) + phase 2 ({safe['phase2_s']:.1f} s of compute)")
-    print(f"summary: {out}/summary.json, figure: {out}/demo.png, adapted checkpoint: {s['files']['adapted_checkpoint']}")
-    print(f"bags and datasets: {out}/mesa, {out}/no_shield")
+    for run in s["runs"]:
+        line = (f"  seed {run['seed']}, {run['shield']}: shield on at sim t {run['shield_on_s']:.2f} s, overrides "
+                f"{run['override_rate']:.1%} of the monitor's decisions")
+        if (safe := run["time_to_safe"]) is not None:
+            line += (f"; time to safe on a robot at {safe['control_hz']:.0f} Hz: {safe['robot_s']:.1f} s = "
+                     f"{safe['transitions']} transitions ({safe['collection_robot_s']:.1f} s) + phase 2 "
+                     f"({safe['phase2_s']:.1f} s of compute)")
+        print(line)
+    print(f"summary: {out}/summary.json, figure: {out}/demo.png; runs, bags, datasets and adapted checkpoints: "
+          f"{out}/<shield>_seed<k>, {out}/no_shield_seed<k>")
     return 0

@@ -2,7 +2,8 @@
 
 States (in ``/diagnostics``): ``monitoring`` -> (fault announced: ``~/fault_detected`` or the simulator's
 fault event) ``collecting`` ``transitions`` post-fault transitions -> ``adapting`` (phase 2: M Adam
-steps of the meta-learned critic and a recovery policy, ``core.methods.adapt_to_test``, run in the
+steps of the meta-learned critic and a recovery policy, ``core.methods.adapt_stage``; with ``method: rrl``
+a fresh critic and recovery policy from the post-fault data alone, as Recovery RL; run in the
 executor thread: a worker thread would fight the message callbacks for the GIL and run many times
 slower; messages meanwhile wait in the deep subscription queues) -> ``shielding``: the adapted weights are sent to the safety monitor
 (latched weights topic) and, once the monitor reports them in use, its shield is enabled; critic and recovery keep learning online and
@@ -28,7 +29,7 @@ from mesa_ros.core.buffers import ReplayBuffer
 from mesa_ros.core.config import merge
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset
 from mesa_ros.core.experiment import env_spaces, load_checkpoint, save_checkpoint
-from mesa_ros.core.methods import adapt_to_test, get_method, new_recovery
+from mesa_ros.core.methods import adapt_stage, get_method, new_recovery
 from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.envs import env_class
 from mesa_ros.nodes import msgs, qos
@@ -63,13 +64,23 @@ class AdaptationNode(Node):
         torch.set_num_threads(1)
         self.rng = np.random.default_rng(seed)
 
+        method = declare(self, "method", "", "what phase 2 does: mesa / multitask adapt the checkpoint's critic; rrl "
+                         "learns a fresh one from the post-fault data alone; '' = the checkpoint's method",
+                         choices=("", "mesa", "multitask", "rrl"), read_only=True)
         meta = load_checkpoint(safety or default_checkpoint(self.env, "safety"), env=self.env)
-        if meta.critic is None:
+        self.method = get_method(method) if method else meta.method
+        if not self.method.safe:
+            raise ValueError(f"method {self.method.name!r} has no safety layer to adapt")
+        if self.method.offline is not None and meta.critic is None:
             raise ValueError(f"checkpoint {safety or 'default'} holds no critic")
-        self.cfg = meta.cfg if steps < 0 else merge(meta.cfg, {"adapt": {"steps": steps}})
+        cfg = self.method.configure(meta.cfg)
+        self.cfg = cfg if steps < 0 else merge(cfg, {"adapt": {"steps": steps}})
         self.space = env_spaces(self.env)
-        # pi_rec trained offline with the critic when the checkpoint has it (meta-train), else a fresh one
-        self.layer = meta.safety or SafetyLayer(meta.critic, new_recovery(self.cfg, *self.space))
+        self.seed = seed
+        # pi_rec trained offline with the critic when the checkpoint has it (meta-train), else a fresh one;
+        # RRL: none before phase 2 (``adapt_stage`` draws it)
+        self.layer = None if self.method.offline is None else (
+            meta.safety or SafetyLayer(meta.critic, new_recovery(self.cfg, *self.space)))
         self.agent = load_checkpoint(policy or default_checkpoint(self.env, "policy"), env=self.env).agent
         self.task_policy = self.agent.policy
         self.save_adapted = declare(self, "save_adapted", "", "write the phase-2 safety layer (with the task policy) "
@@ -135,11 +146,12 @@ class AdaptationNode(Node):
 
     def _phase2(self, test_data: TransitionDataset) -> None:
         start = time.monotonic()
-        self.metrics = adapt_to_test(self.cfg, self.layer, test_data, self.task_policy, self.rng)
+        self.layer, self.metrics = adapt_stage(self.method, self.cfg, *self.space, self.task_policy, test_data,
+                                               self.layer, seed=self.seed)
         self.adapt_seconds = time.monotonic() - start
         if self.save_adapted:
             try:
-                path = save_checkpoint(self.save_adapted, self.cfg, get_method("mesa"), self.space, self.agent,
+                path = save_checkpoint(self.save_adapted, self.cfg, self.method, self.space, self.agent,
                                        safety=self.layer, stage="adapt", test_transitions=len(test_data))
                 self.get_logger().info(f"adapted safety layer written to {path}")
             except OSError as exc:  # the shield still comes on; only the copy for inspection is missing
@@ -175,7 +187,7 @@ class AdaptationNode(Node):
 
     def _send_weights(self) -> None:
         blob = checkpoint.to_bytes(self.layer.modules(), self.env, self.space[0].shape[0], self.space[1].shape[0],
-                                   self.cfg.to_dict(), {"method": "mesa", "stage": "adapted-online"})
+                                   self.cfg.to_dict(), {"method": self.method.name, "stage": "adapted-online"})
         self.pub_weights.publish(UInt8MultiArray(data=blob))
 
     def _publish_diagnostics(self) -> None:
