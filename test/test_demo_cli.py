@@ -31,7 +31,7 @@ def test_cli_prints_both_segments() -> None:
     (["--scripted", "--fault-joint", "tail"], "unknown actuator/joint 'tail'"),
     (["--scripted", "--power-scale", "1.5"], r"power scale for 'ffoot' must be in [0, 1], got 1.5"),
     (["--scripted", "--power-scale", "nan"], "power scale for 'ffoot' is NaN"),
-    (["--fault-step", "23000"], "--fault-step must be in (0, --steps=20000), got 23000"),
+    (["--fault-step", "63000"], "--fault-step must be in (0, --steps=60000), got 63000"),
     (["--steps-after-shield", "0"], "--steps-after-shield must be at least 1, got 0"),
     (["--shields", "mesa,cbf"], "--shields must name some of ['mesa', 'multitask', 'rrl'], got 'mesa,cbf'"),
     (["--seeds", "0"], "--seeds must be at least 1, got 0"),

@@ -12,6 +12,7 @@ converted to datasets under --out. ``--scripted`` runs the ROS-free scripted-gai
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -24,7 +25,7 @@ FAULT_JOINTS = HalfCheetahDisabledEnv.actuator_names
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="fault-tolerance demo: ROS graph, a joint's power loss mid-run, MESA shield",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=20000, help="at most this many control steps per run (graph demo: "
+    p.add_argument("--steps", type=int, default=60000, help="at most this many control steps per run (graph demo: "
                    "the MESA run fails if its shield is not on by then; --scripted: the run's length)")
     p.add_argument("--steps-after-shield", type=int, default=2000, help="control steps compared after the shield "
                    "comes on (default 2000 = 100 s of sim time)")
@@ -64,8 +65,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
     out = Path(args.out or f"runs/demo/{datetime.now():%Y%m%d_%H%M%S}")
     seeds = list(range(args.seed, args.seed + args.seeds))
-    result = graph_demo(out, args.steps, args.steps_after_shield, args.fault_step, seeds,
-                        [f"fault:={args.fault}", *args.launch_args], shields)
+    try:
+        result = graph_demo(out, args.steps, args.steps_after_shield, args.fault_step, seeds,
+                            [f"fault:={args.fault}", *args.launch_args], shields)
+    except RuntimeError as exc:  # a graph run failed or its shield never came on: the message names its log
+        print(f"mesa-ros demo: error: {exc}", file=sys.stderr)
+        return 1
     s = result.summary
     print(f"HalfCheetah-Disabled through the ROS graph (lockstep), {args.fault} power loss at step {args.fault_step}, "
           f"seeds {seeds}, {s['wall_seconds']:.0f} s")
