@@ -55,7 +55,7 @@ class SegmentStats:
 
     def row(self) -> str:
         per_k = 1000.0 / max(self.steps, 1)
-        return (f"{self.name:<36} steps {self.steps:5d}  return/1000 steps {self.episode_return * per_k:8.1f}  "
+        return (f"{self.name:<44} steps {self.steps:5d}  return/1000 steps {self.episode_return * per_k:8.1f}  "
                 f"violations {self.violations:3d} ({self.violations * per_k:5.2f}/1000 steps)")
 
 
