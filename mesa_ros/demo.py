@@ -17,8 +17,6 @@ A scripted variant without ROS (``scripted_fault_demo``) shows the effect of a f
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import re
 import subprocess
 import sys
@@ -32,6 +30,7 @@ import numpy as np
 from mesa_ros import topics
 from mesa_ros.core.bag_dataset import bag_to_datasets, parse_values
 from mesa_ros.core.bags import read_messages
+from mesa_ros.core.experiments import write_json
 from mesa_ros.envs import make
 from mesa_ros.envs.gait import sine_gait
 from mesa_ros.nodes.defaults import default_checkpoint
@@ -54,9 +53,9 @@ class SegmentStats:
                 "violations_per_1000_steps": self.violations * per_k}
 
     def row(self) -> str:
-        per_k = 1000.0 / max(self.steps, 1)
-        return (f"{self.name:<44} steps {self.steps:5d}  return/1000 steps {self.episode_return * per_k:8.1f}  "
-                f"violations {self.violations:3d} ({self.violations * per_k:5.2f}/1000 steps)")
+        d = self.as_dict()
+        return (f"{self.name:<44} steps {self.steps:5d}  return/1000 steps {d['return_per_1000_steps']:8.1f}  "
+                f"violations {self.violations:3d} ({d['violations_per_1000_steps']:5.2f}/1000 steps)")
 
 
 def scripted_fault_demo(steps: int = 3000, fault_step: int = 1000, fault_joint: str = "ffoot",
@@ -199,12 +198,14 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
     if earlier:
         raise ValueError(f"{earlier[0]} holds an earlier demo; choose another --out (nothing was overwritten)")
     start = time.monotonic()
-    dt = make("HalfCheetah-Disabled").unwrapped.dt
+    env = make("HalfCheetah-Disabled")
+    dt = env.unwrapped.dt
+    env.close()
     dt_ns = round(dt * 1e9)
     rows: list[SegmentStats] = []
     runs: list[dict[str, Any]] = []
     for seed in seeds:
-        shielded: dict[str, tuple[Recording, int]] = {}
+        shielded: dict[str, tuple[Recording, int, Path]] = {}  # shield -> (its run, its window's end, its directory)
         for shield in shields:
             d = out / f"{shield}_seed{seed}"
             rec = Recording.read(run_graph(d, "adapt", max_steps, fault_step, seed, [
@@ -212,9 +213,9 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
                 *shield_args(shield), *extra]))
             if rec.shield_on is None:
                 raise RuntimeError(f"the {shield} shield was never enabled within {max_steps} steps; see {d / 'launch.log'}")
-            shielded[shield] = rec, rec.stamp_after(rec.shield_on, steps_after_shield)
+            shielded[shield] = rec, rec.stamp_after(rec.shield_on, steps_after_shield), d
         # every step advances the clock by dt (a reset by one more): this many steps reach the last window's end
-        last = max(end for _, end in shielded.values())
+        last = max(end for _, end, _ in shielded.values())
         baseline = Recording.read(run_graph(out / f"no_shield_seed{seed}", "off", last // dt_ns + 1, fault_step, seed,
                                             extra))
         tag = f"seed {seed}: " if len(seeds) > 1 else ""
@@ -222,13 +223,12 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
         early = first.segments(first.shield_on, first.shield_on)
         rows += [dataclasses.replace(early["before"], name=tag + early["before"].name),
                  dataclasses.replace(early["adapting"], name=tag + f"{early['adapting'].name} ({shields[0]} run)")]
-        for shield, (rec, end) in shielded.items():
+        for shield, (rec, end, d) in shielded.items():
             end = min(end, baseline.last_stamp)
             window = f"(sim t {rec.shield_on / 1e9:.2f}-{end / 1e9:.2f} s)"
             without = dataclasses.replace(baseline.segments(rec.shield_on, end)["after"], name=f"{tag}no shield {window}")
             within = dataclasses.replace(rec.segments(rec.shield_on, end)["after"], name=f"{tag}{shield} shield on {window}")
             rows += [without, within]
-            d = out / f"{shield}_seed{seed}"
             runs.append({"seed": seed, "shield": shield, "shield_on_s": rec.shield_on / 1e9,
                          "fault_at_s": None if rec.fault_at is None else rec.fault_at / 1e9,
                          "window": {"start_s": rec.shield_on / 1e9, "end_s": end / 1e9},
@@ -241,7 +241,7 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
             for i, dataset in enumerate(bag_to_datasets(d / "bag")):
                 dataset.save(d / f"dataset_{i:02d}.safetensors")
         if seed == seeds[0]:
-            plot_runs(out / "demo.png", {**{f"{k} shield": rec for k, (rec, _) in shielded.items()},
+            plot_runs(out / "demo.png", {**{f"{k} shield": rec for k, (rec, _, _) in shielded.items()},
                                          "no shield": baseline}, first.fault_at, first.shield_on, last)
     summary = {
         "env": "HalfCheetah-Disabled", "seeds": seeds, "shields": list(shields), "fault_step": fault_step,
@@ -267,13 +267,6 @@ def time_to_safe(adaptation_log: str, dt: float) -> dict[str, float] | None:
     wall, phase2, transitions = float(match.group(1)), float(match.group(2)), int(match.group(3))
     return {"transitions": transitions, "control_hz": 1.0 / dt, "collection_robot_s": transitions * dt, "phase2_s": phase2,
             "robot_s": transitions * dt + phase2, "graph_wall_s": wall}
-
-
-def write_json(path: Path, doc: dict[str, Any]) -> None:
-    """``doc`` as JSON, written atomically (temp file + rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def plot_runs(path: Path, runs: dict[str, Recording], fault_at: int | None, shield_on: int, end: int) -> None:

@@ -170,7 +170,8 @@ def _atomic(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _write_json(path: Path, doc: Mapping[str, Any]) -> None:
+def write_json(path: Path, doc: Mapping[str, Any]) -> None:
+    """``doc`` as indented JSON, written atomically (``_atomic``)."""
     with _atomic(path) as tmp:
         tmp.write_text(json.dumps(doc, indent=1) + "\n")
 
@@ -270,7 +271,7 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
                 f"mean return {np.mean([r['return'] for r in rows]):.1f}")
 
     if not (out / "experiment.json").is_file():
-        _write_json(out / "experiment.json", {"settings": settings})
+        write_json(out / "experiment.json", {"settings": settings})
     try:
         # datasets
         horizon = None if exp.start == "near_obstacles" else cfg.online.max_episode_steps
@@ -294,7 +295,7 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
             datasets.append(data)
             done(name, True, time.perf_counter() - start, data.summary())
         train, test = datasets[:-1], datasets[-1]
-        _write_json(out / "experiment.json", {
+        write_json(out / "experiment.json", {
             "settings": settings, "summary": exp.summary, "seeds": seeds, "methods": methods,
             "variants": [v.__dict__ for v in exp.variants], "test_task": test.metadata.task,
             "data": {"train": [[len(d), d.num_violations] for d in train], "test": [len(test), test.num_violations]},
