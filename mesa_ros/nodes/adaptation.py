@@ -1,16 +1,21 @@
 """``adaptation``: MESA phase 2 on the robot. Records transitions, adapts Q_risk after a fault, arms the shield.
 
-States (in ``/diagnostics``): ``monitoring`` -> (fault announced: ``~/fault_detected`` or the simulator's
-fault event) ``collecting`` ``transitions`` post-fault transitions -> ``adapting`` (phase 2: M Adam
-steps of the meta-learned critic and a recovery policy, ``core.methods.adapt_stage``; with ``method: rrl``
-a fresh critic and recovery policy from the post-fault data alone, as Recovery RL; run in the
-executor thread: a worker thread would fight the message callbacks for the GIL and run many times
-slower; messages meanwhile wait in the deep subscription queues) -> ``shielding``: the adapted weights are sent to the safety monitor
-(latched weights topic) and, once the monitor reports them in use, its shield is enabled; critic and recovery keep learning online and
-are re-sent every ``publish_every`` steps.
+The life cycle (``core.lifecycle.Lifecycle``, shown in ``/diagnostics``): ``monitoring`` -> (fault
+announced: ``~/fault_detected`` or the simulator's fault event) ``collecting`` ``transitions``
+post-fault transitions -> ``adapting`` (phase 2 on a fresh copy of the meta-learned layer: M Adam steps
+of critic and recovery policy, ``core.methods.adapt_stage``; with ``method: rrl`` a fresh critic and
+recovery policy from the post-fault data alone, as Recovery RL; run in the executor thread: a worker
+thread would fight the message callbacks for the GIL and run many times slower; messages meanwhile wait
+in the deep subscription queues) -> ``shielding``: the adapted weights are sent to the safety monitor
+(latched weights topic) and, once the monitor reports them in use, its shield is enabled; critic and
+recovery keep learning online and are re-sent every ``publish_every`` steps. Another fault change
+restarts collection (transitions stamped before it are never used); the robot healthy again (the
+simulator's clear event or ``~/fault_cleared``) disarms the shield and reloads the monitor's own
+checkpoint (its pre-fault state).
 """
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -29,6 +34,7 @@ from mesa_ros.core.buffers import ReplayBuffer
 from mesa_ros.core.config import merge
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset
 from mesa_ros.core.experiment import env_spaces, load_checkpoint, save_checkpoint
+from mesa_ros.core.lifecycle import Effect, Lifecycle
 from mesa_ros.core.methods import adapt_stage, get_method, new_recovery
 from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.envs import env_class
@@ -36,9 +42,6 @@ from mesa_ros.nodes import msgs, qos
 from mesa_ros.nodes.defaults import default_checkpoint
 from mesa_ros.nodes.params import declare
 from mesa_ros.nodes.runner import run_node
-
-STATES = ("monitoring", "collecting", "adapting", "shielding")
-
 
 class AdaptationNode(Node):
     def __init__(self) -> None:
@@ -79,23 +82,25 @@ class AdaptationNode(Node):
         self.seed = seed
         # pi_rec trained offline with the critic when the checkpoint has it (meta-train), else a fresh one;
         # RRL: none before phase 2 (``adapt_stage`` draws it)
-        self.layer = None if self.method.offline is None else (
+        self.offline = None if self.method.offline is None else (
             meta.safety or SafetyLayer(meta.critic, new_recovery(self.cfg, *self.space)))
+        self.layer: SafetyLayer | None = None  # the adapted layer of the current fault
         self.agent = load_checkpoint(policy or default_checkpoint(self.env, "policy"), env=self.env).agent
         self.task_policy = self.agent.policy
         self.save_adapted = declare(self, "save_adapted", "", "write the phase-2 safety layer (with the task policy) "
                                     "to this checkpoint file, as sent to the monitor ('' = not written)", read_only=True)
         self.assembler = TransitionAssembler(env_class(self.env).observation_from)
         self.buffer = self._new_buffer()
-        self.state = "monitoring"
+        self.lifecycle = Lifecycle(self.transitions)
         self.announced_at = self.adapt_seconds = float("nan")
         self.metrics: dict[str, float] = {}
-        self.steps_since_publish = 0
-        self.monitor_version = self.awaited_version = 0
+        self.steps_since_publish = self.last_stamp = 0
+        self.monitor_version = self.awaited_version = self.awaited_epoch = 0
 
         self.pub_weights = self.create_publisher(UInt8MultiArray, topics.WEIGHTS, qos.LATCHED)
         self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.enable_client = self.create_client(SetBool, "/safety_monitor/enable")
+        self.reload_client = self.create_client(Trigger, "/safety_monitor/reload")
         self.create_subscription(JointState, topics.STATE, lambda m: self.assembler.add_state(*msgs.parse_state(m)),
                                  qos.BACKLOG_SUB)
         self.create_subscription(JointState, topics.COMMAND,
@@ -104,50 +109,87 @@ class AdaptationNode(Node):
         self.create_subscription(Header, topics.FAULT_EVENT, self._on_fault_event, qos.LATCHED)
         self.create_subscription(JointState, topics.RISK, self._on_risk, qos.CONTROL_SUB)
         self.create_service(Trigger, "~/fault_detected", self._on_fault_detected)
+        self.create_service(Trigger, "~/fault_cleared", self._on_fault_cleared)
         self.create_timer(1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
-    # -- announcement and collection -------------------------------------------------------------------
-    def _announce(self, source: str) -> str:
-        if self.state in ("collecting", "adapting"):
-            return f"already {self.state}"
-        self.buffer = self._new_buffer()  # only post-fault data: the earlier dynamics are not the test task
-        self.state, self.announced_at = "collecting", time.monotonic()
-        message = f"fault announced by {source}: collecting {self.transitions} transitions"
+    # -- announcements and collection ------------------------------------------------------------------
+    def _announce(self, source: str, stamp_ns: int) -> str:
+        restarted = self.lifecycle.phase.value
+        self._apply(self.lifecycle.fault(stamp_ns))
+        self.announced_at = time.monotonic()
+        message = (f"fault announced by {source}: collecting {self.transitions} transitions"
+                   + ("" if restarted == "monitoring" else f" (restarted; was {restarted})"))
+        self.get_logger().warning(message)
+        return message
+
+    def _clear(self, source: str, stamp_ns: int) -> str:
+        if self.lifecycle.phase.value == "monitoring":
+            return "already monitoring: no fault to clear"
+        self._apply(self.lifecycle.healthy(stamp_ns))
+        message = f"robot healthy again ({source}): shield disarmed, monitor back to its own checkpoint"
         self.get_logger().warning(message)
         return message
 
     def _on_fault_event(self, msg: Header) -> None:
-        if self.from_sim and msg.frame_id == "fault":
-            self._announce(f"{topics.FAULT_EVENT} at sim time {msgs.stamp_ns(msg.stamp) / 1e9:.2f}s")
+        if not self.from_sim:
+            return
+        stamp = msgs.stamp_ns(msg.stamp)
+        source = f"{topics.FAULT_EVENT} at sim time {stamp / 1e9:.2f}s"
+        if msg.frame_id == "fault":
+            self._announce(source, stamp)
+        elif msg.frame_id == "clear":
+            self._clear(source, stamp)
 
     def _on_fault_detected(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
-        res.message = self._announce("~/fault_detected")
+        res.message, res.success = self._announce("~/fault_detected", self.last_stamp + 1), True
+        return res
+
+    def _on_fault_cleared(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        res.message = self._clear("~/fault_cleared", self.last_stamp + 1)
         res.success = not res.message.startswith("already")
         return res
 
     def _on_step(self, msg: JointState) -> None:
         self.assembler.add_step(*msgs.parse_values(msg))
-        ready = self.assembler.pop_ready()
-        if self.state == "monitoring" or not ready:
-            return
-        for t in ready:
-            self.buffer.add(t.s, t.a_task, t.a_exec, t.r, t.c, t.s_next, t.terminated, t.truncated)
-        if self.state == "collecting" and len(self.buffer) >= self.transitions:
-            self.state = "adapting"
-            self._phase2(self.buffer.to_dataset(DatasetMetadata(self.env, {}, "test", "ros_graph")))
-        elif self.state == "shielding":
-            self._learn_online(len(ready))
+        added = 0
+        for t in self.assembler.pop_ready():
+            self.last_stamp = max(self.last_stamp, t.stamp_ns)
+            if self.lifecycle.accepts(t.stamp_ns):
+                self.buffer.add(t.s, t.a_task, t.a_exec, t.r, t.c, t.s_next, t.terminated, t.truncated)
+                added += 1
+        if added:
+            self._apply(self.lifecycle.added(added), added)
 
-    # -- phase 2 and online learning -------------------------------------------------------------------
+    def _apply(self, effects: list[Effect], new_steps: int = 0) -> None:
+        """Execute the life cycle's effects, in order."""
+        for effect in effects:
+            if effect is Effect.DISARM:
+                self._request_enable(False)
+            elif effect is Effect.RESTORE_OFFLINE:
+                self.layer = None
+                self.reload_client.call_async(Trigger.Request())
+            elif effect is Effect.RESET_BUFFER:
+                self.buffer = self._new_buffer()
+            elif effect is Effect.RUN_PHASE2:
+                self._phase2(self.buffer.to_dataset(DatasetMetadata(self.env, {}, "test", "ros_graph")))
+            elif effect is Effect.SEND_WEIGHTS:
+                self.awaited_version, self.awaited_epoch = self.monitor_version + 1, self.lifecycle.epoch
+                self._send_weights()  # the shield is armed once the monitor reports these weights (_on_risk)
+            elif effect is Effect.ARM:
+                self._request_enable(True)
+            elif effect is Effect.LEARN_ONLINE:
+                self._learn_online(new_steps)
+
+    # -- phase 2, arming and online learning -----------------------------------------------------------
     def _new_buffer(self) -> ReplayBuffer:
         """The test-environment buffer (executed actions, as the risk buffer of the paper)."""
         return ReplayBuffer(self.space[0].shape[0], self.space[1].shape[0], capacity=self.buffer_size,
                             action="exec", seed=int(self.rng.integers(2**31)))
 
     def _phase2(self, test_data: TransitionDataset) -> None:
-        start = time.monotonic()
+        start, epoch = time.monotonic(), self.lifecycle.epoch
         self.layer, self.metrics = adapt_stage(self.method, self.cfg, *self.space, self.task_policy, test_data,
-                                               self.layer, seed=self.seed)
+                                               copy.deepcopy(self.offline), seed=self.seed)
         self.adapt_seconds = time.monotonic() - start
         if self.save_adapted:
             try:
@@ -156,26 +198,30 @@ class AdaptationNode(Node):
                 self.get_logger().info(f"adapted safety layer written to {path}")
             except OSError as exc:  # the shield still comes on; only the copy for inspection is missing
                 self.get_logger().error(f"could not write the adapted safety layer to {self.save_adapted}: {exc}")
-        self.awaited_version = self.monitor_version + 1
-        self._send_weights()  # the shield is enabled once the monitor reports these weights (_on_risk)
+        self._apply(self.lifecycle.phase2_done(epoch))
 
     def _on_risk(self, msg: JointState) -> None:
-        """Track the monitor's weights version; enable the shield only when the adapted weights are in use."""
+        """Track the monitor's weights version; arm the shield only when the adapted weights are in use."""
         self.monitor_version = int(msgs.parse_values(msg)[1]["weights_version"])
-        if self.state == "adapting" and self.awaited_version and self.monitor_version >= self.awaited_version:
+        if self.awaited_version and self.monitor_version >= self.awaited_version:
             self.awaited_version = 0
-            future = self.enable_client.call_async(SetBool.Request(data=True))
-            future.add_done_callback(self._on_enabled)
+            self._apply(self.lifecycle.weights_in_use(self.awaited_epoch))
 
-    def _on_enabled(self, future) -> None:
+    def _request_enable(self, on: bool) -> None:
+        epoch = self.lifecycle.epoch
+        future = self.enable_client.call_async(SetBool.Request(data=on))
+        if on:
+            future.add_done_callback(lambda f: self._on_enabled(f, epoch))
+
+    def _on_enabled(self, future, epoch: int) -> None:
         result = future.result()
+        self._apply(self.lifecycle.enabled(epoch, result.success))
         if not result.success:
             self.get_logger().error(f"safety monitor refused to enable the shield: {result.message}")
-            return
-        self.state = "shielding"
-        self.get_logger().warning(f"shield enabled {time.monotonic() - self.announced_at:.2f} s after the fault "
-                                  f"announcement (phase 2: {self.adapt_seconds:.2f} s, "
-                                  f"{self.transitions} transitions): {result.message}")
+        elif self.lifecycle.phase.value == "shielding" and epoch == self.lifecycle.epoch:
+            self.get_logger().warning(f"shield enabled {time.monotonic() - self.announced_at:.2f} s after the fault "
+                                      f"announcement (phase 2: {self.adapt_seconds:.2f} s, "
+                                      f"{self.transitions} transitions): {result.message}")
 
     def _learn_online(self, new_steps: int) -> None:
         self.steps_since_publish += new_steps
@@ -191,10 +237,10 @@ class AdaptationNode(Node):
         self.pub_weights.publish(UInt8MultiArray(data=blob))
 
     def _publish_diagnostics(self) -> None:
-        values = {"state": self.state, "collected": len(self.buffer), "needed": self.transitions,
+        values = {"state": self.lifecycle.phase.value, "epoch": self.lifecycle.epoch, "collected": len(self.buffer), "needed": self.transitions,
                   "phase2_seconds": f"{self.adapt_seconds:.3f}", **{k: f"{v:.5f}" for k, v in self.metrics.items()}}
         status = DiagnosticStatus(level=DiagnosticStatus.OK, name="adaptation", hardware_id=self.env,
-                                  message=self.state, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+                                  message=self.lifecycle.phase.value, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
         self.pub_diag.publish(DiagnosticArray(status=[status]))
 
 

@@ -13,6 +13,8 @@ own steps), so the transition with that index is the first one under the fault, 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
@@ -200,16 +202,20 @@ class MujocoSimNode(Node):
     def _on_random(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
         split, partial = self.get_parameter("fault.distribution").value, self.get_parameter("fault.partial").value
         drawn = {}
-        res = self._fault_change(res, lambda: drawn.update(self.session.draw_fault(split, self.rng, partial)), "")
-        if res.success:
-            res.message = f"drew {split} fault {drawn['power_scale'] if 'power_scale' in drawn else drawn}"
-        return res
+        return self._fault_change(res, lambda: drawn.update(self.session.draw_fault(split, self.rng, partial)),
+                                  lambda: f"drew {split} fault {drawn.get('power_scale', drawn)}")
 
-    def _fault_change(self, res, change, message: str):
+    def _fault_change(self, res, change: Callable[[], object], message: str | Callable[[], str]):
+        """Apply ``change``; announce it (fault event, log) only if a power scale actually changed."""
+        before = tuple(self.session.power_scale)
         try:
             change()
         except ValueError as exc:
             res.success, res.message = False, str(exc)
+            return res
+        message = message() if callable(message) else message
+        if tuple(self.session.power_scale) == before:  # nothing changed: no fault event, nothing to adapt to
+            res.success, res.message = True, f"{message} (no change: the power scales were already so)"
             return res
         self._after_fault_change()
         res.success, res.message = True, message
@@ -260,11 +266,13 @@ class MujocoSimNode(Node):
         if "fault.joints" in values:
             joints = [j for j in (values["fault.joints"] or []) if j]
             scale = values.get("fault.power_scale", self.get_parameter("fault.power_scale").value)
+            before = tuple(self.session.power_scale)
             try:
                 self.session.set_faults(joints, scale)
             except ValueError as exc:
                 return str(exc)
-            self._after_fault_change(sync=False)
+            if tuple(self.session.power_scale) != before:
+                self._after_fault_change(sync=False)
         self.scheduled_step, self.scheduled_joints = step, scheduled
         return None
 

@@ -11,6 +11,7 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Header
 
 from mesa_ros import topics
 from mesa_ros.nodes import msgs, qos
@@ -52,6 +53,9 @@ class Driver:
         self.node.create_subscription(JointState, topics.STATE, self._on_state, qos.LOGGER_SUB)
         self.node.create_subscription(JointState, topics.FAULT_STATE,
                                       lambda m: self.fault_state.update(msgs.parse_values(m)[1]), qos.LATCHED)
+        self.fault_events: list[str] = []  # frame_id of each fault event: "fault" or "clear"
+        self.node.create_subscription(Header, topics.FAULT_EVENT, lambda m: self.fault_events.append(m.frame_id),
+                                      qos.LATCHED)
 
     def _on_state(self, msg: JointState) -> None:
         stamp, _, _ = msgs.parse_state(msg)

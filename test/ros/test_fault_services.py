@@ -46,6 +46,15 @@ def test_valid_service_call_changes_the_applied_torque(driver: Driver) -> None:
     torque = actuated(driver.spin_steps(3))
     assert torque[3] == 0.0 and torque[5] == pytest.approx(GEARS[5] * COMMAND[5])
 
+    events = len(driver.fault_events)
+    same = driver.call(SetBool, "/mujoco_sim/faults/fthigh/power_loss", SetBool.Request(data=True))
+    assert same.success and same.message.endswith("(no change: the power scales were already so)")
+    driver.spin_steps(3)
+    assert len(driver.fault_events) == events  # a request that changes nothing announces no fault change
+    driver.call(Trigger, "/mujoco_sim/faults/clear", Trigger.Request())
+    driver.spin_steps(3)
+    assert driver.fault_events[events:] == ["clear"]
+
 
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("fault.joints", ["tail"], "unknown actuator/joint 'tail'"),

@@ -1,0 +1,94 @@
+"""The adaptation node's life cycle in the running graph (real DDS, lockstep), driven by fault services as a
+user drives it: fault -> shield armed; faults cleared -> monitoring and the monitor disarmed; a new fault ->
+collection starts again from zero for the new dynamics and the shield comes back adapted to it."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import JointState
+from std_srvs.srv import SetBool, Trigger
+
+from mesa_ros import topics
+from mesa_ros.nodes import msgs, qos
+from sim_driver import call_service
+
+MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
+
+
+class Observer:
+    """Watches the adaptation node's diagnostics and the monitor's decisions; calls the simulator's services."""
+
+    def __init__(self) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("lifecycle_observer", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.adaptation: dict[str, str] = {}
+        self.history: list[tuple[str, int]] = []  # (state, epoch) each time it changes
+        self.shield_enabled = 0.0
+        self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag, 10)
+        self.node.create_subscription(JointState, topics.RISK, self._on_risk, qos.CONTROL_SUB)
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name == "adaptation":
+                self.adaptation = {kv.key: kv.value for kv in status.values}
+                entry = (self.adaptation["state"], int(self.adaptation["epoch"]))
+                if not self.history or self.history[-1] != entry:
+                    self.history.append(entry)
+
+    def _on_risk(self, msg: JointState) -> None:
+        self.shield_enabled = msgs.parse_values(msg)[1]["shield_enabled"]
+
+    def wait(self, predicate, what: str, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate() and time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.1)
+        assert predicate(), f"timed out waiting for {what}; adaptation {self.adaptation}, history {self.history}"
+
+    def call(self, srv_type, name: str, request):
+        return call_service(self.node, self.executor, srv_type, name, request)
+
+    def close(self) -> None:
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+def test_fault_clear_and_new_fault_move_the_shield_as_documented(checkpoints, params_file, ros_env) -> None:
+    graph = subprocess.Popen([str(MESA_ROS), "launch", "cheetah_fault", f"policy_checkpoint:={checkpoints['policy']}",
+                              f"safety_checkpoint:={checkpoints['safety']}", f"params_file:={params_file}",
+                              "fault:=none"], env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    obs = Observer()
+    try:
+        obs.wait(lambda: obs.adaptation.get("state") == "monitoring", "the graph to run")
+        assert obs.call(SetBool, "/mujoco_sim/faults/ffoot/power_loss", SetBool.Request(data=True)).success
+        obs.wait(lambda: obs.adaptation.get("state") == "shielding" and obs.shield_enabled == 1.0, "the shield")
+
+        assert obs.call(Trigger, "/mujoco_sim/faults/clear", Trigger.Request()).success
+        obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.shield_enabled == 0.0,
+                 "healthy again: monitoring, shield disarmed")
+        assert obs.adaptation["collected"] == "0"
+
+        assert obs.call(SetBool, "/mujoco_sim/faults/bshin/power_loss", SetBool.Request(data=True)).success
+        obs.wait(lambda: obs.adaptation.get("state") == "shielding" and int(obs.adaptation["epoch"]) == 3
+                 and obs.shield_enabled == 1.0, "the shield adapted to the second fault")
+        seen = [entry for entry in obs.history if entry[0] != "collecting" and entry[0] != "adapting"]
+        assert seen == [("monitoring", 0), ("shielding", 1), ("monitoring", 2), ("shielding", 3)], obs.history
+        again = obs.call(Trigger, "/adaptation/fault_cleared", Trigger.Request())  # the manual announcement
+        assert again.success
+        obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.shield_enabled == 0.0, "manual clear")
+        assert not obs.call(Trigger, "/adaptation/fault_cleared", Trigger.Request()).success  # nothing to clear
+    finally:
+        obs.close()
+        graph.send_signal(signal.SIGINT)
+        log = graph.communicate(timeout=60)[0]
+    for bad in ("Traceback", "died unexpectedly"):
+        assert bad not in log, log[-3000:]
+    assert "robot healthy again" in log and "(restarted" not in log
