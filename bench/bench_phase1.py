@@ -52,7 +52,7 @@ class Iteration:
 
     def __call__(self, inner: Batch, outer: Batch) -> None:
         self.learner.meta_step(inner, outer, task_policy)
-        self.recovery.update(inner.obs[0], self.learner.critic)
+        self.recovery.update(inner.task(0), self.learner.critic)
 
 
 def step_gflop(iteration: Iteration, inner: Batch, outer: Batch) -> float:

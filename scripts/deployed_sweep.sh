@@ -2,7 +2,8 @@
 # Issue #12 item 5 and the phase-2 rate, decided on *training* faults only (never the demo's held-out fshin):
 # usage: scripts/deployed_sweep.sh [FOLD...]   (default: bthigh bshin bfoot fthigh ffoot)
 #   env: DATA (default runs/demo_checkpoints/train_fshin, made by scripts/make_demo_checkpoints.sh), OUT (runs/sweep),
-#        LRS (phase-2 Adam rates, default "1e-3 1e-4"), SIZES (post-fault transitions, "1000 500 250 100"), EPISODES (10)
+#        LRS (phase-2 Adam rates, default "1e-3 1e-4"), SIZES (post-fault transitions, "1000 500 250 100"), EPISODES (10),
+#        SET (config overrides for meta-train and phase 2, e.g. "recovery.bc_weight=1"; give OUT a new folder with it)
 # Per fold F: MESA meta-trained (a' from the shipped policy) on the other faults' datasets; N post-fault transitions
 # of the policy under F's total loss (deterministic, as the adaptation node collects them); phase 2 at each rate;
 # then the adapted critic's calibration on F's *perturbed* dataset (held out: the falls the policy can have under
@@ -13,6 +14,7 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 DATA=${DATA:-runs/demo_checkpoints/train_fshin}; OUT=${OUT:-runs/sweep}; EPISODES=${EPISODES:-10}
 LRS=${LRS:-1e-3 1e-4}; SIZES=${SIZES:-1000 500 250 100}
 FOLDS=${*:-bthigh bshin bfoot fthigh ffoot}
+SETS=(); for kv in ${SET:-}; do SETS+=(--set "$kv"); done
 M=.venv/bin/mesa-ros; P=config/checkpoints/halfcheetah_disabled/policy.safetensors
 mkdir -p "$OUT"; TSV=$OUT/summary.tsv
 [ -f "$TSV" ] || printf 'fold\tvariant\tviolations\tepisodes\tmean_return\toverride_rate\tq_d0\tq_d1_3\tfar_over_eps\n' > "$TSV"
@@ -29,7 +31,7 @@ for F in $FOLDS; do
   D=$OUT/fold_$F; TASK="{\"power_scale\": {\"$F\": 0}}"; mkdir -p "$D/train"
   for f in "$DATA"/*.safetensors; do [ "$(basename "$f" .safetensors)" = "$F" ] || cp -n "$f" "$D/train/"; done
   [ -f "$D/mesa.safetensors" ] || $M meta-train --method mesa --data "$D/train" --policy-checkpoint $P \
-    --preset cpu-small --out "$D/mesa.safetensors" --no-progress --threads 1
+    --preset cpu-small "${SETS[@]}" --out "$D/mesa.safetensors" --no-progress --threads 1
   grep -q "^$F	no_shield	" "$TSV" || printf '%s\tno_shield\t%s\t\t\t\n' "$F" "$(evalrow "$D/mesa.safetensors" "$TASK" --no-shield)" >> "$TSV"
   grep -q "^$F	meta_only	" "$TSV" || printf '%s\tmeta_only\t%s\t%s\n' "$F" "$(evalrow "$D/mesa.safetensors" "$TASK")" \
     "$(calib "$D/mesa.safetensors" "$F")" >> "$TSV"
@@ -38,7 +40,7 @@ for F in $FOLDS; do
       --deterministic --transitions "$N" --seed 7 --out "$D/post_$N.safetensors" --no-progress
     for LR in $LRS; do
       V=lr${LR}_n$N; grep -q "^$F	$V	" "$TSV" && continue
-      $M adapt --checkpoint "$D/mesa.safetensors" --data "$D/post_$N.safetensors" --set adapt.lr="$LR" \
+      $M adapt --checkpoint "$D/mesa.safetensors" --data "$D/post_$N.safetensors" --set adapt.lr="$LR" "${SETS[@]}" \
         --out "$D/$V.safetensors" --no-progress --threads 1 > /dev/null
       printf '%s\t%s\t%s\t%s\n' "$F" "$V" "$(evalrow "$D/$V.safetensors" "$TASK")" "$(calib "$D/$V.safetensors" "$F")" >> "$TSV"
     done

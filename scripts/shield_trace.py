@@ -44,11 +44,17 @@ def main() -> None:
         q = layer.critic.q_risk(obs_t.expand(len(cand), -1), cand)
         return cand[q.argmin()].numpy()
 
+    def near_task(obs_t: torch.Tensor, a_task: np.ndarray) -> np.ndarray:
+        cand = np.clip(a_task + rng.normal(0.0, 0.3, (64, act_dim)), -1, 1)
+        cand = torch.as_tensor(np.vstack([a_task, cand]), dtype=torch.float32)
+        return cand[layer.critic.q_risk(obs_t.expand(len(cand), -1), cand).argmin()].numpy()
+
     controllers: dict[str, Recover | None] = {
         "no shield": None,
         "pi_rec": lambda o: layer.recovery.act(o, noise=False).numpy(),
         "critic argmin": argmin,
         "zero action": lambda o: np.zeros(act_dim, np.float32),
+        "argmin near a_task": None,  # filled per step below: needs a_task
     }
     env = make_env(cfg)
     for name, recover in controllers.items():
@@ -62,9 +68,9 @@ def main() -> None:
                 obs_t = torch.as_tensor(obs, dtype=torch.float32)
                 with torch.no_grad():
                     risk = layer.critic.q_risk(obs_t, torch.as_tensor(a, dtype=torch.float32)).item()
-                    over = recover is not None and risk > eps
+                    over = (recover is not None or name == "argmin near a_task") and risk > eps
                     if over:
-                        a = recover(obs_t)
+                        a = near_task(obs_t, a) if name == "argmin near a_task" else recover(obs_t)
                 risks.append(risk)
                 flags.append(int(over))
                 obs, r, term, trunc, info = env.step(a)

@@ -28,5 +28,9 @@ class Batch:
         """K batches of equal size -> one batch with a leading task dimension K."""
         return Batch(**{f.name: torch.stack([getattr(b, f.name) for b in batches]) for f in fields(Batch)})
 
+    def task(self, k: int) -> "Batch":
+        """Task ``k`` of a stacked batch."""
+        return Batch(**{f.name: getattr(self, f.name)[k] for f in fields(Batch)})
+
     def __len__(self) -> int:
         return self.obs.shape[-2]

@@ -62,6 +62,7 @@ class RecoveryConfig:
     # 1e-3 in its phase 3, see SafetyCriticConfig.lr). Phase 2 uses adapt.lr for both networks.
     lr: float = 3e-4
     noise_std: float = 0.01  # Gaussian exploration noise when acting (ref)
+    bc_weight: float = 0.0  # ours, off = paper/ref: + bc_weight * mean |pi_rec(s) - a|^2 (core/recovery.py)
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,7 @@ def meta_train(cfg: MesaConfig, layer: SafetyLayer, train_data: Sequence[Transit
             inner = Batch.stack([train_data[k].sample(meta.inner_batch_size, rng) for k in tasks])
             outer = Batch.stack([train_data[k].sample(meta.outer_batch_size, rng) for k in tasks])
             metrics = learner.meta_step(inner, outer, task_policy)
-            metrics |= recovery.update(recovery_data.sample(cfg.adapt.batch_size, rng).obs, critic)
+            metrics |= recovery.update(recovery_data.sample(cfg.adapt.batch_size, rng), critic)
             if iteration % log_every == 0 or iteration == meta.iterations:
                 lrs = learner.inner_lr().values()
                 row = {"iteration": iteration, **metrics, "mean_inner_lr": sum(lrs) / len(lrs),

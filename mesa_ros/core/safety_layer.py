@@ -33,7 +33,7 @@ class SafetyLayer:
 
     def update(self, batch: Batch, task_policy: TaskPolicy) -> dict[str, float]:
         """One critic step on ``batch``, then one pi_rec step on its states."""
-        return self.critic.update(batch, task_policy) | self.recovery.update(batch.obs, self.critic)
+        return self.critic.update(batch, task_policy) | self.recovery.update(batch, self.critic)
 
     def reset_optimizer(self, lr: float) -> None:
         """Fresh Adam at ``lr`` for both networks."""

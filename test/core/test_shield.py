@@ -109,7 +109,9 @@ def test_recovery_policy_lowers_risk_against_a_fixed_critic() -> None:
         risk_random = critic(obs, torch.rand(1024, ACT_DIM) * 2 - 1).mean()
         risk_before = critic(obs, recovery(obs)).mean()
     for _ in range(200):
-        metrics = recovery.update(obs[torch.randint(0, 1024, (128,))], critic)
+        o = obs[torch.randint(0, 1024, (128,))]
+        metrics = recovery.update(Batch(o, torch.zeros(128, ACT_DIM), torch.zeros(128), torch.zeros(128), o,
+                                        torch.zeros(128)), critic)
     with torch.no_grad():
         risk_after = critic(obs, recovery.act(obs, noise=True)).mean()
     a_rec = recovery.act(obs, noise=False)
@@ -120,3 +122,24 @@ def test_recovery_policy_lowers_risk_against_a_fixed_critic() -> None:
     for k, v in critic.state_dict().items():
         assert torch.equal(v, critic_before[k]), k
     assert all(p.grad is None for p in critic.parameters())
+
+
+@pytest.mark.parametrize(("bc_weight", "expect"), [(0.0, lambda a0: a0 < -0.5), (5.0, lambda a0: abs(a0 - 0.5) < 0.15)])
+def test_the_behaviour_cloning_term_keeps_pi_rec_at_the_data_actions(bc_weight: float, expect) -> None:
+    """The critic prefers a_0 -> -1; the data's actions are all +0.5: without the term pi_rec goes to the box
+    edge (the paper's rule), with a large one it stays where the data is."""
+    torch.manual_seed(0)
+    critic = SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=(32, 32), gamma_risk=0.0, lr=1e-2))
+    obs = torch.randn(512, OBS_DIM)
+    for _ in range(200):
+        o, a = obs[torch.randint(0, 512, (128,))], torch.rand(128, ACT_DIM) * 2 - 1
+        cost = (a[:, 0] > -0.5).float()
+        critic.update(Batch(o, a, torch.zeros(128), cost, o, cost), lambda s: torch.zeros(s.shape[0], ACT_DIM))
+    recovery = RecoveryPolicy(OBS_DIM, ACT_DIM, -1.0, 1.0, RecoveryConfig(hidden=(32, 32), lr=3e-3,
+                                                                            bc_weight=bc_weight))
+    data_action = torch.full((128, ACT_DIM), 0.5)
+    for _ in range(300):
+        o = obs[torch.randint(0, 512, (128,))]
+        recovery.update(Batch(o, data_action, torch.zeros(128), torch.zeros(128), o, torch.zeros(128)), critic)
+    a0 = recovery.act(obs, noise=False)[:, 0].mean().item()
+    assert expect(a0), a0
