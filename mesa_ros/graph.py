@@ -95,10 +95,25 @@ CHEETAH_FAULT_ARGS = (
     LaunchArg("adapt_method", "", "adaptation: mesa / multitask (phase 2 of safety_checkpoint's critic) or rrl (a "
               "fresh critic from the post-fault data alone); '' = the checkpoint's method",
               ("", "mesa", "multitask", "rrl")),
+    LaunchArg("adapt_transitions", "", "adaptation: post-fault transitions before phase 2 ('' = params_file's)"),
+    LaunchArg("adapt_lr", "", "adaptation: phase-2 Adam rate ('' = params_file's; -1 there: the checkpoint's)"),
     LaunchArg("adapted_checkpoint", "", "write the adapted safety layer the shield starts with to this file "
               "('' = not written)"),
     LaunchArg("params_file", "", "node parameter file ('' = config/cheetah_fault.yaml of this package)"),
 )
+
+
+def _adapt_overrides(args: Mapping[str, str]) -> dict[str, int | float]:
+    """The adaptation parameters given as launch arguments (the others come from the params file)."""
+    out: dict[str, int | float] = {}
+    if args["adapt_transitions"]:
+        out["transitions"] = _int(args["adapt_transitions"], "adapt_transitions")
+    if args["adapt_lr"]:
+        try:
+            out["lr"] = float(args["adapt_lr"])
+        except ValueError:
+            raise ValueError(f"launch argument adapt_lr:={args['adapt_lr']!r} must be a number") from None
+    return out
 
 
 def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
@@ -130,7 +145,7 @@ def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
                                                                    "policy_checkpoint": args["policy_checkpoint"],
                                                                    "save_adapted": args["adapted_checkpoint"],
                                                                    "method": args["adapt_method"],
-                                                                   "seed": seed}))
+                                                                   "seed": seed, **_adapt_overrides(args)}))
     if _bool(args["record_bag"], "record_bag"):
         nodes.append(NodeSpec("bag_recorder", "bag_recorder", params, {"output": args["bag_dir"]}))
     return with_start_gates(nodes)

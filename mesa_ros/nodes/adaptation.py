@@ -55,6 +55,8 @@ class AdaptationNode(Node):
                                    low=1, high=10**7, read_only=True)
         steps = declare(self, "steps", -1, "phase-2 Adam steps M; -1 = the checkpoint config's (paper: 500)",
                         low=-1, high=10**6, read_only=True)
+        lr = declare(self, "lr", -1.0, "phase-2 Adam rate of critic and recovery; -1 = the checkpoint config's "
+                     "adapt.lr (paper: 1e-3)", low=-1.0, high=1.0, read_only=True)
         self.online_every = declare(self, "online_every", 1, "shielding: one critic+recovery update every this "
                                     "many steps (0: stop learning after phase 2)", low=0, high=10**6, read_only=True)
         self.publish_every = declare(self, "publish_every", 500, "shielding: re-send the weights every this many "
@@ -77,7 +79,7 @@ class AdaptationNode(Node):
         if self.method.offline is not None and meta.critic is None:
             raise ValueError(f"checkpoint {safety or 'default'} holds no critic")
         cfg = self.method.configure(meta.cfg)
-        self.cfg = cfg if steps < 0 else merge(cfg, {"adapt": {"steps": steps}})
+        self.cfg = merge(cfg, {"adapt": {**({"steps": steps} if steps >= 0 else {}), **({"lr": lr} if lr > 0 else {})}})
         self.space = env_spaces(self.env)
         self.seed = seed
         # pi_rec trained offline with the critic when the checkpoint has it (meta-train), else a fresh one;
