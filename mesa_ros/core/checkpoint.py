@@ -91,6 +91,8 @@ def from_bytes(data: bytes, source: str = "checkpoint", env: str | None = None) 
         name, _, rest = key.partition(".")
         if name not in tensors:
             raise ValueError(f"{source}: tensor {key!r} belongs to no listed module {modules}")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{source}: tensor {key!r} holds NaN or infinite values")
         tensors[name][rest] = tensor
     return Checkpoint(tensors, header["env"], int(header["obs_dim"]), int(header["act_dim"]),
                       json.loads(header["config"]), json.loads(header["extra"]))

@@ -186,6 +186,37 @@ def _coerce(path: str, hint: Any, value: Any) -> Any:
     raise ValueError(f"invalid config value for {path!r}: {value!r} (expected {getattr(hint, '__name__', hint)})")
 
 
+# Valid ranges by field name (the same name means the same kind of quantity in every section):
+# (low, high, low_open, high_open); None = unbounded. ``merge`` checks every value from a file, preset or override.
+_POSITIVE, _NONNEG, _AT_LEAST_1 = (0, None, True, False), (0, None, False, False), (1, None, False, False)
+_UNIT = (0, 1, False, False)
+RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "lr": _POSITIVE, "pretrain_lr": _POSITIVE, "outer_lr": _POSITIVE, "inner_lr_init": _POSITIVE,
+    "inner_lr_lr": _POSITIVE, "grad_clip": _POSITIVE,
+    "gamma": _UNIT, "gamma_risk": _UNIT, "eps_risk": _UNIT, "tau": (0, 1, True, False), "pos_fraction": (0, 1, False, True),
+    "alpha": _NONNEG, "noise_std": _NONNEG, "bc_weight": _NONNEG,
+    "batch_size": _AT_LEAST_1, "inner_batch_size": _AT_LEAST_1, "outer_batch_size": _AT_LEAST_1,
+    "buffer_size": _AT_LEAST_1, "num_tasks": _AT_LEAST_1, "inner_steps": _AT_LEAST_1, "iterations": _AT_LEAST_1,
+    "updates_per_step": _AT_LEAST_1, "episodes": _AT_LEAST_1, "max_episode_steps": _AT_LEAST_1,
+    "num_train_tasks": _AT_LEAST_1, "train_transitions": _AT_LEAST_1, "test_transitions": _AT_LEAST_1,
+    "learning_starts": _NONNEG, "steps": _NONNEG, "pretrain_steps": _NONNEG, "max_total_steps": _NONNEG,
+    "critic_updates_per_step": _NONNEG, "eval_every": _NONNEG, "seed": (0, 2**32 - 1, False, False),
+}
+
+
+def _check_range(path: str, value: Any) -> None:
+    """Raise naming the key when ``value`` is outside the field's range in ``RANGES``."""
+    bounds = RANGES.get(path.rsplit(".", 1)[-1])
+    if bounds is None or isinstance(value, (bool, str, tuple)):
+        return
+    low, high, low_open, high_open = bounds
+    if (low is not None and (value < low or (low_open and value == low))) or \
+            (high is not None and (value > high or (high_open and value == high))):
+        interval = f"{'(' if low_open else '['}{low if low is not None else '-inf'}, " \
+                   f"{high if high is not None else 'inf'}{')' if high_open or high is None else ']'}"
+        raise ValueError(f"config value {path}={value!r} out of range: must be in {interval}")
+
+
 def merge(cfg: Any, updates: dict[str, Any], prefix: str = "") -> Any:
     """Return ``cfg`` (a config dataclass) with ``updates`` (nested dict) applied, validating every key."""
     if not isinstance(updates, dict):
@@ -202,6 +233,7 @@ def merge(cfg: Any, updates: dict[str, Any], prefix: str = "") -> Any:
             changes[key] = merge(current, value, prefix=f"{path}.")
         else:
             changes[key] = _coerce(path, hints[key], value)
+            _check_range(path, changes[key])
     return dataclasses.replace(cfg, **changes)
 
 

@@ -70,3 +70,17 @@ def test_a_checkpoint_config_with_a_retired_key_still_loads() -> None:
     stored["critic"]["offline_taux"] = 1.0  # anything else unknown is still an error
     with pytest.raises(ValueError, match="unknown config key 'critic.offline_taux'"):
         resolve_config("Navigation-2", stored=stored)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_weights_are_rejected_at_load_naming_the_tensor(tmp_path, bad: float) -> None:
+    critic = SafetyCritic(3, 2)
+    name, param = next(iter(critic.named_parameters()))
+    with torch.no_grad():
+        param.view(-1)[0] = bad
+    data = ck.to_bytes({"critic": critic}, ENV, 3, 2)
+    with pytest.raises(ValueError, match=f"tensor 'critic.{name}' holds NaN or infinite values"):
+        ck.from_bytes(data, source="weights")
+    path = ck.save(tmp_path / "bad.safetensors", {"critic": critic}, ENV, 3, 2)
+    with pytest.raises(ValueError, match="holds NaN or infinite values"):
+        ck.load(path)
