@@ -10,9 +10,14 @@ from rclpy.parameter import Parameter
 from std_srvs.srv import SetBool, Trigger
 
 
-def fault_joints(client_node) -> list[str]:
-    """Joints with a ``<node>/faults/<joint>/power_loss`` service discovered so far (for error messages)."""
-    names = [n for n, _ in client_node.get_service_names_and_types()]
+def fault_joints(client_node, node: str = "mujoco_sim") -> list[str]:
+    """Joints whose ``<node>/faults/<joint>/power_loss`` service ``node`` itself serves (for error messages; a
+    client's name, such as this tool's own for an unknown joint, is not an offer)."""
+    namespace, _, name = f"/{node.strip('/')}".rpartition("/")
+    try:
+        names = [n for n, _ in client_node.get_service_names_and_types_by_node(name, namespace or "/")]
+    except rclpy.node.NodeNameNonExistentError:
+        return []
     return sorted(n.split("/faults/")[1].removesuffix("/power_loss") for n in names if n.endswith("/power_loss"))
 
 
@@ -45,7 +50,7 @@ def call_fault_service(target: str, power_scale: float | None = None, restore: b
                 timeout_sec=min(timeout, 5.0)):
             if not client_node.create_client(Trigger, f"/{node}/faults/clear").wait_for_service(timeout_sec=timeout):
                 raise TimeoutError(f"{node} is not running (no /{node}/faults/clear after {timeout:g} s)")
-            return False, f"unknown joint {target!r}; {node} offers {fault_joints(client_node)} (or 'clear', 'random')"
+            return False, f"unknown joint {target!r}; {node} offers {fault_joints(client_node, node)} (or 'clear', 'random')"
         if power_scale is not None and not restore:
             param = Parameter("fault.power_scale", value=float(power_scale)).to_parameter_msg()
             answer = call(SetParameters, f"/{node}/set_parameters", SetParameters.Request(parameters=[param]))

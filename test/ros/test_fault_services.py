@@ -87,6 +87,8 @@ def test_cli_injects_and_rejects(driver: Driver, ros_env) -> None:
     assert actuated(driver.spin_steps(3))[4] == pytest.approx(0.25 * GEARS[4] * COMMAND[4])
     unknown = cli("tail")
     assert unknown.returncode == 2 and "unknown joint 'tail'" in unknown.stdout
+    offered = "['bfoot', 'bshin', 'bthigh', 'ffoot', 'fshin', 'fthigh']"
+    assert f"mujoco_sim offers {offered}" in unknown.stdout, unknown.stdout  # not this tool's own 'tail' client
     bad = cli("ffoot", "--power-scale", "nan")
     assert bad.returncode == 2 and "power scale must be in [0, 1], got nan" in bad.stdout
     assert actuated(driver.spin_steps(3))[5] != 0.0  # the rejected calls changed nothing
