@@ -26,6 +26,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import SetBool, Trigger
 
 from mesa_ros.core.assembler import ACTION_PREFIX
+from mesa_ros.envs.base import check_action
 from mesa_ros.envs.session import SimSession, StampedState, StepOutcome
 from mesa_ros import topics
 from mesa_ros.nodes import msgs, qos
@@ -72,10 +73,11 @@ class MujocoSimNode(Node):
         self.session = SimSession(env, seed=seed, max_episode_steps=horizon, terminate_on_violation=terminate)
         self.rng = np.random.default_rng(seed)
         nu = len(self.session.actuator_names)
-        self.safe_action = np.asarray(declare(self, "safe_action", [0.0] * nu,
-                                              "realtime: command applied when none answers the current state"))
-        if self.safe_action.shape != (nu,) or not np.all(np.isfinite(self.safe_action)):
-            raise ValueError(f"safe_action must hold {nu} finite numbers, got {self.safe_action.tolist()}")
+        safe_action = declare(self, "safe_action", [0.0] * nu, "realtime: command applied when none answers the "
+                              "current state (runtime: takes effect at the next stale step)")
+        if error := self._check_safe_action(safe_action):
+            raise ValueError(error)
+        self.safe_action = np.asarray(safe_action, dtype=np.float64)
         self.steps = self.stale = 0
         self.shielded_steps: int | None = None  # control steps since the shield's first decision
         self.done = False
@@ -84,7 +86,8 @@ class MujocoSimNode(Node):
             raise ValueError(error)
         self.add_on_set_parameters_callback(validator(
             {"fault.distribution": check_choice("fault.distribution", SPLITS),
-             "fault.power_scale": check_range("fault.power_scale", 0.0, 1.0)},
+             "fault.power_scale": check_range("fault.power_scale", 0.0, 1.0),
+             "safe_action": self._check_safe_action},
             apply=self._on_params))
 
         self.pub_clock = self.create_publisher(ClockMsg, topics.CLOCK, qos.CLOCK)
@@ -255,6 +258,17 @@ class MujocoSimNode(Node):
         finally:
             self._syncing = False
 
+    def _check_safe_action(self, value) -> str | None:
+        space = self.session.env.action_space
+        try:
+            action = check_action(value, space)
+        except ValueError as exc:
+            return f"safe_action: {exc}"
+        if np.any(action < space.low) or np.any(action > space.high):
+            return (f"safe_action {action.tolist()} outside the action bounds "
+                    f"[{space.low.min():g}, {space.high.max():g}]")
+        return None
+
     def _on_params(self, params: list[Parameter]) -> str | None:
         if self._syncing:
             return None
@@ -274,6 +288,8 @@ class MujocoSimNode(Node):
             if tuple(self.session.power_scale) != before:
                 self._after_fault_change(sync=False)
         self.scheduled_step, self.scheduled_joints = step, scheduled
+        if "safe_action" in values:
+            self.safe_action = np.asarray(values["safe_action"], dtype=np.float64)
         return None
 
     def _after_fault_change(self, sync: bool = True) -> None:

@@ -1,6 +1,7 @@
 """safety_monitor under bad input (weights, actions, reload) and mujoco_sim's realtime mode, over DDS."""
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
@@ -116,13 +118,26 @@ def test_realtime_mode_applies_the_safe_default_and_counts_stale_commands(ros_en
     probe.node.create_subscription(JointState, topics.STEP, lambda m: steps.append(msgs.parse_values(m)[1]),
                                    qos.LOGGER_SUB)
     proc = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.mujoco_sim", "--ros-args",
-                             "-p", "mode:=realtime", "-p", "rate_hz:=100.0", "-p", "max_steps:=400"], env=ros_env,
+                             "-p", "mode:=realtime", "-p", "rate_hz:=100.0", "-p", "max_steps:=800"], env=ros_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def set_safe_action(value) -> SetParametersResult:
+        request = SetParameters.Request(parameters=[Parameter("safe_action", value=value).to_parameter_msg()])
+        return probe.call(SetParameters, "/mujoco_sim/set_parameters", request).results[0]
     try:
-        assert probe.spin_until(lambda: proc.poll() is not None, timeout=60)  # nobody commands: it runs anyway
-        probe.spin_until(lambda: len(steps) >= 400, timeout=2)
+        assert probe.spin_until(lambda: len(steps) >= 50, timeout=60)  # nobody commands: it runs anyway
+        for bad, reason in (([0.1] * 5, "safe_action: action has shape (5,), expected (6,)"),
+                            ([0.1] * 5 + [math.nan], "safe_action: action contains NaN or inf at index [5]"),
+                            ([0.1] * 5 + [5.0], "outside the action bounds [-1, 1]")):
+            result = set_safe_action(bad)
+            assert not result.successful and reason in result.reason, result.reason
+        changed_at = len(steps)
+        assert set_safe_action([0.5] * 6).successful
+        assert probe.spin_until(lambda: proc.poll() is not None, timeout=60)
+        probe.spin_until(lambda: len(steps) >= 800, timeout=2)
     finally:
         probe.close()
     assert proc.returncode == 0
-    assert len(steps) >= 100 and all(s["stale"] == 1.0 for s in steps)
-    assert all(s[f"a_exec/{j}"] == 0.0 for s in steps for j in ("bthigh", "ffoot"))  # safe_action: zeros
+    assert len(steps) >= 200 and all(s["stale"] == 1.0 for s in steps)
+    assert all(s[f"a_exec/{j}"] == 0.0 for s in steps[:changed_at] for j in ("bthigh", "ffoot"))  # default: zeros
+    assert all(s[f"a_exec/{j}"] == 0.5 for s in steps[-50:] for j in ("bthigh", "ffoot"))  # the runtime change
