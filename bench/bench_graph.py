@@ -174,7 +174,7 @@ def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[st
     def on_diagnostics(msg: DiagnosticArray) -> None:
         for status in msg.status:
             values = {kv.key: kv.value for kv in status.values}
-            if status.name == "safety_monitor" and "decision_latency_p99_us" in values:
+            if status.name == "safety_monitor: shield" and "decision_latency_p99_us" in values:
                 in_node.update(p50_us=float(values["decision_latency_p50_us"]),
                                p99_us=float(values["decision_latency_p99_us"]), decisions=int(values["decisions"]))
 

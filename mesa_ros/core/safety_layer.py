@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from mesa_ros.core.batch import Batch
@@ -34,6 +35,12 @@ class SafetyLayer:
     def update(self, batch: Batch, task_policy: TaskPolicy) -> dict[str, float]:
         """One critic step on ``batch``, then one pi_rec step on its states."""
         return self.critic.update(batch, task_policy) | self.recovery.update(batch, self.critic)
+
+    def nonfinite(self) -> str:
+        """Comma-separated ``module.tensor`` names holding NaN or inf ('' when every weight is finite)."""
+        return ", ".join(f"{name}.{key}" for name, module in self.modules().items()
+                         for key, t in module.state_dict().items()
+                         if t.is_floating_point() and not bool(torch.isfinite(t).all()))
 
     def reset_optimizer(self, lr: float) -> None:
         """Fresh Adam at ``lr`` for both networks."""

@@ -28,7 +28,7 @@ from std_msgs.msg import Header, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from mesa_ros import topics
-from mesa_ros.core import checkpoint
+from mesa_ros.core import checkpoint, health
 from mesa_ros.core.assembler import TransitionAssembler
 from mesa_ros.core.buffers import ReplayBuffer
 from mesa_ros.core.config import merge
@@ -96,8 +96,9 @@ class AdaptationNode(Node):
         self.lifecycle = Lifecycle(self.transitions)
         self.announced_at = self.adapt_seconds = float("nan")
         self.metrics: dict[str, float] = {}
+        self.nonfinite = self.refused = ""  # shown as ERROR in /diagnostics until the next fault change
         self.steps_since_publish = self.last_stamp = 0
-        self.monitor_version = self.awaited_version = self.awaited_epoch = 0
+        self.sent_id = self.awaited_id = self.awaited_epoch = 0  # ids of the weights sent / awaited in use
 
         self.pub_weights = self.create_publisher(UInt8MultiArray, topics.WEIGHTS, qos.LATCHED)
         self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
@@ -168,15 +169,15 @@ class AdaptationNode(Node):
             if effect is Effect.DISARM:
                 self._request_enable(False)
             elif effect is Effect.RESTORE_OFFLINE:
-                self.layer = None
+                self.layer, self.nonfinite, self.refused = None, "", ""
                 self.reload_client.call_async(Trigger.Request())
             elif effect is Effect.RESET_BUFFER:
                 self.buffer = self._new_buffer()
             elif effect is Effect.RUN_PHASE2:
                 self._phase2(self.buffer.to_dataset(DatasetMetadata(self.env, {}, "test", "ros_graph")))
             elif effect is Effect.SEND_WEIGHTS:
-                self.awaited_version, self.awaited_epoch = self.monitor_version + 1, self.lifecycle.epoch
-                self._send_weights()  # the shield is armed once the monitor reports these weights (_on_risk)
+                if self._send_weights():  # the shield is armed once the monitor reports these weights (_on_risk)
+                    self.awaited_id, self.awaited_epoch = self.sent_id, self.lifecycle.epoch
             elif effect is Effect.ARM:
                 self._request_enable(True)
             elif effect is Effect.LEARN_ONLINE:
@@ -203,10 +204,9 @@ class AdaptationNode(Node):
         self._apply(self.lifecycle.phase2_done(epoch))
 
     def _on_risk(self, msg: JointState) -> None:
-        """Track the monitor's weights version; arm the shield only when the adapted weights are in use."""
-        self.monitor_version = int(msgs.parse_values(msg)[1]["weights_version"])
-        if self.awaited_version and self.monitor_version >= self.awaited_version:
-            self.awaited_version = 0
+        """Arm the shield only when the monitor reports the adapted weights (by the id sent with them) in use."""
+        if self.awaited_id and int(msgs.parse_values(msg)[1].get("weights_id", 0)) == self.awaited_id:
+            self.awaited_id = 0
             self._apply(self.lifecycle.weights_in_use(self.awaited_epoch))
 
     def _request_enable(self, on: bool) -> None:
@@ -218,6 +218,7 @@ class AdaptationNode(Node):
     def _on_enabled(self, future, epoch: int) -> None:
         result = future.result()
         self._apply(self.lifecycle.enabled(epoch, result.success))
+        self.refused = "" if result.success else result.message
         if not result.success:
             self.get_logger().error(f"safety monitor refused to enable the shield: {result.message}")
         elif self.lifecycle.phase.value == "shielding" and epoch == self.lifecycle.epoch:
@@ -233,17 +234,28 @@ class AdaptationNode(Node):
             self.steps_since_publish = 0
             self._send_weights()
 
-    def _send_weights(self) -> None:
+    def _send_weights(self) -> bool:
+        """Send the layer to the monitor with a fresh id; False (and ERROR in /diagnostics) if a weight is not finite."""
+        if bad := self.layer.nonfinite():
+            if bad != self.nonfinite:
+                self.get_logger().error(f"non-finite weights in {bad}: not sent to the monitor")
+            self.nonfinite = bad
+            return False
+        self.sent_id += 1
         blob = checkpoint.to_bytes(self.layer.modules(), self.env, self.space[0].shape[0], self.space[1].shape[0],
-                                   self.cfg.to_dict(), {"method": self.method.name, "stage": "adapted-online"})
+                                   self.cfg.to_dict(), {"method": self.method.name, "stage": "adapted-online",
+                                                        "weights_id": self.sent_id})
         self.pub_weights.publish(UInt8MultiArray(data=blob))
+        return True
 
     def _publish_diagnostics(self) -> None:
         values = {"state": self.lifecycle.phase.value, "epoch": self.lifecycle.epoch, "collected": len(self.buffer), "needed": self.transitions,
                   "phase2_seconds": f"{self.adapt_seconds:.3f}", **{k: f"{v:.5f}" for k, v in self.metrics.items()}}
-        status = DiagnosticStatus(level=DiagnosticStatus.OK, name="adaptation", hardware_id=self.env,
-                                  message=self.lifecycle.phase.value, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        self.pub_diag.publish(DiagnosticArray(status=[status]))
+        phase = self.lifecycle.phase.value
+        level, message = health.adaptation(phase, len(self.buffer), self.transitions, self.nonfinite, self.refused)
+        status = DiagnosticStatus(level=bytes([level]), name="adaptation: phase 2", hardware_id=self.env,
+                                  message=message, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        self.pub_diag.publish(msgs.diagnostics(self.get_clock().now().to_msg(), status))
 
 
 def main(args: list[str] | None = None) -> int:

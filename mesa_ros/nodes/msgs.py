@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import JointState
 
 from mesa_ros.core.bag_dataset import NS, parse_action, parse_state, parse_values, stamp_ns  # noqa: F401  (re-exported)
@@ -44,3 +45,10 @@ def values_msg(stamp: int, values: Mapping[str, float]) -> JointState:
     msg = JointState(name=list(values), position=[float(v) for v in values.values()])
     msg.header.stamp = to_stamp(stamp)
     return msg
+
+
+def diagnostics(stamp: Time, *statuses: DiagnosticStatus) -> DiagnosticArray:
+    """A stamped ``/diagnostics`` array (the node's clock: sim time for the graph's nodes)."""
+    array = DiagnosticArray(status=list(statuses))
+    array.header.stamp = stamp
+    return array

@@ -25,6 +25,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 from std_srvs.srv import SetBool, Trigger
 
+from mesa_ros.core import health
 from mesa_ros.core.assembler import ACTION_PREFIX
 from mesa_ros.envs.base import check_action
 from mesa_ros.envs.session import SimSession, StampedState, StepOutcome
@@ -78,7 +79,7 @@ class MujocoSimNode(Node):
         if error := self._check_safe_action(safe_action):
             raise ValueError(error)
         self.safe_action = np.asarray(safe_action, dtype=np.float64)
-        self.steps = self.stale = 0
+        self.steps = self.stale = self.stale_reported = 0
         self.shielded_steps: int | None = None  # control steps since the shield's first decision
         self.done = False
         self._syncing = False
@@ -311,13 +312,13 @@ class MujocoSimNode(Node):
         values = {"mode": self.mode, "steps": self.steps, "stale_commands": self.stale, "episode": stats.episode,
                   "episode_steps": stats.steps, "episode_return": f"{stats.episode_return:.3f}",
                   "episode_violations": stats.violations, "sim_time_s": f"{self.session.state.stamp_ns / 1e9:.3f}"}
-        level = DiagnosticStatus.WARN if self.stale else DiagnosticStatus.OK
-        status = DiagnosticStatus(level=level, name="mujoco_sim", hardware_id=self.session.robot.family,
-                                  message=f"{self.steps} steps, {self.stale} stale commands",
+        level, message = health.simulator(self.stale - self.stale_reported, self.mode)
+        self.stale_reported = self.stale
+        status = DiagnosticStatus(level=bytes([level]), name="mujoco_sim: simulation",
+                                  hardware_id=self.session.robot.family,
+                                  message=f"{message}; {self.steps} steps, {self.stale} stale commands in all",
                                   values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = msgs.to_stamp(self.session.state.stamp_ns)
-        self.pub_diag.publish(array)
+        self.pub_diag.publish(msgs.diagnostics(msgs.to_stamp(self.session.state.stamp_ns), status))
 
     def close(self) -> None:
         self.session.close()

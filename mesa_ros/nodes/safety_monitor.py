@@ -23,7 +23,7 @@ from std_msgs.msg import UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from mesa_ros import topics
-from mesa_ros.core import checkpoint
+from mesa_ros.core import checkpoint, health
 from mesa_ros.core.experiment import env_spaces, resolve_config
 from mesa_ros.core.methods import new_critic, new_recovery
 from mesa_ros.core.recovery import RecoveryPolicy
@@ -65,6 +65,7 @@ class SafetyMonitorNode(Node):
         self.recovery: RecoveryPolicy | None = None
         self.shield: FrozenShield | None = None
         self.weights_version, self.weights_source, self.weights_error = 0, "none", ""
+        self.weights_id = 0  # the sender's id of the weights in use (adaptation node); 0 = from a file
         self._install(checkpoint.load(self._checkpoint_path(), env=self.env), f"file {self._checkpoint_path()}")
         if self.enabled and self.shield is None:
             raise ValueError("enabled:=true needs a checkpoint with a recovery policy")
@@ -73,6 +74,7 @@ class SafetyMonitorNode(Node):
         self.pending: OrderedDict[int, np.ndarray] = OrderedDict()  # task actions whose state has not arrived
         self.decisions = self.overrides = 0
         self.recent: deque[bool] = deque(maxlen=200)
+        self.recent_risk: deque[float] = deque(maxlen=200)
         self.latency_us: deque[float] = deque(maxlen=2000)  # task action in -> command published, in this node
         self.last_risk = float("nan")
         self.pub_command = self.create_publisher(JointState, topics.COMMAND, qos.STREAM_PUB)
@@ -129,10 +131,12 @@ class SafetyMonitorNode(Node):
         self.decisions += 1
         self.overrides += overridden
         self.recent.append(overridden)
+        self.recent_risk.append(risk)
         self.last_risk = risk
         self.pub_risk.publish(msgs.values_msg(stamp, {
             "q_risk": risk, "overridden": float(overridden), "eps_risk": self.eps_risk,
-            "shield_enabled": float(self.enabled), "weights_version": float(self.weights_version)}))
+            "shield_enabled": float(self.enabled), "weights_version": float(self.weights_version),
+            "weights_id": float(self.weights_id)}))
 
     @property
     def eps_risk(self) -> float:
@@ -165,6 +169,7 @@ class SafetyMonitorNode(Node):
         self.shield = (FrozenShield(critic.q_risk, recovery, self.eps_risk, self.noise, self.seed + self.weights_version)
                        if recovery is not None else None)
         self.weights_version += 1
+        self.weights_id = int(ckpt.extra.get("weights_id", 0)) if source.startswith("topic") else 0
         self.weights_source, self.weights_error = source, ""
         self.get_logger().info(f"weights v{self.weights_version} from {source}")
 
@@ -206,11 +211,11 @@ class SafetyMonitorNode(Node):
         if self.latency_us:
             p50, p99 = np.percentile(self.latency_us, [50, 99])
             values.update(decision_latency_p50_us=f"{p50:.0f}", decision_latency_p99_us=f"{p99:.0f}")
-        level = DiagnosticStatus.ERROR if self.weights_error else DiagnosticStatus.OK
-        status = DiagnosticStatus(level=level, name="safety_monitor", hardware_id=self.env,
-                                  message=self.weights_error or f"shield {values['shield']}, override rate {rate:.3f}",
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        self.pub_diag.publish(DiagnosticArray(status=[status]))
+        level, message = health.monitor(self.enabled, self.shield is not None, self.weights_error, self.recent,
+                                        self.recent_risk)
+        status = DiagnosticStatus(level=bytes([level]), name="safety_monitor: shield", hardware_id=self.env,
+                                  message=message, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        self.pub_diag.publish(msgs.diagnostics(self.get_clock().now().to_msg(), status))
 
 
 def main(args: list[str] | None = None) -> int:

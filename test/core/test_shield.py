@@ -143,3 +143,14 @@ def test_the_behaviour_cloning_term_keeps_pi_rec_at_the_data_actions(bc_weight: 
         recovery.update(Batch(o, data_action, torch.zeros(128), torch.zeros(128), o, torch.zeros(128)), critic)
     a0 = recovery.act(obs, noise=False)[:, 0].mean().item()
     assert expect(a0), a0
+
+
+def test_safety_layer_names_its_non_finite_weights() -> None:
+    from mesa_ros.core.safety_layer import SafetyLayer
+    layer = SafetyLayer(SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=(8,))),
+                        RecoveryPolicy(OBS_DIM, ACT_DIM, -1.0, 1.0, RecoveryConfig(hidden=(8,))))
+    assert layer.nonfinite() == ""
+    name, param = next(iter(layer.recovery.named_parameters()))
+    with torch.no_grad():
+        param.view(-1)[0] = float("nan")
+    assert layer.nonfinite() == f"recovery.{name}"

@@ -73,7 +73,7 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
     node.create_subscription(JointState, topics.COMMAND, lambda m: commands.setdefault(msgs.stamp_ns(m.header.stamp), m),
                              qos.LOGGER_SUB)
     node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, lambda m: diagnostics.extend(
-        {"message": s.message, **{kv.key: kv.value for kv in s.values}} for s in m.status if s.name == "safety_monitor"),
+        {"message": s.message, **{kv.key: kv.value for kv in s.values}} for s in m.status if s.name == "safety_monitor: shield"),
         10)
     sim = SimSession("HalfCheetah-Disabled", seed=0)
 

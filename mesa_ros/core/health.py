@@ -1,0 +1,52 @@
+"""What the ``/diagnostics`` levels of each node mean, ROS-free: one rule per node, from its own figures.
+
+Levels are those of ``diagnostic_msgs/DiagnosticStatus`` (OK 0, WARN 1, ERROR 2). ERROR: the safety layer
+cannot do its job (a network with NaN, weights rejected, a shield enabled without a recovery policy or
+refused). WARN: it works but something needs a look (stale commands in realtime, the shield overriding
+most steps, a critic saturated at 1, a faulted robot without a shield while data is collected).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+OK, WARN, ERROR = 0, 1, 2
+MOST_STEPS = 0.5  # an override rate above this over the recent window is "most steps"
+MIN_WINDOW = 50  # decisions needed before the rate or saturation is judged
+SATURATED = 0.99  # Q_risk at or above this on every recent state: the critic says "violation" everywhere
+
+
+def simulator(stale_since_last: int, mode: str) -> tuple[int, str]:
+    """mujoco_sim: stale control steps (no command in time, safe_action applied) since the last report."""
+    if stale_since_last:
+        return WARN, f"{stale_since_last} stale commands in the last period ({mode}): safe_action applied"
+    return OK, "running"
+
+
+def monitor(enabled: bool, has_recovery: bool, weights_error: str, overridden: Sequence[bool],
+            risks: Sequence[float]) -> tuple[int, str]:
+    """safety_monitor: from its state and its recent decisions (override flags, Q_risk(s, a_task))."""
+    if weights_error:
+        return ERROR, f"weights rejected: {weights_error}"
+    if enabled and not has_recovery:
+        return ERROR, "shield enabled without a recovery policy: it cannot act"
+    if any(math.isnan(r) for r in risks):
+        return ERROR, "Q_risk is NaN"
+    rate = sum(overridden) / len(overridden) if overridden else 0.0
+    if enabled and len(overridden) >= MIN_WINDOW and rate > MOST_STEPS:
+        return WARN, f"shield overriding most steps ({rate:.0%} of the last {len(overridden)})"
+    if len(risks) >= MIN_WINDOW and min(risks) >= SATURATED:
+        return WARN, f"critic saturated: Q_risk >= {SATURATED} on all of the last {len(risks)} states"
+    return OK, f"shield {'enabled' if enabled else 'disabled'}, override rate {rate:.3f}"
+
+
+def adaptation(phase: str, collected: int, needed: int, nonfinite: str, refused: str) -> tuple[int, str]:
+    """adaptation: its life-cycle phase, a network with non-finite weights, a refused enable request."""
+    if nonfinite:
+        return ERROR, f"non-finite weights in {nonfinite}: not sent to the monitor"
+    if refused:
+        return ERROR, f"the monitor refused to enable the shield: {refused}"
+    if phase in ("collecting", "adapting"):
+        return WARN, f"fault: shield off while {phase} ({collected}/{needed} transitions)"
+    return OK, phase
+
