@@ -20,7 +20,7 @@ for f in "$DATA"/*.safetensors; do [ "$(basename "$f" .safetensors)" = "$FOLD" ]
   --deterministic --transitions 1000 --seed 7 --out "$D/post.safetensors" --no-progress
 for pf in $PFS; do
   echo "== phase 2 with adapt.pos_fraction=$pf"
-  $M adapt --checkpoint "$D/mesa.safetensors" --data "$D/post.safetensors" --set adapt.pos_fraction="$pf" \
+  $M adapt --checkpoint "$D/mesa.safetensors" --data "$D/post.safetensors" --set adapt.pos_fraction="$pf" --force \
     --out "$D/adapted_pf$pf.safetensors" --no-progress --threads 1
   $M calibration --checkpoint "$D/adapted_pf$pf.safetensors" --data "$D/post.safetensors" | tail -6
   $M evaluate --checkpoint "$D/adapted_pf$pf.safetensors" --task "$TASK" --episodes 10 --no-progress --threads 1 | tail -1

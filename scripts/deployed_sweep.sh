@@ -41,7 +41,7 @@ for F in $FOLDS; do
       --deterministic --transitions "$N" --seed 7 --out "$D/post_$N.safetensors" --no-progress
     for LR in $LRS; do
       V=lr${LR}_n$N; grep -q "^$F	$V	" "$TSV" && continue
-      $M adapt --checkpoint "$D/mesa.safetensors" --data "$D/post_$N.safetensors" --set adapt.lr="$LR" "${SETS[@]}" \
+      $M adapt --checkpoint "$D/mesa.safetensors" --data "$D/post_$N.safetensors" --set adapt.lr="$LR" "${SETS[@]}" --force \
         --out "$D/$V.safetensors" --no-progress --threads 1 > /dev/null
       printf '%s\t%s\t%s\t%s\n' "$F" "$V" "$(evalrow "$D/$V.safetensors" "$TASK")" "$(calib "$D/$V.safetensors" "$F")" >> "$TSV"
     done

@@ -31,7 +31,7 @@ for fault in bthigh bshin bfoot fthigh fshin ffoot; do
     --out "$OUT/train_$HELD_OUT/$fault.safetensors" --no-progress
 done
 for method in mesa multitask; do
-  $M meta-train --method "$method" --data "$OUT/train_$HELD_OUT" --policy-checkpoint "$OUT/policy.safetensors" \
+  $M meta-train --method "$method" --data "$OUT/train_$HELD_OUT" --policy-checkpoint "$OUT/policy.safetensors" --force \
     --preset cpu-small --seed 0 --out "$OUT/safety_${method}_$HELD_OUT.safetensors" --no-progress
 done
 cp "$OUT/policy.safetensors" "$DEST/policy.safetensors"

@@ -30,9 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # bad input, a missing file, a disk or permission error: one line
         print(f"mesa-ros {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outputs are written atomically: nothing partial is left behind
+        print(f"mesa-ros {args.command}: interrupted; no output written for the unfinished step", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

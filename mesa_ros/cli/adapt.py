@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from mesa_ros.cli.common import add_config_args, overrides, set_threads
+from mesa_ros.cli.common import add_config_args, add_force_arg, check_outputs, overrides, set_threads
 from mesa_ros.core.experiment import (env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config,
                                       save_checkpoint)
 from mesa_ros.core.methods import METHODS, adapt_stage, get_method, new_recovery
@@ -31,11 +31,13 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--data", required=True, help="the test-split dataset (.safetensors)")
     p.add_argument("--out", required=True, help="adapted checkpoint to write (.safetensors)")
     add_config_args(p, from_checkpoint=True)
+    add_force_arg(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     set_threads(args)
+    check_outputs(args, [args.out], [args.checkpoint, args.data])
     (test,) = load_datasets([args.data], split="test")
     env = test.metadata.env
     if args.checkpoint is not None:

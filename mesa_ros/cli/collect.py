@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mesa_ros.cli.common import add_config_args, overrides, paper_name, set_threads
+from mesa_ros.cli.common import add_config_args, add_force_arg, check_outputs, overrides, paper_name, set_threads
 from mesa_ros.core.collect import Perturbation, collect
 from mesa_ros.core.experiment import draw_tasks, load_checkpoint, parse_task, resolve_config
 
@@ -57,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--out", required=True,
                    help="a .safetensors file for a single dataset, else a directory for <split>_NN.safetensors")
     add_config_args(p)
+    add_force_arg(p)
     p.set_defaults(run=run)
 
 
@@ -83,19 +84,24 @@ def run(args: argparse.Namespace) -> int:
                     if args.action_noise or prob or length else None)
     if args.deterministic and policy in ("random", "sac_early_stop"):
         raise ValueError(f"--deterministic applies to a checkpoint policy, not --policy {policy}")
+    for name in ("transitions", "episodes"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
     budget = ({"num_episodes": args.episodes} if args.episodes is not None else
               {"num_transitions": args.transitions or (cfg.data.train_transitions if args.split == "train"
                                                        else cfg.data.test_transitions)})
     out = Path(args.out)
     single_file = len(tasks) == 1 and out.suffix == ".safetensors"
-    if not single_file:
-        out.mkdir(parents=True, exist_ok=True)
+    targets = [out] if single_file else [out / f"{args.split}_{i:02d}.safetensors" for i in range(len(tasks))]
+    if not single_file and out.exists() and not out.is_dir():
+        raise ValueError(f"output {out} is a file; give a directory (or one .safetensors file for one task)")
+    check_outputs(args, targets, [args.policy] if args.policy and Path(args.policy).is_file() else [])
     transitions = violations = 0
     for i, task in enumerate(tasks):
         data = collect(env, task, args.split, policy, **budget, seed=cfg.seed + i,
                        progress=args.progress, max_episode_steps=args.horizon or cfg.online.max_episode_steps,
                        sac_config=cfg.sac, deterministic=args.deterministic, perturbation=perturbation)
-        path = data.save(out if single_file else out / f"{args.split}_{i:02d}.safetensors")
+        path = data.save(targets[i])
         print(f"{path}: {data.summary()}")
         transitions += len(data)
         violations += data.num_violations

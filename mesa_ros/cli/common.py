@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+from mesa_ros.core.files import check_output
+
 from mesa_ros.envs import ENVS, env_id
 
 
@@ -20,6 +22,19 @@ def add_config_args(p: argparse.ArgumentParser, from_checkpoint: bool = False) -
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default: 1, the fastest for these small networks on a shared CPU)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
+
+
+def add_force_arg(p: argparse.ArgumentParser) -> None:
+    """--force: overwrite existing output files (without it an existing output is an error, nothing is written)."""
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+
+
+def check_outputs(args: argparse.Namespace, outputs: list, inputs: list = ()) -> None:
+    """Every output path writable before any work starts (``core.files.check_output``); None entries skipped."""
+    sources = [i for i in inputs if i is not None]
+    for path in outputs:
+        if path is not None:
+            check_output(path, sources, getattr(args, "force", False))
 
 
 def set_threads(args: argparse.Namespace) -> None:

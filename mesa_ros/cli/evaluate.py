@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from mesa_ros.cli.common import add_config_args, overrides, paper_name, set_threads
+from mesa_ros.cli.common import add_config_args, add_force_arg, check_outputs, overrides, paper_name, set_threads
 from mesa_ros.core import online
 from mesa_ros.core.experiment import MetricsLog, load_checkpoint, parse_task, resolve_task
 
@@ -28,11 +28,13 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    help="execute the task policy's actions unfiltered")
     p.add_argument("--csv", help="also write the per-episode rows to this CSV file")
     add_config_args(p, from_checkpoint=True)
+    add_force_arg(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     set_threads(args)
+    check_outputs(args, [args.csv], [args.checkpoint])
     loaded = load_checkpoint(args.checkpoint, env=paper_name(args.env) if args.env else None, preset=args.preset,
                              overrides=overrides(args))
     cfg = loaded.cfg

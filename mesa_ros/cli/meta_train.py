@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from mesa_ros.cli.common import add_config_args, overrides, set_threads, sibling
+from mesa_ros.cli.common import add_config_args, add_force_arg, check_outputs, overrides, set_threads, sibling
 from mesa_ros.core.experiment import (MetricsLog, env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config,
                                      save_checkpoint)
 from mesa_ros.core.methods import METHODS, get_method, offline_stage
@@ -42,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--tensorboard", metavar="DIR", help="also log the metrics to TensorBoard in DIR")
     p.add_argument("--log-every", type=int, default=100, help="iterations between metric rows (default: 100)")
     add_config_args(p)
+    add_force_arg(p)
     p.set_defaults(run=run)
 
 
@@ -53,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
                          f"run `mesa-ros adapt --method {method.name}` (or train-online) directly")
     if args.log_every < 1:
         raise ValueError(f"--log-every must be >= 1, got {args.log_every}")
+    metrics_path = args.metrics or sibling(args.out, ".metrics.csv")
+    check_outputs(args, [args.out, metrics_path], [*args.data, args.recovery_data, args.policy_checkpoint])
     datasets = load_datasets(args.data, split="train")
     env = datasets[0].metadata.env
     recovery_data = None if args.recovery_data is None else load_datasets([args.recovery_data], env=env)[0]
@@ -63,7 +66,6 @@ def run(args: argparse.Namespace) -> int:
     else:  # the guarded policy travels in the checkpoint as module 'sac', with its own network sizes
         guarded = load_checkpoint(args.policy_checkpoint, env=env)
         agent, cfg = guarded.agent, dataclasses.replace(cfg, sac=guarded.cfg.sac)
-    metrics_path = args.metrics or sibling(args.out, ".metrics.csv")
     with MetricsLog(metrics_path, args.tensorboard) as log:
         layer = offline_stage(method, cfg, *space, agent.policy, datasets, recovery_data, seed=cfg.seed,
                               progress=args.progress, log_every=args.log_every, on_log=log.write)

@@ -21,6 +21,8 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 from torch import nn
 
+from mesa_ros.core.files import atomic
+
 FORMAT = "mesa_ros.checkpoint"
 VERSION = 1
 
@@ -112,10 +114,9 @@ def save(path: str | os.PathLike, modules: Mapping[str, nn.Module | Mapping[str,
          extra: Mapping[str, Any] | None = None) -> Path:
     """Write a checkpoint file atomically (temp file + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(to_bytes(modules, env, obs_dim, act_dim, config, extra))
-    os.replace(tmp, path)
+    data = to_bytes(modules, env, obs_dim, act_dim, config, extra)
+    with atomic(path) as tmp:
+        tmp.write_bytes(data)
     return path
 
 

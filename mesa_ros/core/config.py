@@ -191,9 +191,9 @@ def _coerce(path: str, hint: Any, value: Any) -> Any:
 _POSITIVE, _NONNEG, _AT_LEAST_1 = (0, None, True, False), (0, None, False, False), (1, None, False, False)
 _UNIT = (0, 1, False, False)
 RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
-    "lr": _POSITIVE, "pretrain_lr": _POSITIVE, "outer_lr": _POSITIVE, "inner_lr_init": _POSITIVE,
-    "inner_lr_lr": _POSITIVE, "grad_clip": _POSITIVE,
-    "gamma": _UNIT, "gamma_risk": _UNIT, "eps_risk": _UNIT, "tau": (0, 1, True, False), "pos_fraction": (0, 1, False, True),
+    "lr": _NONNEG, "pretrain_lr": _NONNEG, "outer_lr": _NONNEG, "inner_lr_lr": _NONNEG,  # 0: frozen
+    "inner_lr_init": _POSITIVE, "grad_clip": _POSITIVE,
+    "gamma": _UNIT, "gamma_risk": _UNIT, "eps_risk": _UNIT, "tau": _UNIT, "pos_fraction": (0, 1, False, True),
     "alpha": _NONNEG, "noise_std": _NONNEG, "bc_weight": _NONNEG,
     "batch_size": _AT_LEAST_1, "inner_batch_size": _AT_LEAST_1, "outer_batch_size": _AT_LEAST_1,
     "buffer_size": _AT_LEAST_1, "num_tasks": _AT_LEAST_1, "inner_steps": _AT_LEAST_1, "iterations": _AT_LEAST_1,

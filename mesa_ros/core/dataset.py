@@ -41,6 +41,7 @@ import torch
 from safetensors.numpy import save_file
 
 from mesa_ros.core.batch import Batch
+from mesa_ros.core.files import atomic
 from mesa_ros.envs.base import SPLITS
 
 FORMAT = "mesa_ros.transitions"
@@ -289,14 +290,9 @@ class TransitionDataset:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the safetensors file (atomically: a temporary file renamed into place)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         header = {"format": FORMAT, "schema_version": str(SCHEMA_VERSION), "dataset": self.metadata.to_json()}
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        try:
+        with atomic(path) as tmp:
             save_file({n: np.ascontiguousarray(a) for n, a in self.arrays().items()}, str(tmp), metadata=header)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         return path
 
     @classmethod

@@ -223,7 +223,8 @@ def parse_task(text: str | None) -> dict[str, Any] | None:
 class MetricsLog:
     """Rows of scalars to a CSV file (header from the first row, flushed per row) and, when
     ``tensorboard_dir`` is given, to TensorBoard (needs the optional ``tensorboard`` package).
-    Files are created with the first row, so a run that fails before logging leaves nothing behind."""
+    The CSV is written to a hidden temporary file beside ``csv_path`` and renamed into place when the log
+    closes without an error; a run that fails or is interrupted leaves no partial file."""
 
     def __init__(self, csv_path: str | os.PathLike, tensorboard_dir: str | os.PathLike | None = None,
                  step_key: str = "iteration") -> None:
@@ -236,6 +237,7 @@ class MetricsLog:
                                  "(the metrics are in the CSV file)") from None
             self.make_tensorboard = lambda: SummaryWriter(str(tensorboard_dir))
         self.path = Path(csv_path)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
         self.step_key = step_key
         self.file: TextIO | None = None
         self.csv: csv.DictWriter | None = None
@@ -244,7 +246,7 @@ class MetricsLog:
     def write(self, row: Mapping[str, Any]) -> None:
         if self.file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = self.path.open("w", newline="")
+            self.file = self.tmp.open("w", newline="")
             self.csv = csv.DictWriter(self.file, fieldnames=list(row))
             self.csv.writeheader()
             self.tensorboard = self.make_tensorboard() if self.make_tensorboard else None
@@ -255,17 +257,22 @@ class MetricsLog:
                 if key != self.step_key and isinstance(value, (int, float)) and math.isfinite(value):
                     self.tensorboard.add_scalar(key, value, row[self.step_key])
 
-    def close(self) -> None:
+    def close(self, keep: bool = True) -> None:
+        """Close; ``keep``: rename the CSV into place, else delete it."""
         if self.file is not None:
             self.file.close()
+            self.file = None
+            if keep:
+                os.replace(self.tmp, self.path)
+            self.tmp.unlink(missing_ok=True)
         if self.tensorboard is not None:
             self.tensorboard.close()
 
     def __enter__(self) -> "MetricsLog":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(keep=exc_type is None)
 
 
 # -- everything in one process ---------------------------------------------------------------------

@@ -35,8 +35,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ from mesa_ros.core.calibration import DISTANCE_BINS, calibration
 from mesa_ros.core.collect import collect
 from mesa_ros.core.config import MesaConfig
 from mesa_ros.core.dataset import TransitionDataset
+from mesa_ros.core.files import atomic
 from mesa_ros.core.experiment import (MetricsLog, draw_tasks, env_spaces, load_checkpoint, new_agent,
                                       resolve_config, save_checkpoint)
 from mesa_ros.core.methods import METHODS, adapt_stage, get_method, offline_stage
@@ -158,21 +158,9 @@ def draw_test_task(env: str, seed: int, partial: bool = False) -> dict[str, Any]
         e.close()
 
 
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temporary path next to ``path``, renamed onto it when the block succeeds (removed otherwise)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_json(path: Path, doc: Mapping[str, Any]) -> None:
-    """``doc`` as indented JSON, written atomically (``_atomic``)."""
-    with _atomic(path) as tmp:
+    """``doc`` as indented JSON, written atomically (``files.atomic``)."""
+    with atomic(path) as tmp:
         tmp.write_text(json.dumps(doc, indent=1) + "\n")
 
 
@@ -341,7 +329,7 @@ def _run_unit(exp: Experiment, out: Path, unit: Unit, cfg: MesaConfig, space: An
     if safety is not None:  # before phase 3 changes it: what the calibration table reads as "after phase 2"
         save_checkpoint(out / "checkpoints" / f"{unit.key}.phase2.safetensors", cfg, method, space, agent,
                         safety=safety, stage="adapt", task=task, test_transitions=len(data))
-    with _atomic(path) as tmp:
+    with atomic(path) as tmp:
         with MetricsLog(tmp, step_key="episode") as log:
             result = online.run(cfg, task, agent, safety, data if method.safe else None, seed=unit.seed,
                                 on_episode=lambda row: (log.write(row), on_episode(row)))
@@ -381,7 +369,7 @@ def write_summary(out: Path, units: Sequence[Unit]) -> None:
                 value = float(r[key])
                 row[key] = round(value, DIGITS[key]) if key in DIGITS else int(value)
             rows.append(row)
-    with _atomic(out / "episodes.csv") as tmp, tmp.open("w", newline="") as f:
+    with atomic(out / "episodes.csv") as tmp, tmp.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
@@ -542,7 +530,7 @@ def report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
     dirs = [Path(d) for d in dirs]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with _atomic(out / "results.md") as tmp:
+    with atomic(out / "results.md") as tmp:
         tmp.write_text("\n".join(_table(d) for d in dirs))
     fig, axes = plt.subplots(2, len(dirs), figsize=(4.2 * len(dirs), 6.4), squeeze=False)
     for col, d in enumerate(dirs):
@@ -565,7 +553,7 @@ def report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
         axes[0, col].set_title(f"{meta['settings']['experiment']} ({meta['settings']['preset']})", fontsize=10)
         axes[0, col].legend(fontsize=7, title="method (seeds)", title_fontsize=7)
     fig.tight_layout()
-    with _atomic(out / "curves.png") as tmp:
+    with atomic(out / "curves.png") as tmp:
         fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
     return out / "results.md"

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import csv
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -190,3 +192,46 @@ def test_entry_point_reports_errors_without_traceback(tmp_path):
                              "--out", str(tmp_path / "x.safetensors")], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.startswith("mesa-ros adapt: error: transition dataset") and "Traceback" not in result.stderr
+
+
+def test_bad_output_paths_exit_2_and_change_nothing(chain, capsys, tmp_path):
+    test, meta, adapted = str(chain / "test.safetensors"), str(chain / "meta.safetensors"), chain / "adapted.safetensors"
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    adapt = ["adapt", "--checkpoint", meta, "--data", test, "--no-progress", "--out"]
+    cases = [
+        ([*adapt, str(tmp_path / "adir")], "is a directory; give a file path"),
+        ([*adapt, str(adapted)], "exists; pass --force to overwrite it"),
+        ([*adapt, test, "--force"], "is also an input; write to another path"),
+        ([*adapt, str(tmp_path / "afile" / "x.safetensors")], "afile is a file, not a directory"),
+        (["collect", "--env", "Navigation-2", "--split", "test", "--transitions", "0",
+          "--out", str(tmp_path / "c.safetensors"), *SMOKE], "--transitions must be >= 1, got 0"),
+        (["meta-train", "--method", "mesa", "--data", str(chain / "train"), "--out", str(tmp_path / "m.safetensors"),
+          "--metrics", str(tmp_path / "adir"), *SMOKE], "is a directory"),
+        (["train-online", "--checkpoint", str(adapted), "--out", str(tmp_path / "o.safetensors"),
+          "--csv", str(tmp_path / "afile"), "--no-progress"], "exists; pass --force"),
+    ]
+    before = {p: p.read_bytes() for p in [*chain.rglob("*"), *tmp_path.rglob("*")] if p.is_file()}
+    for argv, message in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(f"mesa-ros {argv[0]}: error: ") and message in err and err.count("\n") == 1, (argv, err)
+    after = {p: p.read_bytes() for p in [*chain.rglob("*"), *tmp_path.rglob("*")] if p.is_file()}
+    assert after == before  # nothing written, nothing overwritten, no temporary file
+    assert main([*adapt, str(adapted), "--force"]) == 0  # with --force the same output is replaced
+
+
+def test_ctrl_c_leaves_no_traceback_and_no_partial_file(chain, tmp_path):
+    out = tmp_path / "m.safetensors"
+    proc = subprocess.Popen([str(MESA_ROS), "meta-train", "--method", "mesa", "--data", str(chain / "train"),
+                             "--out", str(out), "--log-every", "1", *SMOKE, "--set", "meta.iterations=1000000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".*.tmp*")) and time.monotonic() < deadline:  # iterating: the metrics are logged
+        time.sleep(0.1)
+    assert list(tmp_path.glob(".*.tmp*")), "meta-train never started logging"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err and "interrupted" in err, err
+    assert list(tmp_path.iterdir()) == []  # neither the checkpoint, nor the metrics CSV, nor a temporary file

@@ -26,8 +26,9 @@ def test_float_overrides_accept_every_usual_spelling(text: str, expected: float)
     ("meta.iterations=-3", "config value meta.iterations=-3 out of range: must be in [1, inf)"),
     ("critic.batch_size=0", "config value critic.batch_size=0 out of range"),
     ("shield.eps_risk=-0.1", "config value shield.eps_risk=-0.1 out of range: must be in [0, 1]"),
-    ("adapt.lr=0", "config value adapt.lr=0.0 out of range: must be in (0, inf)"),
-    ("critic.tau=0", "config value critic.tau=0.0 out of range: must be in (0, 1]"),
+    ("adapt.lr=-1e-3", "config value adapt.lr=-0.001 out of range: must be in [0, inf)"),
+    ("meta.inner_lr_init=0", "config value meta.inner_lr_init=0.0 out of range: must be in (0, inf)"),
+    ("critic.tau=1.5", "config value critic.tau=1.5 out of range: must be in [0, 1]"),
     ("adapt.pos_fraction=1", "config value adapt.pos_fraction=1.0 out of range: must be in [0, 1)"),
     ("recovery.bc_weight=-1", "config value recovery.bc_weight=-1.0 out of range"),
 ])
