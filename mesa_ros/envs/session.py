@@ -8,7 +8,7 @@ returns; the bag converter rebuilds transitions from the same keys.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,9 +126,14 @@ class SimSession:
     def set_power_scale(self, actuator: str | int, scale: float) -> None:
         self.robot.set_power_scale(actuator, scale)
 
-    def set_faults(self, joints: list[str], scale: float) -> None:
-        """Exactly ``joints`` at power ``scale``, every other actuator healthy."""
-        self.robot.set_task({"power_scale": {joint: scale for joint in joints}})
+    def set_faults(self, joints: Sequence[str], scales: float | Sequence[float]) -> None:
+        """Exactly ``joints`` at power ``scales`` (one for all, or one per joint), every other actuator healthy."""
+        per_joint = [scales] * len(joints) if isinstance(scales, (int, float)) else list(scales)
+        if len(per_joint) != len(joints):
+            raise ValueError(f"fault.power_scales has {len(per_joint)} values for {len(joints)} joints {list(joints)}")
+        if len(set(joints)) != len(joints):
+            raise ValueError(f"fault.joints names a joint twice: {list(joints)}")
+        self.robot.set_task({"power_scale": dict(zip(joints, per_joint))})
 
     def clear_faults(self) -> None:
         self.robot.clear_faults()

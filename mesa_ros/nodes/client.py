@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 import rclpy
-from rcl_interfaces.srv import SetParameters
+from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from std_srvs.srv import SetBool, Trigger
@@ -21,11 +21,36 @@ def fault_joints(client_node, node: str = "mujoco_sim") -> list[str]:
     return sorted(n.split("/faults/")[1].removesuffix("/power_loss") for n in names if n.endswith("/power_loss"))
 
 
-def call_fault_service(target: str, power_scale: float | None = None, restore: bool = False,
+def parse_compound(targets: list[str]) -> list[tuple[str, float]]:
+    """``["bshin:0.5", "fthigh:0"]`` -> ``[("bshin", 0.5), ("fthigh", 0.0)]``; ``ValueError`` naming a bad entry."""
+    pairs = []
+    for target in targets:
+        joint, sep, value = target.partition(":")
+        try:
+            scale = float(value) if sep else 0.0
+        except ValueError:
+            raise ValueError(f"{target!r}: the power scale after ':' must be a number") from None
+        if not joint or math.isnan(scale) or not 0.0 <= scale <= 1.0:
+            raise ValueError(f"{target!r}: expected JOINT or JOINT:SCALE with SCALE in [0, 1]")
+        pairs.append((joint, scale))
+    return pairs
+
+
+def call_fault_service(target: str | list[str], power_scale: float | None = None, restore: bool = False,
                        node: str = "mujoco_sim", timeout: float = 10.0) -> tuple[bool, str]:
-    """Call ``/<node>/faults/...`` like ``ros2 service call`` would; returns (success, message)."""
+    """Call ``/<node>/faults/...`` like ``ros2 service call`` would; returns (success, message). Several targets
+    (``JOINT:SCALE`` each) set ``fault.joints`` and ``fault.power_scales`` in one atomic request: a compound fault."""
     if power_scale is not None and (math.isnan(power_scale) or not 0.0 <= power_scale <= 1.0):
         return False, f"power scale must be in [0, 1], got {power_scale}"
+    compound = None
+    if isinstance(target, list):
+        if len(target) == 1 and ":" not in target[0]:
+            target = target[0]
+        else:
+            try:
+                compound = parse_compound(target)
+            except ValueError as exc:
+                return False, str(exc)
     context = rclpy.Context()
     rclpy.init(context=context)
     try:
@@ -43,6 +68,14 @@ def call_fault_service(target: str, power_scale: float | None = None, restore: b
                 raise TimeoutError(f"service {name} did not answer within {timeout:g} s")
             return future.result()
 
+        if compound is not None:
+            params = [Parameter("fault.joints", value=[j for j, _ in compound]).to_parameter_msg(),
+                      Parameter("fault.power_scales", value=[k for _, k in compound]).to_parameter_msg()]
+            answer = call(SetParametersAtomically, f"/{node}/set_parameters_atomically",
+                          SetParametersAtomically.Request(parameters=params))
+            if not answer.result.successful:
+                return False, answer.result.reason
+            return True, "compound fault set: " + ", ".join(f"{j} power scale {k:g}" for j, k in compound)
         if target in ("clear", "random"):
             result = call(Trigger, f"/{node}/faults/{target}", Trigger.Request())
             return result.success, result.message

@@ -61,8 +61,11 @@ class MujocoSimNode(Node):
                             low=0.01, high=60.0, read_only=True)
         declare(self, "fault.power_scale", 0.0, "power left on a joint faulted by a power_loss service or fault.joints "
                 "(0: total loss, 0.5: half power)", low=0.0, high=1.0)
-        declare(self, "fault.joints", [""], "joints currently faulted at fault.power_scale; setting it injects "
-                "exactly these faults ([''] or []: none)")
+        declare(self, "fault.joints", [""], "joints currently faulted; setting it injects exactly these faults ([''] "
+                "or []: none), each at fault.power_scale or at its entry of fault.power_scales")
+        declare(self, "fault.power_scales", [-1.0], "power left per entry of fault.joints, for a compound fault: "
+                "applies to the request that sets it (with fault.joints atomically, or alone for the joints listed "
+                "now); [-1.0]: fault.power_scale for every joint")
         declare(self, "fault.distribution", "test", "distribution of ~/faults/random: train or test (paper)", choices=SPLITS)
         declare(self, "fault.partial", False, "~/faults/random draws a partial loss k ~ U(0.5, 0.95) instead of 0")
         self.scheduled_step = declare(self, "fault.scheduled_step", -1, "control step (from 0, this node's count) "
@@ -278,12 +281,17 @@ class MujocoSimNode(Node):
         scheduled = [j for j in values.get("fault.scheduled_joints", self.scheduled_joints) or [] if j]
         if error := self._check_schedule(step, scheduled):
             return error
-        if "fault.joints" in values:
-            joints = [j for j in (values["fault.joints"] or []) if j]
-            scale = values.get("fault.power_scale", self.get_parameter("fault.power_scale").value)
+        if "fault.joints" in values or "fault.power_scales" in values:
+            joints = [j for j in (values.get("fault.joints", self.get_parameter("fault.joints").value) or []) if j]
+            scales = list(values.get("fault.power_scales") or [-1.0])  # per joint only in the request that sets it
+            if scales == [-1.0]:
+                scales = values.get("fault.power_scale", self.get_parameter("fault.power_scale").value)
+            for k in scales if isinstance(scales, list) else []:
+                if error := check_range("fault.power_scales", 0.0, 1.0)(k):
+                    return error
             before = tuple(self.session.power_scale)
             try:
-                self.session.set_faults(joints, scale)
+                self.session.set_faults(joints, scales)
             except ValueError as exc:
                 return str(exc)
             if tuple(self.session.power_scale) != before:
