@@ -48,7 +48,7 @@ def read_transitions(path: str | os.PathLike, env: str, report: ReadReport | Non
     assembler = TransitionAssembler(env_class(env).observation_from)
     faults: list[tuple[int, dict[str, float]]] = []
     wanted = {topics.STATE, topics.STEP, topics.COMMAND, topics.FAULT_STATE}
-    for topic, _, msg in read_messages(path, wanted, report):
+    for topic, _, msg in read_messages(path, wanted, report, {t: topics.RECORDED[t] for t in wanted}):
         if topic == topics.STATE:
             assembler.add_state(*parse_state(msg))
         elif topic == topics.STEP:

@@ -107,32 +107,48 @@ def bag_splits(path: str | os.PathLike) -> list[Path]:
     return splits
 
 
+class WrongMessageType(ValueError):
+    """A topic of the bag carries another message type than the reader expects."""
+
+
+def _check_type(split: Path, topic: str, msgtype: str, expected: Mapping[str, str]) -> None:
+    if topic in expected and msgtype != expected[topic]:
+        raise WrongMessageType(f"bag split {split}: topic {topic} carries {msgtype}, expected {expected[topic]}")
+
+
 def read_messages(path: str | os.PathLike, topics: set[str] | None = None,
-                  report: ReadReport | None = None) -> Iterator[tuple[str, int, Any]]:
-    """(topic, timestamp_ns, message) of every message, split by split, in each split's time order."""
+                  report: ReadReport | None = None,
+                  expected: Mapping[str, str] | None = None) -> Iterator[tuple[str, int, Any]]:
+    """(topic, timestamp_ns, message) of every message, split by split, in each split's time order;
+    ``expected`` (topic -> message type): a topic with another type is an error naming both."""
     report = report if report is not None else ReadReport()
     for split in bag_splits(path):
         report.splits.append(split.name)
         if (split / "metadata.yaml").exists():
-            messages = _read_closed(split, topics)
+            messages = _read_closed(split, topics, expected or {})
         else:
-            messages = _read_unclosed(split, topics, report)
+            messages = _read_unclosed(split, topics, report, expected or {})
         for item in messages:
             report.messages += 1
             yield item
 
 
-def _read_closed(split: Path, topics: set[str] | None) -> Iterator[tuple[str, int, Any]]:
+def _read_closed(split: Path, topics: set[str] | None, expected: Mapping[str, str]) -> Iterator[tuple[str, int, Any]]:
     try:
         with AnyReader([split], default_typestore=TYPESTORE) as reader:
             connections = [c for c in reader.connections if topics is None or c.topic in topics]
+            for c in connections:
+                _check_type(split, c.topic, c.msgtype, expected)
             for connection, timestamp, raw in reader.messages(connections=connections):
                 yield connection.topic, timestamp, reader.deserialize(raw, connection.msgtype)
+    except WrongMessageType:
+        raise
     except Exception as exc:  # rosbags raises several unrelated types for corrupt files
         raise ValueError(f"bag split {split} is corrupt: {type(exc).__name__}: {exc}") from None
 
 
-def _read_unclosed(split: Path, topics: set[str] | None, report: ReadReport) -> Iterator[tuple[str, int, Any]]:
+def _read_unclosed(split: Path, topics: set[str] | None, report: ReadReport,
+                   expected: Mapping[str, str]) -> Iterator[tuple[str, int, Any]]:
     """Salvage the messages of a split whose writer died (MCAP only: sqlite3 keeps nothing before close)."""
     files = sorted(split.glob("*.mcap"))
     if not files:
@@ -148,11 +164,15 @@ def _read_unclosed(split: Path, topics: set[str] | None, report: ReadReport) -> 
                     schemas[record.id] = record.name
                 elif kind == "Channel":
                     channels[record.id] = (record.topic, schemas.get(record.schema_id, ""))
+                    if topics is None or record.topic in topics:
+                        _check_type(split, *channels[record.id], expected)
                 elif kind == "Message" and record.channel_id in channels:
                     topic, msgtype = channels[record.channel_id]
                     if topics is None or topic in topics:
                         salvaged += 1
                         yield topic, record.log_time, TYPESTORE.deserialize_cdr(record.data, msgtype)
+        except WrongMessageType:
+            raise
         except Exception:  # the file ends mid-record where the writer was killed: keep what came before
             pass
     report.recovered[split.name] = salvaged

@@ -73,3 +73,17 @@ def test_bag_without_transitions_is_a_clear_error(tmp_path) -> None:
     writer.close()
     with pytest.raises(ValueError, match="holds no complete transition"):
         bag_to_datasets(tmp_path / "rec")
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_a_topic_of_another_message_type_is_named_with_both_types(tmp_path, closed: bool) -> None:
+    types = TYPESTORE.types
+    header = types["std_msgs/msg/Header"](stamp=types["builtin_interfaces/msg/Time"](sec=0, nanosec=0), frame_id="x")
+    writer = SplitBagWriter(tmp_path / "rec", {"/mujoco_sim/state": "std_msgs/msg/Header"})
+    writer.write("/mujoco_sim/state", 0, bytes(TYPESTORE.serialize_cdr(header, "std_msgs/msg/Header")))
+    writer.close()
+    if not closed:  # as if the recorder died: the MCAP split without its metadata
+        next((tmp_path / "rec").glob("*/metadata.yaml")).unlink()
+    with pytest.raises(ValueError, match="topic /mujoco_sim/state carries std_msgs/msg/Header, "
+                                         "expected sensor_msgs/msg/JointState"):
+        bag_to_datasets(tmp_path / "rec")
