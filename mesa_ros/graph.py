@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mesa_ros import topics
+from mesa_ros.params_file import check_graph_params
 from mesa_ros.paths import config_file
 
 #: Console script (``ros2 run mesa_ros <name>``) -> module with ``main``. setup.py installs the same.
@@ -148,6 +149,7 @@ def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
                                                                    "seed": seed, **_adapt_overrides(args)}))
     if _bool(args["record_bag"], "record_bag"):
         nodes.append(NodeSpec("bag_recorder", "bag_recorder", params, {"output": args["bag_dir"]}))
+    check_graph_params(nodes, EXECUTABLES)  # one clear error before any node starts
     return with_start_gates(nodes)
 
 

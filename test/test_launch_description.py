@@ -123,3 +123,29 @@ def test_bad_launch_arguments_are_named(given: dict[str, str], message: str) -> 
     graph = get_graph("cheetah_fault")
     with pytest.raises(ValueError, match=message):
         graph.nodes(graph.resolve(given))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (None, "does not exist"),
+    ("mujoco_sim: [unclosed", "is not valid YAML"),
+    ("- a\n- b\n", "the top level must map node names"),
+    ("pilot:\n  ros__parameters: {x: 1}\n", r"unknown node 'pilot'; the graph has \['adaptation', "),
+    ("adaptation:\n  params: {x: 1}\n", "'adaptation' must hold exactly one 'ros__parameters' mapping"),
+    ("adaptation:\n  ros__parameters: {transitons: 500}\n", "node 'adaptation' has no parameter 'transitons'"),
+    ("mujoco_sim:\n  ros__parameters: {fault: {power_scal: 0.5}}\n", "has no parameter 'fault.power_scal'"),
+])
+def test_a_bad_params_file_is_one_error_before_any_node_starts(tmp_path, text: str | None, message: str) -> None:
+    path = tmp_path / "params.yaml"
+    if text is not None:
+        path.write_text(text)
+    graph = get_graph("cheetah_fault")
+    with pytest.raises(ValueError, match=message):
+        graph.nodes(graph.resolve({"params_file": str(path)}))
+
+
+def test_a_good_params_file_with_nested_and_wildcard_sections_passes(tmp_path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("/**:\n  ros__parameters: {use_sim_time: true}\nmujoco_sim:\n  ros__parameters:\n"
+                    "    fault: {power_scale: 0.5}\n    rate_hz: 40.0\nadaptation:\n  ros__parameters: {lr: 0.001}\n")
+    graph = get_graph("cheetah_fault")
+    assert len(graph.nodes(graph.resolve({"params_file": str(path)}))) == 4
