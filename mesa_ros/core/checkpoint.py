@@ -85,9 +85,9 @@ def from_bytes(data: bytes, source: str = "checkpoint", env: str | None = None) 
         raise ValueError(f"{source} is not a mesa_ros checkpoint (format {header.get('format')!r})")
     if header.get("version") != str(VERSION):
         raise ValueError(f"{source} has checkpoint version {header.get('version')!r}; this build reads {VERSION}")
-    if env is not None and header["env"] != env:
-        raise ValueError(f"{source} was trained on {header['env']!r}, not {env!r}")
-    modules = json.loads(header["modules"])
+    if env is not None and header.get("env") != env:
+        raise ValueError(f"{source} was trained on {header.get('env')!r}, not {env!r}")
+    modules, obs_dim, act_dim, config, extra = _fields(header, source)
     tensors: dict[str, dict[str, torch.Tensor]] = {name: {} for name in modules}
     for key, tensor in flat.items():
         name, _, rest = key.partition(".")
@@ -96,8 +96,26 @@ def from_bytes(data: bytes, source: str = "checkpoint", env: str | None = None) 
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise ValueError(f"{source}: tensor {key!r} holds NaN or infinite values")
         tensors[name][rest] = tensor
-    return Checkpoint(tensors, header["env"], int(header["obs_dim"]), int(header["act_dim"]),
-                      json.loads(header["config"]), json.loads(header["extra"]))
+    return Checkpoint(tensors, header["env"], obs_dim, act_dim, config, extra)
+
+
+def _fields(header: Mapping[str, str], source: str) -> tuple[list[str], int, int, dict[str, Any], dict[str, Any]]:
+    """The header's modules, sizes, config and extra, each checked for its type (``ValueError`` naming it)."""
+    try:
+        modules = json.loads(header["modules"])
+        obs_dim, act_dim = int(header["obs_dim"]), int(header["act_dim"])
+        config, extra = json.loads(header["config"]), json.loads(header["extra"])
+        if not isinstance(header["env"], str):
+            raise ValueError("env is not a string")
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"{source}: unreadable checkpoint header ({type(exc).__name__}: {exc})") from None
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        raise ValueError(f"{source}: header 'modules' must be a list of names, got {modules!r}")
+    if obs_dim < 1 or act_dim < 1:
+        raise ValueError(f"{source}: header sizes must be >= 1, got obs_dim {obs_dim}, act_dim {act_dim}")
+    if not isinstance(config, dict) or not isinstance(extra, dict):
+        raise ValueError(f"{source}: header 'config' and 'extra' must be JSON objects")
+    return modules, obs_dim, act_dim, config, extra
 
 
 def _header(data: bytes, source: str) -> dict[str, str]:

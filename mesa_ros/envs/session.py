@@ -128,7 +128,12 @@ class SimSession:
 
     def set_faults(self, joints: Sequence[str], scales: float | Sequence[float]) -> None:
         """Exactly ``joints`` at power ``scales`` (one for all, or one per joint), every other actuator healthy."""
-        per_joint = [scales] * len(joints) if isinstance(scales, (int, float)) else list(scales)
+        if isinstance(scales, (int, float)) and not isinstance(scales, bool):
+            per_joint = [scales] * len(joints)
+        elif isinstance(scales, (list, tuple)):
+            per_joint = list(scales)
+        else:
+            raise ValueError(f"fault.power_scales must be a number or a list of numbers, got {scales!r}")
         if len(per_joint) != len(joints):
             raise ValueError(f"fault.power_scales has {len(per_joint)} values for {len(joints)} joints {list(joints)}")
         if len(set(joints)) != len(joints):
