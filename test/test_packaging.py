@@ -67,3 +67,13 @@ def test_installed_package_finds_its_assets_outside_the_source_tree(wheel: Path,
     share, model = result.stdout.split()
     assert Path(share) == venv / "share" / "mesa_ros"
     assert Path(model).is_file()
+
+
+def test_the_nodes_that_only_infer_never_import_torch() -> None:
+    """task_policy (deterministic, not learning), safety_monitor, mujoco_sim and bag_recorder run on numpy:
+    ~0.3 GB less resident memory per process than with torch loaded (bench/bench_graph.py reports the RSS)."""
+    code = ("import sys\nimport mesa_ros.nodes.task_policy, mesa_ros.nodes.safety_monitor, mesa_ros.nodes.mujoco_sim, "
+            "mesa_ros.nodes.bag_recorder\nprint(sorted(m for m in sys.modules if m == 'torch'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -4,7 +4,8 @@ A checkpoint holds one or more named modules (``sac``, ``critic``, ``recovery``)
 ``<module>.<parameter>`` plus JSON metadata: format, version, environment, observation/action
 dimensions, the module names and the full config. The same bytes travel over ROS (the safety
 monitor's weights topic) and sit on disk. Loading checks environment, module names and every shape,
-and says what differs.
+and says what differs. Reading can return numpy arrays (``numpy=True``) without importing torch: the
+nodes that only infer (``core.inference``) stay torch-free.
 """
 from __future__ import annotations
 
@@ -15,13 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
+from typing import TYPE_CHECKING
+
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load as load_bytes
-from safetensors.torch import save as save_bytes
-from torch import nn
+from safetensors.numpy import load as load_numpy
 
 from mesa_ros.core.files import atomic
+
+if TYPE_CHECKING:  # torch only where modules are built or saved (lazy imports below)
+    import torch
+    from torch import nn
 
 FORMAT = "mesa_ros.checkpoint"
 VERSION = 1
@@ -31,7 +36,7 @@ VERSION = 1
 class Checkpoint:
     """Tensors by module plus the metadata they were saved with."""
 
-    tensors: dict[str, dict[str, torch.Tensor]]
+    tensors: dict[str, dict[str, Any]]  # torch tensors, or numpy arrays when read with numpy=True
     env: str
     obs_dim: int
     act_dim: int
@@ -61,6 +66,8 @@ def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], what: str) 
 def to_bytes(modules: Mapping[str, nn.Module | Mapping[str, torch.Tensor]], env: str, obs_dim: int, act_dim: int,
              config: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None) -> bytes:
     """Serialise ``modules`` (modules or state dicts) with their metadata to safetensors bytes."""
+    from safetensors.torch import save as save_bytes
+    from torch import nn
     flat: dict[str, torch.Tensor] = {}
     for name, module in modules.items():
         if "." in name:
@@ -74,10 +81,11 @@ def to_bytes(modules: Mapping[str, nn.Module | Mapping[str, torch.Tensor]], env:
     return save_bytes(flat, metadata=header)
 
 
-def from_bytes(data: bytes, source: str = "checkpoint", env: str | None = None) -> Checkpoint:
-    """Parse safetensors bytes written by ``to_bytes``; ``env`` given: it must match."""
+def from_bytes(data: bytes, source: str = "checkpoint", env: str | None = None, numpy: bool = False) -> Checkpoint:
+    """Parse safetensors bytes written by ``to_bytes``; ``env`` given: it must match. ``numpy``: the tensors as
+    numpy arrays (no torch import), else as torch tensors."""
     try:
-        flat = load_bytes(data)
+        flat = load_numpy(data)
     except (SafetensorError, ValueError, OSError) as exc:
         raise ValueError(f"{source} is not a valid safetensors checkpoint: {exc}") from None
     header = _header(data, source)
@@ -88,14 +96,17 @@ def from_bytes(data: bytes, source: str = "checkpoint", env: str | None = None) 
     if env is not None and header.get("env") != env:
         raise ValueError(f"{source} was trained on {header.get('env')!r}, not {env!r}")
     modules, obs_dim, act_dim, config, extra = _fields(header, source)
-    tensors: dict[str, dict[str, torch.Tensor]] = {name: {} for name in modules}
-    for key, tensor in flat.items():
+    tensors: dict[str, dict[str, Any]] = {name: {} for name in modules}
+    for key, array in flat.items():
         name, _, rest = key.partition(".")
         if name not in tensors:
             raise ValueError(f"{source}: tensor {key!r} belongs to no listed module {modules}")
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
             raise ValueError(f"{source}: tensor {key!r} holds NaN or infinite values")
-        tensors[name][rest] = tensor
+        tensors[name][rest] = array
+    if not numpy:
+        import torch
+        tensors = {name: {k: torch.from_numpy(np.array(a)) for k, a in state.items()} for name, state in tensors.items()}
     return Checkpoint(tensors, header["env"], obs_dim, act_dim, config, extra)
 
 
@@ -138,9 +149,9 @@ def save(path: str | os.PathLike, modules: Mapping[str, nn.Module | Mapping[str,
     return path
 
 
-def load(path: str | os.PathLike, env: str | None = None) -> Checkpoint:
+def load(path: str | os.PathLike, env: str | None = None, numpy: bool = False) -> Checkpoint:
     """Read a checkpoint file; missing, corrupt, foreign or other-env files are clear errors."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    return from_bytes(path.read_bytes(), source=f"checkpoint {path}", env=env)
+    return from_bytes(path.read_bytes(), source=f"checkpoint {path}", env=env, numpy=numpy)

@@ -282,3 +282,17 @@ def parse_override(text: str) -> dict[str, Any]:
         node = node.setdefault(part, {})
     node[parts[-1]] = value
     return out
+
+
+#: Keys that older checkpoints store and this version no longer has (the setting is gone, not renamed):
+#: critic.offline_tau, the lagging-target rate of the offline stages, which now bootstrap from the critic.
+RETIRED_KEYS = (("critic", "offline_tau"),)
+
+
+def stored_config(env: str, stored: dict[str, Any]) -> MesaConfig:
+    """The config a checkpoint stored (``RETIRED_KEYS`` dropped), every value checked as by ``merge``."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in stored.items()}
+    for section, key in RETIRED_KEYS:
+        if isinstance(out.get(section), dict):
+            out[section].pop(key, None)
+    return merge(MesaConfig(env=env), out)

@@ -33,16 +33,17 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 import safetensors
-import torch
 from safetensors.numpy import save_file
 
-from mesa_ros.core.batch import Batch
 from mesa_ros.core.files import atomic
 from mesa_ros.envs.base import SPLITS
+
+if TYPE_CHECKING:  # torch only when a batch is made (the inference nodes read datasets' names, not batches)
+    from mesa_ros.core.batch import Batch
 
 FORMAT = "mesa_ros.transitions"
 SCHEMA_VERSION = 1
@@ -171,6 +172,9 @@ def check_arrays(arrays: Mapping[str, Any]) -> None:
 
 def to_batch(arrays: Mapping[str, np.ndarray], index: np.ndarray, action: ActionKind) -> Batch:
     """Float32 ``Batch`` of the transitions at ``index``, with the task or executed action."""
+    import torch
+
+    from mesa_ros.core.batch import Batch
     if action not in _ACTION_ARRAY:
         raise ValueError(f"action must be one of {list(_ACTION_ARRAY)}, got {action!r}")
 

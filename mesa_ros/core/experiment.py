@@ -30,7 +30,7 @@ from mesa_ros import envs
 from mesa_ros.core import checkpoint, online
 from mesa_ros.core.bag_dataset import bag_to_datasets
 from mesa_ros.core.bags import is_bag
-from mesa_ros.core.config import MesaConfig, load_config, merge, parse_override
+from mesa_ros.core.config import MesaConfig, load_config, merge, parse_override, stored_config
 from mesa_ros.core.dataset import TransitionDataset
 from mesa_ros.core.methods import Method, build, get_method, new_critic, new_recovery
 from mesa_ros.core.safety_layer import SafetyLayer
@@ -42,27 +42,13 @@ Spaces = tuple[spaces.Box, spaces.Box]
 
 
 # -- configuration ---------------------------------------------------------------------------------
-#: Keys that older checkpoints store and this version no longer has (the setting is gone, not renamed):
-#: critic.offline_tau, the lagging-target rate of the offline stages, which now bootstrap from the critic.
-RETIRED_KEYS = (("critic", "offline_tau"),)
-
-
-def without_retired(stored: Mapping[str, Any]) -> dict[str, Any]:
-    """A checkpoint's stored config without ``RETIRED_KEYS``."""
-    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in stored.items()}
-    for section, key in RETIRED_KEYS:
-        if isinstance(out.get(section), dict):
-            out[section].pop(key, None)
-    return out
-
-
 def resolve_config(env: str, preset: str | None = None, overrides: Sequence[str] = (),
                    stored: Mapping[str, Any] | None = None, method: Method | None = None) -> MesaConfig:
     """The config of one command: ``stored`` (a checkpoint's config) when given and no ``preset``,
     else ``config/mesa/<env>.yaml`` with ``preset``; then each ``"a.b=value"`` override in order;
     then ``method.configure``. Unknown keys and bad values are ``ValueError``s naming the key."""
     if stored is not None and preset is None:
-        cfg = merge(MesaConfig(env=env), without_retired(stored))
+        cfg = stored_config(env, stored)
     else:
         cfg = load_config(env, preset)
     for text in overrides:

@@ -1,32 +1,66 @@
-"""Frozen numpy copies of the networks for the control loop: one observation at a time, fixed weights.
+"""Frozen numpy copies of the networks for the control loop: one observation at a time, fixed weights, no torch.
 
 A torch call on a single observation costs tens of microseconds of dispatch for a few microseconds
 of arithmetic; the nodes answer one state at a time with weights that only change when new ones are
-installed, so they evaluate these copies (made again at each install) instead. Same numbers as the
-torch modules to float32 rounding (test/core/test_inference.py); bench/bench_graph.py measures both.
+installed, so they evaluate these copies instead. They are built from the networks' state dicts as
+numpy arrays (``numpy_state`` of a live module, or a checkpoint read with ``checkpoint.from_bytes(...,
+numpy=True)``), so a node that only infers never imports torch (~0.3 GB less per process). Same numbers as
+the torch modules to float32 rounding (test/core/test_inference.py); bench/bench_graph.py measures both.
 """
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
+
 import numpy as np
-from torch import nn
 
-from mesa_ros.core.networks import QRisk
-from mesa_ros.core.recovery import RecoveryPolicy
-from mesa_ros.core.sac import Actor
-from mesa_ros.core.shield import ShieldDecision, decide
+from mesa_ros.core.shield_rule import ShieldDecision, decide
+
+State = Mapping[str, np.ndarray]
 
 
-def _numpy(tensor) -> np.ndarray:
-    return tensor.detach().cpu().numpy().astype(np.float32, copy=True)
+def numpy_state(module) -> dict[str, np.ndarray]:
+    """A torch module's state dict as float32 numpy arrays (the caller has torch; this module does not)."""
+    return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in module.state_dict().items()}
+
+
+def _sub(state: State, prefix: str) -> dict[str, np.ndarray]:
+    return {k[len(prefix):]: np.asarray(v, dtype=np.float32) for k, v in state.items() if k.startswith(prefix)}
 
 
 class NumpyMLP:
-    """A Linear-ReLU stack (``networks.MLP``, also with generated ``WLinear`` weights, or ``sac.mlp``): ReLU
-    after every linear layer but the last."""
+    """A Linear-ReLU stack: ``networks.MLP`` (``layers.<i>.weight``, or ``WLinear``'s generated weights from
+    ``layers.<i>.z`` and ``layers.<i>.fc``) or ``sac.mlp`` (``<i>.weight``, ReLUs between); ReLU after every
+    linear layer but the last."""
 
-    def __init__(self, module: nn.Module) -> None:
-        linears = module.layers if hasattr(module, "layers") else [m for m in module.modules() if isinstance(m, nn.Linear)]
-        self.layers = [(np.ascontiguousarray(_numpy(m.weight).T), _numpy(m.bias)) for m in linears]
+    def __init__(self, state: State, in_dim: int, out_dim: int, what: str = "network") -> None:
+        """``ValueError`` naming the tensor when a shape does not fit ``in_dim`` inputs and ``out_dim`` outputs."""
+        indices = sorted({int(m.group(1)) for k in state if (m := re.match(r"(?:layers\.)?(\d+)\.", k))})
+        prefix = "layers." if any(k.startswith("layers.") for k in state) else ""
+        if not indices:
+            raise ValueError(f"{what}: no layers in the checkpoint")
+        self.layers: list[tuple[np.ndarray, np.ndarray]] = []
+        for i in indices:
+            layer, name = _sub(state, f"{prefix}{i}."), f"{what}.{prefix}{i}"
+            try:
+                if "z" in layer:  # WLinear: [W, b] = A z + c, W stored (in, out) row-major
+                    theta = layer["fc.weight"] @ layer["z"] + layer["fc.bias"]
+                    if len(theta) % (in_dim + 1):
+                        raise ValueError(f"tensor '{name}.fc.weight' has shape {layer['fc.weight'].shape} in the "
+                                         f"checkpoint but must generate weights for {in_dim} inputs")
+                    n_out = len(theta) // (in_dim + 1)
+                    w_in_out, b = theta[:in_dim * n_out].reshape(in_dim, n_out), theta[in_dim * n_out:]
+                else:
+                    w_in_out, b = layer["weight"].T, layer["bias"]
+                    if w_in_out.shape[0] != in_dim or w_in_out.shape[1] != len(b):
+                        raise ValueError(f"tensor '{name}.weight' has shape {layer['weight'].shape} in the checkpoint "
+                                         f"but the network has {in_dim} inputs there")
+            except KeyError as exc:
+                raise ValueError(f"{what}: tensor {name}.{exc.args[0]} missing from the checkpoint") from None
+            self.layers.append((np.ascontiguousarray(w_in_out), b))
+            in_dim = len(b)
+        if in_dim != out_dim:
+            raise ValueError(f"{what}: the last layer has {in_dim} outputs in the checkpoint but the network {out_dim}")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         *hidden, (w_out, b_out) = self.layers
@@ -36,37 +70,49 @@ class NumpyMLP:
 
 
 class FrozenPolicy:
-    """pi_task's deterministic action tanh(mean(s)) * scale + bias (``sac.Actor`` with ``deterministic``)."""
+    """pi_task's deterministic action tanh(mean(s)) * scale + bias, from ``sac.Actor``'s state."""
 
-    def __init__(self, actor: Actor) -> None:
-        self.net = NumpyMLP(actor.net)
-        self.scale, self.bias = _numpy(actor.action_scale), _numpy(actor.action_bias)
+    def __init__(self, actor: State) -> None:
+        self.scale, self.bias = np.asarray(actor["action_scale"]), np.asarray(actor["action_bias"])
         self.act_dim = len(self.scale)
+        net = _sub(actor, "net.")
+        self.net = NumpyMLP(net, net["0.weight"].shape[1], 2 * self.act_dim, "sac.actor.net")
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         mean = self.net(np.asarray(obs, dtype=np.float32))[..., :self.act_dim]
         return np.tanh(mean) * self.scale + self.bias
 
 
+class FrozenCritic:
+    """Q_risk(s, a) from ``SafetyCritic``'s state: sigmoid of each head, the max over twin heads."""
+
+    def __init__(self, critic: State, obs_dim: int, act_dim: int) -> None:
+        heads = sorted({int(m.group(1)) for k in critic if (m := re.match(r"q_risk\.heads\.(\d+)\.", k))})
+        self.heads = [NumpyMLP(_sub(critic, f"q_risk.heads.{h}."), obs_dim + act_dim, 1, f"critic.q_risk.heads.{h}")
+                      for h in heads]
+        if not self.heads:
+            raise ValueError("critic: no Q_risk head in the checkpoint")
+
+    def __call__(self, obs: np.ndarray, action: np.ndarray) -> float:
+        x = np.concatenate((obs, action)).astype(np.float32, copy=False)
+        logit = max(float(head(x)[0]) for head in self.heads)
+        return 1.0 / (1.0 + np.exp(-logit))
+
+
 class FrozenShield:
     """``shield.Shield`` on frozen copies of Q_risk and pi_rec; the recovery noise from a numpy generator."""
 
-    def __init__(self, q_risk: QRisk, recovery: RecoveryPolicy, eps_risk: float, noise: bool = True,
+    def __init__(self, critic: FrozenCritic, recovery: State, obs_dim: int, eps_risk: float, noise_std: float = 0.0,
                  seed: int = 0) -> None:
-        self.heads = [NumpyMLP(head) for head in q_risk.heads]
-        actor = recovery.recovery_policy
-        self.recovery = NumpyMLP(actor.net)
-        self.scale, self.bias = _numpy(actor.scale), _numpy(actor.bias)
-        self.low, self.high = _numpy(actor.low), _numpy(actor.high)
-        self.noise_std = recovery.cfg.noise_std if noise else 0.0
-        self.eps_risk = eps_risk
+        actor = _sub(recovery, "recovery_policy.")
+        self.q_risk: Callable[[np.ndarray, np.ndarray], float] = critic
+        try:
+            self.scale, self.bias, self.low, self.high = actor["scale"], actor["bias"], actor["low"], actor["high"]
+        except KeyError as exc:
+            raise ValueError(f"recovery: tensor recovery_policy.{exc.args[0]} missing from the checkpoint") from None
+        self.recovery = NumpyMLP(_sub(actor, "net."), obs_dim, len(self.scale), "recovery.recovery_policy.net")
+        self.noise_std, self.eps_risk = noise_std, eps_risk
         self.rng = np.random.default_rng(seed)
-
-    def q_risk(self, obs: np.ndarray, a_task: np.ndarray) -> float:
-        """Q_risk(s, a): sigmoid of each head, the max over twin heads."""
-        x = np.concatenate((obs, a_task)).astype(np.float32, copy=False)
-        logit = max(float(head(x)[0]) for head in self.heads)
-        return 1.0 / (1.0 + np.exp(-logit))
 
     def recovery_action(self, obs: np.ndarray) -> np.ndarray:
         """pi_rec(s) (+ N(0, noise_std^2)), clipped to the action bounds."""

@@ -9,13 +9,12 @@ control loop (numpy in, numpy out, pi_rec only evaluated when it is needed).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import Tensor
 
 from mesa_ros.core.config import ShieldConfig
+from mesa_ros.core.shield_rule import ShieldDecision, decide
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic
 
@@ -27,20 +26,6 @@ def shield(obs: Tensor, a_task: Tensor, q_risk: Callable[[Tensor, Tensor], Tenso
     risk = q_risk(obs, a_task)
     overridden = risk > eps_risk
     return torch.where(overridden.unsqueeze(-1), recovery(obs), a_task), overridden, risk
-
-
-@dataclass(frozen=True)
-class ShieldDecision:
-    action: np.ndarray  # a_exec, float32
-    overridden: bool  # True when pi_rec's action replaced a_task
-    risk: float  # Q_risk(s, a_task)
-
-
-def decide(risk: float, eps_risk: float, a_task: np.ndarray, recover: Callable[[], np.ndarray]) -> ShieldDecision:
-    """The eps_risk rule for one observation; ``recover()`` (pi_rec(s)) runs only when a_task is too risky."""
-    if risk <= eps_risk:
-        return ShieldDecision(a_task, False, risk)
-    return ShieldDecision(recover(), True, risk)
 
 
 class Shield:

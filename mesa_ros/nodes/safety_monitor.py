@@ -14,7 +14,6 @@ from collections import OrderedDict, deque
 import time
 
 import numpy as np
-import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -24,11 +23,8 @@ from std_srvs.srv import SetBool, Trigger
 
 from mesa_ros import topics
 from mesa_ros.core import checkpoint, health
-from mesa_ros.core.experiment import env_spaces, resolve_config
-from mesa_ros.core.methods import new_critic, new_recovery
-from mesa_ros.core.recovery import RecoveryPolicy
-from mesa_ros.core.safety_critic import SafetyCritic
-from mesa_ros.core.inference import FrozenShield
+from mesa_ros.core.config import stored_config
+from mesa_ros.core.inference import FrozenCritic, FrozenShield
 from mesa_ros.envs import env_class
 from mesa_ros.nodes import msgs, qos
 from mesa_ros.nodes.defaults import default_checkpoint
@@ -55,18 +51,17 @@ class SafetyMonitorNode(Node):
                                     "checkpoint config's value (paper: 0.1 HalfCheetah)", low=-1.0, high=1.0)
         self.noise = declare(self, "recovery_noise", True, "add pi_rec's N(0, 0.01^2) exploration noise (paper)", read_only=True)
         self.seed = declare(self, "seed", 0, "seed of the recovery noise", low=0, high=2**31 - 1, read_only=True)
-        torch.set_num_threads(1)
         self.add_on_set_parameters_callback(validator({"eps_risk": check_range("eps_risk", -1.0, 1.0)},
                                                       apply=self._on_params))
-        self.space = env_spaces(self.env)
         self.observation_from = env_class(self.env).observation_from
         self.names = list(env_class(self.env).actuator_names)
-        self.critic: SafetyCritic | None = None
-        self.recovery: RecoveryPolicy | None = None
+        self.obs_dim = env_class(self.env).observation_size
+        self.critic: FrozenCritic | None = None
         self.shield: FrozenShield | None = None
         self.weights_version, self.weights_source, self.weights_error = 0, "none", ""
         self.weights_id = 0  # the sender's id of the weights in use (adaptation node); 0 = from a file
-        self._install(checkpoint.load(self._checkpoint_path(), env=self.env), f"file {self._checkpoint_path()}")
+        self._install(checkpoint.load(self._checkpoint_path(), env=self.env, numpy=True),
+                      f"file {self._checkpoint_path()}")
         if self.enabled and self.shield is None:
             raise ValueError("enabled:=true needs a checkpoint with a recovery policy")
 
@@ -124,8 +119,7 @@ class SafetyMonitorNode(Node):
             if self.enabled and decision.overridden:
                 a_exec, overridden = decision.action.astype(np.float64), True
         elif self.critic is not None:  # critic only (e.g. meta-trained, before phase 2): report the risk
-            with torch.inference_mode():
-                risk = self.critic(torch.from_numpy(obs), torch.from_numpy(a_task.astype(np.float32))).item()
+            risk = self.critic(obs, a_task.astype(np.float32))
         self.pub_command.publish(msgs.action_msg(stamp, self.names, a_exec, a_task))
         self.latency_us.append((time.perf_counter() - received) * 1e6)
         self.decisions += 1
@@ -155,19 +149,20 @@ class SafetyMonitorNode(Node):
         return self.get_parameter("checkpoint").value or str(default_checkpoint(self.env, "safety"))
 
     def _install(self, ckpt: checkpoint.Checkpoint, source: str) -> None:
-        """Build critic (+ recovery) from the checkpoint's own config; any mismatch raises, changing nothing."""
-        cfg = resolve_config(self.env, stored=ckpt.config)
-        critic = new_critic(cfg, *self.space)
-        ckpt.load_into("critic", critic)
-        recovery = None
+        """Frozen critic (+ recovery) from a checkpoint read as numpy arrays (this node never imports torch) with
+        its own config; any mismatch raises, changing nothing."""
+        cfg = stored_config(self.env, ckpt.config)
+        if "critic" not in ckpt.tensors:
+            raise ValueError(f"checkpoint has no module 'critic'; it holds {sorted(ckpt.tensors)}")
+        critic = FrozenCritic(ckpt.tensors["critic"], self.obs_dim, len(self.names))
+        shield = None
         if "recovery" in ckpt.tensors:
-            recovery = new_recovery(cfg, *self.space)
-            ckpt.load_into("recovery", recovery)
+            eps_risk = self.eps_override if self.eps_override >= 0 else cfg.shield.eps_risk
+            shield = FrozenShield(critic, ckpt.tensors["recovery"], self.obs_dim, eps_risk,
+                                  cfg.recovery.noise_std if self.noise else 0.0, self.seed + self.weights_version)
         elif self.enabled:
             raise ValueError("these weights have no recovery policy; disable the shield first")
-        self.critic, self.recovery, self.cfg_eps = critic, recovery, cfg.shield.eps_risk
-        self.shield = (FrozenShield(critic.q_risk, recovery, self.eps_risk, self.noise, self.seed + self.weights_version)
-                       if recovery is not None else None)
+        self.critic, self.shield, self.cfg_eps = critic, shield, cfg.shield.eps_risk
         self.weights_version += 1
         self.weights_id = int(ckpt.extra.get("weights_id", 0)) if source.startswith("topic") else 0
         self.weights_source, self.weights_error = source, ""
@@ -176,7 +171,7 @@ class SafetyMonitorNode(Node):
     def _on_weights(self, msg: UInt8MultiArray) -> None:
         source = f"topic {topics.WEIGHTS} ({len(msg.data)} bytes)"
         try:
-            self._install(checkpoint.from_bytes(bytes(msg.data), source=source, env=self.env), source)
+            self._install(checkpoint.from_bytes(bytes(msg.data), source=source, env=self.env, numpy=True), source)
         except ValueError as exc:
             self.weights_error = str(exc)
             self.get_logger().error(f"weights rejected, keeping v{self.weights_version}: {exc}")
@@ -184,7 +179,7 @@ class SafetyMonitorNode(Node):
     def _on_reload(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
         try:
             path = self._checkpoint_path()
-            self._install(checkpoint.load(path, env=self.env), f"file {path}")
+            self._install(checkpoint.load(path, env=self.env, numpy=True), f"file {path}")
         except (ValueError, FileNotFoundError) as exc:
             res.success, res.message = False, f"reload failed, keeping v{self.weights_version}: {exc}"
             return res

@@ -6,14 +6,12 @@ is updated once per executed step.
 """
 from __future__ import annotations
 
-import torch
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from mesa_ros import topics
+from mesa_ros.core import checkpoint
 from mesa_ros.core.assembler import TransitionAssembler
-from mesa_ros.core.buffers import ReplayBuffer
-from mesa_ros.core.experiment import load_checkpoint
 from mesa_ros.core.inference import FrozenPolicy
 from mesa_ros.envs import env_class
 from mesa_ros.nodes import msgs, qos
@@ -32,18 +30,32 @@ class TaskPolicyNode(Node):
         self.learn = declare(self, "learn", False, "update SAC online from the executed transitions (phase 3)", read_only=True)
         capacity = declare(self, "buffer_size", 100_000, "learn: replay buffer capacity (transitions)", low=1, high=10**7, read_only=True)
         seed = declare(self, "seed", 0, "torch seed for sampling and learning", low=0, high=2**31 - 1, read_only=True)
-        torch.manual_seed(seed)
-        torch.set_num_threads(1)
-        run = load_checkpoint(path or default_checkpoint(env, "policy"), env=env)
-        self.agent = run.agent
-        # fixed weights, deterministic: the frozen numpy copy (core.inference) answers a state ~10x faster
-        self.frozen = FrozenPolicy(self.agent.actor) if self.deterministic and not self.learn else None
+        file = path or default_checkpoint(env, "policy")
+        self.frozen: FrozenPolicy | None = None
+        self.updates = 0
+        if self.deterministic and not self.learn:
+            # fixed weights, deterministic: the frozen numpy copy (core.inference) answers a state ~10x faster,
+            # from the checkpoint read as numpy arrays: this node then never imports torch
+            ckpt = checkpoint.load(file, env=env, numpy=True)
+            if "sac" not in ckpt.tensors:
+                raise ValueError(f"checkpoint {file} holds no task policy (module 'sac'); it holds {sorted(ckpt.tensors)}")
+            self.frozen = FrozenPolicy({k[len("actor."):]: v for k, v in ckpt.tensors["sac"].items()
+                                        if k.startswith("actor.")})
+        else:  # sampling or learning: the torch SAC agent
+            import torch
+
+            from mesa_ros.core.buffers import ReplayBuffer
+            from mesa_ros.core.experiment import load_checkpoint
+            torch.manual_seed(seed)
+            torch.set_num_threads(1)
+            run = load_checkpoint(file, env=env)
+            self.agent, self.batch_size = run.agent, run.cfg.sac.batch_size
+            if self.learn:
+                self.buffer = ReplayBuffer(run.space[0].shape[0], run.space[1].shape[0], capacity, action="task",
+                                           seed=seed)
         self.observation_from = env_class(env).observation_from
         self.actuators = list(env_class(env).actuator_names)
-        self.batch_size = run.cfg.sac.batch_size
-        self.updates = 0
         if self.learn:
-            self.buffer = ReplayBuffer(run.space[0].shape[0], run.space[1].shape[0], capacity, action="task", seed=seed)
             self.assembler = TransitionAssembler(self.observation_from)
         self.pub_action = self.create_publisher(JointState, topics.TASK_ACTION, qos.STREAM_PUB)
         self.get_logger().info(f"{env}: SAC policy from {path or 'the shipped default'}, learn={self.learn}")

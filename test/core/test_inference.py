@@ -7,7 +7,7 @@ import torch
 from gymnasium import spaces
 
 from mesa_ros.core.config import RecoveryConfig, SACConfig, SafetyCriticConfig
-from mesa_ros.core.inference import FrozenPolicy, FrozenShield
+from mesa_ros.core.inference import FrozenCritic, FrozenPolicy, FrozenShield, numpy_state
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.sac import SAC
 from mesa_ros.core.safety_critic import SafetyCritic
@@ -21,11 +21,17 @@ def observations(n: int = 50) -> np.ndarray:
     return np.random.default_rng(0).normal(0, 2, (n, OBS_DIM)).astype(np.float32)
 
 
+def frozen_shield(critic: SafetyCritic, recovery: RecoveryPolicy, eps_risk: float, noise_std: float = 0.0,
+                  seed: int = 0) -> FrozenShield:
+    return FrozenShield(FrozenCritic(numpy_state(critic), OBS_DIM, ACT_DIM), numpy_state(recovery), OBS_DIM, eps_risk,
+                        noise_std, seed)
+
+
 def test_frozen_policy_equals_the_deterministic_sac_action() -> None:
     torch.manual_seed(0)
     agent = SAC(spaces.Box(-np.inf, np.inf, (OBS_DIM,)), spaces.Box(LOW.astype(np.float32), HIGH.astype(np.float32)),
                 SACConfig(hidden=(32, 32)))
-    frozen = FrozenPolicy(agent.actor)
+    frozen = FrozenPolicy(numpy_state(agent.actor))
     for obs in observations():
         np.testing.assert_allclose(frozen(obs), agent.act(obs, deterministic=True), atol=1e-5)
 
@@ -39,7 +45,7 @@ def test_frozen_shield_equals_the_torch_shield(twin: bool, wlinear: bool) -> Non
     risks = []
     for eps_risk in (0.3, 0.5, 0.7):
         reference = Shield(critic, recovery, eps_risk, noise=False)
-        frozen = FrozenShield(critic.q_risk, recovery, eps_risk, noise=False)
+        frozen = frozen_shield(critic, recovery, eps_risk)
         for obs in observations():
             a_task = rng.uniform(LOW, HIGH).astype(np.float32)
             want, got = reference(obs, a_task), frozen(obs, a_task)
@@ -54,8 +60,8 @@ def test_frozen_shield_noise_is_small_and_stays_in_bounds() -> None:
     torch.manual_seed(0)
     critic = SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=(32, 32)))
     recovery = RecoveryPolicy(OBS_DIM, ACT_DIM, LOW, HIGH, RecoveryConfig(hidden=(32, 32)))
-    clean = FrozenShield(critic.q_risk, recovery, eps_risk=-1.0, noise=False)  # always overrides
-    noisy = FrozenShield(critic.q_risk, recovery, eps_risk=-1.0, noise=True, seed=3)
+    clean = frozen_shield(critic, recovery, eps_risk=-1.0)  # always overrides
+    noisy = frozen_shield(critic, recovery, eps_risk=-1.0, noise_std=recovery.cfg.noise_std, seed=3)
     diffs = []
     for obs in observations():
         a = noisy(obs, np.zeros(ACT_DIM, np.float32)).action
