@@ -93,12 +93,16 @@ def in_process_loop(policy: Path, adapted: Path, steps: int) -> tuple[float, dic
     """Steps/s of the same loop without ROS (the frozen numpy networks the nodes use), and the mean
     shield evaluation time in microseconds: frozen (what the monitor runs) and the torch ``Shield``."""
     from mesa_ros.core.experiment import load_checkpoint
-    from mesa_ros.core.inference import FrozenPolicy, FrozenShield
+    from mesa_ros.core.inference import FrozenCritic, FrozenPolicy, FrozenShield, numpy_state
     from mesa_ros.envs.session import SimSession
 
-    policy_fn = FrozenPolicy(load_checkpoint(policy, env=ENV).agent.actor)
+    policy_fn = FrozenPolicy(numpy_state(load_checkpoint(policy, env=ENV).agent.actor))
     run = load_checkpoint(adapted, env=ENV)
-    shields = {"frozen": FrozenShield(run.safety.critic.q_risk, run.safety.recovery, run.cfg.shield.eps_risk),
+    obs_dim, act_dim = run.space[0].shape[0], run.space[1].shape[0]
+    frozen = FrozenShield(FrozenCritic(numpy_state(run.safety.critic), obs_dim, act_dim),
+                          numpy_state(run.safety.recovery), obs_dim, run.cfg.shield.eps_risk,
+                          run.cfg.recovery.noise_std)
+    shields = {"frozen": frozen,
                "torch": run.safety.shield(run.cfg.shield.eps_risk, noise=True)}
     sim = SimSession(ENV, seed=0)
     sim.robot.set_power_scale("ffoot", 0.0)
