@@ -165,12 +165,16 @@ class AdaptationNode(Node):
 
     def _apply(self, effects: list[Effect], new_steps: int = 0) -> None:
         """Execute the life cycle's effects, in order."""
+        disarm = None
         for effect in effects:
             if effect is Effect.DISARM:
-                self._request_enable(False)
+                disarm = self._request_enable(False)
             elif effect is Effect.RESTORE_OFFLINE:
                 self.layer, self.nonfinite, self.refused = None, "", ""
-                self.reload_client.call_async(Trigger.Request())
+                if disarm is None:
+                    self.reload_client.call_async(Trigger.Request())
+                else:  # reload once the shield is off (a critic-only checkpoint cannot be loaded under a live shield)
+                    disarm.add_done_callback(lambda _: self.reload_client.call_async(Trigger.Request()))
             elif effect is Effect.RESET_BUFFER:
                 self.buffer = self._new_buffer()
             elif effect is Effect.RUN_PHASE2:
@@ -209,11 +213,12 @@ class AdaptationNode(Node):
             self.awaited_id = 0
             self._apply(self.lifecycle.weights_in_use(self.awaited_epoch))
 
-    def _request_enable(self, on: bool) -> None:
+    def _request_enable(self, on: bool):
         epoch = self.lifecycle.epoch
         future = self.enable_client.call_async(SetBool.Request(data=on))
         if on:
             future.add_done_callback(lambda f: self._on_enabled(f, epoch))
+        return future
 
     def _on_enabled(self, future, epoch: int) -> None:
         result = future.result()

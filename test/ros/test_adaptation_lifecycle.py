@@ -33,7 +33,8 @@ class Observer:
         self.executor.add_node(self.node)
         self.adaptation: dict[str, str] = {}
         self.history: list[tuple[str, int]] = []  # (state, epoch) each time it changes
-        self.shield_enabled = 0.0
+        self.shield_enabled = self.weights_id = 0.0
+        self.decisions = 0  # the monitor's decisions seen: the control loop is running
         self.level = -1
         self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag, 10)
         self.node.create_subscription(JointState, topics.RISK, self._on_risk, qos.CONTROL_SUB)
@@ -49,7 +50,9 @@ class Observer:
                     self.history.append(entry)
 
     def _on_risk(self, msg: JointState) -> None:
-        self.shield_enabled = msgs.parse_values(msg)[1]["shield_enabled"]
+        values = msgs.parse_values(msg)[1]
+        self.shield_enabled, self.weights_id = values["shield_enabled"], values["weights_id"]
+        self.decisions += 1
 
     def wait(self, predicate, what: str, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
@@ -58,7 +61,9 @@ class Observer:
         assert predicate(), f"timed out waiting for {what}; adaptation {self.adaptation}, history {self.history}"
 
     def call(self, srv_type, name: str, request):
-        return call_service(self.node, self.executor, srv_type, name, request)
+        result = call_service(self.node, self.executor, srv_type, name, request)
+        assert result is not None, f"{name} did not answer within 10 s"
+        return result
 
     def close(self) -> None:
         self.node.destroy_node()
@@ -78,14 +83,15 @@ def test_fault_clear_and_new_fault_move_the_shield_as_documented(checkpoints, pa
                              stderr=subprocess.STDOUT, text=True)
     obs = Observer()
     try:
-        obs.wait(lambda: obs.adaptation.get("state") == "monitoring", "the graph to run")
+        obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.decisions > 10, "the graph to run")
         assert obs.call(SetBool, "/mujoco_sim/faults/ffoot/power_loss", SetBool.Request(data=True)).success
         obs.wait(lambda: obs.adaptation.get("state") == "shielding" and obs.shield_enabled == 1.0, "the shield")
+        assert obs.weights_id > 0  # the adapted weights the adaptation node sent
         assert obs.level == 0
 
         assert obs.call(Trigger, "/mujoco_sim/faults/clear", Trigger.Request()).success
-        obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.shield_enabled == 0.0,
-                 "healthy again: monitoring, shield disarmed")
+        obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.shield_enabled == 0.0
+                 and obs.weights_id == 0.0, "healthy again: monitoring, shield disarmed, the monitor's own checkpoint")
         assert obs.adaptation["collected"] == "0" and obs.level == 0  # OK: healthy, nothing to do
 
         assert obs.call(SetBool, "/mujoco_sim/faults/bshin/power_loss", SetBool.Request(data=True)).success
