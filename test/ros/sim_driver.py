@@ -20,13 +20,20 @@ COMMAND = np.array([0.5, -0.4, 0.3, -0.6, 0.7, 0.8])
 GEARS = np.array([120, 90, 60, 120, 60, 30])
 
 
-def call_service(node, executor, srv_type, name: str, request):
-    """Call service ``name`` from ``node`` and wait for the answer (asserting that it is served)."""
+def call_service(node, executor, srv_type, name: str, request, attempts: int = 3):
+    """Call service ``name`` from ``node`` and wait for the answer (asserting that it is served). A request sent
+    the moment the service is discovered can lose its reply while the reply reader is still matching (DDS
+    discovery is per endpoint): it is sent again, up to ``attempts`` times (the services called here are
+    idempotent)."""
     client = node.create_client(srv_type, name)
     assert client.wait_for_service(timeout_sec=20), name
-    future = client.call_async(request)
-    executor.spin_until_future_complete(future, timeout_sec=10)
-    return future.result()
+    for _ in range(attempts):
+        future = client.call_async(request)
+        executor.spin_until_future_complete(future, timeout_sec=5)
+        if future.done():
+            return future.result()
+        client.remove_pending_request(future)
+    return None
 
 
 def actuated(effort: np.ndarray) -> np.ndarray:
