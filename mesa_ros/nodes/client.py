@@ -58,15 +58,19 @@ def call_fault_service(target: str | list[str], power_scale: float | None = None
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(client_node)
 
-        def call(srv_type, name: str, request):
+        def call(srv_type, name: str, request, idempotent: bool = True):
             client = client_node.create_client(srv_type, name)
             if not client.wait_for_service(timeout_sec=timeout):
                 raise TimeoutError(f"service {name} not available after {timeout:g} s (is {node} running?)")
-            future = client.call_async(request)
-            executor.spin_until_future_complete(future, timeout_sec=timeout)
-            if not future.done():
-                raise TimeoutError(f"service {name} did not answer within {timeout:g} s")
-            return future.result()
+            # a reply can be lost while DDS still matches this new client's reply reader: an idempotent
+            # request is sent once more after half the timeout
+            for wait in ((timeout / 2, timeout / 2) if idempotent else (timeout,)):
+                future = client.call_async(request)
+                executor.spin_until_future_complete(future, timeout_sec=wait)
+                if future.done():
+                    return future.result()
+                client.remove_pending_request(future)
+            raise TimeoutError(f"service {name} did not answer within {timeout:g} s")
 
         if compound is not None:
             params = [Parameter("fault.joints", value=[j for j, _ in compound]).to_parameter_msg(),
@@ -77,7 +81,7 @@ def call_fault_service(target: str | list[str], power_scale: float | None = None
                 return False, answer.result.reason
             return True, "compound fault set: " + ", ".join(f"{j} power scale {k:g}" for j, k in compound)
         if target in ("clear", "random"):
-            result = call(Trigger, f"/{node}/faults/{target}", Trigger.Request())
+            result = call(Trigger, f"/{node}/faults/{target}", Trigger.Request(), idempotent=target == "clear")
             return result.success, result.message
         if not client_node.create_client(SetBool, f"/{node}/faults/{target}/power_loss").wait_for_service(
                 timeout_sec=min(timeout, 5.0)):
