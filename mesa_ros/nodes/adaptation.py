@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 import torch
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -34,7 +34,7 @@ from mesa_ros.core.buffers import ReplayBuffer
 from mesa_ros.core.config import merge
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset
 from mesa_ros.core.experiment import env_spaces, load_checkpoint, save_checkpoint
-from mesa_ros.core.lifecycle import Effect, Lifecycle
+from mesa_ros.core.lifecycle import Effect, Lifecycle, Phase
 from mesa_ros.core.methods import adapt_stage, get_method, new_recovery
 from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.envs import env_class
@@ -117,16 +117,16 @@ class AdaptationNode(Node):
 
     # -- announcements and collection ------------------------------------------------------------------
     def _announce(self, source: str, stamp_ns: int) -> str:
-        restarted = self.lifecycle.phase.value
+        was = self.lifecycle.phase
         self._apply(self.lifecycle.fault(stamp_ns))
         self.announced_at = time.monotonic()
         message = (f"fault announced by {source}: collecting {self.transitions} transitions"
-                   + ("" if restarted == "monitoring" else f" (restarted; was {restarted})"))
+                   + ("" if was is Phase.MONITORING else f" (restarted; was {was.value})"))
         self.get_logger().warning(message)
         return message
 
     def _clear(self, source: str, stamp_ns: int) -> str:
-        if self.lifecycle.phase.value == "monitoring":
+        if self.lifecycle.phase is Phase.MONITORING:
             return "already monitoring: no fault to clear"
         self._apply(self.lifecycle.healthy(stamp_ns))
         message = f"robot healthy again ({source}): shield disarmed, monitor back to its own checkpoint"
@@ -226,7 +226,7 @@ class AdaptationNode(Node):
         self.refused = "" if result.success else result.message
         if not result.success:
             self.get_logger().error(f"safety monitor refused to enable the shield: {result.message}")
-        elif self.lifecycle.phase.value == "shielding" and epoch == self.lifecycle.epoch:
+        elif self.lifecycle.phase is Phase.SHIELDING and epoch == self.lifecycle.epoch:
             self.get_logger().warning(f"shield enabled {time.monotonic() - self.announced_at:.2f} s after the fault "
                                       f"announcement (phase 2: {self.adapt_seconds:.2f} s, "
                                       f"{self.transitions} transitions): {result.message}")
@@ -254,13 +254,12 @@ class AdaptationNode(Node):
         return True
 
     def _publish_diagnostics(self) -> None:
-        values = {"state": self.lifecycle.phase.value, "epoch": self.lifecycle.epoch, "collected": len(self.buffer), "needed": self.transitions,
-                  "phase2_seconds": f"{self.adapt_seconds:.3f}", **{k: f"{v:.5f}" for k, v in self.metrics.items()}}
         phase = self.lifecycle.phase.value
+        values = {"state": phase, "epoch": self.lifecycle.epoch, "collected": len(self.buffer), "needed": self.transitions,
+                  "phase2_seconds": f"{self.adapt_seconds:.3f}", **{k: f"{v:.5f}" for k, v in self.metrics.items()}}
         level, message = health.adaptation(phase, len(self.buffer), self.transitions, self.nonfinite, self.refused)
-        status = DiagnosticStatus(level=bytes([level]), name="adaptation: phase 2", hardware_id=self.env,
-                                  message=message, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        self.pub_diag.publish(msgs.diagnostics(self.get_clock().now().to_msg(), status))
+        self.pub_diag.publish(msgs.diagnostics(self.get_clock().now().to_msg(), "adaptation: phase 2", self.env, level,
+                                               message, values))
 
 
 def main(args: list[str] | None = None) -> int:

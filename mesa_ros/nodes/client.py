@@ -2,12 +2,26 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import rclpy
 from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from std_srvs.srv import SetBool, Trigger
+
+
+def call_with_resend(client, executor, request, waits: Sequence[float]):
+    """Send ``request`` and spin until its answer; after ``waits[i]`` seconds without one, send it again (a reply can
+    be lost while DDS still matches a new client's reply reader). None if no attempt was answered. Only for
+    idempotent requests when ``waits`` has more than one entry."""
+    for wait in waits:
+        future = client.call_async(request)
+        executor.spin_until_future_complete(future, timeout_sec=wait)
+        if future.done():
+            return future.result()
+        client.remove_pending_request(future)
+    return None
 
 
 def fault_joints(client_node, node: str = "mujoco_sim") -> list[str]:
@@ -62,15 +76,10 @@ def call_fault_service(target: str | list[str], power_scale: float | None = None
             client = client_node.create_client(srv_type, name)
             if not client.wait_for_service(timeout_sec=timeout):
                 raise TimeoutError(f"service {name} not available after {timeout:g} s (is {node} running?)")
-            # a reply can be lost while DDS still matches this new client's reply reader: an idempotent
-            # request is sent once more after half the timeout
-            for wait in ((timeout / 2, timeout / 2) if idempotent else (timeout,)):
-                future = client.call_async(request)
-                executor.spin_until_future_complete(future, timeout_sec=wait)
-                if future.done():
-                    return future.result()
-                client.remove_pending_request(future)
-            raise TimeoutError(f"service {name} did not answer within {timeout:g} s")
+            answer = call_with_resend(client, executor, request, (timeout / 2,) * 2 if idempotent else (timeout,))
+            if answer is None:
+                raise TimeoutError(f"service {name} did not answer within {timeout:g} s")
+            return answer
 
         if compound is not None:
             params = [Parameter("fault.joints", value=[j for j, _ in compound]).to_parameter_msg(),

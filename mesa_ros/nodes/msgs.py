@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import JointState
 
 from mesa_ros.core.bag_dataset import NS, parse_action, parse_state, parse_values, stamp_ns  # noqa: F401  (re-exported)
@@ -47,8 +47,12 @@ def values_msg(stamp: int, values: Mapping[str, float]) -> JointState:
     return msg
 
 
-def diagnostics(stamp: Time, *statuses: DiagnosticStatus) -> DiagnosticArray:
-    """A stamped ``/diagnostics`` array (the node's clock: sim time for the graph's nodes)."""
-    array = DiagnosticArray(status=list(statuses))
+def diagnostics(stamp: Time, name: str, hardware_id: str, level: int, message: str,
+                values: Mapping[str, object]) -> DiagnosticArray:
+    """A stamped ``/diagnostics`` array (the node's clock: sim time for the graph's nodes) with one status:
+    ``name`` as ``node: task``, ``level`` one of ``core.health``'s OK / WARN / ERROR."""
+    status = DiagnosticStatus(level=bytes([level]), name=name, hardware_id=hardware_id, message=message,
+                              values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+    array = DiagnosticArray(status=[status])
     array.header.stamp = stamp
     return array

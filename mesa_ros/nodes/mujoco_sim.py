@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -214,14 +214,13 @@ class MujocoSimNode(Node):
 
     def _fault_change(self, res, change: Callable[[], object], message: str | Callable[[], str]):
         """Apply ``change``; announce it (fault event, log) only if a power scale actually changed."""
-        before = tuple(self.session.power_scale)
         try:
-            change()
+            changed = self._changes_power(change)
         except ValueError as exc:
             res.success, res.message = False, str(exc)
             return res
         message = message() if callable(message) else message
-        if tuple(self.session.power_scale) == before:  # nothing changed: no fault event, nothing to adapt to
+        if not changed:  # nothing changed: no fault event, nothing to adapt to
             res.success, res.message = True, f"{message} (no change: the power scales were already so)"
             return res
         self._after_fault_change()
@@ -262,6 +261,12 @@ class MujocoSimNode(Node):
         finally:
             self._syncing = False
 
+    def _changes_power(self, change: Callable[[], object]) -> bool:
+        """Run ``change`` (a ``ValueError`` changes nothing); whether any power scale differs afterwards."""
+        before = tuple(self.session.power_scale)
+        change()
+        return tuple(self.session.power_scale) != before
+
     def _check_safe_action(self, value) -> str | None:
         space = self.session.env.action_space
         try:
@@ -289,13 +294,11 @@ class MujocoSimNode(Node):
             for k in scales if isinstance(scales, list) else []:
                 if error := check_range("fault.power_scales", 0.0, 1.0)(k):
                     return error
-            before = tuple(self.session.power_scale)
             try:
-                self.session.set_faults(joints, scales)
+                if self._changes_power(lambda: self.session.set_faults(joints, scales)):
+                    self._after_fault_change(sync=False)
             except ValueError as exc:
                 return str(exc)
-            if tuple(self.session.power_scale) != before:
-                self._after_fault_change(sync=False)
         self.scheduled_step, self.scheduled_joints = step, scheduled
         if "safe_action" in values:
             self.safe_action = np.asarray(values["safe_action"], dtype=np.float64)
@@ -322,11 +325,10 @@ class MujocoSimNode(Node):
                   "episode_violations": stats.violations, "sim_time_s": f"{self.session.state.stamp_ns / 1e9:.3f}"}
         level, message = health.simulator(self.stale - self.stale_reported, self.mode)
         self.stale_reported = self.stale
-        status = DiagnosticStatus(level=bytes([level]), name="mujoco_sim: simulation",
-                                  hardware_id=self.session.robot.family,
-                                  message=f"{message}; {self.steps} steps, {self.stale} stale commands in all",
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        self.pub_diag.publish(msgs.diagnostics(msgs.to_stamp(self.session.state.stamp_ns), status))
+        self.pub_diag.publish(msgs.diagnostics(msgs.to_stamp(self.session.state.stamp_ns), "mujoco_sim: simulation",
+                                               self.session.robot.family, level,
+                                               f"{message}; {self.steps} steps, {self.stale} stale commands in all",
+                                               values))
 
     def close(self) -> None:
         self.session.close()

@@ -14,7 +14,7 @@ from collections import OrderedDict, deque
 import time
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -208,9 +208,8 @@ class SafetyMonitorNode(Node):
             values.update(decision_latency_p50_us=f"{p50:.0f}", decision_latency_p99_us=f"{p99:.0f}")
         level, message = health.monitor(self.enabled, self.shield is not None, self.weights_error, self.recent,
                                         self.recent_risk)
-        status = DiagnosticStatus(level=bytes([level]), name="safety_monitor: shield", hardware_id=self.env,
-                                  message=message, values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        self.pub_diag.publish(msgs.diagnostics(self.get_clock().now().to_msg(), status))
+        self.pub_diag.publish(msgs.diagnostics(self.get_clock().now().to_msg(), "safety_monitor: shield", self.env,
+                                               level, message, values))
 
 
 def main(args: list[str] | None = None) -> int:

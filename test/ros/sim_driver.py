@@ -15,6 +15,7 @@ from std_msgs.msg import Header
 
 from mesa_ros import topics
 from mesa_ros.nodes import msgs, qos
+from mesa_ros.nodes.client import call_with_resend
 
 COMMAND = np.array([0.5, -0.4, 0.3, -0.6, 0.7, 0.8])
 GEARS = np.array([120, 90, 60, 120, 60, 30])
@@ -27,13 +28,7 @@ def call_service(node, executor, srv_type, name: str, request, attempts: int = 3
     idempotent)."""
     client = node.create_client(srv_type, name)
     assert client.wait_for_service(timeout_sec=20), name
-    for _ in range(attempts):
-        future = client.call_async(request)
-        executor.spin_until_future_complete(future, timeout_sec=5)
-        if future.done():
-            return future.result()
-        client.remove_pending_request(future)
-    return None
+    return call_with_resend(client, executor, request, (5.0,) * attempts)
 
 
 def actuated(effort: np.ndarray) -> np.ndarray:
