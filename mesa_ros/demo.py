@@ -234,7 +234,8 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
                          "window": {"start_s": rec.shield_on / 1e9, "end_s": end / 1e9},
                          "override_rate": rec.override_rate(rec.shield_on, end),
                          "no_shield": without.as_dict(), "shield_on": within.as_dict(),
-                         "time_to_safe": time_to_safe((d / "launch.log").read_text(), dt),
+                         "time_to_safe": time_to_safe((d / "launch.log").read_text(), dt,
+                                                      None if rec.fault_at is None else rec.fault_at / 1e9),
                          "adapted_checkpoint": str(d / "adapted.safetensors")})
         for run in (*shields, "no_shield"):
             d = out / f"{run}_seed{seed}"
@@ -254,19 +255,26 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
 
 
 ADAPTED = re.compile(r"shield enabled ([\d.]+) s after the fault announcement \(phase 2: ([\d.]+) s, (\d+) transitions\)")
+DETECTED = re.compile(r"fault announced by detector at sim time ([\d.]+)s")
 
 
-def time_to_safe(adaptation_log: str, dt: float) -> dict[str, float] | None:
-    """From the adaptation node's log line: the post-fault transitions it collected, phase 2's compute
+def time_to_safe(adaptation_log: str, dt: float, fault_at_s: float | None = None) -> dict[str, float] | None:
+    """From the adaptation node's log lines: the post-fault transitions it collected, phase 2's compute
     time, and the robot time to safe they add up to on a robot that runs at its control period ``dt``
-    (collection in real time, then phase 2); the wall time the graph took (lockstep runs faster than
-    real time while collecting) is reported beside it."""
+    (collection in real time, then phase 2); with ``detect:=true`` the detection delay (sim time of the
+    detection that started the collection minus ``fault_at_s``) comes first. The wall time the graph took
+    (lockstep runs faster than real time while collecting) is reported beside it."""
     match = ADAPTED.search(adaptation_log)
     if match is None:
         return None
     wall, phase2, transitions = float(match.group(1)), float(match.group(2)), int(match.group(3))
-    return {"transitions": transitions, "control_hz": 1.0 / dt, "collection_robot_s": transitions * dt, "phase2_s": phase2,
-            "robot_s": transitions * dt + phase2, "graph_wall_s": wall}
+    out = {"transitions": transitions, "control_hz": 1.0 / dt, "collection_robot_s": transitions * dt, "phase2_s": phase2,
+           "robot_s": transitions * dt + phase2, "graph_wall_s": wall}
+    detections = [float(m.group(1)) for m in DETECTED.finditer(adaptation_log, 0, match.start())]
+    if detections and fault_at_s is not None:
+        out["detection_robot_s"] = detections[-1] - fault_at_s
+        out["robot_s"] += out["detection_robot_s"]
+    return out
 
 
 def plot_runs(path: Path, runs: dict[str, Recording], fault_at: int | None, shield_on: int, end: int) -> None:

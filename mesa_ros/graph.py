@@ -98,6 +98,8 @@ CHEETAH_FAULT_ARGS = (
               ("", "mesa", "multitask", "rrl")),
     LaunchArg("adapt_transitions", "", "adaptation: post-fault transitions before phase 2 ('' = params_file's)"),
     LaunchArg("adapt_lr", "", "adaptation: phase-2 Adam rate ('' = params_file's; -1 there: the checkpoint's)"),
+    LaunchArg("detect", "false", "adaptation: detect faults (and the return to health) from the transitions alone "
+              "(core/detector.py) and ignore the simulator's fault announcements"),
     LaunchArg("adapted_checkpoint", "", "write the adapted safety layer the shield starts with to this file "
               "('' = not written)"),
     LaunchArg("params_file", "", "node parameter file ('' = config/cheetah_fault.yaml of this package)"),
@@ -142,11 +144,12 @@ def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
                                                               "enabled": shield == "on", "seed": seed}),
     ]
     if shield == "adapt":
+        detect = {"detect": True, "announce_from_sim": False} if _bool(args["detect"], "detect") else {}
         nodes.append(NodeSpec("adaptation", "adaptation", params, {"checkpoint": args["safety_checkpoint"],
                                                                    "policy_checkpoint": args["policy_checkpoint"],
                                                                    "save_adapted": args["adapted_checkpoint"],
                                                                    "method": args["adapt_method"],
-                                                                   "seed": seed, **_adapt_overrides(args)}))
+                                                                   "seed": seed, **detect, **_adapt_overrides(args)}))
     if _bool(args["record_bag"], "record_bag"):
         nodes.append(NodeSpec("bag_recorder", "bag_recorder", params, {"output": args["bag_dir"]}))
     check_graph_params(nodes, EXECUTABLES)  # one clear error before any node starts

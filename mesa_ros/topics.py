@@ -12,6 +12,7 @@ TASK_ACTION = "/task_policy/action"  # sensor_msgs/JointState effort: the task p
 RISK = "/safety_monitor/risk"  # named values: q_risk, overridden, eps_risk, shield_enabled
 WEIGHTS = "/safety_monitor/weights"  # std_msgs/UInt8MultiArray: safetensors checkpoint (latched)
 DIAGNOSTICS = "/diagnostics"
+DETECTION = "/adaptation/detection"  # named values: changed (1) / healthy again (0), statistic, threshold, dimension (latched)
 
 #: What the bag recorder writes by default: everything needed to rebuild transitions, plus context.
 RECORDED: dict[str, str] = {
@@ -23,6 +24,7 @@ RECORDED: dict[str, str] = {
     EPISODE: "sensor_msgs/msg/JointState",
     FAULT_STATE: "sensor_msgs/msg/JointState",
     FAULT_EVENT: "std_msgs/msg/Header",
+    DETECTION: "sensor_msgs/msg/JointState",
 }
 
 #: Topics each node of the graph subscribes to from start-up. The graph description turns this into the

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mesa_ros.cli import (adapt, bag2dataset, calibration, collect, demo, evaluate, experiment, fault, launch, meta_train,
-                          train_online)
+from mesa_ros.cli import (adapt, bag2dataset, calibration, collect, demo, detector, evaluate, experiment, fault, launch,
+                          meta_train, train_online)
 
 COMMANDS = {
     "demo": demo,
@@ -15,6 +15,7 @@ COMMANDS = {
     "train-online": train_online,
     "evaluate": evaluate,
     "calibration": calibration,
+    "detector": detector,
     "experiment": experiment,
     "bag2dataset": bag2dataset,
     "launch": launch,

@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         line = (f"  seed {run['seed']}, {run['shield']}: shield on at sim t {run['shield_on_s']:.2f} s, overrides "
                 f"{run['override_rate']:.1%} of the monitor's decisions")
         if (safe := run["time_to_safe"]) is not None:
-            line += (f"; time to safe on a robot at {safe['control_hz']:.0f} Hz: {safe['robot_s']:.1f} s = "
+            detected = (f"detection ({safe['detection_robot_s']:.2f} s) + " if "detection_robot_s" in safe else "")
+            line += (f"; time to safe on a robot at {safe['control_hz']:.0f} Hz: {safe['robot_s']:.1f} s = {detected}"
                      f"{safe['transitions']} transitions ({safe['collection_robot_s']:.1f} s) + phase 2 "
                      f"({safe['phase2_s']:.1f} s of compute)")
         print(line)

@@ -134,6 +134,22 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class DetectorConfig:
+    """The change detector of ``core/detector.py`` (ours: neither the paper nor the reference detects faults).
+    Not part of ``MesaConfig``: the detector is fitted per deployed policy, and its file stores this config."""
+
+    hidden: tuple[int, ...] = (200, 200)  # dynamics model f(s, a) -> s' - s
+    steps: int = 20_000  # Adam steps fitting f on healthy transitions
+    lr: float = 1e-3
+    batch_size: int = 256
+    clip: float = 20.0  # cap of each standardised per-dimension score u_t,i (one wild value cannot raise an alarm)
+    drift: float = 1.5  # CUSUM reference k in healthy sd units (Page: half the shift to detect, here 3 sd); chosen
+    # from {1, 1.5, 2} on the demo's training faults only (docs/results.md, "Detecting a fault")
+    margin: float = 1.5  # threshold h = margin x the largest CUSUM over the healthy calibration streams
+    clear_steps: int = 50  # healthy again after ~this many healthy-looking steps (lower CUSUM threshold)
+
+
+@dataclass(frozen=True)
 class MesaConfig:
     """Everything one experiment needs."""
 
@@ -201,6 +217,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "num_train_tasks": _AT_LEAST_1, "train_transitions": _AT_LEAST_1, "test_transitions": _AT_LEAST_1,
     "learning_starts": _NONNEG, "steps": _NONNEG, "pretrain_steps": _NONNEG, "max_total_steps": _NONNEG,
     "critic_updates_per_step": _NONNEG, "eval_every": _NONNEG, "seed": (0, 2**32 - 1, False, False),
+    "clip": _POSITIVE, "drift": _POSITIVE, "margin": (1, None, False, False), "clear_steps": _AT_LEAST_1,
 }
 
 

@@ -1,7 +1,8 @@
 """``adaptation``: MESA phase 2 on the robot. Records transitions, adapts Q_risk after a fault, arms the shield.
 
 The life cycle (``core.lifecycle.Lifecycle``, shown in ``/diagnostics``): ``monitoring`` -> (fault
-announced: ``~/fault_detected`` or the simulator's fault event) ``collecting`` ``transitions``
+announced: ``~/fault_detected`` or the simulator's fault event; with ``detect``, detected from the
+transitions themselves by ``core.detector``, each decision published on ``~/detection``) ``collecting`` ``transitions``
 post-fault transitions -> ``adapting`` (phase 2 on a fresh copy of the meta-learned layer: M Adam steps
 of critic and recovery policy, ``core.methods.adapt_stage``; with ``method: rrl`` a fresh critic and
 recovery policy from the post-fault data alone, as Recovery RL; run in the executor thread: a worker
@@ -11,7 +12,7 @@ in the deep subscription queues) -> ``shielding``: the adapted weights are sent 
 recovery keep learning online and are re-sent every ``publish_every`` steps. Another fault change
 restarts collection (transitions stamped before it are never used); the robot healthy again (the
 simulator's clear event or ``~/fault_cleared``) disarms the shield and reloads the monitor's own
-checkpoint (its pre-fault state).
+checkpoint (its pre-fault state); with ``detect``, the detector's return to healthy dynamics does the same.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from std_msgs.msg import Header, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from mesa_ros import topics
-from mesa_ros.core import checkpoint, health
+from mesa_ros.core import checkpoint, detector, health
 from mesa_ros.core.assembler import TransitionAssembler
 from mesa_ros.core.buffers import ReplayBuffer
 from mesa_ros.core.config import merge
@@ -64,6 +65,12 @@ class AdaptationNode(Node):
         self.buffer_size = declare(self, "buffer_size", 100_000, "capacity of the test-environment buffer "
                                    "(transitions; oldest dropped)", low=1, high=10**7, read_only=True)
         self.from_sim = declare(self, "announce_from_sim", True, "treat the simulator's fault event as the announcement", read_only=True)
+        detect = declare(self, "detect", False, "detect changes of dynamics (fault, and healthy again) from the "
+                         "transitions alone (core/detector.py)", read_only=True)
+        detector_file = declare(self, "detector", "", "change-detector file for detect; '' = the shipped default",
+                                read_only=True)
+        self.detector = detector.load(detector_file or default_checkpoint(self.env, "detector"), env=self.env) \
+            if detect else None
         seed = declare(self, "seed", 0, "seed of minibatch sampling and the recovery policy", low=0, high=2**31 - 1, read_only=True)
         torch.manual_seed(seed)
         torch.set_num_threads(1)
@@ -102,6 +109,7 @@ class AdaptationNode(Node):
 
         self.pub_weights = self.create_publisher(UInt8MultiArray, topics.WEIGHTS, qos.LATCHED)
         self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self.pub_detection = self.create_publisher(JointState, topics.DETECTION, qos.LATCHED)
         self.enable_client = self.create_client(SetBool, "/safety_monitor/enable")
         self.reload_client = self.create_client(Trigger, "/safety_monitor/reload")
         self.create_subscription(JointState, topics.STATE, lambda m: self.assembler.add_state(*msgs.parse_state(m)),
@@ -118,6 +126,8 @@ class AdaptationNode(Node):
     # -- announcements and collection ------------------------------------------------------------------
     def _announce(self, source: str, stamp_ns: int) -> str:
         was = self.lifecycle.phase
+        if self.detector is not None:
+            self.detector.reset(detector.CHANGED)  # from now on the detector watches for the return to health
         self._apply(self.lifecycle.fault(stamp_ns))
         self.announced_at = time.monotonic()
         message = (f"fault announced by {source}: collecting {self.transitions} transitions"
@@ -128,6 +138,8 @@ class AdaptationNode(Node):
     def _clear(self, source: str, stamp_ns: int) -> str:
         if self.lifecycle.phase is Phase.MONITORING:
             return "already monitoring: no fault to clear"
+        if self.detector is not None:
+            self.detector.reset(detector.HEALTHY)
         self._apply(self.lifecycle.healthy(stamp_ns))
         message = f"robot healthy again ({source}): shield disarmed, monitor back to its own checkpoint"
         self.get_logger().warning(message)
@@ -157,11 +169,27 @@ class AdaptationNode(Node):
         added = 0
         for t in self.assembler.pop_ready():
             self.last_stamp = max(self.last_stamp, t.stamp_ns)
+            if self.detector is not None and (found := self.detector.update(t.s, t.a_exec, t.s_next)):
+                self._apply(self.lifecycle.added(added), added)  # what belongs to the dynamics before the change
+                added = 0
+                self._on_detection(found, t.stamp_ns)
             if self.lifecycle.accepts(t.stamp_ns):
                 self.buffer.add(t.s, t.a_task, t.a_exec, t.r, t.c, t.s_next, t.terminated, t.truncated)
                 added += 1
         if added:
             self._apply(self.lifecycle.added(added), added)
+
+    def _on_detection(self, found: detector.Detection, stamp_ns: int) -> None:
+        """Publish the detector's decision and act on it as on an announcement (or the robot healthy again)."""
+        values = {"changed": float(found.event == detector.CHANGED), "statistic": found.statistic,
+                  "threshold": found.threshold, "dimension": float(found.dimension)}
+        self.pub_detection.publish(msgs.values_msg(stamp_ns, values))
+        source = (f"detector at sim time {stamp_ns / 1e9:.2f}s (CUSUM {found.statistic:.1f} > {found.threshold:.1f}, "
+                  f"observation dimension {found.dimension})")
+        if found.event == detector.CHANGED:
+            self._announce(source, stamp_ns)
+        else:
+            self._clear(source, stamp_ns)
 
     def _apply(self, effects: list[Effect], new_steps: int = 0) -> None:
         """Execute the life cycle's effects, in order."""
@@ -257,6 +285,10 @@ class AdaptationNode(Node):
         phase = self.lifecycle.phase.value
         values = {"state": phase, "epoch": self.lifecycle.epoch, "collected": len(self.buffer), "needed": self.transitions,
                   "phase2_seconds": f"{self.adapt_seconds:.3f}", **{k: f"{v:.5f}" for k, v in self.metrics.items()}}
+        if self.detector is not None:
+            values.update({"detector": self.detector.state, "detector_statistic": f"{self.detector.statistic:.2f}",
+                           "detector_threshold": f"{self.detector.threshold:.2f}",
+                           "detector_score": f"{self.detector.score:.2f}", "detector_steps": self.detector.steps})
         level, message = health.adaptation(phase, len(self.buffer), self.transitions, self.nonfinite, self.refused)
         self.pub_diag.publish(msgs.diagnostics(self.get_clock().now().to_msg(), "adaptation: phase 2", self.env, level,
                                                message, values))

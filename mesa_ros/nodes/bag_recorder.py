@@ -18,7 +18,7 @@ from mesa_ros.nodes import qos
 from mesa_ros.nodes.params import declare
 from mesa_ros.nodes.runner import run_node
 
-LATCHED_TOPICS = {topics.FAULT_STATE, topics.FAULT_EVENT, topics.WEIGHTS}
+LATCHED_TOPICS = {topics.FAULT_STATE, topics.FAULT_EVENT, topics.WEIGHTS, topics.DETECTION}
 
 
 def message_class(msgtype: str) -> type:

@@ -5,69 +5,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
-from pathlib import Path
 
-import rclpy
 import yaml
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
-from sensor_msgs.msg import JointState
 from std_srvs.srv import SetBool, Trigger
 
-from mesa_ros import topics
-from mesa_ros.nodes import msgs, qos
-from sim_driver import call_service
-
-MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
-
-
-class Observer:
-    """Watches the adaptation node's diagnostics and the monitor's decisions; calls the simulator's services."""
-
-    def __init__(self) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("lifecycle_observer", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.adaptation: dict[str, str] = {}
-        self.history: list[tuple[str, int]] = []  # (state, epoch) each time it changes
-        self.shield_enabled = self.weights_id = 0.0
-        self.decisions = 0  # the monitor's decisions seen: the control loop is running
-        self.level = -1
-        self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag, 10)
-        self.node.create_subscription(JointState, topics.RISK, self._on_risk, qos.CONTROL_SUB)
-
-    def _on_diag(self, msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            if status.name == "adaptation: phase 2":
-                assert status.hardware_id == "HalfCheetah-Disabled" and msg.header.stamp.sec + msg.header.stamp.nanosec
-                self.adaptation = {kv.key: kv.value for kv in status.values}
-                self.level = status.level[0] if isinstance(status.level, bytes) else status.level
-                entry = (self.adaptation["state"], int(self.adaptation["epoch"]))
-                if not self.history or self.history[-1] != entry:
-                    self.history.append(entry)
-
-    def _on_risk(self, msg: JointState) -> None:
-        values = msgs.parse_values(msg)[1]
-        self.shield_enabled, self.weights_id = values["shield_enabled"], values["weights_id"]
-        self.decisions += 1
-
-    def wait(self, predicate, what: str, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate() and time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.1)
-        assert predicate(), f"timed out waiting for {what}; adaptation {self.adaptation}, history {self.history}"
-
-    def call(self, srv_type, name: str, request):
-        result = call_service(self.node, self.executor, srv_type, name, request)
-        assert result is not None, f"{name} did not answer within 10 s"
-        return result
-
-    def close(self) -> None:
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
+from observer import MESA_ROS, Observer
 
 
 def test_fault_clear_and_new_fault_move_the_shield_as_documented(checkpoints, params_file, ros_env, tmp_path) -> None:

@@ -1,0 +1,53 @@
+"""The graph with ``detect:=true`` and no announcement (real DDS, realtime): a fault injected by service call is
+detected by the adaptation node from the transitions alone, phase 2 runs and the shield comes on; the repair,
+also unannounced, is noticed and the shield goes off. The simulator's fault events are ignored. The shipped policy, safety layer and detector (fitted for that policy)."""
+from __future__ import annotations
+
+import signal
+import subprocess
+
+import yaml
+from std_srvs.srv import SetBool, Trigger
+
+from observer import MESA_ROS, Observer
+
+
+def test_a_fault_is_detected_without_announcement_and_the_shield_comes_on(params_file, ros_env, tmp_path) -> None:
+    params = yaml.safe_load(params_file.read_text())
+    params["mujoco_sim"]["ros__parameters"]["rate_hz"] = 50.0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    graph = subprocess.Popen([str(MESA_ROS), "launch", "cheetah_fault", f"params_file:={tmp_path / 'params.yaml'}",
+                              "fault:=none", "mode:=realtime", "detect:=true"], env=ros_env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    obs = Observer()
+    try:
+        obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.decisions > 100, "the graph to run")
+        assert obs.adaptation["detector"] == "healthy" and obs.detections == []  # no false alarm on healthy running
+        assert float(obs.adaptation["detector_threshold"]) > 0
+        assert obs.call(SetBool, "/mujoco_sim/faults/bthigh/power_loss", SetBool.Request(data=True)).success
+        obs.wait(lambda: obs.detections, "the detection")
+        obs.wait(lambda: obs.adaptation.get("state") == "shielding" and obs.shield_enabled == 1.0, "the shield")
+        (event, fault_stamp), = obs.fault_events
+        detection, = obs.detections
+        assert event == "fault" and detection["changed"] == 1.0 and detection["statistic"] > detection["threshold"]
+        delay_steps = (detection["stamp_ns"] - fault_stamp) / 50e6  # 20 Hz control: 50 ms per step
+        assert 0 <= delay_steps < 100, delay_steps
+        assert obs.adaptation["detector"] == "changed"
+
+        assert obs.call(Trigger, "/mujoco_sim/faults/clear", Trigger.Request()).success  # repaired, not announced
+        obs.wait(lambda: len(obs.detections) == 2, "the return to healthy dynamics")
+        obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.shield_enabled == 0.0,
+                 "monitoring with the shield off")
+        assert obs.detections[1]["changed"] == 0.0 and obs.fault_events[1][0] == "clear"
+        assert obs.detections[1]["stamp_ns"] > obs.fault_events[1][1]
+    except AssertionError as exc:
+        graph.send_signal(signal.SIGINT)
+        lines = [line for line in graph.communicate(timeout=60)[0].splitlines() if "episode" not in line]
+        raise AssertionError(f"{exc}\n--- graph log (without episode lines) ---\n" + "\n".join(lines[-60:])) from None
+    finally:
+        obs.close()
+        if graph.poll() is None:
+            graph.send_signal(signal.SIGINT)
+    log = graph.communicate(timeout=60)[0]
+    assert "Traceback" not in log and "died unexpectedly" not in log, log[-3000:]
+    assert "fault announced by detector" in log
