@@ -36,6 +36,8 @@ setup(
         "matplotlib>=3.7",
         "psutil>=5.9",
     ],
+    # optional: `pip install .[cluster]` runs `mesa-ros experiment --dask ...` on a Dask cluster
+    extras_require={"cluster": ["dask[distributed]>=2024.1"]},
     tests_require=["pytest"],
     zip_safe=True,
     maintainer="mesa_ros developers",

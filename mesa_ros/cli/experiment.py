@@ -20,6 +20,8 @@ Examples::
     mesa-ros experiment navigation-2                        # cpu-small preset, 5 seeds -> runs/navigation-2
     mesa-ros experiment halfcheetah-disabled --seeds 3 --methods mesa multitask
     mesa-ros experiment navigation-2 --preset smoke --seeds 2 --out /tmp/nav2-smoke
+    mesa-ros experiment cartpole-length --jobs 8              # each stage's units on 8 local processes
+    mesa-ros experiment ant-disabled --dask tcp://scheduler:8786   # on a Dask cluster (pip install .[cluster])
     mesa-ros experiment report runs/navigation-1 runs/navigation-2 --out docs/results
 """
 from __future__ import annotations
@@ -49,7 +51,12 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--data-seed", type=int, default=0, help="seed of the datasets and the test task (default: 0)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set online.episodes=30 (repeatable; part of the run's settings)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads per unit (default: 1)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="run each stage's independent units on N local processes (default 1: in this process); "
+                        "with --dask: the number of local Dask workers")
+    p.add_argument("--dask", metavar="ADDRESS", help="run the units on a Dask cluster: 'local' (a LocalCluster of "
+                   "--jobs workers) or a scheduler address such as tcp://10.0.0.5:8786 (needs mesa_ros[cluster])")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(run=run)
 
@@ -77,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dirs:
         raise ValueError(f"unexpected arguments {args.dirs} (directories are for 'report')")
     result = run_experiment(args.name, args.out, preset=args.preset, seeds=args.seeds, methods=args.methods,
-                            data_seed=args.data_seed, overrides=args.overrides, progress=args.progress)
+                            data_seed=args.data_seed, overrides=args.overrides, progress=args.progress,
+                            jobs=args.jobs, dask=args.dask, threads=args.threads)
     print(f"{args.name}: ran {len(result.ran)} unit(s), skipped {len(result.skipped)} finished -> "
           f"{result.out / 'results.md'}, {result.out / 'curves.png'}, {result.out / 'episodes.csv'}")
     print((result.out / "results.md").read_text())

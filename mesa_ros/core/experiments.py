@@ -44,6 +44,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mesa_ros import envs
+from mesa_ros.core import executors
 from mesa_ros.core import online
 from mesa_ros.core.calibration import DISTANCE_BINS, calibration
 from mesa_ros.core.collect import collect
@@ -181,15 +182,83 @@ def _check_settings(out: Path, settings: Mapping[str, Any]) -> None:
         raise ValueError(f"{out} holds a run with other settings ({what}); use another --out or delete {out}")
 
 
+# -- the units of work ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Job:
+    """One unit of work, picklable: everything a worker process needs to run it from the files in ``out``."""
+
+    kind: str  # "data", "offline" or "episodes"
+    name: str  # e.g. "data/train_00", "offline/mesa_seed0", "episodes/mesa_seed0"
+    path: str  # the file it writes (atomically); present = done
+    exp: str
+    out: str
+    preset: str
+    overrides: tuple[str, ...]
+    data_seed: int
+    unit: Unit | None = None
+    collect: tuple[Any, ...] = ()  # data: (task, split, policy, transitions, seed, horizon)
+    threads: int = 1
+
+
+def run_job(job: Job) -> tuple[float, str]:
+    """Run ``job`` (in this or a worker process); returns its wall seconds and a note for the log."""
+    import torch
+
+    torch.set_num_threads(job.threads)
+    exp, out, path = get_experiment(job.exp), Path(job.out), Path(job.path)
+    start = time.perf_counter()
+    if job.kind == "data":
+        task, split, policy, n, seed, horizon = job.collect
+        cfg = _resolve(exp, job.preset, job.overrides, job.data_seed)
+        data = collect(exp.env, task, split, policy, num_transitions=n, seed=seed, progress=False,
+                       max_episode_steps=horizon, sac_config=cfg.sac, start=exp.start)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data.save(path)
+        note = data.summary()
+    elif job.kind == "offline":
+        note = _offline_unit(exp, job, _datasets(out))
+    elif job.kind == "episodes":
+        rows = _run_unit(exp, out, job.unit, _resolve(exp, job.preset, job.overrides, job.unit.seed, job.unit.method),
+                         env_spaces(exp.env), _datasets(out)[1], path, lambda row: None)
+        note = (f"{len(rows)} episodes, {rows[-1]['cumulative_violations']} violations, "
+                f"mean return {np.mean([r['return'] for r in rows]):.1f}")
+    else:
+        raise ValueError(f"unknown job kind {job.kind!r}")
+    return time.perf_counter() - start, note
+
+
+def _datasets(out: Path) -> tuple[list[TransitionDataset], TransitionDataset]:
+    """The training datasets (in order) and the test dataset of the experiment in ``out``."""
+    return [TransitionDataset.load(p) for p in sorted((out / "data").glob("train_*.safetensors"))], \
+        TransitionDataset.load(out / "data" / "test.safetensors")
+
+
+def _offline_unit(exp: Experiment, job: Job, data: tuple[list[TransitionDataset], TransitionDataset]) -> str:
+    unit, (train, test), path = job.unit, data, Path(job.path)
+    m, ucfg = get_method(unit.method), _resolve(exp, job.preset, job.overrides, unit.seed, unit.method)
+    space = env_spaces(exp.env)
+    agent = new_agent(ucfg, space)
+    with MetricsLog(path.with_suffix(".metrics.csv")) as log:
+        layer = offline_stage(m, ucfg, *space, agent.policy, train, _test_share(test, unit.variant),
+                              seed=unit.seed, on_log=log.write)
+    save_checkpoint(path, ucfg, m, space, agent, safety=layer, stage="meta-train",
+                    train_tasks=[d.metadata.task for d in train])
+    return f"{ucfg.meta.iterations} iterations"
+
+
 # -- the run ---------------------------------------------------------------------------------------
 def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, *, preset: str = "cpu-small",
                    seeds: Sequence[int] | None = None, methods: Sequence[str] | None = None, data_seed: int = 0,
                    overrides: Sequence[str] = (), progress: bool = True,
-                   echo: Callable[[str], None] | None = None) -> RunReport:
+                   echo: Callable[[str], None] | None = None, jobs: int = 1, dask: str | None = None,
+                   threads: int = 1) -> RunReport:
     """Run (or resume) ``exp`` into ``out`` (default ``runs/<name>``) and rebuild its summary.
 
     ``seeds`` default to ``range(exp.seeds)``, ``methods`` to ``exp.methods``; ``overrides`` are extra
-    ``"section.key=value"`` config overrides (part of the settings a resume must match).
+    ``"section.key=value"`` config overrides (part of the settings a resume must match). Units run in three
+    stages (datasets, offline checkpoints, phase-2/3 CSVs), each stage's units independent of one another:
+    ``jobs`` > 1 runs them on that many local processes, ``dask`` on a Dask cluster (``mesa_ros.executors``);
+    every unit is seeded on its own, so the files are the same as a serial run's (wall times aside).
     """
     exp = get_experiment(exp) if isinstance(exp, str) else exp
     out = Path(out if out is not None else Path("runs") / exp.name)
@@ -201,104 +270,73 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
         get_method(m)
     if len(set(seeds)) != len(seeds) or len(set(methods)) != len(methods):
         raise ValueError(f"seeds {seeds} and methods {methods} must not repeat")
+    if jobs < 1 or threads < 1:
+        raise ValueError(f"jobs and threads must be >= 1, got {jobs} and {threads}")
     settings = {"experiment": exp.name, "env": exp.env, "preset": preset, "overrides": [*exp.overrides, *overrides],
                 "data_seed": data_seed, "start": exp.start}
     cfg = _resolve(exp, preset, overrides, data_seed)
     _check_settings(out, settings)
-    space = env_spaces(exp.env)
     say = echo or (lambda text: tqdm.write(text, file=sys.stderr))
 
-    n_train = cfg.data.num_train_tasks
-    offline_units = [Unit(m, v, s) for m in methods if get_method(m).offline is not None
-                     for v in (exp.variants if get_method(m).offline_reads_test else exp.variants[:1]) for s in seeds]
-    units = [Unit(m, v, s) for m in methods for v in (exp.variants if get_method(m).safe else exp.variants[:1])
-             for s in seeds]
+    def job(kind: str, name: str, path: Path, **kwargs: Any) -> Job:
+        return Job(kind, name, str(path), exp.name, str(out), preset, tuple(overrides), data_seed, threads=threads,
+                   **kwargs)
+
+    horizon = None if exp.start == "near_obstacles" else cfg.online.max_episode_steps
+    data_jobs = [job("data", f"data/train_{i:02d}", out / "data" / f"train_{i:02d}.safetensors",
+                     collect=(task, "train", cfg.data.train_policy, cfg.data.train_transitions, data_seed + i, horizon))
+                 for i, task in enumerate(draw_tasks(exp.env, "train", cfg.data.num_train_tasks, data_seed))]
+    data_jobs.append(job("data", "data/test", out / "data" / "test.safetensors",
+                         collect=(draw_test_task(exp.env, data_seed, cfg.data.partial), "test", cfg.data.test_policy,
+                                  cfg.data.test_transitions, data_seed + TEST_DATA_SEED, horizon)))
+    offline_jobs, unit_jobs = [], []
+    for m in methods:
+        method = get_method(m)
+        for s in seeds:
+            if method.offline is not None:
+                for v in exp.variants if method.offline_reads_test else exp.variants[:1]:
+                    name = _offline_name(m, v.key, s)
+                    offline_jobs.append(job("offline", name, out / f"{name}.safetensors", unit=Unit(m, v, s)))
+            for v in exp.variants if method.safe else exp.variants[:1]:
+                unit = Unit(m, v, s)
+                unit_jobs.append(job("episodes", f"episodes/{unit.key}", out / "episodes" / f"{unit.key}.csv",
+                                     unit=unit))
     report = RunReport(out)
-    bar = tqdm(total=n_train + 1 + len(offline_units) + len(units), desc=exp.name, unit="unit",
+    bar = tqdm(total=len(data_jobs) + len(offline_jobs) + len(unit_jobs), desc=exp.name, unit="unit",
                disable=not progress, file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 60.0)
     timings = out / "timings.csv"
 
-    def show(text: str) -> None:  # current unit / episode on the bar (drawn at the next update in a log file)
-        bar.set_postfix_str(text, refresh=sys.stderr.isatty())
-
-    def done(name: str, ran: bool, seconds: float = 0.0, note: str = "") -> None:
-        (report.ran if ran else report.skipped).append(name)
-        bar.update(1)
-        if ran:
-            timings.parent.mkdir(parents=True, exist_ok=True)
+    def stage(backend: Any, todo: list[Job]) -> None:
+        """Run the stage's missing units (in parallel on the backend), logging each as it finishes."""
+        missing = []
+        for j in todo:
+            if Path(j.path).is_file():
+                report.skipped.append(j.name)
+                bar.update(1)
+            else:
+                missing.append(j)
+        for j, (seconds, note) in backend(run_job, missing):
+            report.ran.append(j.name)
+            bar.update(1)
             new = not timings.exists()
             with timings.open("a") as f:
-                f.write(("unit,seconds\n" if new else "") + f"{name},{seconds:.1f}\n")
-            say(f"[{exp.name}] {name}: {note} ({seconds:.0f} s)")
+                f.write(("unit,seconds\n" if new else "") + f"{j.name},{seconds:.1f}\n")
+            say(f"[{exp.name}] {j.name}: {note} ({seconds:.0f} s)")
 
-    def once(name: str, path: Path, work: Callable[[], str]) -> None:
-        """Run ``work`` (it writes ``path`` and returns a note for the log) unless ``path`` exists."""
-        if path.is_file():
-            done(name, False)
-            return
-        show(name)
-        start = time.perf_counter()
-        note = work()
-        done(name, True, time.perf_counter() - start, note)
-
-    def offline_unit(unit: Unit, path: Path) -> str:
-        m, ucfg = get_method(unit.method), _resolve(exp, preset, overrides, unit.seed, unit.method)
-        agent = new_agent(ucfg, space)
-        with MetricsLog(path.with_suffix(".metrics.csv")) as log:
-            layer = offline_stage(m, ucfg, *space, agent.policy, train, _test_share(test, unit.variant),
-                                  seed=unit.seed, on_log=log.write)
-        save_checkpoint(path, ucfg, m, space, agent, safety=layer, stage="meta-train",
-                        train_tasks=[d.metadata.task for d in train])
-        return f"{ucfg.meta.iterations} iterations"
-
-    def online_unit(unit: Unit, path: Path) -> str:
-        name = f"episodes/{unit.key}"
-        rows = _run_unit(exp, out, unit, _resolve(exp, preset, overrides, unit.seed, unit.method), space, test,
-                         path, lambda row: show(f"{name} episode {row['episode']}"))
-        return (f"{len(rows)} episodes, {rows[-1]['cumulative_violations']} violations, "
-                f"mean return {np.mean([r['return'] for r in rows]):.1f}")
-
+    out.mkdir(parents=True, exist_ok=True)
     if not (out / "experiment.json").is_file():
         write_json(out / "experiment.json", {"settings": settings})
     try:
-        # datasets
-        horizon = None if exp.start == "near_obstacles" else cfg.online.max_episode_steps
-        jobs = [(f"data/train_{i:02d}", task, "train", cfg.data.train_policy, cfg.data.train_transitions,
-                 data_seed + i) for i, task in enumerate(draw_tasks(exp.env, "train", n_train, data_seed))]
-        jobs.append(("data/test", draw_test_task(exp.env, data_seed, cfg.data.partial), "test", cfg.data.test_policy,
-                     cfg.data.test_transitions, data_seed + TEST_DATA_SEED))
-        datasets: list[TransitionDataset] = []
-        for name, task, split, policy, n, seed in jobs:
-            path = out / f"{name}.safetensors"
-            if path.is_file():
-                datasets.append(TransitionDataset.load(path))
-                done(name, False)
-                continue
-            show(name)
-            start = time.perf_counter()
-            data = collect(exp.env, task, split, policy, num_transitions=n, seed=seed, progress=False,
-                           max_episode_steps=horizon, sac_config=cfg.sac, start=exp.start)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            data.save(path)
-            datasets.append(data)
-            done(name, True, time.perf_counter() - start, data.summary())
-        train, test = datasets[:-1], datasets[-1]
-        write_json(out / "experiment.json", {
-            "settings": settings, "summary": exp.summary, "seeds": seeds, "methods": methods,
-            "variants": [v.__dict__ for v in exp.variants], "test_task": test.metadata.task,
-            "data": {"train": [[len(d), d.num_violations] for d in train], "test": [len(test), test.num_violations]},
-            "config": cfg.to_dict()})
-
-        # offline stage (training data; pi_rec on the unit's test data where the method does): one checkpoint each
-        for unit in offline_units:
-            name = _offline_name(unit.method, unit.variant.key, unit.seed)
-            path = out / f"{name}.safetensors"
-            once(name, path, lambda: offline_unit(unit, path))  # called at once: no late-binding issue
-
-        # phase 2 + phase 3 (test environment): one CSV per unit
-        for unit in units:
-            path = out / "episodes" / f"{unit.key}.csv"
-            once(f"episodes/{unit.key}", path, lambda: online_unit(unit, path))
+        with executors.backend(jobs, dask) as backend:
+            stage(backend, data_jobs)
+            train, test = _datasets(out)
+            write_json(out / "experiment.json", {
+                "settings": settings, "summary": exp.summary, "seeds": seeds, "methods": methods,
+                "variants": [v.__dict__ for v in exp.variants], "test_task": test.metadata.task,
+                "data": {"train": [[len(d), d.num_violations] for d in train], "test": [len(test), test.num_violations]},
+                "config": cfg.to_dict()})
+            stage(backend, offline_jobs)  # training data (and pi_rec's test data where the method reads it)
+            stage(backend, unit_jobs)  # phase 2 + phase 3 in the test environment: one CSV per unit
     finally:
         bar.close()
     write_summary(out, finished_units(exp, out))
