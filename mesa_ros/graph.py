@@ -15,6 +15,7 @@ from mesa_ros import topics
 from mesa_ros.params_file import check_graph_params
 from mesa_ros.paths import config_file
 
+ENV = "HalfCheetah-Disabled"  # the environment of the cheetah_fault graph (its nodes' env parameter default)
 #: Console script (``ros2 run mesa_ros <name>``) -> module with ``main``. setup.py installs the same.
 EXECUTABLES: dict[str, str] = {
     "mujoco_sim": "mesa_ros.nodes.mujoco_sim",
@@ -119,6 +120,25 @@ def _adapt_overrides(args: Mapping[str, str]) -> dict[str, int | float]:
     return out
 
 
+def _provenance(args: Mapping[str, str], params: str) -> dict[str, Any]:
+    """The bag recorder's ``provenance.*`` parameters: what it writes into the bags' metadata (``mesa_ros.provenance``
+    adds the hashes, version and commit). Plain ``key=value`` strings: launch_ros would parse a JSON string."""
+    from mesa_ros.nodes.defaults import default_checkpoint
+
+    def checkpoint(given: str, kind: str) -> str:
+        try:
+            return given or str(default_checkpoint(ENV, kind))
+        except FileNotFoundError:
+            return ""
+
+    used = {"policy": checkpoint(args["policy_checkpoint"], "policy"),
+            "safety": checkpoint(args["safety_checkpoint"], "safety")}
+    if _bool(args["detect"], "detect"):
+        used["detector"] = checkpoint("", "detector")
+    return {"provenance.env": ENV, "provenance.task": [f"{k}={v}" for k, v in args.items()],
+            "provenance.checkpoints": [f"{k}={v}" for k, v in used.items()], "provenance.params_file": params}
+
+
 def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
     """HalfCheetah-Disabled with a mid-run joint fault, MESA adaptation and the Recovery RL shield."""
     params = args["params_file"] or str(config_file("cheetah_fault.yaml"))
@@ -151,7 +171,8 @@ def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
                                                                    "method": args["adapt_method"],
                                                                    "seed": seed, **detect, **_adapt_overrides(args)}))
     if _bool(args["record_bag"], "record_bag"):
-        nodes.append(NodeSpec("bag_recorder", "bag_recorder", params, {"output": args["bag_dir"]}))
+        nodes.append(NodeSpec("bag_recorder", "bag_recorder", params, {"output": args["bag_dir"],
+                                                                       **_provenance(args, params)}))
     check_graph_params(nodes, EXECUTABLES)  # one clear error before any node starts
     return with_start_gates(nodes)
 

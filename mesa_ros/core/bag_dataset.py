@@ -14,7 +14,7 @@ import numpy as np
 
 from mesa_ros import topics
 from mesa_ros.core.assembler import Transition, TransitionAssembler
-from mesa_ros.core.bags import ReadReport, read_messages
+from mesa_ros.core.bags import ReadReport, custom_data, read_messages
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset, TransitionRecorder
 from mesa_ros.envs import env_class
 
@@ -68,6 +68,7 @@ def bag_to_datasets(path: str | os.PathLike, env: str = "HalfCheetah-Disabled", 
     if not transitions:
         raise ValueError(f"bag {path} holds no complete transition ({report.messages} messages read; "
                          f"recorded topics must include {topics.STATE}, {topics.STEP} and {topics.COMMAND})")
+    provenance = custom_data(path)  # the recorder's (mesa_ros.provenance), kept with every dataset
     change_stamps = np.array([stamp for stamp, _ in faults], dtype=np.int64)
     segment_of = np.searchsorted(change_stamps, [t.stamp_ns for t in transitions], side="right") - 1
     datasets = []
@@ -79,7 +80,7 @@ def bag_to_datasets(path: str | os.PathLike, env: str = "HalfCheetah-Disabled", 
         for t in chunk:
             recorder.add(t.s, t.a_task, t.a_exec, t.r, t.c, t.s_next, t.terminated, t.truncated)
         extra = {"bag": str(Path(path)), "first_stamp_ns": chunk[0].stamp_ns, "last_stamp_ns": chunk[-1].stamp_ns,
-                 "recovered_splits": report.recovered}
+                 "recovered_splits": report.recovered, **({"provenance": provenance} if provenance else {})}
         datasets.append(recorder.to_dataset(DatasetMetadata(env, task, split, policy, None, extra)))
     return datasets
 

@@ -4,6 +4,9 @@ A recording is a directory of complete rosbag2 bags ``<root>/<root-name>_<NNNN>/
 one per split: a split is closed (metadata.yaml written) after ``split_messages`` messages, so a crash
 loses at most the split being written. Every closed split plays with ``ros2 bag play``. Reading
 recovers what it can of a split that was never closed (no metadata.yaml) with mcap's stream reader.
+Compression (default ``zstd``): MCAP chunks compressed with zstd (rosbag2's storage-level
+compression, which ``ros2 bag play`` and Foxglove read directly); sqlite3 bags compress per message.
+``custom_data`` (string to string, e.g. the recording's provenance) goes into every split's metadata.yaml.
 """
 from __future__ import annotations
 
@@ -13,22 +16,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from io import BytesIO
+
 from mcap.stream_reader import StreamReader
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
 from rosbags.typesys import Stores, get_typestore
+
+try:  # Python 3.14 has zstd in the standard library; rosbags brings the backport before that
+    from compression import zstd
+except ImportError:  # pragma: no cover - depends on the Python version
+    from backports import zstd
 
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+COMPRESSIONS = ("zstd", "none")
 
 
 class SplitBagWriter:
     """Writes serialized (CDR) messages into a sequence of complete rosbag2 bags."""
 
     def __init__(self, root: str | os.PathLike, topics: Mapping[str, str], storage: str = "mcap",
-                 split_messages: int = 4000) -> None:
+                 split_messages: int = 4000, compression: str = "zstd",
+                 custom_data: Mapping[str, str] | None = None) -> None:
         if storage not in STORAGES:
             raise ValueError(f"unknown bag storage {storage!r}; expected one of {sorted(STORAGES)}")
+        if compression not in COMPRESSIONS:
+            raise ValueError(f"unknown bag compression {compression!r}; expected one of {list(COMPRESSIONS)}")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in (custom_data or {}).items()):
+            raise ValueError("bag custom_data must map strings to strings")
         if split_messages < 1:
             raise ValueError(f"split_messages must be >= 1, got {split_messages}")
         for topic, msgtype in topics.items():
@@ -39,6 +56,8 @@ class SplitBagWriter:
             raise ValueError(f"bag directory {self.root} exists and is not empty; choose a new path")
         self.root.mkdir(parents=True, exist_ok=True)
         self.topics, self.storage, self.split_messages = dict(topics), STORAGES[storage], split_messages
+        self.compression = compression
+        self.custom_data = dict(custom_data or {})
         self.splits: list[Path] = []
         self.written = 0
         self._writer: Writer | None = None
@@ -48,6 +67,11 @@ class SplitBagWriter:
     def _open_split(self) -> None:
         path = self.root / f"{self.root.name}_{len(self.splits):04d}"
         self._writer = Writer(path, version=9, storage_plugin=self.storage)
+        if self.compression == "zstd":
+            mode = CompressionMode.STORAGE if self.storage is StoragePlugin.MCAP else CompressionMode.MESSAGE
+            self._writer.set_compression(mode, CompressionFormat.ZSTD)
+        for key, value in self.custom_data.items():
+            self._writer.set_custom_data(key, value)
         self._writer.open()
         self._connections = {t: self._writer.add_connection(t, m, typestore=TYPESTORE) for t, m in self.topics.items()}
         self.splits.append(path)
@@ -107,6 +131,18 @@ def bag_splits(path: str | os.PathLike) -> list[Path]:
     return splits
 
 
+def custom_data(path: str | os.PathLike) -> dict[str, str]:
+    """The ``custom_data`` of the first closed split's metadata.yaml (``{}`` when none has any)."""
+    import yaml
+
+    for split in bag_splits(path):
+        meta = split / "metadata.yaml"
+        if meta.is_file():
+            info = (yaml.safe_load(meta.read_text()) or {}).get("rosbag2_bagfile_information", {})
+            return {str(k): str(v) for k, v in (info.get("custom_data") or {}).items()}
+    return {}
+
+
 class WrongMessageType(ValueError):
     """A topic of the bag carries another message type than the reader expects."""
 
@@ -147,6 +183,18 @@ def _read_closed(split: Path, topics: set[str] | None, expected: Mapping[str, st
         raise ValueError(f"bag split {split} is corrupt: {type(exc).__name__}: {exc}") from None
 
 
+def _records(stream: Any) -> Iterator[Any]:
+    """The records of an MCAP stream, the records inside (zstd- or un-compressed) chunks included."""
+    for record in StreamReader(stream, skip_magic=False, emit_chunks=True).records:
+        if type(record).__name__ != "Chunk":
+            yield record
+            continue
+        if record.compression not in ("", "zstd"):
+            raise ValueError(f"unsupported MCAP chunk compression {record.compression!r}")
+        data = zstd.decompress(record.data) if record.compression == "zstd" else record.data
+        yield from StreamReader(BytesIO(data), skip_magic=True).records
+
+
 def _read_unclosed(split: Path, topics: set[str] | None, report: ReadReport,
                    expected: Mapping[str, str]) -> Iterator[tuple[str, int, Any]]:
     """Salvage the messages of a split whose writer died (MCAP only: sqlite3 keeps nothing before close)."""
@@ -158,7 +206,7 @@ def _read_unclosed(split: Path, topics: set[str] | None, report: ReadReport,
     salvaged = 0
     with files[0].open("rb") as stream:
         try:
-            for record in StreamReader(stream, skip_magic=False).records:
+            for record in _records(stream):
                 kind = type(record).__name__
                 if kind == "Schema":
                     schemas[record.id] = record.name

@@ -99,3 +99,26 @@ def test_bag2dataset_and_meta_train_take_the_recording(graph_run, tmp_path) -> N
     missing = subprocess.run([str(MESA_ROS), "bag2dataset", str(tmp_path / "nope"), "--out", str(tmp_path / "x")],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_the_bag_is_zstd_compressed_and_carries_its_provenance(graph_run, checkpoints, params_file) -> None:
+    import json
+
+    from mcap.reader import make_reader
+
+    from mesa_ros.core.bags import bag_splits, custom_data
+    from mesa_ros.provenance import KEYS, PREFIX, sha256
+
+    for split in bag_splits(graph_run["bag"]):
+        (mcap,) = split.glob("*.mcap")
+        with mcap.open("rb") as f:
+            chunks = make_reader(f).get_summary().chunk_indexes
+        assert chunks and {c.compression for c in chunks} == {"zstd"}  # rosbag2's storage-level compression
+    found = custom_data(graph_run["bag"])
+    assert {PREFIX + k for k in KEYS} <= set(found)
+    used = json.loads(found[PREFIX + "checkpoints"])
+    assert used["policy"] == {"path": str(checkpoints["policy"]), "sha256": sha256(checkpoints["policy"])}
+    assert found[PREFIX + "params_sha256"] == sha256(params_file) and found[PREFIX + "env"] == "HalfCheetah-Disabled"
+    assert json.loads(found[PREFIX + "task"])["fault"] == "ffoot"
+    for dataset in bag_to_datasets(graph_run["bag"], "HalfCheetah-Disabled"):
+        assert dataset.metadata.extra["provenance"] == found  # bag2dataset keeps it with every dataset
