@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 
 import pytest
 
@@ -10,6 +11,11 @@ import pytest
 os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(1, 101))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")
+# Tests stop their subprocesses with Ctrl-C (SIGINT). A suite started in the background of a non-interactive
+# shell (`./run.sh test &`, nohup) inherits SIGINT ignored, and so would every child: restore the default so
+# that the children see Ctrl-C as a user's terminal sends it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

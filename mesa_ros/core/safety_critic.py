@@ -104,10 +104,12 @@ class SafetyCritic(nn.Module):
     @contextmanager
     def offline(self) -> Iterator[None]:
         """Inside: targets bootstrap from the current parameters (the offline stages, as the reference).
-        On leaving: the target network becomes an exact copy of the critic."""
+        On leaving normally: the target network becomes an exact copy of the critic. An exception (Ctrl-C
+        inside a torch.func transform among them) leaves the target alone: the stage's result is discarded,
+        and touching parameters while functorch unwinds would replace the exception with its own error."""
         self.bootstrap_current = True
         try:
             yield
         finally:
             self.bootstrap_current = False
-            self.sync_target()
+        self.sync_target()

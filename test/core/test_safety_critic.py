@@ -189,3 +189,24 @@ def test_wlinear_layer_is_the_references_generated_linear_map() -> None:
     assert layer.z.shape == (100,) and sum(p.numel() for p in layer.parameters()) == 100 + 100 * 18 + 18
     critic = SafetyCritic(5, 2, SafetyCriticConfig(hidden=(8,), wlinear=True))
     assert all(isinstance(m, WLinear) for m in critic.q_risk.heads[0].layers)
+
+
+def test_offline_syncs_the_target_on_a_normal_exit_and_lets_an_interrupt_through_untouched() -> None:
+    """Ctrl-C inside a torch.func transform can leave the modules mid-swap; the offline stage must then re-raise
+    the KeyboardInterrupt itself (the CLI's exit 130), not touch the parameters on the way out."""
+    critic = SafetyCritic(3, 2, SafetyCriticConfig(hidden=(8,)))
+    with torch.no_grad():
+        for p in critic.q_risk.parameters():
+            p.add_(1.0)
+    target_before = {k: v.clone() for k, v in critic.q_risk_target.state_dict().items()}
+    try:
+        with critic.offline():
+            assert critic.bootstrap_current
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert not critic.bootstrap_current
+    assert all(torch.equal(target_before[k], v) for k, v in critic.q_risk_target.state_dict().items())
+    with critic.offline():
+        pass
+    assert all(torch.equal(critic.q_risk.state_dict()[k], v) for k, v in critic.q_risk_target.state_dict().items())
