@@ -37,7 +37,8 @@ setup(
         "psutil>=5.9",
     ],
     # optional: `pip install .[cluster]` runs `mesa-ros experiment --dask ...` on a Dask cluster
-    extras_require={"cluster": ["dask[distributed]>=2024.1"]},
+    # `pip install .[tensorboard]`: --tensorboard of meta-train, adapt, train-online and experiment
+    extras_require={"cluster": ["dask[distributed]>=2024.1"], "tensorboard": ["tensorboard>=2.10"]},
     tests_require=["pytest"],
     zip_safe=True,
     maintainer="mesa_ros developers",

@@ -56,3 +56,14 @@ def test_parallel_runs_give_the_serial_files(serial, tmp_path, backend):
 def test_bad_jobs_are_a_clear_error_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match="jobs and threads must be >= 1"):
         run_experiment("navigation-2", tmp_path / "x", **{**RUN, "seeds": [0]}, jobs=0)
+
+
+def test_tensorboard_gets_one_run_per_unit_and_stage(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_experiment("navigation-2", tmp_path / "exp", **{**RUN, "seeds": [0]}, tensorboard=tmp_path / "tb")
+    runs = sorted(str(p.relative_to(tmp_path / "tb")) for p in (tmp_path / "tb").glob("*/*"))
+    assert runs == ["episodes/mesa_seed0", "episodes/unconstrained_seed0", "offline/mesa_seed0", "phase2/mesa_seed0"]
+    acc = EventAccumulator(str(tmp_path / "tb" / "episodes" / "mesa_seed0"))
+    acc.Reload()
+    assert len(acc.Scalars("cumulative_violations")) == len(rows(tmp_path / "exp")["mesa_seed0.csv"])

@@ -24,6 +24,12 @@ def add_config_args(p: argparse.ArgumentParser, from_checkpoint: bool = False) -
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
 
 
+def add_tensorboard_arg(p: argparse.ArgumentParser) -> None:
+    """--tensorboard DIR: the metrics also to TensorBoard (the optional 'tensorboard' package; the CSV regardless)."""
+    p.add_argument("--tensorboard", metavar="DIR", help="also log the metrics to TensorBoard in DIR (needs the "
+                   "optional tensorboard package: pip install '.[tensorboard]')")
+
+
 def add_force_arg(p: argparse.ArgumentParser) -> None:
     """--force: overwrite existing output files (without it an existing output is an error, nothing is written)."""
     p.add_argument("--force", action="store_true", help="overwrite existing output files")

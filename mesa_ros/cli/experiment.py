@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 
-from mesa_ros.cli.common import set_threads
+from mesa_ros.cli.common import add_tensorboard_arg, set_threads
 from mesa_ros.core.experiments import EXPERIMENTS, PRESETS, report, run_experiment
 from mesa_ros.core.methods import METHODS
 
@@ -55,6 +55,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="run each stage's independent units on N local processes (default 1: in this process); "
                         "with --dask: the number of local Dask workers")
+    add_tensorboard_arg(p)
     p.add_argument("--dask", metavar="ADDRESS", help="run the units on a Dask cluster: 'local' (a LocalCluster of "
                    "--jobs workers) or a scheduler address such as tcp://10.0.0.5:8786 (needs mesa_ros[cluster])")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"unexpected arguments {args.dirs} (directories are for 'report')")
     result = run_experiment(args.name, args.out, preset=args.preset, seeds=args.seeds, methods=args.methods,
                             data_seed=args.data_seed, overrides=args.overrides, progress=args.progress,
-                            jobs=args.jobs, dask=args.dask, threads=args.threads)
+                            jobs=args.jobs, dask=args.dask, threads=args.threads, tensorboard=args.tensorboard)
     print(f"{args.name}: ran {len(result.ran)} unit(s), skipped {len(result.skipped)} finished -> "
           f"{result.out / 'results.md'}, {result.out / 'curves.png'}, {result.out / 'episodes.csv'}")
     print((result.out / "results.md").read_text())

@@ -18,7 +18,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from mesa_ros.cli.common import add_config_args, add_force_arg, check_outputs, overrides, set_threads, sibling
+from mesa_ros.cli.common import (add_config_args, add_force_arg, add_tensorboard_arg, check_outputs, overrides,
+                                 set_threads, sibling)
 from mesa_ros.core.experiment import (MetricsLog, env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config,
                                      save_checkpoint)
 from mesa_ros.core.methods import METHODS, get_method, offline_stage
@@ -39,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    "freshly initialised one, as the paper (whose shield guards a policy learning from scratch)")
     p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--metrics", help="metrics CSV (default: next to --out, *.metrics.csv)")
-    p.add_argument("--tensorboard", metavar="DIR", help="also log the metrics to TensorBoard in DIR")
+    add_tensorboard_arg(p)
     p.add_argument("--log-every", type=int, default=100, help="iterations between metric rows (default: 100)")
     add_config_args(p)
     add_force_arg(p)

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import argparse
 
-from mesa_ros.cli.common import add_config_args, add_force_arg, check_outputs, overrides, paper_name, set_threads, sibling
+from mesa_ros.cli.common import (add_config_args, add_force_arg, add_tensorboard_arg, check_outputs, overrides,
+                                 paper_name, set_threads, sibling)
 from mesa_ros.core import online
 from mesa_ros.core.experiment import (MetricsLog, env_spaces, load_checkpoint, load_datasets, new_agent, parse_task,
                                       resolve_config, resolve_task, save_checkpoint)
@@ -36,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--episodes", type=int, help="learning episodes (default: online.episodes)")
     p.add_argument("--out", required=True, help="final checkpoint to write (.safetensors)")
     p.add_argument("--csv", help="per-episode CSV (default: next to --out, *.episodes.csv)")
+    add_tensorboard_arg(p)
     add_config_args(p, from_checkpoint=True)
     add_force_arg(p)
     p.set_defaults(run=run)
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         agent, safety = new_agent(cfg, space), None
     test = load_datasets([args.data], split="test", env=cfg.env)[0] if args.data else None
     task = resolve_task(cfg.env, parse_task(args.task), extra_task, test and test.metadata.task, seed=cfg.seed)
-    with MetricsLog(csv_path, step_key="episode") as log:
+    with MetricsLog(csv_path, args.tensorboard, step_key="episode") as log:
         result = online.run(cfg, task, agent, safety, test if method.safe else None, seed=cfg.seed,
                             episodes=args.episodes, progress=args.progress, on_episode=log.write)
     out = save_checkpoint(args.out, cfg, method, space, agent, safety=safety, stage="online", task=task)

@@ -206,6 +206,16 @@ def parse_task(text: str | None) -> dict[str, Any] | None:
 
 
 # -- metrics ---------------------------------------------------------------------------------------
+def require_tensorboard() -> type:
+    """torch's ``SummaryWriter``; a clear error when the optional ``tensorboard`` package is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ValueError("TensorBoard output needs the 'tensorboard' package, which is not installed "
+                         "(pip install '.[tensorboard]'; the metrics are in the CSV files regardless)") from None
+    return SummaryWriter
+
+
 class MetricsLog:
     """Rows of scalars to a CSV file (header from the first row, flushed per row) and, when
     ``tensorboard_dir`` is given, to TensorBoard (needs the optional ``tensorboard`` package).
@@ -216,12 +226,8 @@ class MetricsLog:
                  step_key: str = "iteration") -> None:
         self.make_tensorboard = None
         if tensorboard_dir is not None:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise ValueError("TensorBoard output needs the 'tensorboard' package, which is not installed "
-                                 "(the metrics are in the CSV file)") from None
-            self.make_tensorboard = lambda: SummaryWriter(str(tensorboard_dir))
+            writer = require_tensorboard()
+            self.make_tensorboard = lambda: writer(str(tensorboard_dir))
         self.path = Path(csv_path)
         self.tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
         self.step_key = step_key

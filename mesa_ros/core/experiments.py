@@ -13,6 +13,7 @@ seed, and writes the per-episode metrics, plots and a markdown table. Layout of 
     offline/<method>[_<variant>]_seed<k>.metrics.csv   its training metrics (MAML / pooled losses)
     episodes/<method>[_<variant>]_seed<k>.csv     phase-3 rows of one unit (``online.EPISODE_FIELDS``)
     checkpoints/<method>[_<variant>]_seed<k>.phase2.safetensors   the safety layer after phase 2
+    checkpoints/<method>[_<variant>]_seed<k>.phase2.metrics.csv   its per-step phase-2 losses
     checkpoints/<method>[_<variant>]_seed<k>.safetensors   its final checkpoint (task policy + safety layer)
     timings.csv                         wall time of every unit this directory has run
     episodes.csv, results.md, curves.png          the summary, rebuilt on every run
@@ -52,7 +53,7 @@ from mesa_ros.core.config import MesaConfig
 from mesa_ros.core.dataset import TransitionDataset
 from mesa_ros.core.files import atomic
 from mesa_ros.core.experiment import (MetricsLog, draw_tasks, env_spaces, load_checkpoint, new_agent,
-                                      resolve_config, save_checkpoint)
+                                      require_tensorboard, resolve_config, save_checkpoint)
 from mesa_ros.core.methods import METHODS, adapt_stage, get_method, offline_stage
 from mesa_ros.envs.base import SPLITS
 
@@ -198,6 +199,12 @@ class Job:
     unit: Unit | None = None
     collect: tuple[Any, ...] = ()  # data: (task, split, policy, transitions, seed, horizon)
     threads: int = 1
+    tensorboard: str | None = None  # root of the TensorBoard runs (one per unit and stage), or None
+
+
+def _board(root: str | None, stage: str, key: str) -> str | None:
+    """The TensorBoard run directory of a unit's stage (``<root>/<stage>/<unit>``), or None without TensorBoard."""
+    return None if root is None else str(Path(root) / stage / key)
 
 
 def run_job(job: Job) -> tuple[float, str]:
@@ -219,7 +226,7 @@ def run_job(job: Job) -> tuple[float, str]:
         note = _offline_unit(exp, job, _datasets(out))
     elif job.kind == "episodes":
         rows = _run_unit(exp, out, job.unit, _resolve(exp, job.preset, job.overrides, job.unit.seed, job.unit.method),
-                         env_spaces(exp.env), _datasets(out)[1], path, lambda row: None)
+                         env_spaces(exp.env), _datasets(out)[1], path, job.tensorboard)
         note = (f"{len(rows)} episodes, {rows[-1]['cumulative_violations']} violations, "
                 f"mean return {np.mean([r['return'] for r in rows]):.1f}")
     else:
@@ -238,7 +245,7 @@ def _offline_unit(exp: Experiment, job: Job, data: tuple[list[TransitionDataset]
     m, ucfg = get_method(unit.method), _resolve(exp, job.preset, job.overrides, unit.seed, unit.method)
     space = env_spaces(exp.env)
     agent = new_agent(ucfg, space)
-    with MetricsLog(path.with_suffix(".metrics.csv")) as log:
+    with MetricsLog(path.with_suffix(".metrics.csv"), _board(job.tensorboard, "offline", unit.key)) as log:
         layer = offline_stage(m, ucfg, *space, agent.policy, train, _test_share(test, unit.variant),
                               seed=unit.seed, on_log=log.write)
     save_checkpoint(path, ucfg, m, space, agent, safety=layer, stage="meta-train",
@@ -251,7 +258,7 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
                    seeds: Sequence[int] | None = None, methods: Sequence[str] | None = None, data_seed: int = 0,
                    overrides: Sequence[str] = (), progress: bool = True,
                    echo: Callable[[str], None] | None = None, jobs: int = 1, dask: str | None = None,
-                   threads: int = 1) -> RunReport:
+                   threads: int = 1, tensorboard: str | os.PathLike | None = None) -> RunReport:
     """Run (or resume) ``exp`` into ``out`` (default ``runs/<name>``) and rebuild its summary.
 
     ``seeds`` default to ``range(exp.seeds)``, ``methods`` to ``exp.methods``; ``overrides`` are extra
@@ -259,6 +266,8 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
     stages (datasets, offline checkpoints, phase-2/3 CSVs), each stage's units independent of one another:
     ``jobs`` > 1 runs them on that many local processes, ``dask`` on a Dask cluster (``mesa_ros.executors``);
     every unit is seeded on its own, so the files are the same as a serial run's (wall times aside).
+    ``tensorboard``: every unit's offline, phase-2 and phase-3 metrics also to TensorBoard, one run directory
+    per unit and stage under it (``<tensorboard>/<offline|phase2|episodes>/<unit>``).
     """
     exp = get_experiment(exp) if isinstance(exp, str) else exp
     out = Path(out if out is not None else Path("runs") / exp.name)
@@ -272,6 +281,8 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
         raise ValueError(f"seeds {seeds} and methods {methods} must not repeat")
     if jobs < 1 or threads < 1:
         raise ValueError(f"jobs and threads must be >= 1, got {jobs} and {threads}")
+    if tensorboard is not None:
+        require_tensorboard()  # before any unit runs
     settings = {"experiment": exp.name, "env": exp.env, "preset": preset, "overrides": [*exp.overrides, *overrides],
                 "data_seed": data_seed, "start": exp.start}
     cfg = _resolve(exp, preset, overrides, data_seed)
@@ -280,7 +291,7 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
 
     def job(kind: str, name: str, path: Path, **kwargs: Any) -> Job:
         return Job(kind, name, str(path), exp.name, str(out), preset, tuple(overrides), data_seed, threads=threads,
-                   **kwargs)
+                   tensorboard=None if tensorboard is None else str(tensorboard), **kwargs)
 
     horizon = None if exp.start == "near_obstacles" else cfg.online.max_episode_steps
     data_jobs = [job("data", f"data/train_{i:02d}", out / "data" / f"train_{i:02d}.safetensors",
@@ -353,8 +364,9 @@ def _test_share(test: TransitionDataset, variant: Variant) -> TransitionDataset:
 
 
 def _run_unit(exp: Experiment, out: Path, unit: Unit, cfg: MesaConfig, space: Any, test: TransitionDataset,
-              path: Path, on_episode: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
-    """Phase 2 (``adapt_stage``) from the unit's offline checkpoint, then phase 3 (``online.run``)."""
+              path: Path, tensorboard: str | None = None) -> list[dict[str, Any]]:
+    """Phase 2 (``adapt_stage``) from the unit's offline checkpoint, then phase 3 (``online.run``); with
+    ``tensorboard``, each phase's metrics also to ``<tensorboard>/phase2/<unit>`` and ``episodes/<unit>``."""
     method = get_method(unit.method)
     agent = new_agent(cfg, space)  # the same initial task policy as in the offline stage (same seed)
     offline = None
@@ -362,15 +374,19 @@ def _run_unit(exp: Experiment, out: Path, unit: Unit, cfg: MesaConfig, space: An
         offline = load_checkpoint(out / f"{_offline_name(unit.method, unit.variant.key, unit.seed)}.safetensors",
                                   env=exp.env).safety
     data = _test_share(test, unit.variant)
-    safety, _ = adapt_stage(method, cfg, *space, agent.policy, data, offline, seed=unit.seed)
     task = test.metadata.task
-    if safety is not None:  # before phase 3 changes it: what the calibration table reads as "after phase 2"
+    safety = None
+    if method.safe:
+        with MetricsLog(out / "checkpoints" / f"{unit.key}.phase2.metrics.csv", _board(tensorboard, "phase2", unit.key),
+                        step_key="step") as log:
+            safety, _ = adapt_stage(method, cfg, *space, agent.policy, data, offline, seed=unit.seed, on_log=log.write)
+        # before phase 3 changes it: what the calibration table reads as "after phase 2"
         save_checkpoint(out / "checkpoints" / f"{unit.key}.phase2.safetensors", cfg, method, space, agent,
                         safety=safety, stage="adapt", task=task, test_transitions=len(data))
     with atomic(path) as tmp:
-        with MetricsLog(tmp, step_key="episode") as log:
+        with MetricsLog(tmp, _board(tensorboard, "episodes", unit.key), step_key="episode") as log:
             result = online.run(cfg, task, agent, safety, data if method.safe else None, seed=unit.seed,
-                                on_episode=lambda row: (log.write(row), on_episode(row)))
+                                on_episode=log.write)
         save_checkpoint(out / "checkpoints" / f"{unit.key}.safetensors", cfg, method, space, agent, safety=safety,
                         stage="online", task=task, test_transitions=len(data))
     return [r for r in result.rows if r["mode"] == "train"]

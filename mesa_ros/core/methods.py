@@ -51,7 +51,7 @@ import torch
 from gymnasium import spaces
 from tqdm import tqdm
 
-from mesa_ros.core.adaptation import adapt, train
+from mesa_ros.core.adaptation import OnLog, adapt, train
 from mesa_ros.core.batch import Batch
 from mesa_ros.core.config import MesaConfig
 from mesa_ros.core.dataset import TransitionDataset, concatenate
@@ -61,7 +61,6 @@ from mesa_ros.core.safety_critic import SafetyCritic, TaskPolicy
 from mesa_ros.core.safety_layer import SafetyLayer
 
 Metrics = dict[str, float]
-OnLog = Callable[[Metrics], None]
 
 
 def new_critic(cfg: MesaConfig, observation_space: spaces.Box, action_space: spaces.Box) -> SafetyCritic:
@@ -141,21 +140,21 @@ def pooled_train(cfg: MesaConfig, layer: SafetyLayer, train_data: Sequence[Trans
 
 # -- adaptation stages on the test dataset ----------------------------------------------------------
 def adapt_to_test(cfg: MesaConfig, layer: SafetyLayer, test_data: TransitionDataset, task_policy: TaskPolicy,
-                  rng: np.random.Generator) -> Metrics:
+                  rng: np.random.Generator, on_log: OnLog | None = None) -> Metrics:
     """Phase 2 (MESA, Multi-Task): ``adapt.steps`` Adam steps at ``adapt.lr`` of critic and pi_rec."""
     a = cfg.adapt
     return adapt(layer, lambda n: test_data.sample(n, rng, pos_fraction=a.pos_fraction), task_policy, steps=a.steps,
-                 lr=a.lr, batch_size=a.batch_size)
+                 lr=a.lr, batch_size=a.batch_size, on_log=on_log)
 
 
 def pretrain_on_test(cfg: MesaConfig, layer: SafetyLayer, test_data: TransitionDataset, task_policy: TaskPolicy,
-                     rng: np.random.Generator) -> Metrics:
+                     rng: np.random.Generator, on_log: OnLog | None = None) -> Metrics:
     """RRL: critic and pi_rec learned from the test data only, ``adapt.pretrain_steps`` Adam steps
     at ``adapt.pretrain_lr`` (paper table A.2: 10k, 2k for Navigation), bootstrapping from the current critic."""
     a = cfg.adapt
     with layer.critic.offline():
         return train(layer, lambda n: test_data.sample(n, rng), task_policy, steps=a.pretrain_steps,
-                     lr=a.pretrain_lr, batch_size=a.batch_size)
+                     lr=a.pretrain_lr, batch_size=a.batch_size, on_log=on_log)
 
 
 def _check_nonempty(datasets: Sequence[TransitionDataset], what: str) -> None:
@@ -165,7 +164,7 @@ def _check_nonempty(datasets: Sequence[TransitionDataset], what: str) -> None:
 
 # -- the registry ---------------------------------------------------------------------------------
 OfflineStage = Callable[..., list[Metrics]]  # signature of meta_train / pooled_train
-AdaptStage = Callable[[MesaConfig, SafetyLayer, TransitionDataset, TaskPolicy, np.random.Generator], Metrics]
+AdaptStage = Callable[..., Metrics]  # signature of adapt_to_test / pretrain_on_test
 
 
 @dataclass(frozen=True)
@@ -230,8 +229,9 @@ def offline_stage(method: Method, cfg: MesaConfig, observation_space: spaces.Box
 
 def adapt_stage(method: Method, cfg: MesaConfig, observation_space: spaces.Box, action_space: spaces.Box,
                 task_policy: TaskPolicy, test_data: TransitionDataset | None, offline: SafetyLayer | None = None,
-                *, seed: int = 0) -> tuple[SafetyLayer | None, Metrics]:
-    """The method's work on the test dataset (``mesa-ros adapt``): the safety layer and its metrics.
+                *, seed: int = 0, on_log: OnLog | None = None) -> tuple[SafetyLayer | None, Metrics]:
+    """The method's work on the test dataset (``mesa-ros adapt``): the safety layer and its metrics (each
+    step's losses also to ``on_log``).
 
     ``offline`` is the offline stage's layer (required exactly when the method has an offline stage);
     it is adapted in place. RRL draws a fresh layer after seeding torch with ``seed + 1``.
@@ -246,7 +246,7 @@ def adapt_stage(method: Method, cfg: MesaConfig, observation_space: spaces.Box, 
     torch.manual_seed(seed + 1)
     layer = offline or SafetyLayer(new_critic(cfg, observation_space, action_space),
                                    new_recovery(cfg, observation_space, action_space))
-    metrics = method.adapt(cfg, layer, test_data, task_policy, np.random.default_rng(seed + 1))
+    metrics = method.adapt(cfg, layer, test_data, task_policy, np.random.default_rng(seed + 1), on_log=on_log)
     return layer, metrics
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -162,8 +163,6 @@ def bad_inputs(d: Path) -> list[tuple[list[str], str]]:
         (["meta-train", "--method", "carl", "--data", str(d / "train"), "--out", "x"], "unknown method 'carl'"),
         (["meta-train", "--method", "rrl", "--data", str(d / "train"), "--out", "x"], "has no stage on the training"),
         (["meta-train", "--method", "mesa", "--data", test, "--out", "x"], "this step needs 'train'-split data"),
-        (["meta-train", "--method", "mesa", "--data", str(d / "train"), "--out", "x", "--tensorboard", str(d / "tb")],
-         "needs the 'tensorboard' package"),
         (["adapt", "--checkpoint", str(d / "final.safetensors"), "--data", str(d / "nav1.safetensors"), "--out", "x"],
          "was trained on 'Navigation-2', not 'Navigation-1'"),
         (["adapt", "--method", "mesa", "--data", test, "--out", "x"], "adapts the layer of its offline stage"),
@@ -235,3 +234,34 @@ def test_ctrl_c_leaves_no_traceback_and_no_partial_file(chain, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err and "interrupted" in err, err
     assert list(tmp_path.iterdir()) == []  # neither the checkpoint, nor the metrics CSV, nor a temporary file
+
+
+def test_without_the_tensorboard_package_tensorboard_is_a_clear_error(chain, capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if the optional extra were absent
+    for argv in (["meta-train", "--method", "mesa", "--data", str(chain / "train"), "--out", str(tmp_path / "m")],
+                 ["adapt", "--checkpoint", str(chain / "meta.safetensors"), "--data", str(chain / "test.safetensors"),
+                  "--out", str(tmp_path / "a")]):
+        assert main([*argv, "--tensorboard", str(tmp_path / "tb"), *SMOKE]) == 2, argv
+        assert "needs the 'tensorboard' package" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def scalars(run_dir: Path) -> dict[str, int]:
+    """TensorBoard scalar tags of a run directory -> number of points."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return {tag: len(acc.Scalars(tag)) for tag in acc.Tags()["scalars"]}
+
+
+def test_tensorboard_gets_the_phase_2_steps_and_the_phase_3_episodes(chain, tmp_path):
+    adapted, final = tmp_path / "adapted.safetensors", tmp_path / "final.safetensors"
+    assert main(["adapt", "--checkpoint", str(chain / "meta.safetensors"), "--data", str(chain / "test.safetensors"),
+                 "--out", str(adapted), "--tensorboard", str(tmp_path / "tb" / "adapt"), "--no-progress"]) == 0
+    steps = len((tmp_path / "adapted.metrics.csv").read_text().splitlines()) - 1
+    assert steps > 1 and scalars(tmp_path / "tb" / "adapt")["critic_loss"] == steps
+    assert main(["train-online", "--checkpoint", str(adapted), "--data", str(chain / "test.safetensors"),
+                 "--out", str(final), "--tensorboard", str(tmp_path / "tb" / "online"), "--no-progress"]) == 0
+    episodes = scalars(tmp_path / "tb" / "online")
+    assert episodes["return"] == len((tmp_path / "final.episodes.csv").read_text().splitlines()) - 1
