@@ -24,10 +24,13 @@ def simulator(stale_since_last: int, mode: str) -> tuple[int, str]:
 
 
 def monitor(enabled: bool, has_recovery: bool, weights_error: str, overridden: Sequence[bool],
-            risks: Sequence[float]) -> tuple[int, str]:
-    """safety_monitor: from its state and its recent decisions (override flags, Q_risk(s, a_task))."""
+            risks: Sequence[float], input_error: str = "", failed_safe: int = 0) -> tuple[int, str]:
+    """safety_monitor: from its state and its recent decisions (override flags, Q_risk(s, a_task)); as a
+    ros2_control filter also its inputs (a joint state it cannot use; commands answered with safe_action)."""
     if weights_error:
         return ERROR, f"weights rejected: {weights_error}"
+    if input_error:
+        return ERROR, f"failing safe: {input_error}"
     if enabled and not has_recovery:
         return ERROR, "shield enabled without a recovery policy: it cannot act"
     if any(math.isnan(r) for r in risks):
@@ -35,6 +38,8 @@ def monitor(enabled: bool, has_recovery: bool, weights_error: str, overridden: S
     rate = sum(overridden) / len(overridden) if overridden else 0.0
     if enabled and len(overridden) >= MIN_WINDOW and rate > MOST_STEPS:
         return WARN, f"shield overriding most steps ({rate:.0%} of the last {len(overridden)})"
+    if failed_safe:
+        return WARN, f"{failed_safe} commands answered with safe_action in the last period (stale or invalid input)"
     if len(risks) >= MIN_WINDOW and min(risks) >= SATURATED:
         return WARN, f"critic saturated: Q_risk >= {SATURATED} on all of the last {len(risks)} states"
     return OK, f"shield {'enabled' if enabled else 'disabled'}, override rate {rate:.3f}"

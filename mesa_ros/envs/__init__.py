@@ -51,6 +51,19 @@ def env_class(name: str) -> type[gym.Env]:
     return getattr(importlib.import_module(module), attr)
 
 
+def model_joint_names(name: str) -> tuple[str, ...]:
+    """The joints of a MuJoCo robot's model, in the model's (= ``qpos``/``qvel``) order, without building the env."""
+    import mujoco
+
+    from mesa_ros.paths import sim_asset
+
+    model_file = getattr(env_class(name), "model_file", "")
+    if not model_file:
+        raise ValueError(f"{name} is not a MuJoCo robot: it has no joints to map")
+    model = mujoco.MjModel.from_xml_path(str(sim_asset(model_file)))
+    return tuple(model.joint(i).name for i in range(model.njnt))
+
+
 def make(name: str, **kwargs) -> gym.Env:
     """``gym.make`` by paper name or gymnasium id."""
     return gym.make(env_id(name), **kwargs)

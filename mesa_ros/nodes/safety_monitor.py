@@ -6,6 +6,14 @@ executed action in ``effort`` and the task action in ``position``. Risk and over
 ``/diagnostics`` summarises. The shield is switched with ``~/enable`` (std_srvs/SetBool); new
 critic/recovery weights arrive on the latched weights topic (a safetensors checkpoint as
 std_msgs/UInt8MultiArray) or are reloaded from the ``checkpoint`` file with ``~/reload``.
+
+``interface: ros2_control`` makes it a safety filter between any controller and any robot that speak
+ros2_control's conventions: it reads the robot's ``sensor_msgs/JointState`` (``joint_states_topic``, joints
+mapped by name: ``core.joint_map``), takes the task controller's ``std_msgs/Float64MultiArray`` commands
+(``command_in_topic``, values in ``command_joints`` order) and publishes the command or the recovery override
+on ``command_out_topic`` (the hardware-side forward command controller, e.g. an effort controller). It fails
+safe: with no joint state younger than ``max_state_age_s``, a joint state that lacks a model joint, or a
+command with the wrong length or NaN, it publishes ``safe_action`` (counted and shown in ``/diagnostics``).
 """
 from __future__ import annotations
 
@@ -18,14 +26,15 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import UInt8MultiArray
+from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from mesa_ros import topics
 from mesa_ros.core import checkpoint, health
 from mesa_ros.core.config import stored_config
 from mesa_ros.core.inference import FrozenCritic, FrozenShield
-from mesa_ros.envs import env_class
+from mesa_ros.core.joint_map import JointMap
+from mesa_ros.envs import env_class, model_joint_names
 from mesa_ros.nodes import msgs, qos
 from mesa_ros.nodes.defaults import default_checkpoint
 from mesa_ros.nodes.params import check_range, declare, validator
@@ -51,6 +60,9 @@ class SafetyMonitorNode(Node):
                                     "checkpoint config's value (paper: 0.1 HalfCheetah)", low=-1.0, high=1.0)
         self.noise = declare(self, "recovery_noise", True, "add pi_rec's N(0, 0.01^2) exploration noise (paper)", read_only=True)
         self.seed = declare(self, "seed", 0, "seed of the recovery noise", low=0, high=2**31 - 1, read_only=True)
+        self.interface = declare(self, "interface", "native", "native: the simulator's stamped topics; "
+                                 "ros2_control: filter Float64MultiArray commands against /joint_states",
+                                 choices=("native", "ros2_control"), read_only=True)
         self.add_on_set_parameters_callback(validator({"eps_risk": check_range("eps_risk", -1.0, 1.0)},
                                                       apply=self._on_params))
         self.observation_from = env_class(self.env).observation_from
@@ -72,6 +84,12 @@ class SafetyMonitorNode(Node):
         self.recent_risk: deque[float] = deque(maxlen=200)
         self.latency_us: deque[float] = deque(maxlen=2000)  # task action in -> command published, in this node
         self.last_risk = float("nan")
+        # ros2_control: commands answered with safe_action (stale_state, bad_command), unusable joint states
+        self.failed_safe: dict[str, int] = {"stale_state": 0, "bad_state": 0, "bad_command": 0}
+        self.failed_safe_reported = 0
+        self.input_error = ""  # the last reason for failing safe (ERROR in /diagnostics for a bad joint state)
+        if self.interface == "ros2_control":
+            self._declare_filter()
         self.pub_command = self.create_publisher(JointState, topics.COMMAND, qos.STREAM_PUB)
         self.pub_risk = self.create_publisher(JointState, topics.RISK, qos.STREAM_PUB)
         self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
@@ -85,8 +103,66 @@ class SafetyMonitorNode(Node):
     def _start(self) -> None:
         """Inputs once the command's and risk's awaited subscribers (simulator, recorder) are matched."""
         self.create_subscription(UInt8MultiArray, topics.WEIGHTS, self._on_weights, qos.LATCHED)
+        if self.interface == "ros2_control":
+            self.create_subscription(JointState, self.filter_topics["joint_states"], self._on_joint_states, qos.CONTROL_SUB)
+            self.create_subscription(Float64MultiArray, self.filter_topics["command_in"], self._on_command, qos.CONTROL_SUB)
+            return
         self.create_subscription(JointState, topics.TASK_ACTION, self._on_task_action, qos.LOGGER_SUB)
         self.create_subscription(JointState, topics.STATE, self._on_state, qos.LOGGER_SUB)
+
+    # -- ros2_control: a filter between any controller and any robot ----------------------------------
+    def _declare_filter(self) -> None:
+        self.filter_topics = {
+            "joint_states": declare(self, "joint_states_topic", "/joint_states", "ros2_control: the robot's "
+                                    "sensor_msgs/JointState (every model joint, any order, extra joints ignored)",
+                                    read_only=True),
+            "command_in": declare(self, "command_in_topic", "/task_controller/commands", "ros2_control: the task "
+                                  "controller's std_msgs/Float64MultiArray commands", read_only=True),
+            "command_out": declare(self, "command_out_topic", "/effort_controller/commands", "ros2_control: the "
+                                   "hardware-side forward command controller's input", read_only=True)}
+        joints = declare(self, "command_joints", [""], "ros2_control: the controllers' joint order ([''] = the "
+                         "model's actuator order)", read_only=True)
+        self.jmap = JointMap(model_joint_names(self.env), self.names, [j for j in joints if j] or None)
+        self.max_state_age_ns = int(1e9 * declare(self, "max_state_age_s", 0.2, "ros2_control: a joint state older "
+                                                  "than this (ROS time) is stale: fail safe", low=0.0, high=60.0,
+                                                  read_only=True))
+        safe = declare(self, "safe_action", [0.0] * len(self.names), "ros2_control: the command published when "
+                       "failing safe (controller order)", read_only=True)
+        self.safe_command = np.asarray(safe, dtype=np.float64)
+        self.jmap.command_to_env(self.safe_command)  # the right length and finite, or a start-up error
+        self.latest: tuple[int, int, np.ndarray] | None = None  # (state stamp, receive time, observation)
+        self.pub_filtered = self.create_publisher(Float64MultiArray, self.filter_topics["command_out"], qos.STREAM_PUB)
+
+    def _on_joint_states(self, msg: JointState) -> None:
+        try:
+            qpos, qvel = self.jmap.state(msg.name, msg.position, msg.velocity)
+        except ValueError as exc:
+            if str(exc) != self.input_error:
+                self.get_logger().error(f"joint state unusable, failing safe: {exc}")
+            self.input_error, self.latest = str(exc), None
+            self.failed_safe["bad_state"] += 1
+            return
+        self.input_error = ""
+        now = self.get_clock().now().nanoseconds
+        self.latest = (msgs.stamp_ns(msg.header.stamp), now, self.observation_from(qpos, qvel).astype(np.float32))
+
+    def _on_command(self, msg: Float64MultiArray) -> None:
+        received = time.perf_counter()
+        try:
+            a_task = self.jmap.command_to_env(msg.data)
+        except ValueError as exc:
+            self.get_logger().error(f"command rejected, failing safe: {exc}")
+            self.failed_safe["bad_command"] += 1
+            self.pub_filtered.publish(Float64MultiArray(data=self.safe_command.tolist()))
+            return
+        if self.latest is None or self.get_clock().now().nanoseconds - self.latest[1] > self.max_state_age_ns:
+            self.failed_safe["stale_state"] += 1  # no usable joint state, or none recent enough
+            self.pub_filtered.publish(Float64MultiArray(data=self.safe_command.tolist()))
+            return
+        stamp, _, obs = self.latest
+        a_exec, _ = self._shield(stamp, obs, a_task)
+        self.pub_filtered.publish(Float64MultiArray(data=self.jmap.env_to_command(a_exec).tolist()))
+        self.latency_us.append((time.perf_counter() - received) * 1e6)
 
     # -- the shield ------------------------------------------------------------------------------
     def _on_state(self, msg: JointState) -> None:
@@ -111,7 +187,12 @@ class SafetyMonitorNode(Node):
 
     def _decide(self, stamp: int, a_task: np.ndarray, received: float) -> None:
         """The eps_risk rule for one state; publishes the command (timed from ``received``) and the risk."""
-        obs = self.states[stamp]
+        a_exec, _ = self._shield(stamp, self.states[stamp], a_task)
+        self.pub_command.publish(msgs.action_msg(stamp, self.names, a_exec, a_task))
+        self.latency_us.append((time.perf_counter() - received) * 1e6)
+
+    def _shield(self, stamp: int, obs: np.ndarray, a_task: np.ndarray) -> tuple[np.ndarray, bool]:
+        """(a_exec, overridden) by the eps_risk rule; counts the decision and publishes the risk, stamped ``stamp``."""
         a_exec, overridden, risk = a_task, False, float("nan")
         if self.shield is not None:
             decision = self.shield(obs, a_task)
@@ -120,8 +201,6 @@ class SafetyMonitorNode(Node):
                 a_exec, overridden = decision.action.astype(np.float64), True
         elif self.critic is not None:  # critic only (e.g. meta-trained, before phase 2): report the risk
             risk = self.critic(obs, a_task.astype(np.float32))
-        self.pub_command.publish(msgs.action_msg(stamp, self.names, a_exec, a_task))
-        self.latency_us.append((time.perf_counter() - received) * 1e6)
         self.decisions += 1
         self.overrides += overridden
         self.recent.append(overridden)
@@ -131,6 +210,7 @@ class SafetyMonitorNode(Node):
             "q_risk": risk, "overridden": float(overridden), "eps_risk": self.eps_risk,
             "shield_enabled": float(self.enabled), "weights_version": float(self.weights_version),
             "weights_id": float(self.weights_id)}))
+        return a_exec, overridden
 
     @property
     def eps_risk(self) -> float:
@@ -206,8 +286,12 @@ class SafetyMonitorNode(Node):
         if self.latency_us:
             p50, p99 = np.percentile(self.latency_us, [50, 99])
             values.update(decision_latency_p50_us=f"{p50:.0f}", decision_latency_p99_us=f"{p99:.0f}")
+        if self.interface == "ros2_control":
+            values.update(interface="ros2_control", **{f"failed_safe_{k}": v for k, v in self.failed_safe.items()})
+        answered_safe = self.failed_safe["stale_state"] + self.failed_safe["bad_command"]
         level, message = health.monitor(self.enabled, self.shield is not None, self.weights_error, self.recent,
-                                        self.recent_risk)
+                                        self.recent_risk, self.input_error, answered_safe - self.failed_safe_reported)
+        self.failed_safe_reported = answered_safe
         self.pub_diag.publish(msgs.diagnostics(self.get_clock().now().to_msg(), "safety_monitor: shield", self.env,
                                                level, message, values))
 
