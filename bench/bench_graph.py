@@ -216,6 +216,66 @@ def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[st
             "in_node": in_node}
 
 
+def filter_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[str, float]:
+    """The same for the ros2_control filter (``interface:=ros2_control``): probe -> /joint_states +
+    /task_controller/commands -> safety_monitor -> /effort_controller/commands -> probe, and the node's own
+    command-in -> command-out figures from /diagnostics."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64MultiArray
+
+    from mesa_ros import topics
+    from mesa_ros.envs.session import SimSession
+    from mesa_ros.nodes import qos
+
+    monitor = start("mesa_ros.nodes.safety_monitor", f"checkpoint:={adapted}", "enabled:=true",
+                    "interface:=ros2_control", env=env)
+    in_node: dict[str, float] = {}
+    answers: list[float] = []
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if status.name == "safety_monitor: shield" and "decision_latency_p99_us" in values:
+                in_node.update(p50_us=float(values["decision_latency_p50_us"]),
+                               p99_us=float(values["decision_latency_p99_us"]), decisions=int(values["decisions"]))
+
+    sim = SimSession(ENV, seed=0)
+    rng = np.random.default_rng(0)
+    latencies = []
+    with probe("bench_filter_latency", [monitor]) as (node, executor):
+        pub_state = node.create_publisher(JointState, "/joint_states", qos.STREAM_PUB)
+        pub_command = node.create_publisher(Float64MultiArray, "/task_controller/commands", qos.STREAM_PUB)
+        node.create_subscription(Float64MultiArray, "/effort_controller/commands",
+                                 lambda m: answers.append(time.perf_counter()), qos.CONTROL_SUB)
+        node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, on_diagnostics, 10)
+        deadline = time.monotonic() + 60
+        while node.count_subscribers("/task_controller/commands") == 0 and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+        for i in range(samples + 50):
+            state = sim.state
+            msg = JointState(name=list(sim.joint_names), position=state.position.tolist(),
+                             velocity=state.velocity.tolist())
+            msg.header.stamp = node.get_clock().now().to_msg()
+            pub_state.publish(msg)
+            executor.spin_once(timeout_sec=0.001)
+            seen, sent = len(answers), time.perf_counter()
+            pub_command.publish(Float64MultiArray(data=rng.uniform(-1, 1, 6).tolist()))
+            while len(answers) == seen and time.perf_counter() - sent < 1.0:
+                executor.spin_once(timeout_sec=0.001)
+            if len(answers) > seen and i >= 50:
+                latencies.append(answers[-1] - sent)
+            sim.step(rng.uniform(-1, 1, 6))
+        in_node.clear()
+        deadline = time.monotonic() + 5
+        while not in_node and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+    lat = np.array(latencies) * 1e6
+    return {"samples": len(lat), "round_trip_p50_us": float(np.percentile(lat, 50)),
+            "round_trip_p99_us": float(np.percentile(lat, 99)), "round_trip_max_us": float(lat.max()),
+            "in_node": in_node}
+
+
 def time_to_safe(policy: Path, safety: Path, env: dict[str, str], timeout: float = 600.0) -> dict[str, float]:
     """Fault service call -> shield enabled with adapted weights (full graph, default parameters)."""
     from sensor_msgs.msg import JointState
@@ -264,6 +324,8 @@ def main() -> None:
     parser.add_argument("--policy", type=Path)
     parser.add_argument("--safety", type=Path)
     parser.add_argument("--adapted", type=Path)
+    parser.add_argument("--only", choices=("all", "filter"), default="all",
+                        help="filter: only the ros2_control filter's latency (saved as graph_filter.json)")
     args = parser.parse_args()
     from mesa_ros.nodes.defaults import default_checkpoint
 
@@ -275,6 +337,16 @@ def main() -> None:
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
     with tempfile.TemporaryDirectory() as tmp:
         adapted = args.adapted or adapted_checkpoint(safety, policy, Path(tmp) / "adapted.safetensors")
+        filtered = filter_latency(adapted, args.latency_samples, env)
+        p99 = filtered["in_node"].get("p99_us", float("nan"))
+        print(f"ros2_control filter command-in -> command-out (in the node): p50 "
+              f"{filtered['in_node'].get('p50_us', float('nan')):.0f} us, p99 {p99:.0f} us  target p99 <= 1000: "
+              f"{'met' if p99 <= 1000 else 'MISSED'}; probe round trip (two DDS hops + the node): p50 "
+              f"{filtered['round_trip_p50_us']:.0f} us, p99 {filtered['round_trip_p99_us']:.0f} us "
+              f"({filtered['samples']} samples)")
+        if args.only == "filter":
+            save("graph_filter", load_start, {"filter_latency": filtered})
+            return
         limit, shield_us = in_process_loop(policy, adapted, args.steps)
         graph = graph_loop(policy, adapted, args.steps, env)
         latency = monitor_latency(adapted, args.latency_samples, env)
@@ -295,7 +367,7 @@ def main() -> None:
           f"target <= 10: {'met' if safe['seconds'] <= 10 else 'MISSED'}")
     save("graph", load_start, {
         "steps": args.steps, "in_process_steps_per_s": limit, "graph": graph, "graph_vs_in_process": ratio,
-        "shield_eval_us": shield_us, "monitor_latency": latency, "time_to_safe": safe,
+        "shield_eval_us": shield_us, "monitor_latency": latency, "filter_latency": filtered, "time_to_safe": safe,
         "checkpoints": {"policy": str(policy), "safety": str(safety)},
     })
 

@@ -141,6 +141,29 @@ def _provenance(args: Mapping[str, str], params: str) -> dict[str, Any]:
 
 def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
     """HalfCheetah-Disabled with a mid-run joint fault, MESA adaptation and the Recovery RL shield."""
+    return with_start_gates(_cheetah_nodes(args))
+
+
+#: What each node listens to from start-up when the control loop speaks ros2_control (its /joint_states and
+#: Float64MultiArray commands are not gated: realtime mode answers a missing command with safe_action).
+ROS2_CONTROL_LISTENERS: dict[str, tuple[str, ...]] = {
+    **topics.LISTENERS, "mujoco_sim": (topics.RISK,), "task_policy": (), "safety_monitor": (topics.WEIGHTS,)}
+
+
+def cheetah_ros2_control_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
+    """The cheetah_fault graph with its control loop on ros2_control's interfaces: the simulator publishes
+    /joint_states and takes /effort_controller/commands, the task policy publishes /task_controller/commands,
+    the safety monitor filters between them (realtime); adaptation and bag recorder unchanged."""
+    loop = {"mujoco_sim": {"interface": "ros2_control", "mode": "realtime"},
+            "task_policy": {"interface": "ros2_control"}, "safety_monitor": {"interface": "ros2_control"}}
+    nodes = [replace(n, parameters={**n.parameters, **loop.get(n.name, {})})
+             for n in _cheetah_nodes({**args, "mode": "realtime"})]
+    check_graph_params(nodes, EXECUTABLES)
+    return with_start_gates(nodes, ROS2_CONTROL_LISTENERS)
+
+
+def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
+    """The nodes of the cheetah graphs, their parameters checked, before start gates."""
     params = args["params_file"] or str(config_file("cheetah_fault.yaml"))
     seed = _int(args["seed"], "seed")
     fault_step, max_steps = _int(args["fault_step"], "fault_step"), _int(args["max_steps"], "max_steps")
@@ -174,24 +197,29 @@ def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
         nodes.append(NodeSpec("bag_recorder", "bag_recorder", params, {"output": args["bag_dir"],
                                                                        **_provenance(args, params)}))
     check_graph_params(nodes, EXECUTABLES)  # one clear error before any node starts
-    return with_start_gates(nodes)
+    return nodes
 
 
-def with_start_gates(nodes: list[NodeSpec]) -> list[NodeSpec]:
+def with_start_gates(nodes: list[NodeSpec],
+                     listeners: Mapping[str, tuple[str, ...]] = topics.LISTENERS) -> list[NodeSpec]:
     """Each gated node waits for every other node of the graph that listens to its outputs
-    (``topics.LISTENERS``, ``mesa_ros.nodes.start_gate``): in lockstep the simulator thus steps only when the
-    recorder and the answering nodes hear everything from step 0."""
+    (``listeners``, by default ``topics.LISTENERS``; ``mesa_ros.nodes.start_gate``): in lockstep the simulator
+    thus steps only when the recorder and the answering nodes hear everything from step 0."""
     names = {n.name for n in nodes}
     gated = []
     for node in nodes:
         outputs = topics.GATED_OUTPUTS.get(node.name, ())
         waits = [f"{other}:{topic}" for other in sorted(names - {node.name})
-                 for topic in topics.LISTENERS.get(other, ()) if topic in outputs]
+                 for topic in listeners.get(other, ()) if topic in outputs]
         gated.append(replace(node, parameters={**node.parameters, "wait_for_subscribers": waits}) if waits else node)
     return gated
 
 
-GRAPHS: dict[str, Graph] = {"cheetah_fault": Graph("cheetah_fault", CHEETAH_FAULT_ARGS, cheetah_fault_nodes)}
+GRAPHS: dict[str, Graph] = {
+    "cheetah_fault": Graph("cheetah_fault", CHEETAH_FAULT_ARGS, cheetah_fault_nodes),
+    "cheetah_ros2_control": Graph("cheetah_ros2_control", tuple(a for a in CHEETAH_FAULT_ARGS if a.name != "mode"),
+                                  cheetah_ros2_control_nodes),
+}
 
 
 def get_graph(name: str) -> Graph:

@@ -1,4 +1,4 @@
-"""launch/cheetah_fault.launch.py and `mesa-ros launch` start the same nodes, executables and parameters.
+"""launch/<graph>.launch.py and `mesa-ros launch <graph>` start the same nodes, executables and parameters.
 
 The ROS 2 launch system has no wheels here, so the launch file runs against recording stand-ins of
 the launch / launch_ros classes it uses (same constructor signatures), and what it would create is
@@ -19,7 +19,7 @@ from mesa_ros.graph import EXECUTABLES, get_graph
 from mesa_ros.launcher import node_command
 
 ROOT = Path(__file__).resolve().parents[1]
-LAUNCH_FILE = ROOT / "launch" / "cheetah_fault.launch.py"
+GRAPH_NAMES = ("cheetah_fault", "cheetah_ros2_control")
 
 
 class Recorded:
@@ -34,8 +34,8 @@ class LaunchConfiguration(Recorded):
         return context.launch_configurations[self.args[0]]
 
 
-@pytest.fixture
-def launch_file(monkeypatch):
+@pytest.fixture(params=GRAPH_NAMES)
+def launch_file(monkeypatch, request):
     """Import the launch file with stand-ins for launch, launch.actions, ... registered in sys.modules."""
     names = {
         "launch": ["LaunchDescription"],
@@ -51,9 +51,11 @@ def launch_file(monkeypatch):
             setattr(module, cls, type(cls, (Recorded,), {}))
         monkeypatch.setitem(sys.modules, module_name, module)
     sys.modules["launch.substitutions"].LaunchConfiguration = LaunchConfiguration
-    spec = importlib.util.spec_from_file_location("cheetah_fault_launch", LAUNCH_FILE)
+    spec = importlib.util.spec_from_file_location(f"{request.param}_launch", ROOT / "launch" /
+                                                  f"{request.param}.launch.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.GRAPH_NAME = request.param
     return module
 
 
@@ -70,12 +72,12 @@ def launched_nodes(launch_file, overrides: dict[str, str]) -> list[dict]:
 
 @pytest.mark.parametrize("overrides", [
     {},
-    {"record_bag": "true", "shield": "adapt", "seed": "3", "mode": "realtime"},
+    {"record_bag": "true", "shield": "adapt", "seed": "3", "detect": "true"},
     {"fault": "none", "shield": "off", "max_steps": "500"},
     {"shield": "on", "fault": "bshin", "power_scale": "0.5", "fault_step": "20"},
 ])
 def test_launch_file_and_launcher_describe_the_same_graph(launch_file, overrides) -> None:
-    graph = get_graph("cheetah_fault")
+    graph = get_graph(launch_file.GRAPH_NAME)
     nodes, declared = launched_nodes(launch_file, overrides)
     specs = graph.nodes(graph.resolve(overrides))
     assert [n["name"] for n in nodes] == [s.name for s in specs]
@@ -95,7 +97,8 @@ def test_launch_file_and_launcher_describe_the_same_graph(launch_file, overrides
 
 
 def test_launch_file_stops_the_graph_when_a_node_fails(launch_file) -> None:
-    handler = launch_file._stop_on_failure
+    from mesa_ros.launch_file import stop_on_failure as handler
+
     failed = types.SimpleNamespace(returncode=1, action=types.SimpleNamespace(name="task_policy"))
     actions = handler(failed, None)
     assert [type(a).__name__ for a in actions] == ["LogInfo", "Shutdown"]

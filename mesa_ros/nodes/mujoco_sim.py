@@ -10,6 +10,12 @@ Faults: at once by service (``~/faults/<joint>/power_loss``, ``~/faults/clear``,
 or the ``fault.joints`` parameter, or scheduled exactly: ``fault.scheduled_joints`` lose power (to
 ``fault.power_scale``) just before control step ``fault.scheduled_step`` (counted from 0 on this node's
 own steps), so the transition with that index is the first one under the fault, in either mode.
+
+``interface: ros2_control`` (realtime only) makes it speak a ros2_control robot's conventions as well: the
+state also goes out as ``sensor_msgs/JointState`` on ``joint_states_topic`` and the commands come in as
+``std_msgs/Float64MultiArray`` on ``command_topic`` (joint order ``command_joints``), each applied to the
+state that is current when it arrives (the message carries no stamp). The native state, step, episode and
+fault topics stay, so the adaptation node and the bag recorder work unchanged.
 """
 from __future__ import annotations
 
@@ -22,11 +28,12 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Header
+from std_msgs.msg import Float64MultiArray, Header
 from std_srvs.srv import SetBool, Trigger
 
 from mesa_ros.core import health
 from mesa_ros.core.assembler import ACTION_PREFIX
+from mesa_ros.core.joint_map import JointMap
 from mesa_ros.envs.base import check_action
 from mesa_ros.envs.session import SimSession, StampedState, StepOutcome
 from mesa_ros import topics
@@ -74,6 +81,12 @@ class MujocoSimNode(Node):
         self.scheduled_joints = [j for j in declare(self, "fault.scheduled_joints", [""], "joints that lose power "
                                                     "(to fault.power_scale) at fault.scheduled_step") if j]
 
+        self.interface = declare(self, "interface", "native", "native: stamped JointState commands on "
+                                 f"{topics.COMMAND}; ros2_control: also /joint_states out, Float64MultiArray "
+                                 "commands in (realtime only)", choices=("native", "ros2_control"), read_only=True)
+        if self.interface == "ros2_control" and self.mode != "realtime":
+            raise ValueError("interface ros2_control needs mode realtime: Float64MultiArray commands carry no stamp "
+                             "to wait for in lockstep")
         self.session = SimSession(env, seed=seed, max_episode_steps=horizon, terminate_on_violation=terminate)
         self.rng = np.random.default_rng(seed)
         nu = len(self.session.actuator_names)
@@ -101,7 +114,18 @@ class MujocoSimNode(Node):
         self.pub_fault_state = self.create_publisher(JointState, topics.FAULT_STATE, qos.LATCHED)
         self.pub_fault_event = self.create_publisher(Header, topics.FAULT_EVENT, qos.LATCHED)
         self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
-        self.create_subscription(JointState, topics.COMMAND, self._on_command, qos.CONTROL_SUB)
+        if self.interface == "ros2_control":
+            joint_states = declare(self, "joint_states_topic", "/joint_states", "ros2_control: where the state goes "
+                                   "out as sensor_msgs/JointState", read_only=True)
+            command = declare(self, "command_topic", "/effort_controller/commands", "ros2_control: the "
+                              "Float64MultiArray commands applied", read_only=True)
+            joints = declare(self, "command_joints", [""], "ros2_control: the command's joint order ([''] = the "
+                             "actuators')", read_only=True)
+            self.jmap = JointMap(self.session.joint_names, self.session.actuator_names, [j for j in joints if j] or None)
+            self.pub_joint_states = self.create_publisher(JointState, joint_states, qos.STREAM_PUB)
+            self.create_subscription(Float64MultiArray, command, self._on_array_command, qos.CONTROL_SUB)
+        else:
+            self.create_subscription(JointState, topics.COMMAND, self._on_command, qos.CONTROL_SUB)
         self.create_subscription(JointState, topics.RISK, self._on_risk, qos.CONTROL_SUB)
         for joint in self.session.actuator_names:
             self.create_service(SetBool, f"~/faults/{joint}/power_loss",
@@ -131,6 +155,13 @@ class MujocoSimNode(Node):
             self.latest_command = (stamp, action)
             return
         self._apply(action)
+
+    def _on_array_command(self, msg: Float64MultiArray) -> None:
+        """ros2_control: a command for the state that is current now (applied at the next tick)."""
+        try:
+            self.latest_command = (self.session.state.stamp_ns, self.jmap.command_to_env(msg.data))
+        except ValueError as exc:
+            self.get_logger().error(f"command rejected: {exc}")
 
     def _on_risk(self, msg: JointState) -> None:
         """Count from the first state the shield decided on (``max_steps_after_shield``)."""
@@ -194,8 +225,10 @@ class MujocoSimNode(Node):
         clock = ClockMsg()
         clock.clock = msgs.to_stamp(state.stamp_ns)
         self.pub_clock.publish(clock)
-        self.pub_state.publish(msgs.state_msg(state.stamp_ns, self.session.joint_names, state.position,
-                                             state.velocity, state.effort))
+        message = msgs.state_msg(state.stamp_ns, self.session.joint_names, state.position, state.velocity, state.effort)
+        self.pub_state.publish(message)
+        if self.interface == "ros2_control":
+            self.pub_joint_states.publish(message)
 
     # -- faults ------------------------------------------------------------------------------------
     def _on_power_loss(self, joint: str, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:

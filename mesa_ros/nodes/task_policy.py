@@ -2,18 +2,22 @@
 
 With ``learn:=true`` it also learns online (phase 3): transitions are rebuilt from the live topics
 (``core.assembler``) into a replay buffer holding the *task* action (the paper's relabelling) and SAC
-is updated once per executed step.
+is updated once per executed step. ``interface: ros2_control``: it reads ``/joint_states`` (joints by name) and
+publishes ``std_msgs/Float64MultiArray`` commands in ``command_joints`` order on ``command_topic``, as any
+ros2_control task controller would.
 """
 from __future__ import annotations
 
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
 
 from mesa_ros import topics
 from mesa_ros.core import checkpoint
 from mesa_ros.core.assembler import TransitionAssembler
 from mesa_ros.core.inference import FrozenPolicy
-from mesa_ros.envs import env_class
+from mesa_ros.core.joint_map import JointMap
+from mesa_ros.envs import env_class, model_joint_names
 from mesa_ros.nodes import msgs, qos
 from mesa_ros.nodes.defaults import default_checkpoint
 from mesa_ros.nodes.params import declare
@@ -58,6 +62,18 @@ class TaskPolicyNode(Node):
         if self.learn:
             self.assembler = TransitionAssembler(self.observation_from)
         self.pub_action = self.create_publisher(JointState, topics.TASK_ACTION, qos.STREAM_PUB)
+        self.interface = declare(self, "interface", "native", f"native: stamped states in, {topics.TASK_ACTION} out; "
+                                 "ros2_control: /joint_states in, Float64MultiArray commands out",
+                                 choices=("native", "ros2_control"), read_only=True)
+        if self.interface == "ros2_control":
+            self.joint_states = declare(self, "joint_states_topic", "/joint_states", "ros2_control: the robot's "
+                                        "joint states", read_only=True)
+            command = declare(self, "command_topic", "/task_controller/commands", "ros2_control: where the commands "
+                              "go (the safety filter's input)", read_only=True)
+            joints = declare(self, "command_joints", [""], "ros2_control: the command's joint order ([''] = the "
+                             "actuators')", read_only=True)
+            self.jmap = JointMap(model_joint_names(env), self.actuators, [j for j in joints if j] or None)
+            self.pub_command = self.create_publisher(Float64MultiArray, command, qos.STREAM_PUB)
         self.get_logger().info(f"{env}: SAC policy from {path or 'the shipped default'}, learn={self.learn}")
         StartGate(self, self._start)
 
@@ -67,13 +83,26 @@ class TaskPolicyNode(Node):
             self.create_subscription(JointState, topics.STATE, self._record_state, qos.LOGGER_SUB)
             self.create_subscription(JointState, topics.STEP, self._record_step, qos.LOGGER_SUB)
             self.create_subscription(JointState, topics.COMMAND, self._record_command, qos.LOGGER_SUB)
-        self.create_subscription(JointState, topics.STATE, self._on_state, qos.CONTROL_SUB)
+        if self.interface == "ros2_control":
+            self.create_subscription(JointState, self.joint_states, self._on_joint_states, qos.CONTROL_SUB)
+        else:
+            self.create_subscription(JointState, topics.STATE, self._on_state, qos.CONTROL_SUB)
+
+    def _act(self, obs):
+        return self.frozen(obs) if self.frozen is not None else self.agent.act(obs, deterministic=self.deterministic)
+
+    def _on_joint_states(self, msg: JointState) -> None:
+        try:
+            qpos, qvel = self.jmap.state(msg.name, msg.position, msg.velocity)
+        except ValueError as exc:
+            self.get_logger().error(f"joint state unusable: {exc}")
+            return
+        self.pub_command.publish(Float64MultiArray(data=self.jmap.env_to_command(
+            self._act(self.observation_from(qpos, qvel))).tolist()))
 
     def _on_state(self, msg: JointState) -> None:
         stamp, position, velocity = msgs.parse_state(msg)
-        obs = self.observation_from(position, velocity)
-        action = self.frozen(obs) if self.frozen is not None else self.agent.act(obs, deterministic=self.deterministic)
-        self.pub_action.publish(msgs.action_msg(stamp, self.actuators, action))
+        self.pub_action.publish(msgs.action_msg(stamp, self.actuators, self._act(self.observation_from(position, velocity))))
 
     # -- online learning (phase 3) -------------------------------------------------------------------
     def _record_state(self, msg: JointState) -> None:

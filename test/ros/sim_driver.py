@@ -88,3 +88,19 @@ class Driver:
         self.sim.terminate()
         out, _ = self.sim.communicate(timeout=20)
         return out
+
+
+def assert_replays(transitions, faults, env: str = "HalfCheetah-Disabled", seed: int = 0) -> None:
+    """Replay the recorded executed actions in a fresh simulator with the same seed and the recorded fault times:
+    every state, reward, cost and end flag must match bit for bit."""
+    from mesa_ros.envs.session import SimSession
+
+    sim, pending = SimSession(env, seed=seed, max_episode_steps=1000), list(faults)
+    for t in transitions:
+        while pending and pending[0][0] <= sim.state.stamp_ns:
+            sim.robot.set_task({"power_scale": pending.pop(0)[1]})
+        assert sim.state.stamp_ns == t.stamp_ns
+        np.testing.assert_array_equal(sim.observation(sim.state), t.s)
+        out = sim.step(t.a_exec)
+        np.testing.assert_array_equal(sim.observation(out.next_state), t.s_next)
+        assert (out.reward, out.cost, out.terminated, out.truncated) == (t.r, t.c, t.terminated, t.truncated)

@@ -10,7 +10,7 @@ import pytest
 from mesa_ros import topics
 from mesa_ros.core.bag_dataset import bag_to_datasets, parse_values, read_transitions
 from mesa_ros.core.bags import ReadReport, read_messages
-from mesa_ros.envs.session import SimSession
+from sim_driver import assert_replays
 
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
 STEPS, FAULT_STEP = 2500, 300
@@ -53,17 +53,7 @@ def test_bag_converts_into_exactly_the_executed_transitions(graph_run) -> None:
     report = ReadReport()
     transitions, faults = read_transitions(graph_run["bag"], "HalfCheetah-Disabled", report)
     assert len(transitions) == STEPS and not report.recovered
-    # Replay the recorded commands in a fresh simulator with the same seed and the recorded fault times:
-    # every state, reward, cost and end flag must match bit for bit.
-    sim, pending = SimSession("HalfCheetah-Disabled", seed=0, max_episode_steps=1000), list(faults)
-    for t in transitions:
-        while pending and pending[0][0] <= sim.state.stamp_ns:
-            sim.robot.set_task({"power_scale": pending.pop(0)[1]})
-        assert sim.state.stamp_ns == t.stamp_ns
-        np.testing.assert_array_equal(sim.observation(sim.state), t.s)
-        out = sim.step(t.a_exec)
-        np.testing.assert_array_equal(sim.observation(out.next_state), t.s_next)
-        assert (out.reward, out.cost, out.terminated, out.truncated) == (t.r, t.c, t.terminated, t.truncated)
+    assert_replays(transitions, faults)
     overridden = [not np.array_equal(t.a_task, t.a_exec) for t in transitions]
     assert not any(overridden[:FAULT_STEP]) and any(overridden)  # a_task and a_exec kept apart
 
