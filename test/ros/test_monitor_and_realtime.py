@@ -84,7 +84,9 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
         probe.spin_until(lambda: stamp in commands, timeout=5)
         return commands.get(stamp)
 
-    assert probe.spin_until(lambda: node.count_subscribers(topics.TASK_ACTION) > 0)
+    # both inputs matched (the monitor subscribes one after the other): a state sent earlier would be lost
+    assert probe.spin_until(lambda: node.count_subscribers(topics.TASK_ACTION) > 0
+                            and node.count_subscribers(topics.STATE) > 0)
     a_task = np.full(6, 0.3)
     first = decide(a_task, 1)
     assert first is not None and list(first.position) == list(a_task)
