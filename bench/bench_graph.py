@@ -161,6 +161,27 @@ def memory(processes: list[subprocess.Popen]) -> tuple[float, float]:
     return rss, uss
 
 
+def _in_node(msg, in_node: dict[str, float]) -> None:
+    """The safety monitor's own decision latency from a /diagnostics message, into ``in_node``."""
+    for status in msg.status:
+        values = {kv.key: kv.value for kv in status.values}
+        if status.name == "safety_monitor: shield" and "decision_latency_p99_us" in values:
+            in_node.update(p50_us=float(values["decision_latency_p50_us"]),
+                           p99_us=float(values["decision_latency_p99_us"]), decisions=int(values["decisions"]))
+
+
+def _latency_figures(latencies: list[float], in_node: dict[str, float], executor) -> dict[str, float]:
+    """Round-trip percentiles, and the node's own figures from its next /diagnostics (1 Hz; its last 2000)."""
+    in_node.clear()
+    deadline = time.monotonic() + 5
+    while not in_node and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.1)
+    lat = np.array(latencies) * 1e6
+    return {"samples": len(lat), "round_trip_p50_us": float(np.percentile(lat, 50)),
+            "round_trip_p99_us": float(np.percentile(lat, 99)), "round_trip_max_us": float(lat.max()),
+            "in_node": in_node}
+
+
 def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[str, float]:
     """Probe -> (state, task action) -> safety_monitor -> command -> probe, per sample (two DDS hops), and
     the monitor's own state-in -> command-out figures (callback entry to command published) from /diagnostics."""
@@ -175,13 +196,6 @@ def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[st
     arrived: dict[int, float] = {}
     in_node: dict[str, float] = {}
 
-    def on_diagnostics(msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            values = {kv.key: kv.value for kv in status.values}
-            if status.name == "safety_monitor: shield" and "decision_latency_p99_us" in values:
-                in_node.update(p50_us=float(values["decision_latency_p50_us"]),
-                               p99_us=float(values["decision_latency_p99_us"]), decisions=int(values["decisions"]))
-
     sim = SimSession(ENV, seed=0)
     rng = np.random.default_rng(0)
     latencies = []
@@ -191,7 +205,7 @@ def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[st
         node.create_subscription(JointState, topics.COMMAND,
                                  lambda m: arrived.setdefault(msgs.stamp_ns(m.header.stamp), time.perf_counter()),
                                  qos.CONTROL_SUB)
-        node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, on_diagnostics, 10)
+        node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, lambda m: _in_node(m, in_node), 10)
         deadline = time.monotonic() + 60
         while node.count_subscribers(topics.TASK_ACTION) == 0 and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
@@ -206,14 +220,7 @@ def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[st
             if stamp in arrived and i >= 50:  # the first 50 warm the path up
                 latencies.append(arrived[stamp] - sent)
             sim.step(rng.uniform(-1, 1, 6))
-        in_node.clear()
-        deadline = time.monotonic() + 5  # the next /diagnostics (1 Hz) covers the last 2000 decisions
-        while not in_node and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.1)
-    lat = np.array(latencies) * 1e6
-    return {"samples": len(lat), "round_trip_p50_us": float(np.percentile(lat, 50)),
-            "round_trip_p99_us": float(np.percentile(lat, 99)), "round_trip_max_us": float(lat.max()),
-            "in_node": in_node}
+        return _latency_figures(latencies, in_node, executor)
 
 
 def filter_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[str, float]:
@@ -233,13 +240,6 @@ def filter_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[str
     in_node: dict[str, float] = {}
     answers: list[float] = []
 
-    def on_diagnostics(msg: DiagnosticArray) -> None:
-        for status in msg.status:
-            values = {kv.key: kv.value for kv in status.values}
-            if status.name == "safety_monitor: shield" and "decision_latency_p99_us" in values:
-                in_node.update(p50_us=float(values["decision_latency_p50_us"]),
-                               p99_us=float(values["decision_latency_p99_us"]), decisions=int(values["decisions"]))
-
     sim = SimSession(ENV, seed=0)
     rng = np.random.default_rng(0)
     latencies = []
@@ -248,7 +248,7 @@ def filter_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[str
         pub_command = node.create_publisher(Float64MultiArray, "/task_controller/commands", qos.STREAM_PUB)
         node.create_subscription(Float64MultiArray, "/effort_controller/commands",
                                  lambda m: answers.append(time.perf_counter()), qos.CONTROL_SUB)
-        node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, on_diagnostics, 10)
+        node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, lambda m: _in_node(m, in_node), 10)
         deadline = time.monotonic() + 60
         while node.count_subscribers("/task_controller/commands") == 0 and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
@@ -266,14 +266,7 @@ def filter_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[str
             if len(answers) > seen and i >= 50:
                 latencies.append(answers[-1] - sent)
             sim.step(rng.uniform(-1, 1, 6))
-        in_node.clear()
-        deadline = time.monotonic() + 5
-        while not in_node and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.1)
-    lat = np.array(latencies) * 1e6
-    return {"samples": len(lat), "round_trip_p50_us": float(np.percentile(lat, 50)),
-            "round_trip_p99_us": float(np.percentile(lat, 99)), "round_trip_max_us": float(lat.max()),
-            "in_node": in_node}
+        return _latency_figures(latencies, in_node, executor)
 
 
 def time_to_safe(policy: Path, safety: Path, env: dict[str, str], timeout: float = 600.0) -> dict[str, float]:

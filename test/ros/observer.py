@@ -1,7 +1,11 @@
 """A test-side ROS node that watches the adaptation node (diagnostics, detections) and the monitor's decisions."""
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import rclpy
@@ -73,3 +77,29 @@ class Observer:
     def close(self) -> None:
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
+
+
+
+@contextmanager
+def watching(graph: subprocess.Popen) -> Iterator[Observer]:
+    """An ``Observer`` of the running ``graph``; a failed assertion inside gets the graph's log (without episode
+    lines) appended; the graph is stopped with Ctrl-C on the way out."""
+    obs = Observer()
+    try:
+        yield obs
+    except AssertionError as exc:
+        graph.send_signal(signal.SIGINT)
+        lines = [line for line in graph.communicate(timeout=60)[0].splitlines() if "episode" not in line]
+        raise AssertionError(f"{exc}\n--- graph log (without episode lines) ---\n" + "\n".join(lines[-60:])) from None
+    finally:
+        obs.close()
+        if graph.poll() is None:
+            graph.send_signal(signal.SIGINT)
+
+
+def clean_log(graph: subprocess.Popen) -> str:
+    """The stopped graph's log, asserted free of tracebacks and of nodes that died."""
+    log = graph.communicate(timeout=60)[0]
+    for bad in ("Traceback", "died unexpectedly"):
+        assert bad not in log, log[-3000:]
+    return log

@@ -3,13 +3,12 @@ user drives it: fault -> shield armed; faults cleared -> monitoring and the moni
 collection starts again from zero for the new dynamics and the shield comes back adapted to it."""
 from __future__ import annotations
 
-import signal
 import subprocess
 
 import yaml
 from std_srvs.srv import SetBool, Trigger
 
-from observer import MESA_ROS, Observer
+from observer import MESA_ROS, clean_log, watching
 
 
 def test_fault_clear_and_new_fault_move_the_shield_as_documented(checkpoints, params_file, ros_env, tmp_path) -> None:
@@ -23,8 +22,7 @@ def test_fault_clear_and_new_fault_move_the_shield_as_documented(checkpoints, pa
                               f"safety_checkpoint:={checkpoints['safety']}", f"params_file:={tmp_path / 'params.yaml'}",
                               "fault:=none", "mode:=realtime"], env=ros_env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
-    obs = Observer()
-    try:
+    with watching(graph) as obs:
         obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.decisions > 10, "the graph to run")
         assert obs.call(SetBool, "/mujoco_sim/faults/ffoot/power_loss", SetBool.Request(data=True)).success
         obs.wait(lambda: obs.adaptation.get("state") == "shielding" and obs.shield_enabled == 1.0, "the shield")
@@ -45,15 +43,5 @@ def test_fault_clear_and_new_fault_move_the_shield_as_documented(checkpoints, pa
         assert again.success
         obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.shield_enabled == 0.0, "manual clear")
         assert not obs.call(Trigger, "/adaptation/fault_cleared", Trigger.Request()).success  # nothing to clear
-    except AssertionError as exc:
-        graph.send_signal(signal.SIGINT)
-        lines = [line for line in graph.communicate(timeout=60)[0].splitlines() if "episode" not in line]
-        raise AssertionError(f"{exc}\n--- graph log (without episode lines) ---\n" + "\n".join(lines[-60:])) from None
-    finally:
-        obs.close()
-        if graph.poll() is None:
-            graph.send_signal(signal.SIGINT)
-    log = graph.communicate(timeout=60)[0]
-    for bad in ("Traceback", "died unexpectedly"):
-        assert bad not in log, log[-3000:]
+    log = clean_log(graph)
     assert "robot healthy again" in log and "(restarted" not in log

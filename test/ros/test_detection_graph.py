@@ -3,13 +3,12 @@ detected by the adaptation node from the transitions alone, phase 2 runs and the
 also unannounced, is noticed and the shield goes off. The simulator's fault events are ignored. The shipped policy, safety layer and detector (fitted for that policy)."""
 from __future__ import annotations
 
-import signal
 import subprocess
 
 import yaml
 from std_srvs.srv import SetBool, Trigger
 
-from observer import MESA_ROS, Observer
+from observer import MESA_ROS, clean_log, watching
 
 
 def test_a_fault_is_detected_without_announcement_and_the_shield_comes_on(params_file, ros_env, tmp_path) -> None:
@@ -19,8 +18,7 @@ def test_a_fault_is_detected_without_announcement_and_the_shield_comes_on(params
     graph = subprocess.Popen([str(MESA_ROS), "launch", "cheetah_fault", f"params_file:={tmp_path / 'params.yaml'}",
                               "fault:=none", "mode:=realtime", "detect:=true"], env=ros_env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
-    obs = Observer()
-    try:
+    with watching(graph) as obs:
         obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.decisions > 100, "the graph to run")
         assert obs.adaptation["detector"] == "healthy" and obs.detections == []  # no false alarm on healthy running
         assert float(obs.adaptation["detector_threshold"]) > 0
@@ -40,14 +38,5 @@ def test_a_fault_is_detected_without_announcement_and_the_shield_comes_on(params
                  "monitoring with the shield off")
         assert obs.detections[1]["changed"] == 0.0 and obs.fault_events[1][0] == "clear"
         assert obs.detections[1]["stamp_ns"] > obs.fault_events[1][1]
-    except AssertionError as exc:
-        graph.send_signal(signal.SIGINT)
-        lines = [line for line in graph.communicate(timeout=60)[0].splitlines() if "episode" not in line]
-        raise AssertionError(f"{exc}\n--- graph log (without episode lines) ---\n" + "\n".join(lines[-60:])) from None
-    finally:
-        obs.close()
-        if graph.poll() is None:
-            graph.send_signal(signal.SIGINT)
-    log = graph.communicate(timeout=60)[0]
-    assert "Traceback" not in log and "died unexpectedly" not in log, log[-3000:]
+    log = clean_log(graph)
     assert "fault announced by detector" in log
