@@ -174,6 +174,9 @@ def evaluate(env: str, policy_file: str | Path, detector_file: str | Path, out: 
     policy = policy_from(policy_file, env)
     joints = list(make(env).unwrapped.actuator_names)
     faults = default_faults(joints) if faults is None else list(faults)
+    unknown = sorted({j for fault in faults for j in fault if j not in joints})
+    if unknown:
+        raise ValueError(f"unknown joint(s) {unknown} in --fault; {env} has {joints}")
     dt = float(make(env).unwrapped.dt)
     cal = detector.calibration
     fault_runs: dict[str, list[ScoreRun]] = {}

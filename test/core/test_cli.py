@@ -17,6 +17,7 @@ from mesa_ros.core.config import load_config
 from mesa_ros.core.dataset import load
 from mesa_ros.core.experiment import env_spaces, load_datasets, new_agent
 from mesa_ros.core.methods import build
+from mesa_ros.paths import share_dir
 
 torch.set_num_threads(1)
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
@@ -143,6 +144,7 @@ def _evaluate(path: Path, capsys) -> str:
 
 def bad_inputs(d: Path) -> list[tuple[list[str], str]]:
     test, meta = str(d / "test.safetensors"), str(d / "meta.safetensors")
+    cheetah = share_dir() / "config" / "checkpoints" / "halfcheetah_disabled"
     return [
         (["adapt", "--method", "rrl", "--data", str(d / "missing.safetensors"), "--out", "x"], "does not exist"),
         (["adapt", "--method", "rrl", "--data", str(d / "corrupt.safetensors"), "--out", "x"],
@@ -163,6 +165,18 @@ def bad_inputs(d: Path) -> list[tuple[list[str], str]]:
         (["meta-train", "--method", "carl", "--data", str(d / "train"), "--out", "x"], "unknown method 'carl'"),
         (["meta-train", "--method", "rrl", "--data", str(d / "train"), "--out", "x"], "has no stage on the training"),
         (["meta-train", "--method", "mesa", "--data", test, "--out", "x"], "this step needs 'train'-split data"),
+        (["detector", "fit", "--policy", str(d / "missing.safetensors"), "--out", "x"], "does not exist"),
+        (["detector", "fit", "--policy", str(cheetah / "policy.safetensors"), "--out", "x", "--set", "drift=0"],
+         "config value drift=0.0 out of range"),
+        (["detector", "evaluate", "--detector", str(cheetah / "policy.safetensors"), "--policy",
+          str(cheetah / "policy.safetensors"), "--out", "x"], "is not a change-detector file"),
+        (["detector", "evaluate", "--detector", str(cheetah / "detector.safetensors"), "--policy",
+          str(cheetah / "policy.safetensors"), "--out", "x", "--fault", "{bad"], "is not JSON"),
+        (["detector", "evaluate", "--detector", str(cheetah / "detector.safetensors"), "--policy",
+          str(cheetah / "policy.safetensors"), "--out", "x", "--fault", '{"tail": 0}', "--runs", "1"],
+         "unknown joint(s) ['tail']"),
+        (["detector", "evaluate", "--detector", str(cheetah / "detector.safetensors"), "--policy",
+          str(cheetah / "policy.safetensors"), "--out", "x", "--hours", "0"], "--hours must be > 0"),
         (["adapt", "--checkpoint", str(d / "final.safetensors"), "--data", str(d / "nav1.safetensors"), "--out", "x"],
          "was trained on 'Navigation-2', not 'Navigation-1'"),
         (["adapt", "--method", "mesa", "--data", test, "--out", "x"], "adapts the layer of its offline stage"),
