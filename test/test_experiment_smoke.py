@@ -1,5 +1,5 @@
-"""``mesa-ros experiment`` end to end at smoke size (CI): data -> phases 1-3 for every method -> CSV, PNG, table;
-resumable (a rerun skips finished units; a deleted unit alone reruns, with the same numbers)."""
+"""``mesa-ros experiment`` end to end at smoke size (CI): data -> phases 1-3 for every method (CARL and CARL-Offline
+included) -> CSV, PNG, table; resumable (a rerun skips finished units; a deleted unit alone reruns, with the same numbers)."""
 from __future__ import annotations
 
 import csv
@@ -28,7 +28,7 @@ def without_wall_time(rows: list[dict[str, str]]) -> list[dict[str, str]]:
 def test_navigation_2_end_to_end_then_resume(tmp_path):
     out = tmp_path / "navigation-2"
     assert main(["experiment", "navigation-2", "--preset", "smoke", "--seeds", "2", "--out", str(out),
-                 "--no-progress"]) == 0
+                 "--methods", "mesa", "multitask", "rrl", "unconstrained", "carl,carl_offline", "--no-progress"]) == 0
 
     rows = read(out / "episodes.csv")
     episodes = 3  # smoke preset: online.episodes
@@ -36,7 +36,8 @@ def test_navigation_2_end_to_end_then_resume(tmp_path):
         for seed in SEEDS:
             mine = [r for r in rows if (r["method"], r["seed"]) == (method, str(seed))]
             assert [int(r["episode"]) for r in mine] == list(range(1, episodes + 1)), (method, seed)
-            assert (out / "checkpoints" / f"{method}_seed{seed}.safetensors").stat().st_size > 0
+            stage = "offline" if METHODS[method].model_based else "checkpoints"  # CARL: its model after the offline stage
+            assert (out / stage / f"{method}_seed{seed}.safetensors").stat().st_size > 0
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / "curves.png").stat().st_size > 10_000
     table = (out / "results.md").read_text()
     assert all(f"| {method} | 2 |" in table for method in METHODS)
@@ -50,8 +51,9 @@ def test_navigation_2_end_to_end_then_resume(tmp_path):
     # a rerun finds every unit finished and redoes nothing
     unit_files = sorted(out.glob("*/*.*"))
     stamps = {p: p.stat().st_mtime_ns for p in unit_files}
-    again = run_experiment("navigation-2", out, preset="smoke", seeds=SEEDS, progress=False, echo=lambda _: None)
-    assert again.ran == [] and len(again.skipped) == 2 + 1 + 2 * 2 + len(METHODS) * 2
+    again = run_experiment("navigation-2", out, preset="smoke", seeds=SEEDS, methods=list(METHODS), progress=False,
+                           echo=lambda _: None)
+    assert again.ran == [] and len(again.skipped) == 2 + 1 + 4 * 2 + len(METHODS) * 2  # data, offline, phase 3
     assert {p: p.stat().st_mtime_ns for p in unit_files} == stamps
     assert without_wall_time(read(out / "episodes.csv")) == without_wall_time(rows)
     # a run of some methods / seeds still summarises every finished unit of the directory
@@ -60,12 +62,14 @@ def test_navigation_2_end_to_end_then_resume(tmp_path):
     assert subset.ran == [] and without_wall_time(read(out / "episodes.csv")) == without_wall_time(rows)
 
     # a lost unit is the only one redone, from the stored data and offline checkpoint, with the same numbers
-    lost = out / "episodes" / "mesa_seed1.csv"
-    before = read(lost)
-    lost.unlink()
-    third = run_experiment("navigation-2", out, preset="smoke", seeds=SEEDS, progress=False, echo=lambda _: None)
-    assert third.ran == ["episodes/mesa_seed1"]
-    assert without_wall_time(read(lost)) == without_wall_time(before)
+    for method in ("mesa", "carl"):
+        lost = out / "episodes" / f"{method}_seed1.csv"
+        before = read(lost)
+        lost.unlink()
+        third = run_experiment("navigation-2", out, preset="smoke", seeds=SEEDS, methods=list(METHODS), progress=False,
+                               echo=lambda _: None)
+        assert third.ran == [f"episodes/{method}_seed1"]
+        assert without_wall_time(read(lost)) == without_wall_time(before)
 
     # other settings in the same directory are refused, not mixed in
     with pytest.raises(ValueError, match="other settings"):
@@ -85,7 +89,7 @@ def test_registry_names_the_papers_experiments_and_unit_files():
     assert "data.partial=true" in EXPERIMENTS["ablation-partial"].overrides
 
 
-@pytest.mark.parametrize("argv", [["navigation-3"], ["navigation-2", "--methods", "carl"], ["navigation-2", "--seeds", "0"],
+@pytest.mark.parametrize("argv", [["navigation-3"], ["navigation-2", "--methods", "meta-cpo"], ["navigation-2", "--seeds", "0"],
                                   ["navigation-2", "--preset", "tiny"]])
 def test_bad_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as exc:

@@ -19,6 +19,7 @@ Examples::
 
     mesa-ros experiment navigation-2                        # cpu-small preset, 5 seeds -> runs/navigation-2
     mesa-ros experiment halfcheetah-disabled --seeds 3 --methods mesa multitask
+    mesa-ros experiment navigation-1 --methods carl,carl_offline   # the model-based comparisons
     mesa-ros experiment navigation-2 --preset smoke --seeds 2 --out /tmp/nav2-smoke
     mesa-ros experiment cartpole-length --jobs 8              # each stage's units on 8 local processes
     mesa-ros experiment ant-disabled --dask tcp://scheduler:8786   # on a Dask cluster (pip install .[cluster])
@@ -46,7 +47,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    help="cpu-small (default), smoke (CI-sized, numbers meaningless) or full (the paper's values)")
     p.add_argument("--seeds", type=_seeds, metavar="N|A,B,..",
                    help="number of seeds (0..N-1) or a comma-separated list (default: the experiment's)")
-    p.add_argument("--methods", nargs="+", choices=sorted(METHODS), help="methods (default: the experiment's)")
+    p.add_argument("--methods", nargs="+", type=_methods, metavar="METHOD",
+                   help=f"methods, space- or comma-separated, of {sorted(METHODS)} (default: the experiment's; "
+                        "carl and carl_offline only when named)")
     p.add_argument("--out", help="output directory (default: runs/<NAME>; report: required)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the datasets and the test task (default: 0)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -74,8 +77,18 @@ def _seeds(text: str) -> list[int]:
     return values
 
 
+def _methods(text: str) -> list[str]:
+    names = [name for name in text.split(",") if name]
+    unknown = [name for name in names if name not in METHODS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown method(s) {unknown or [text]}; expected {sorted(METHODS)}")
+    return names
+
+
 def run(args: argparse.Namespace) -> int:
     set_threads(args)
+    if args.methods is not None:
+        args.methods = [name for names in args.methods for name in names]
     if args.name == "report":
         if not args.dirs or not args.out:
             raise ValueError("report needs experiment directories and --out")

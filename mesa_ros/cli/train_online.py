@@ -22,14 +22,14 @@ from mesa_ros.cli.common import (add_config_args, add_force_arg, add_tensorboard
 from mesa_ros.core import online
 from mesa_ros.core.experiment import (MetricsLog, env_spaces, load_checkpoint, load_datasets, new_agent, parse_task,
                                       resolve_config, resolve_task, save_checkpoint)
-from mesa_ros.core.methods import METHODS, get_method
+from mesa_ros.core.methods import SAFETY_LAYER_METHODS, get_method
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="phase 3: SAC behind the shield in the test environment, per-episode CSV",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="adapted checkpoint from mesa-ros adapt (none for unconstrained)")
-    p.add_argument("--method", help=f"one of {sorted(METHODS)} (default: the checkpoint's, else unconstrained)")
+    p.add_argument("--method", help=f"one of {sorted(SAFETY_LAYER_METHODS)} (default: the checkpoint's, else unconstrained)")
     p.add_argument("--env", help="environment (required without --checkpoint; checked against it otherwise)")
     p.add_argument("--data", help="test-split dataset to keep in the critic's replay buffer")
     p.add_argument("--task", metavar="JSON", help="test task (default: the checkpoint's, the dataset's, "

@@ -134,6 +134,31 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class CarlConfig:
+    """CARL and CARL-Offline (Zhang et al. 2020; the MESA paper's model-based comparisons; ref ``jesbu1/carl``):
+    a PETS ensemble with a catastrophe head planned through by a risk-averse CEM (``core/carl.py``,
+    ``core/carl_agent.py``). Values of the CARL reference (``config/cartpole.py``, ``MPC.py``, ``mbexp.py``)."""
+
+    members: int = 5  # ref: --num_nets 5
+    hidden: tuple[int, ...] = (200, 200, 200)  # ref: 4 x 500 (cartpole), 5 x 200 (half-cheetah)
+    lr: float = 1e-3  # ref: Adam 1e-3
+    batch_size: int = 32  # ref: 32
+    weight_decay: float = 5e-5  # ref: 2.5e-5 .. 5e-4 per layer
+    fit_steps: int = 5000  # Adam steps of the first fit (CARL-Offline: the offline datasets; CARL: its first rollouts)
+    refit_steps: int = 1000  # Adam steps on all data after each rollout (ref: 5-10 epochs over all data)
+    init_rollouts: int = 5  # CARL: random-action rollouts in the source environments before planning
+    source_iterations: int = 50  # CARL: planned rollouts in the source environments, one per iteration (ref: 50-100)
+    horizon: int = 25  # ref: PLAN_HOR 25 (cartpole), 10 (half-cheetah)
+    population: int = 400  # ref: CEM popsize 400 (cartpole), 500 (half-cheetah)
+    elites: int = 40  # ref: 40
+    iterations: int = 5  # ref: CEM max_iters 5
+    particles: int = 20  # ref: npart 20
+    smoothing: float = 0.1  # ref: CEM alpha 0.1
+    catastrophe_cost: float = 10_000.0  # ref: CATASTROPHE_COST
+    catastrophe_threshold: float = 0.5  # ref: CARL (State), test_percentile 50 (a predicted probability > 0.5)
+
+
+@dataclass(frozen=True)
 class DetectorConfig:
     """The change detector of ``core/detector.py`` (ours: neither the paper nor the reference detects faults).
     Not part of ``MesaConfig``: the detector is fitted per deployed policy, and its file stores this config."""
@@ -163,6 +188,7 @@ class MesaConfig:
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
     online: OnlineConfig = field(default_factory=OnlineConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    carl: CarlConfig = field(default_factory=CarlConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists), e.g. to store beside a checkpoint."""
@@ -217,6 +243,10 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "num_train_tasks": _AT_LEAST_1, "train_transitions": _AT_LEAST_1, "test_transitions": _AT_LEAST_1,
     "learning_starts": _NONNEG, "steps": _NONNEG, "pretrain_steps": _NONNEG, "max_total_steps": _NONNEG,
     "critic_updates_per_step": _NONNEG, "eval_every": _NONNEG, "seed": (0, 2**32 - 1, False, False),
+    "members": _AT_LEAST_1, "fit_steps": _AT_LEAST_1, "refit_steps": _NONNEG, "init_rollouts": _NONNEG,
+    "source_iterations": _NONNEG, "horizon": _AT_LEAST_1, "population": _AT_LEAST_1, "elites": _AT_LEAST_1,
+    "particles": _AT_LEAST_1, "smoothing": (0, 1, False, True), "catastrophe_cost": _NONNEG,
+    "catastrophe_threshold": _UNIT, "weight_decay": _NONNEG,
     "clip": _POSITIVE, "drift": _POSITIVE, "margin": (1, None, False, False), "clear_steps": _AT_LEAST_1,
 }
 

@@ -54,7 +54,8 @@ from mesa_ros.core.dataset import TransitionDataset
 from mesa_ros.core.files import atomic
 from mesa_ros.core.experiment import (MetricsLog, draw_tasks, env_spaces, load_checkpoint, new_agent,
                                       require_tensorboard, resolve_config, save_checkpoint)
-from mesa_ros.core.methods import METHODS, adapt_stage, get_method, offline_stage
+from mesa_ros.core import carl_agent
+from mesa_ros.core.methods import METHODS, SAFETY_LAYER_METHODS, adapt_stage, get_method, offline_stage
 from mesa_ros.envs.base import SPLITS
 
 PRESETS = ("cpu-small", "smoke", "full")  # "full": the paper's values (no preset)
@@ -77,7 +78,7 @@ class Experiment:
     name: str
     env: str
     summary: str
-    methods: tuple[str, ...] = tuple(METHODS)
+    methods: tuple[str, ...] = SAFETY_LAYER_METHODS  # CARL, CARL-Offline on request (--methods)
     seeds: int = 5
     variants: tuple[Variant, ...] = (Variant(),)
     start: str = "reset"  # collect(start=...): "near_obstacles" for the Navigation reference data
@@ -146,7 +147,7 @@ def _resolve(exp: Experiment, preset: str, overrides: Sequence[str], seed: int =
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {list(PRESETS)}")
     return resolve_config(exp.env, None if preset == "full" else preset, [*exp.overrides, *overrides, f"seed={seed}"],
-                          method=get_method(method) if method else None)
+                          method=get_method(method, model_based=True) if method else None)
 
 
 def draw_test_task(env: str, seed: int, partial: bool = False) -> dict[str, Any]:
@@ -224,6 +225,10 @@ def run_job(job: Job) -> tuple[float, str]:
         note = data.summary()
     elif job.kind == "offline":
         note = _offline_unit(exp, job, _datasets(out))
+    elif job.kind == "episodes" and get_method(job.unit.method, model_based=True).model_based:
+        rows = _run_carl_unit(exp, out, job, path)
+        note = (f"{len(rows)} episodes, {rows[-1]['cumulative_violations']} violations, "
+                f"mean return {np.mean([r['return'] for r in rows]):.1f}")
     elif job.kind == "episodes":
         rows = _run_unit(exp, out, job.unit, _resolve(exp, job.preset, job.overrides, job.unit.seed, job.unit.method),
                          env_spaces(exp.env), _datasets(out)[1], path, job.tensorboard)
@@ -242,7 +247,9 @@ def _datasets(out: Path) -> tuple[list[TransitionDataset], TransitionDataset]:
 
 def _offline_unit(exp: Experiment, job: Job, data: tuple[list[TransitionDataset], TransitionDataset]) -> str:
     unit, (train, test), path = job.unit, data, Path(job.path)
-    m, ucfg = get_method(unit.method), _resolve(exp, job.preset, job.overrides, unit.seed, unit.method)
+    m, ucfg = get_method(unit.method, model_based=True), _resolve(exp, job.preset, job.overrides, unit.seed, unit.method)
+    if m.model_based:
+        return _carl_offline_unit(ucfg, job, train)
     space = env_spaces(exp.env)
     agent = new_agent(ucfg, space)
     with MetricsLog(path.with_suffix(".metrics.csv"), _board(job.tensorboard, "offline", unit.key)) as log:
@@ -276,7 +283,7 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
     if not seeds or not methods:
         raise ValueError("give at least one seed and one method")
     for m in methods:
-        get_method(m)
+        get_method(m, model_based=True)
     if len(set(seeds)) != len(seeds) or len(set(methods)) != len(methods):
         raise ValueError(f"seeds {seeds} and methods {methods} must not repeat")
     if jobs < 1 or threads < 1:
@@ -302,9 +309,9 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
                                   cfg.data.test_transitions, data_seed + TEST_DATA_SEED, horizon)))
     offline_jobs, unit_jobs = [], []
     for m in methods:
-        method = get_method(m)
+        method = get_method(m, model_based=True)
         for s in seeds:
-            if method.offline is not None:
+            if method.offline is not None or method.model_based:
                 for v in exp.variants if method.offline_reads_test else exp.variants[:1]:
                     name = _offline_name(m, v.key, s)
                     offline_jobs.append(job("offline", name, out / f"{name}.safetensors", unit=Unit(m, v, s)))
@@ -356,7 +363,7 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
 
 def _offline_name(method: str, variant: str, seed: int) -> str:
     """The offline checkpoint a unit starts from (per variant only when the offline stage reads the test data)."""
-    return f"offline/{Unit.key_of(method, variant if get_method(method).offline_reads_test else '', seed)}"
+    return f"offline/{Unit.key_of(method, variant if get_method(method, True).offline_reads_test else '', seed)}"
 
 
 def _test_share(test: TransitionDataset, variant: Variant) -> TransitionDataset:
@@ -390,6 +397,34 @@ def _run_unit(exp: Experiment, out: Path, unit: Unit, cfg: MesaConfig, space: An
         save_checkpoint(out / "checkpoints" / f"{unit.key}.safetensors", cfg, method, space, agent, safety=safety,
                         stage="online", task=task, test_transitions=len(data))
     return [r for r in result.rows if r["mode"] == "train"]
+
+
+def _carl_offline_unit(cfg: MesaConfig, job: Job, train: list[TransitionDataset]) -> str:
+    """CARL: the model learned by planning in the training tasks (one row per source episode to the metrics CSV);
+    CARL-Offline: the model fitted on the training datasets."""
+    unit, path = job.unit, Path(job.path)
+    if unit.method == "carl_offline":
+        agent = carl_agent.train_offline(cfg, train, unit.seed)
+        note = f"fitted on {sum(len(d) for d in train)} offline transitions"
+    else:
+        with MetricsLog(path.with_suffix(".metrics.csv"), _board(job.tensorboard, "offline", unit.key),
+                        step_key="episode") as log:
+            agent = carl_agent.train_in_sources(cfg, [d.metadata.task for d in train], unit.seed, log.write)
+        note = f"{len(agent.recorder)} transitions in the training environments"
+    agent.save(path, {"stage": "offline", "method": unit.method})
+    return note
+
+
+def _run_carl_unit(exp: Experiment, out: Path, job: Job, path: Path) -> list[dict[str, Any]]:
+    """Phase 3 of CARL / CARL-Offline from the unit's offline model (``carl_agent.run_target``)."""
+    unit = job.unit
+    agent = carl_agent.CarlAgent.load(out / f"{_offline_name(unit.method, unit.variant.key, unit.seed)}.safetensors")
+    test = _test_share(_datasets(out)[1], unit.variant)
+    with atomic(path) as tmp:
+        with MetricsLog(tmp, _board(job.tensorboard, "episodes", unit.key), step_key="episode") as log:
+            rows = carl_agent.run_target(agent.cfg, test.metadata.task, agent, test, seed=unit.seed,
+                                         on_episode=log.write)
+    return rows
 
 
 # -- summary: combined CSV, markdown table, plots -------------------------------------------------
@@ -526,7 +561,7 @@ def _calibration_table(out: Path, meta: Mapping[str, Any]) -> list[str]:
     counts = dict.fromkeys(DISTANCE_BINS, 0)
     variant = meta["variants"][0]["key"]  # the first condition
     for method in meta["methods"]:
-        if not get_method(method).safe:
+        if not get_method(method, model_based=True).safe:
             continue
         prefix = Unit.key_of(method, variant, 0)[:-1]  # "<method>[_<variant>]_seed"
         seeds = sorted(int(p.name[len(prefix):].split(".")[0]) for p in (out / "checkpoints").glob(
@@ -613,4 +648,5 @@ def report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
     return out / "results.md"
 
 
-COLORS = {"unconstrained": "tab:gray", "rrl": "tab:orange", "multitask": "tab:blue", "mesa": "tab:red"}
+COLORS = {"unconstrained": "tab:gray", "rrl": "tab:orange", "multitask": "tab:blue", "mesa": "tab:red",
+          "carl": "tab:green", "carl_offline": "tab:olive"}

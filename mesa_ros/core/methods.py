@@ -37,7 +37,8 @@ phase 3 starts from (it travels in the checkpoints as module ``sac``), so the of
 calibrated to the policy the shield first guards; phase 3 then recalibrates it online as the task
 policy learns (paper sec. 4.3).
 
-More methods (CARL, CARL-Offline, Meta-CPO) plug in as further ``Method`` entries of ``METHODS``.
+CARL and CARL-Offline (``model_based``) have no safety layer: they plan through a learned model
+(``core/carl_agent.py``), and only ``mesa-ros experiment`` runs them. Meta-CPO is not implemented.
 """
 from __future__ import annotations
 
@@ -177,6 +178,7 @@ class Method:
     adapt: AdaptStage | None  # None: no safety layer (phase 3 executes a_task)
     twin_critic: bool = False  # Recovery RL's pessimistic twin heads
     offline_reads_test: bool = False  # the offline stage trains pi_rec on the test dataset (MESA, as the ref)
+    model_based: bool = False  # CARL: a planner through a learned model instead of SAC (+ a safety layer)
 
     @property
     def safe(self) -> bool:
@@ -198,14 +200,24 @@ METHODS: dict[str, Method] = {
                         pooled_train, adapt_to_test),
     "mesa": Method("mesa", "MAML-meta-learned critic (phase 1), then phase 2 on the test data",
                    meta_train, adapt_to_test, offline_reads_test=True),
+    "carl": Method("carl", "CARL: PETS ensemble learned by planning in the training environments, risk-averse "
+                   "CEM adapted online", None, None, model_based=True),
+    "carl_offline": Method("carl_offline", "CARL-Offline: the same model learned from the offline training datasets",
+                           None, None, model_based=True),
 }
-PLANNED = ("carl", "carl-offline", "meta-cpo")  # paper comparisons not implemented (yet)
+SAFETY_LAYER_METHODS = tuple(name for name, m in METHODS.items() if not m.model_based)  # SAC (+ a shield)
+PLANNED = ("meta-cpo",)  # paper comparisons not implemented
 
 
-def get_method(name: str) -> Method:
-    """The registered method ``name``; ``ValueError`` naming the choices otherwise."""
+def get_method(name: str, model_based: bool = False) -> Method:
+    """The registered method ``name``; ``ValueError`` naming the choices otherwise, and for a model-based method
+    (CARL) unless ``model_based`` (the experiment runner is the one place that runs them)."""
     if name in METHODS:
-        return METHODS[name]
+        method = METHODS[name]
+        if method.model_based and not model_based:
+            raise ValueError(f"method {name!r} plans through a learned model and has no safety layer or SAC policy: "
+                             f"run it with `mesa-ros experiment <experiment> --methods {name}`")
+        return method
     hint = f" ({name!r} is a comparison of the paper that mesa_ros does not implement yet)" if name in PLANNED else ""
     raise ValueError(f"unknown method {name!r}{hint}; expected one of {sorted(METHODS)}")
 

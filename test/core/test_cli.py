@@ -162,7 +162,7 @@ def bad_inputs(d: Path) -> list[tuple[list[str], str]]:
          "unknown config key 'meta.nope'"),
         (["meta-train", "--method", "mesa", "--data", str(d / "train"), "--out", "x", "--preset", "huge"],
          "unknown preset 'huge'"),
-        (["meta-train", "--method", "carl", "--data", str(d / "train"), "--out", "x"], "unknown method 'carl'"),
+        (["meta-train", "--method", "carl", "--data", str(d / "train"), "--out", "x"], "plans through a learned model"),
         (["meta-train", "--method", "rrl", "--data", str(d / "train"), "--out", "x"], "has no stage on the training"),
         (["meta-train", "--method", "mesa", "--data", test, "--out", "x"], "this step needs 'train'-split data"),
         (["detector", "fit", "--policy", str(d / "missing.safetensors"), "--out", "x"], "does not exist"),

@@ -8,7 +8,7 @@ import torch
 from mesa_ros.core.collect import collect
 from mesa_ros.core.config import load_config
 from mesa_ros.core.experiment import env_spaces, new_agent, run_pipeline
-from mesa_ros.core.methods import METHODS, adapt_stage, build, get_method, new_critic, new_recovery, offline_stage
+from mesa_ros.core.methods import SAFETY_LAYER_METHODS, adapt_stage, build, get_method, new_critic, new_recovery, offline_stage
 from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.envs import ENVS
 
@@ -47,7 +47,7 @@ def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("method", sorted(SAFETY_LAYER_METHODS))
 def test_every_method_builds_a_layer_that_differs_from_an_untrained_one(method, data):
     train, _, test = data
     m, cfg, agent = setup(method)
@@ -63,10 +63,13 @@ def test_every_method_builds_a_layer_that_differs_from_an_untrained_one(method, 
 
 
 def test_unknown_method_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"unknown method 'sarsa'; expected one of \['mesa', 'multitask', 'rrl', "):
+    with pytest.raises(ValueError, match=r"unknown method 'sarsa'; expected one of \['carl', 'carl_offline', 'mesa', "):
         get_method("sarsa")
     with pytest.raises(ValueError, match="comparison of the paper that mesa_ros does not implement yet"):
+        get_method("meta-cpo")
+    with pytest.raises(ValueError, match="run it with `mesa-ros experiment <experiment> --methods carl`"):
         get_method("carl")
+    assert get_method("carl", model_based=True).model_based
 
 
 def test_rrl_uses_only_the_test_data(data):
