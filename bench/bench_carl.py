@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from mesa_ros.core.carl import PlannerConfig, ProbabilisticEnsemble, RiskAverseCEM
+from mesa_ros.core.carl import ProbabilisticEnsemble, RiskAverseCEM
 from mesa_ros.core.carl_agent import planner_config
 from mesa_ros.core.config import load_config
 from results_file import save

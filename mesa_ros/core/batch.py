@@ -19,18 +19,24 @@ class Batch:
     cost: torch.Tensor  # (...,) c in {0, 1}: s' violates the constraint
     next_obs: torch.Tensor  # (..., obs_dim) s'
     terminated: torch.Tensor  # (...,) 1.0 where the episode ended in s' (not by time limit)
+    target: torch.Tensor | None = None  # (...,) a precomputed critic target (phase 2's lambda-returns); None: TD(0)
+
+    def _map(self, fn) -> "Batch":
+        return Batch(**{f.name: None if getattr(self, f.name) is None else fn(getattr(self, f.name))
+                        for f in fields(self)})
 
     def to(self, device: torch.device | str) -> "Batch":
-        return Batch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+        return self._map(lambda x: x.to(device))
 
     @staticmethod
     def stack(batches: "list[Batch]") -> "Batch":
         """K batches of equal size -> one batch with a leading task dimension K."""
-        return Batch(**{f.name: torch.stack([getattr(b, f.name) for b in batches]) for f in fields(Batch)})
+        return Batch(**{f.name: None if getattr(batches[0], f.name) is None else
+                        torch.stack([getattr(b, f.name) for b in batches]) for f in fields(Batch)})
 
     def task(self, k: int) -> "Batch":
         """Task ``k`` of a stacked batch."""
-        return Batch(**{f.name: getattr(self, f.name)[k] for f in fields(Batch)})
+        return self._map(lambda x: x[k])
 
     def __len__(self) -> int:
         return self.obs.shape[-2]

@@ -108,6 +108,10 @@ class AdaptConfig:
     # ones), when it has any. Paper: none (uniform, 0.0). The reference samples 30% on HalfCheetah
     # (replay_memory.py:48-66, pos_fraction in mesa_exps.txt).
     pos_fraction: float = 0.0
+    # Phase 2's critic target: 0 = the paper's one-step TD from the slow target network; > 0 = lambda-returns of the
+    # test dataset's own episodes (safety_critic.lambda_returns; ours, neither the paper nor the reference), which
+    # carry a violation in the data back to the states before it within phase 2.
+    td_lambda: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -235,7 +239,7 @@ _UNIT = (0, 1, False, False)
 RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "lr": _NONNEG, "pretrain_lr": _NONNEG, "outer_lr": _NONNEG, "inner_lr_lr": _NONNEG,  # 0: frozen
     "inner_lr_init": _POSITIVE, "grad_clip": _POSITIVE,
-    "gamma": _UNIT, "gamma_risk": _UNIT, "eps_risk": _UNIT, "tau": _UNIT, "pos_fraction": (0, 1, False, True),
+    "gamma": _UNIT, "gamma_risk": _UNIT, "eps_risk": _UNIT, "tau": _UNIT, "pos_fraction": (0, 1, False, True), "td_lambda": _UNIT,
     "alpha": _NONNEG, "noise_std": _NONNEG, "bc_weight": _NONNEG,
     "batch_size": _AT_LEAST_1, "inner_batch_size": _AT_LEAST_1, "outer_batch_size": _AT_LEAST_1,
     "buffer_size": _AT_LEAST_1, "num_tasks": _AT_LEAST_1, "inner_steps": _AT_LEAST_1, "iterations": _AT_LEAST_1,

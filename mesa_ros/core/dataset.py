@@ -278,17 +278,20 @@ class TransitionDataset:
         """``batch_size`` transitions drawn with replacement, as float32 tensors: uniformly, or with
         ``pos_fraction`` of them from the violating transitions and the rest from the others (as the
         reference's ``pos_fraction``) when there are both."""
+        return to_batch(self.arrays(), self.sample_index(batch_size, rng, pos_fraction), action)
+
+    def sample_index(self, batch_size: int, rng: np.random.Generator, pos_fraction: float = 0.0) -> np.ndarray:
+        """The indices ``sample`` draws (e.g. to pair the batch with per-transition targets)."""
         if len(self) == 0:
             raise ValueError("cannot sample from an empty dataset")
         if not 0.0 <= pos_fraction <= 1.0:
             raise ValueError(f"pos_fraction must be in [0, 1], got {pos_fraction}")
         pos = np.flatnonzero(self.c > 0) if pos_fraction else np.empty(0, dtype=np.int64)
         if len(pos) == 0 or len(pos) == len(self):
-            return to_batch(self.arrays(), rng.integers(0, len(self), size=batch_size), action)
+            return rng.integers(0, len(self), size=batch_size)
         neg = np.flatnonzero(self.c <= 0)
         n_pos = int(round(pos_fraction * batch_size))
-        idx = np.concatenate((rng.choice(pos, n_pos), rng.choice(neg, batch_size - n_pos)))
-        return to_batch(self.arrays(), idx, action)
+        return np.concatenate((rng.choice(pos, n_pos), rng.choice(neg, batch_size - n_pos)))
 
     # -- files -----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:

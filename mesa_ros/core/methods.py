@@ -55,10 +55,10 @@ from tqdm import tqdm
 from mesa_ros.core.adaptation import OnLog, adapt, train
 from mesa_ros.core.batch import Batch
 from mesa_ros.core.config import MesaConfig
-from mesa_ros.core.dataset import TransitionDataset, concatenate
+from mesa_ros.core.dataset import TransitionDataset, concatenate, to_batch
 from mesa_ros.core.maml import MetaLearner
 from mesa_ros.core.recovery import RecoveryPolicy
-from mesa_ros.core.safety_critic import SafetyCritic, TaskPolicy
+from mesa_ros.core.safety_critic import SafetyCritic, TaskPolicy, lambda_returns
 from mesa_ros.core.safety_layer import SafetyLayer
 
 Metrics = dict[str, float]
@@ -142,10 +142,19 @@ def pooled_train(cfg: MesaConfig, layer: SafetyLayer, train_data: Sequence[Trans
 # -- adaptation stages on the test dataset ----------------------------------------------------------
 def adapt_to_test(cfg: MesaConfig, layer: SafetyLayer, test_data: TransitionDataset, task_policy: TaskPolicy,
                   rng: np.random.Generator, on_log: OnLog | None = None) -> Metrics:
-    """Phase 2 (MESA, Multi-Task): ``adapt.steps`` Adam steps at ``adapt.lr`` of critic and pi_rec."""
+    """Phase 2 (MESA, Multi-Task): ``adapt.steps`` Adam steps at ``adapt.lr`` of critic and pi_rec; with
+    ``adapt.td_lambda`` > 0 the critic regresses on the test episodes' lambda-returns (recomputed every step)."""
     a = cfg.adapt
-    return adapt(layer, lambda n: test_data.sample(n, rng, pos_fraction=a.pos_fraction), task_policy, steps=a.steps,
-                 lr=a.lr, batch_size=a.batch_size, on_log=on_log)
+
+    def sample(n: int) -> Batch:
+        if not a.td_lambda:
+            return test_data.sample(n, rng, pos_fraction=a.pos_fraction)
+        index = test_data.sample_index(n, rng, a.pos_fraction)
+        batch = to_batch(test_data.arrays(), index, "exec")
+        target = lambda_returns(layer.critic, test_data, task_policy, a.td_lambda)[torch.as_tensor(index)]
+        return dataclasses.replace(batch, target=target)
+
+    return adapt(layer, sample, task_policy, steps=a.steps, lr=a.lr, batch_size=a.batch_size, on_log=on_log)
 
 
 def pretrain_on_test(cfg: MesaConfig, layer: SafetyLayer, test_data: TransitionDataset, task_policy: TaskPolicy,

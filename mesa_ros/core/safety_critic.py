@@ -19,6 +19,11 @@ Which network bootstraps (Q_boot), as the reference does (the paper does not say
 * phases 2 and 3: the slow target network (tau 2e-4, ref ``run_multitask.py:633-653``), which starts as
   an exact copy of the critic (``sync_target``, also on leaving ``offline()``).
 
+Phase 2 may instead regress on lambda-returns of the small test dataset's episodes (``lambda_returns``,
+``adapt.td_lambda`` > 0; ours, off by default): the target network's one-step values mixed with the
+episode's own outcome, so that a violation in the data raises the states before it at once instead of
+over the hundreds of slow-target updates TD(0) would need.
+
 ``terminated`` is not used: in the MESA environments every termination is a violation (c = 1), and
 the training datasets keep going after violations, so ``(1 - c)`` is the paper's whole mask.
 """
@@ -27,7 +32,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
@@ -35,6 +42,9 @@ from torch.func import functional_call
 from mesa_ros.core.batch import Batch
 from mesa_ros.core.config import SafetyCriticConfig
 from mesa_ros.core.networks import QRisk
+
+if TYPE_CHECKING:
+    from mesa_ros.core.dataset import TransitionDataset
 
 TaskPolicy = Callable[[Tensor], Tensor]  # obs (N, obs_dim) -> actions (N, act_dim) of pi_task, no grad needed
 
@@ -80,9 +90,10 @@ class SafetyCritic(nn.Module):
         return risk_target(batch.cost, q_next, self.cfg.gamma_risk)
 
     def update(self, batch: Batch, task_policy: TaskPolicy) -> dict[str, float]:
-        """One Adam step on the critic loss, then the soft target update (none offline: no target is kept)."""
-        loss = critic_loss(self.q_risk, dict(self.q_risk.named_parameters()), batch.obs, batch.action,
-                           self.target_value(batch, task_policy))
+        """One Adam step on the critic loss (against ``batch.target`` when it carries one, e.g. phase 2's
+        lambda-returns, else ``target_value``), then the soft target update (none offline: no target is kept)."""
+        target = batch.target if batch.target is not None else self.target_value(batch, task_policy)
+        loss = critic_loss(self.q_risk, dict(self.q_risk.named_parameters()), batch.obs, batch.action, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -113,3 +124,24 @@ class SafetyCritic(nn.Module):
         finally:
             self.bootstrap_current = False
         self.sync_target()
+
+
+@torch.no_grad()
+def lambda_returns(critic: SafetyCritic, data: TransitionDataset, task_policy: TaskPolicy, lam: float) -> Tensor:
+    """G_t = c_t + (1 - c_t) gamma_risk [(1 - lam) Q_targ(s'_t, a') + lam G_{t+1}], a' ~ pi_task(s'_t), for every
+    transition of ``data`` (float32, (N,)); G_{t+1} is the episode's next transition (same episode, next step),
+    Q_targ(s'_t, a') where the data hold none (the episode's end by time limit or the data's cut). lam = 0 is
+    ``target_value``'s TD(0) target; lam = 1 the Monte-Carlo discounted risk where an episode ends in a violation."""
+    next_obs = torch.as_tensor(data.s_next, dtype=torch.float32)
+    q_next = critic.q_risk_target(next_obs, task_policy(next_obs)).numpy().astype(np.float64)
+    key = data.episode.astype(np.int64) * (int(data.step.max()) + 2) + data.step
+    successor = np.searchsorted(np.sort(key), key + 1)
+    order = np.argsort(key)
+    successor = np.where(successor < len(key), order[np.minimum(successor, len(key) - 1)], -1)
+    successor = np.where((successor >= 0) & (key[np.maximum(successor, 0)] == key + 1), successor, -1)
+    g, c, gamma = q_next.copy(), data.c.astype(np.float64), critic.cfg.gamma_risk
+    for step in np.unique(data.step)[::-1]:  # later steps first: G_{t+1} is ready when G_t needs it
+        i = np.flatnonzero(data.step == step)
+        later = np.where(successor[i] >= 0, g[np.maximum(successor[i], 0)], q_next[i])
+        g[i] = c[i] + (1 - c[i]) * gamma * ((1 - lam) * q_next[i] + lam * later)
+    return torch.as_tensor(g, dtype=torch.float32)

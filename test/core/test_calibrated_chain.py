@@ -9,6 +9,7 @@ followed by phase 2 on the test chain.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -16,9 +17,10 @@ import torch
 from gymnasium import spaces
 
 from mesa_ros.core.config import AdaptConfig, MesaConfig, MetaConfig, RecoveryConfig, SafetyCriticConfig
-from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset
+from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset, to_batch
 from mesa_ros.core.methods import (adapt_stage, adapt_to_test, get_method, meta_train, new_critic, new_recovery,
                                    offline_stage)
+from mesa_ros.core.safety_critic import lambda_returns
 from mesa_ros.core.safety_layer import SafetyLayer
 
 torch.set_num_threads(1)
@@ -92,3 +94,34 @@ def test_mesa_phase_1_then_phase_2_reaches_the_calibrated_values_of_an_unseen_ch
     errors = calibration_error(layer, TEST_LENGTH)
     assert max(errors.values()) < TOLERANCE, (before, errors)
     assert max(before.values()) > TOLERANCE  # the test chain was not known before phase 2
+
+
+def test_lambda_returns_are_the_td0_target_at_0_and_the_discounted_risk_at_1() -> None:
+    torch.manual_seed(0)
+    critic = new_critic(CFG, *SPACE)
+    data = chain(TEST_LENGTH, "test", repeats=3)
+    batch = to_batch(data.arrays(), np.arange(len(data)), "exec")
+    td0 = critic.target_value(batch, policy, current=False)
+    assert torch.allclose(lambda_returns(critic, data, policy, 0.0), td0, atol=1e-6)
+    distance = TEST_LENGTH - 1 - data.step  # steps to the violation that ends every episode
+    assert torch.allclose(lambda_returns(critic, data, policy, 1.0), torch.as_tensor(GAMMA ** distance).float())
+    cut = data.subset(data.step < 4)  # episodes cut before their violation: the last step bootstraps
+    last = torch.as_tensor(cut.step == 3)
+    cut_td0 = critic.target_value(to_batch(cut.arrays(), np.arange(len(cut)), "exec"), policy, current=False)
+    assert torch.allclose(lambda_returns(critic, cut, policy, 1.0)[last], cut_td0[last], atol=1e-6)
+
+
+def test_phase_2_on_lambda_returns_calibrates_at_the_papers_slow_target_rate() -> None:
+    """The test above with the paper's tau (2e-4): TD(0) phase 2 stays far from gamma^d, phase 2 on the test
+    episodes' Monte-Carlo returns (adapt.td_lambda = 1) reaches it."""
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    meta = SafetyLayer(new_critic(CFG, *SPACE), new_recovery(CFG, *SPACE))
+    meta_train(CFG, meta, [chain(n) for n in (6, 7, 9, 10)], policy, rng)
+    errors = {}
+    for lam in (0.0, 1.0):
+        layer = copy.deepcopy(meta)
+        cfg = dataclasses.replace(CFG, adapt=dataclasses.replace(CFG.adapt, steps=500, td_lambda=lam))
+        adapt_to_test(cfg, layer, chain(TEST_LENGTH, "test"), policy, np.random.default_rng(1))
+        errors[lam] = max(calibration_error(layer, TEST_LENGTH).values())
+    assert errors[1.0] < TOLERANCE < errors[0.0], errors
