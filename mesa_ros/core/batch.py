@@ -38,5 +38,9 @@ class Batch:
         """Task ``k`` of a stacked batch."""
         return self._map(lambda x: x[k])
 
+    def rows(self, index: torch.Tensor) -> "Batch":
+        """The transitions at ``index`` (along the first dimension)."""
+        return self._map(lambda x: x[index])
+
     def __len__(self) -> int:
         return self.obs.shape[-2]

@@ -37,7 +37,7 @@ def transitions(tau: float, n: int, rng: np.random.Generator) -> Batch:
 
 
 def cat(batches: list[Batch]) -> Batch:
-    return Batch(*(torch.cat([getattr(b, f.name) for b in batches]) for f in dataclasses.fields(Batch)))
+    return Batch(*(torch.cat([getattr(b, f.name) for b in batches]) for f in dataclasses.fields(Batch) if f.name != "target"))
 
 
 def task_policy(obs: torch.Tensor) -> torch.Tensor:
@@ -70,7 +70,7 @@ def held_out_losses(seed: int) -> tuple[float, float]:
 
         def sample(batch_size: int) -> Batch:
             idx = torch.from_numpy(rng.integers(0, TEST_TRANSITIONS, batch_size))
-            return Batch(*(getattr(test_data, f.name)[idx] for f in dataclasses.fields(Batch)))
+            return test_data.rows(idx)
 
         for name, critic in (("mesa", mesa), ("multitask", multitask)):
             adapted = copy.deepcopy(critic)

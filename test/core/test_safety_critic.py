@@ -1,7 +1,6 @@
 """Safety critic: the target formula, sigmoid range, soft update, twin max, and ranking on 2-D navigation data."""
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import torch
@@ -157,7 +156,7 @@ def test_trained_critic_ranks_unsafe_transitions_above_safe_ones() -> None:
 
     def sample(batch_size: int) -> Batch:
         idx = torch.from_numpy(rng.integers(0, len(train), batch_size))
-        return Batch(*(getattr(train, f.name)[idx] for f in dataclasses.fields(Batch)))
+        return train.rows(idx)
 
     with torch.no_grad():
         auc_before = roc_auc(critic(held_out.obs, held_out.action).numpy(), held_out.cost.numpy())
