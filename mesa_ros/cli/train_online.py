@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p = sub.add_parser(name, help="phase 3: SAC behind the shield in the test environment, per-episode CSV",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="adapted checkpoint from mesa-ros adapt (none for unconstrained)")
-    p.add_argument("--method", help=f"one of {sorted(SAFETY_LAYER_METHODS)} (default: the checkpoint's, else unconstrained)")
+    p.add_argument("--method",
+                   help=f"one of {sorted(SAFETY_LAYER_METHODS)} (default: the checkpoint's, else unconstrained)")
     p.add_argument("--env", help="environment (required without --checkpoint; checked against it otherwise)")
     p.add_argument("--data", help="test-split dataset to keep in the critic's replay buffer")
     p.add_argument("--task", metavar="JSON", help="test task (default: the checkpoint's, the dataset's, "

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -97,8 +98,9 @@ class CarlAgent:
         self.recorder = TransitionRecorder(obs_dim, space.shape[0])  # transitions of its own episodes
         self.fitted = False
         sampling = torch.Generator().manual_seed(seed)  # the model's own noise: a restored agent plans the same
-        self.planner = RiskAverseCEM(lambda s, a, m: self.model.step(s, a, m, sampling), REWARDS[cfg.env], space.low, space.high, cfg.carl.members,
-                                     planner_config(cfg.carl), seed=seed, risk_averse=False)
+        self.planner = RiskAverseCEM(lambda s, a, m: self.model.step(s, a, m, sampling), REWARDS[cfg.env],
+                                     space.low, space.high, cfg.carl.members, planner_config(cfg.carl), seed=seed,
+                                     risk_averse=False)
 
     def add(self, dataset: TransitionDataset) -> None:
         self.datasets.append(dataset)
@@ -143,8 +145,6 @@ class CarlAgent:
 
     @classmethod
     def load(cls, path: str | Path) -> "CarlAgent":
-        from safetensors import safe_open
-
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
         if meta.get("format") != "mesa_ros.carl/1":
@@ -225,4 +225,3 @@ def run_target(cfg: MesaConfig, task: Mapping[str, Any], agent: CarlAgent, test_
         return log.rows
     finally:
         env.close()
-

@@ -239,7 +239,8 @@ _UNIT = (0, 1, False, False)
 RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "lr": _NONNEG, "pretrain_lr": _NONNEG, "outer_lr": _NONNEG, "inner_lr_lr": _NONNEG,  # 0: frozen
     "inner_lr_init": _POSITIVE, "grad_clip": _POSITIVE,
-    "gamma": _UNIT, "gamma_risk": _UNIT, "eps_risk": _UNIT, "tau": _UNIT, "pos_fraction": (0, 1, False, True), "td_lambda": _UNIT,
+    "gamma": _UNIT, "gamma_risk": _UNIT, "eps_risk": _UNIT, "tau": _UNIT, "pos_fraction": (0, 1, False, True),
+    "td_lambda": _UNIT,
     "alpha": _NONNEG, "noise_std": _NONNEG, "bc_weight": _NONNEG,
     "batch_size": _AT_LEAST_1, "inner_batch_size": _AT_LEAST_1, "outer_batch_size": _AT_LEAST_1,
     "buffer_size": _AT_LEAST_1, "num_tasks": _AT_LEAST_1, "inner_steps": _AT_LEAST_1, "iterations": _AT_LEAST_1,

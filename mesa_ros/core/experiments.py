@@ -225,13 +225,13 @@ def run_job(job: Job) -> tuple[float, str]:
         note = data.summary()
     elif job.kind == "offline":
         note = _offline_unit(exp, job, _datasets(out))
-    elif job.kind == "episodes" and get_method(job.unit.method, model_based=True).model_based:
-        rows = _run_carl_unit(exp, out, job, path)
-        note = (f"{len(rows)} episodes, {rows[-1]['cumulative_violations']} violations, "
-                f"mean return {np.mean([r['return'] for r in rows]):.1f}")
     elif job.kind == "episodes":
-        rows = _run_unit(exp, out, job.unit, _resolve(exp, job.preset, job.overrides, job.unit.seed, job.unit.method),
-                         env_spaces(exp.env), _datasets(out)[1], path, job.tensorboard)
+        if get_method(job.unit.method, model_based=True).model_based:
+            rows = _run_carl_unit(out, job, path)
+        else:
+            rows = _run_unit(exp, out, job.unit, _resolve(exp, job.preset, job.overrides, job.unit.seed,
+                                                          job.unit.method),
+                             env_spaces(exp.env), _test_dataset(out), path, job.tensorboard)
         note = (f"{len(rows)} episodes, {rows[-1]['cumulative_violations']} violations, "
                 f"mean return {np.mean([r['return'] for r in rows]):.1f}")
     else:
@@ -241,13 +241,18 @@ def run_job(job: Job) -> tuple[float, str]:
 
 def _datasets(out: Path) -> tuple[list[TransitionDataset], TransitionDataset]:
     """The training datasets (in order) and the test dataset of the experiment in ``out``."""
-    return [TransitionDataset.load(p) for p in sorted((out / "data").glob("train_*.safetensors"))], \
-        TransitionDataset.load(out / "data" / "test.safetensors")
+    return [TransitionDataset.load(p) for p in sorted((out / "data").glob("train_*.safetensors"))], _test_dataset(out)
+
+
+def _test_dataset(out: Path) -> TransitionDataset:
+    """The test dataset of the experiment in ``out`` (phase-3 units need nothing else)."""
+    return TransitionDataset.load(out / "data" / "test.safetensors")
 
 
 def _offline_unit(exp: Experiment, job: Job, data: tuple[list[TransitionDataset], TransitionDataset]) -> str:
     unit, (train, test), path = job.unit, data, Path(job.path)
-    m, ucfg = get_method(unit.method, model_based=True), _resolve(exp, job.preset, job.overrides, unit.seed, unit.method)
+    m = get_method(unit.method, model_based=True)
+    ucfg = _resolve(exp, job.preset, job.overrides, unit.seed, unit.method)
     if m.model_based:
         return _carl_offline_unit(ucfg, job, train)
     space = env_spaces(exp.env)
@@ -415,11 +420,11 @@ def _carl_offline_unit(cfg: MesaConfig, job: Job, train: list[TransitionDataset]
     return note
 
 
-def _run_carl_unit(exp: Experiment, out: Path, job: Job, path: Path) -> list[dict[str, Any]]:
+def _run_carl_unit(out: Path, job: Job, path: Path) -> list[dict[str, Any]]:
     """Phase 3 of CARL / CARL-Offline from the unit's offline model (``carl_agent.run_target``)."""
     unit = job.unit
     agent = carl_agent.CarlAgent.load(out / f"{_offline_name(unit.method, unit.variant.key, unit.seed)}.safetensors")
-    test = _test_share(_datasets(out)[1], unit.variant)
+    test = _test_share(_test_dataset(out), unit.variant)
     with atomic(path) as tmp:
         with MetricsLog(tmp, _board(job.tensorboard, "episodes", unit.key), step_key="episode") as log:
             rows = carl_agent.run_target(agent.cfg, test.metadata.task, agent, test, seed=unit.seed,

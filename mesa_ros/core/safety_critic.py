@@ -134,11 +134,10 @@ def lambda_returns(critic: SafetyCritic, data: TransitionDataset, task_policy: T
     ``target_value``'s TD(0) target; lam = 1 the Monte-Carlo discounted risk where an episode ends in a violation."""
     next_obs = torch.as_tensor(data.s_next, dtype=torch.float32)
     q_next = critic.q_risk_target(next_obs, task_policy(next_obs)).numpy().astype(np.float64)
-    key = data.episode.astype(np.int64) * (int(data.step.max()) + 2) + data.step
-    successor = np.searchsorted(np.sort(key), key + 1)
+    key = data.episode.astype(np.int64) * (int(data.step.max()) + 2) + data.step  # unique per transition
     order = np.argsort(key)
-    successor = np.where(successor < len(key), order[np.minimum(successor, len(key) - 1)], -1)
-    successor = np.where((successor >= 0) & (key[np.maximum(successor, 0)] == key + 1), successor, -1)
+    at = np.minimum(np.searchsorted(key[order], key + 1), len(key) - 1)  # where (episode, step + 1) would sit
+    successor = np.where(key[order][at] == key + 1, order[at], -1)
     g, c, gamma = q_next.copy(), data.c.astype(np.float64), critic.cfg.gamma_risk
     for step in np.unique(data.step)[::-1]:  # later steps first: G_{t+1} is ready when G_t needs it
         i = np.flatnonzero(data.step == step)
