@@ -35,6 +35,7 @@ class Observer:
         self.shield_enabled = self.weights_id = 0.0
         self.decisions = 0  # the monitor's decisions seen: the control loop is running
         self.level = -1
+        self.diag_sources: list[tuple[str, int]] = []  # (hardware_id, stamp) of each adaptation status
         self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag, 10)
         self.node.create_subscription(JointState, topics.RISK, self._on_risk, qos.CONTROL_SUB)
         self.detections: list[dict[str, float]] = []  # the adaptation node's detector decisions, with their stamp
@@ -47,7 +48,9 @@ class Observer:
     def _on_diag(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
             if status.name == "adaptation: phase 2":
-                assert status.hardware_id == "HalfCheetah-Disabled" and msg.header.stamp.sec + msg.header.stamp.nanosec
+                # Recorded, not asserted: an assert in a callback surfaces from spin_once without a message. The
+                # stamp is the node's sim clock: 0 until its first /clock, which may come after its first status.
+                self.diag_sources.append((status.hardware_id, msgs.stamp_ns(msg.header.stamp)))
                 self.adaptation = {kv.key: kv.value for kv in status.values}
                 self.level = status.level[0] if isinstance(status.level, bytes) else status.level
                 entry = (self.adaptation["state"], int(self.adaptation["epoch"]))

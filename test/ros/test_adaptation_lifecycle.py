@@ -24,23 +24,26 @@ def test_fault_clear_and_new_fault_move_the_shield_as_documented(checkpoints, pa
                              stderr=subprocess.STDOUT, text=True)
     with watching(graph) as obs:
         obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.decisions > 10, "the graph to run")
-        assert obs.call(SetBool, "/mujoco_sim/faults/ffoot/power_loss", SetBool.Request(data=True)).success
+        assert obs.call(SetBool, "/mujoco_sim/faults/ffoot/power_loss", SetBool.Request(data=True)).success, "ffoot"
         obs.wait(lambda: obs.adaptation.get("state") == "shielding" and obs.shield_enabled == 1.0, "the shield")
-        assert obs.weights_id > 0  # the adapted weights the adaptation node sent
-        assert obs.level == 0
+        assert obs.weights_id > 0, "the monitor does not use the adapted weights the adaptation node sent"
+        assert obs.level == 0, f"adaptation status level {obs.level} while shielding: {obs.adaptation}"
+        assert {hardware for hardware, _ in obs.diag_sources} == {"HalfCheetah-Disabled"}, obs.diag_sources
+        stamps = [stamp for _, stamp in obs.diag_sources]
+        assert stamps == sorted(stamps) and stamps[-1] > 0, f"status not stamped on the sim clock: {stamps}"
 
-        assert obs.call(Trigger, "/mujoco_sim/faults/clear", Trigger.Request()).success
+        assert obs.call(Trigger, "/mujoco_sim/faults/clear", Trigger.Request()).success, "clear"
         obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.shield_enabled == 0.0
                  and obs.weights_id == 0.0, "healthy again: monitoring, shield disarmed, the monitor's own checkpoint")
         assert obs.adaptation["collected"] == "0" and obs.level == 0  # OK: healthy, nothing to do
 
-        assert obs.call(SetBool, "/mujoco_sim/faults/bshin/power_loss", SetBool.Request(data=True)).success
+        assert obs.call(SetBool, "/mujoco_sim/faults/bshin/power_loss", SetBool.Request(data=True)).success, "bshin"
         obs.wait(lambda: obs.adaptation.get("state") == "shielding" and int(obs.adaptation["epoch"]) == 3
                  and obs.shield_enabled == 1.0, "the shield adapted to the second fault")
         seen = [entry for entry in obs.history if entry[0] != "collecting" and entry[0] != "adapting"]
         assert seen == [("monitoring", 0), ("shielding", 1), ("monitoring", 2), ("shielding", 3)], obs.history
         again = obs.call(Trigger, "/adaptation/fault_cleared", Trigger.Request())  # the manual announcement
-        assert again.success
+        assert again.success, again.message
         obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.shield_enabled == 0.0, "manual clear")
         assert not obs.call(Trigger, "/adaptation/fault_cleared", Trigger.Request()).success  # nothing to clear
     log = clean_log(graph)
