@@ -38,7 +38,7 @@ from mesa_ros import envs
 from mesa_ros.core import online
 from mesa_ros.core.carl import (EnsembleConfig, PlannerConfig, ProbabilisticEnsemble, RewardFn, RiskAverseCEM,
                                 fit_ensemble)
-from mesa_ros.core.collect import random_policy
+from mesa_ros.core.rollout import play_episode, random_policy
 from mesa_ros.core.config import CarlConfig, MesaConfig, stored_config
 from mesa_ros.core.dataset import SCHEMA, DatasetMetadata, TransitionDataset, TransitionRecorder, concatenate
 from mesa_ros.core.files import atomic
@@ -115,7 +115,7 @@ class CarlAgent:
 
     def record(self, s: np.ndarray, a_task: np.ndarray, a_exec: np.ndarray, r: float, c: float, s_next: np.ndarray,
                terminated: bool, truncated: bool) -> None:
-        """``online.play_episode``'s ``on_step``: keep the transition for the next fit."""
+        """``rollout.play_episode``'s ``on_step``: keep the transition for the next fit."""
         self.recorder.add(s, a_task, a_exec, r, c, s_next, terminated, truncated)
 
     def fit(self, steps: int) -> dict[str, float]:
@@ -187,7 +187,7 @@ def train_in_sources(cfg: MesaConfig, tasks: Sequence[Mapping[str, Any]], seed: 
             env.unwrapped.set_task(tasks[episode % len(tasks)])
             agent.planner.reset()
             planned = episode >= c.init_rollouts
-            log.add("source", episode + 1, online.play_episode(env, agent.act if planned else explore, None,
+            log.add("source", episode + 1, play_episode(env, agent.act if planned else explore, None,
                                                                  agent.record))
             if episode + 1 == c.init_rollouts or not agent.fitted:
                 agent.fit(c.fit_steps)
@@ -218,7 +218,7 @@ def run_target(cfg: MesaConfig, task: Mapping[str, Any], agent: CarlAgent, test_
         log = online.EpisodeLog(on_episode)
         for episode in range(1, episodes + 1):
             agent.planner.reset()
-            row = log.add("train", episode, online.play_episode(env, agent.act, None, agent.record))
+            row = log.add("train", episode, play_episode(env, agent.act, None, agent.record))
             agent.fit(cfg.carl.refit_steps)
             if cfg.online.max_total_steps and row["total_steps"] >= cfg.online.max_total_steps:
                 break

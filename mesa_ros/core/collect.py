@@ -16,23 +16,23 @@ point inside an obstacle stays there, so more steps would only repeat that state
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from mesa_ros import envs
 from mesa_ros.core.buffers import ReplayBuffer
 from mesa_ros.core.config import SACConfig
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset, TransitionRecorder
+from mesa_ros.core.learner import Learner
+from mesa_ros.core.rollout import Act, random_policy, rollout
 from mesa_ros.core.sac import SAC
 from mesa_ros.envs.base import check_split
 
-Act = Callable[[np.ndarray], np.ndarray]
 Interval = tuple[float, float]
 STARTS = ("reset", "near_obstacles")  # values of collect(start=...)
 NEAR_OBSTACLE_ROLLOUT_STEPS = 10  # reference: ``for j in range(10)``
@@ -138,55 +138,6 @@ class Perturbation:
         return perturbed
 
 
-def random_policy(action_space: gym.spaces.Box, rng: np.random.Generator) -> Act:
-    """Uniform actions in the action space's bounds, drawn from ``rng``."""
-    low, high = action_space.low.astype(np.float64), action_space.high.astype(np.float64)
-    return lambda obs: rng.uniform(low, high)
-
-
-def rollout(
-    env: gym.Env,
-    act: Act,
-    recorder: TransitionRecorder,
-    *,
-    num_transitions: int | None = None,
-    num_episodes: int | None = None,
-    seed: int | None = None,
-    on_step: Callable[[], None] | None = None,
-    progress: bool = False,
-    desc: str = "collect",
-) -> TransitionRecorder:
-    """Run ``act`` in ``env`` until the budget is spent, ``add``-ing every transition to ``recorder``.
-
-    Exactly one budget is given: ``num_transitions`` steps (the last episode is then cut, see
-    ``TransitionRecorder.finish_episode``) or ``num_episodes`` episodes. ``a_task == a_exec`` (no
-    shield). The first reset uses ``seed``; ``on_step`` runs after each recorded step (e.g. a
-    learner's update). ``c`` is ``info["c"]``.
-    """
-    if (num_transitions is None) == (num_episodes is None):
-        raise ValueError("give exactly one of num_transitions and num_episodes")
-    budget = num_transitions if num_transitions is not None else num_episodes
-    if budget < 1:
-        raise ValueError(f"the collection budget must be >= 1, got {budget}")
-    count_steps = num_transitions is not None
-    steps = episodes = 0
-    obs, _ = env.reset(seed=seed)
-    with tqdm(total=budget, desc=desc, unit="step" if count_steps else "episode", disable=not progress) as bar:
-        while (steps if count_steps else episodes) < budget:
-            action = act(obs)
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            recorder.add(obs, action, action, float(reward), float(info["c"]), next_obs, terminated, truncated)
-            steps += 1
-            if on_step is not None:
-                on_step()
-            done = terminated or truncated
-            episodes += done
-            bar.update(1 if count_steps else int(done))
-            obs = env.reset()[0] if done else next_obs
-    recorder.finish_episode()
-    return recorder
-
-
 def train_sac(
     env: gym.Env,
     *,
@@ -204,18 +155,10 @@ def train_sac(
     agent = SAC(env.observation_space, env.action_space, cfg)
     capacity = min(cfg.buffer_size, num_transitions) if num_transitions is not None else cfg.buffer_size
     buffer = ReplayBuffer(env.observation_space.shape[0], env.action_space.shape[0], capacity, action="task", seed=seed)
-    explore = random_policy(env.action_space, np.random.default_rng(seed))
-
-    def act(obs: np.ndarray) -> np.ndarray:
-        return explore(obs) if len(buffer) < cfg.learning_starts else agent.act(obs)
-
-    def learn() -> None:
-        if len(buffer) >= cfg.learning_starts:
-            for _ in range(cfg.updates_per_step):
-                agent.update(buffer.sample(cfg.batch_size))
-
+    learner = Learner(agent, buffer, learning_starts=cfg.learning_starts, sac_updates=cfg.updates_per_step,
+                      sac_batch=cfg.batch_size, explore=random_policy(env.action_space, np.random.default_rng(seed)))
     budget = {"num_transitions": num_transitions, "num_episodes": num_episodes}
-    rollout(env, act, buffer, **budget, seed=seed, on_step=learn, progress=progress, desc="SAC")
+    rollout(env, learner.act, buffer, **budget, seed=seed, on_step=learner.learn, progress=progress, desc="SAC")
     return agent, buffer
 
 

@@ -37,30 +37,17 @@ from tqdm import tqdm
 
 from mesa_ros import envs
 from mesa_ros.core.buffers import ReplayBuffer
-from mesa_ros.core.collect import random_policy
 from mesa_ros.core.config import MesaConfig
 from mesa_ros.core.dataset import TransitionDataset
+from mesa_ros.core.learner import Learner
+from mesa_ros.core.rollout import EpisodeStats, play_episode, random_policy
 from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.core.sac import SAC
-from mesa_ros.core.shield import Shield
 
 #: Columns of the per-episode log; ``total_steps`` and ``cumulative_violations`` accumulate per ``mode``
 #: ("train": learning episodes, the paper's cumulative-violations curve; "eval": evaluation episodes).
 EPISODE_FIELDS = ("mode", "episode", "steps", "total_steps", "return", "violation", "cumulative_violations",
                   "override_rate", "wall_time")
-
-Propose = Callable[[np.ndarray], np.ndarray]
-OnStep = Callable[[np.ndarray, np.ndarray, np.ndarray, float, float, np.ndarray, bool, bool], None]
-
-
-@dataclass
-class EpisodeStats:
-    """What one episode did: its length, return, whether it violated the constraint, shield overrides."""
-
-    steps: int = 0
-    episode_return: float = 0.0
-    violation: bool = False
-    overrides: int = 0
 
 
 class EpisodeLog:
@@ -101,31 +88,6 @@ def make_env(cfg: MesaConfig) -> gym.Env:
     return envs.make(cfg.env, terminate_on_violation=True, max_episode_steps=cfg.online.max_episode_steps)
 
 
-def play_episode(env: gym.Env, propose: Propose, guard: Shield | None, on_step: OnStep | None = None) -> EpisodeStats:
-    """One episode from ``env.reset()``: propose a_task, shield it, step, report the transition."""
-    stats = EpisodeStats()
-    obs, _ = env.reset()
-    done = False
-    while not done:
-        a_task = np.asarray(propose(obs), dtype=np.float32)
-        if guard is None:
-            a_exec, overridden = a_task, False
-        else:
-            decision = guard(obs, a_task)
-            a_exec, overridden = decision.action, decision.overridden
-        next_obs, reward, terminated, truncated, info = env.step(a_exec)
-        c = float(info["c"])
-        if on_step is not None:
-            on_step(obs, a_task, a_exec, float(reward), c, next_obs, terminated, truncated)
-        stats.steps += 1
-        stats.episode_return += float(reward)
-        stats.violation |= c > 0
-        stats.overrides += overridden
-        done = terminated or truncated
-        obs = next_obs
-    return stats
-
-
 def run(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety: SafetyLayer | None = None,
         offline_data: TransitionDataset | None = None, *, seed: int = 0, episodes: int | None = None,
         progress: bool = False, on_episode: Callable[[dict[str, Any]], None] | None = None) -> OnlineResult:
@@ -159,27 +121,14 @@ def run(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety: Saf
                 risk_buffer = ReplayBuffer.from_dataset(offline_data, capacity + len(offline_data), action="exec",
                                                         seed=seed + 1)
         guard = None if safety is None else safety.shield(cfg.shield.eps_risk, noise=True)
-        explore = random_policy(env.action_space, rng)
-
-        def propose(obs: np.ndarray) -> np.ndarray:
-            return explore(obs) if len(task_buffer) < cfg.sac.learning_starts else agent.act(obs)
-
-        def store_and_learn(s: np.ndarray, a_task: np.ndarray, a_exec: np.ndarray, r: float, c: float,
-                            s_next: np.ndarray, terminated: bool, truncated: bool) -> None:
-            task_buffer.add(s, a_task, a_exec, r, c, s_next, terminated, truncated)
-            if risk_buffer is not None:
-                risk_buffer.add(s, a_task, a_exec, r, c, s_next, terminated, truncated)
-            if len(task_buffer) < cfg.sac.learning_starts:
-                return
-            for _ in range(cfg.sac.updates_per_step):
-                agent.update(task_buffer.sample(cfg.sac.batch_size))
-            if safety is not None:
-                for _ in range(cfg.online.critic_updates_per_step):
-                    safety.update(risk_buffer.sample(cfg.critic.batch_size), agent.policy)
+        learner = Learner(agent, task_buffer, safety, risk_buffer, learning_starts=cfg.sac.learning_starts,
+                          sac_updates=cfg.sac.updates_per_step, safety_updates=cfg.online.critic_updates_per_step,
+                          sac_batch=cfg.sac.batch_size, critic_batch=cfg.critic.batch_size,
+                          explore=random_policy(env.action_space, rng))
 
         log = EpisodeLog(on_episode)
         for episode in tqdm(range(1, episodes + 1), desc="phase 3", unit="episode", disable=not progress):
-            row = log.add("train", episode, play_episode(env, propose, guard, store_and_learn))
+            row = log.add("train", episode, play_episode(env, learner.act, guard, learner.add))
             if cfg.online.eval_every and episode % cfg.online.eval_every == 0:
                 log.add("eval", episode, _evaluation_episode(env, agent, safety, cfg.shield.eps_risk))
             if cfg.online.max_total_steps and row["total_steps"] >= cfg.online.max_total_steps:

@@ -35,6 +35,7 @@ from mesa_ros.core.buffers import ReplayBuffer
 from mesa_ros.core.config import merge
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset
 from mesa_ros.core.experiment import env_spaces, load_checkpoint, save_checkpoint
+from mesa_ros.core.learner import Learner
 from mesa_ros.core.lifecycle import Effect, Lifecycle, Phase
 from mesa_ros.core.methods import adapt_stage, get_method, new_recovery
 from mesa_ros.core.safety_layer import SafetyLayer
@@ -59,7 +60,7 @@ class AdaptationNode(Node):
         lr = declare(self, "lr", -1.0, "phase-2 Adam rate of critic and recovery; -1 = the checkpoint config's "
                      "adapt.lr (paper: 1e-3)", low=-1.0, high=1.0, read_only=True)
         self.online_every = declare(self, "online_every", 1, "shielding: one critic+recovery update every this "
-                                    "many steps (0: stop learning after phase 2)", low=0, high=10**6, read_only=True)
+                                    "many steps (core.learner; 0: stop learning after phase 2)", low=0, high=10**6, read_only=True)
         self.publish_every = declare(self, "publish_every", 500, "shielding: re-send the weights every this many "
                                      "steps", low=1, high=10**9, read_only=True)
         self.buffer_size = declare(self, "buffer_size", 100_000, "capacity of the test-environment buffer "
@@ -94,6 +95,7 @@ class AdaptationNode(Node):
         self.offline = None if self.method.offline is None else (
             meta.safety or SafetyLayer(meta.critic, new_recovery(self.cfg, *self.space)))
         self.layer: SafetyLayer | None = None  # the adapted layer of the current fault
+        self.learner: Learner | None = None  # its online learning while shielding
         self.agent = load_checkpoint(policy or default_checkpoint(self.env, "policy"), env=self.env).agent
         self.task_policy = self.agent.policy
         self.save_adapted = declare(self, "save_adapted", "", "write the phase-2 safety layer (with the task policy) "
@@ -198,7 +200,7 @@ class AdaptationNode(Node):
             if effect is Effect.DISARM:
                 disarm = self._request_enable(False)
             elif effect is Effect.RESTORE_OFFLINE:
-                self.layer, self.nonfinite, self.refused = None, "", ""
+                self.layer, self.learner, self.nonfinite, self.refused = None, None, "", ""
                 if disarm is None:
                     self.reload_client.call_async(Trigger.Request())
                 else:  # reload once the shield is off (a critic-only checkpoint cannot be loaded under a live shield)
@@ -226,6 +228,8 @@ class AdaptationNode(Node):
         self.layer, self.metrics = adapt_stage(self.method, self.cfg, *self.space, self.task_policy, test_data,
                                                copy.deepcopy(self.offline), seed=self.seed)
         self.adapt_seconds = time.monotonic() - start
+        self.learner = Learner(safety=self.layer, risk_buffer=self.buffer, task_policy=self.task_policy,
+                               every=self.online_every, critic_batch=self.cfg.critic.batch_size)
         if self.save_adapted:
             try:
                 path = save_checkpoint(self.save_adapted, self.cfg, self.method, self.space, self.agent,
@@ -260,9 +264,8 @@ class AdaptationNode(Node):
                                       f"{self.transitions} transitions): {result.message}")
 
     def _learn_online(self, new_steps: int) -> None:
+        self.learner.learn(new_steps)
         self.steps_since_publish += new_steps
-        if self.online_every and self.steps_since_publish % self.online_every == 0:
-            self.layer.update(self.buffer.sample(self.cfg.critic.batch_size), self.task_policy)
         if self.steps_since_publish >= self.publish_every:
             self.steps_since_publish = 0
             self._send_weights()

@@ -1,8 +1,8 @@
 """``task_policy``: the SAC task policy; answers each state with a proposed action (a_task).
 
 With ``learn:=true`` it also learns online (phase 3): transitions are rebuilt from the live topics
-(``core.assembler``) into a replay buffer holding the *task* action (the paper's relabelling) and SAC
-is updated once per executed step. ``interface: ros2_control``: it reads ``/joint_states`` (joints by name) and
+(``core.assembler``) into a replay buffer holding the *task* action (the paper's relabelling), and SAC
+learns by ``core.learner`` (``sac.updates_per_step`` updates per executed step once a minibatch is stored). ``interface: ros2_control``: it reads ``/joint_states`` (joints by name) and
 publishes ``std_msgs/Float64MultiArray`` commands in ``command_joints`` order on ``command_topic``, as any
 ros2_control task controller would.
 """
@@ -36,7 +36,6 @@ class TaskPolicyNode(Node):
         seed = declare(self, "seed", 0, "torch seed for sampling and learning", low=0, high=2**31 - 1, read_only=True)
         file = path or default_checkpoint(env, "policy")
         self.frozen: FrozenPolicy | None = None
-        self.updates = 0
         if self.deterministic and not self.learn:
             # fixed weights, deterministic: the frozen numpy copy (core.inference) answers a state ~10x faster,
             # from the checkpoint read as numpy arrays: this node then never imports torch
@@ -50,13 +49,15 @@ class TaskPolicyNode(Node):
 
             from mesa_ros.core.buffers import ReplayBuffer
             from mesa_ros.core.experiment import load_checkpoint
+            from mesa_ros.core.learner import Learner
             torch.manual_seed(seed)
             torch.set_num_threads(1)
             run = load_checkpoint(file, env=env)
-            self.agent, self.batch_size = run.agent, run.cfg.sac.batch_size
-            if self.learn:
-                self.buffer = ReplayBuffer(run.space[0].shape[0], run.space[1].shape[0], capacity, action="task",
-                                           seed=seed)
+            self.agent = run.agent
+            if self.learn:  # a trained policy: no random warm-up, updates once a minibatch is stored
+                buffer = ReplayBuffer(run.space[0].shape[0], run.space[1].shape[0], capacity, action="task", seed=seed)
+                self.learner = Learner(self.agent, buffer, learning_starts=run.cfg.sac.batch_size,
+                                       sac_updates=run.cfg.sac.updates_per_step, sac_batch=run.cfg.sac.batch_size)
         self.observation_from = env_class(env).observation_from
         self.actuators = list(env_class(env).actuator_names)
         if self.learn:
@@ -114,10 +115,7 @@ class TaskPolicyNode(Node):
     def _record_step(self, msg: JointState) -> None:
         self.assembler.add_step(*msgs.parse_values(msg))
         for t in self.assembler.pop_ready():
-            self.buffer.add(t.s, t.a_task, t.a_exec, t.r, t.c, t.s_next, t.terminated, t.truncated)
-            if len(self.buffer) >= max(self.batch_size, 1):
-                self.agent.update(self.buffer.sample(self.batch_size))
-                self.updates += 1
+            self.learner.add(t.s, t.a_task, t.a_exec, t.r, t.c, t.s_next, t.terminated, t.truncated)
 
 
 def main(args: list[str] | None = None) -> int:
