@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mesa_ros.core.experiments import run_experiment
+from mesa_ros.experiments.runner import run_experiment
 from results_file import save
 
 

@@ -75,7 +75,7 @@ def stop(processes: list[subprocess.Popen]) -> None:
 def adapted_checkpoint(safety: Path, policy: Path, out: Path) -> Path:
     """A critic + recovery checkpoint: phase 2 of ``safety`` on 2000 random-policy transitions with the ffoot fault."""
     from mesa_ros.core.collect import collect
-    from mesa_ros.core.experiment import env_spaces, load_checkpoint, save_checkpoint
+    from mesa_ros.core.restore import env_spaces, load_checkpoint, save_checkpoint
     from mesa_ros.core.methods import adapt_to_test, get_method, new_recovery
     from mesa_ros.core.safety_layer import SafetyLayer
 
@@ -92,7 +92,7 @@ def adapted_checkpoint(safety: Path, policy: Path, out: Path) -> Path:
 def in_process_loop(policy: Path, adapted: Path, steps: int) -> tuple[float, dict[str, float]]:
     """Steps/s of the same loop without ROS (the frozen numpy networks the nodes use), and the mean
     shield evaluation time in microseconds: frozen (what the monitor runs) and the torch ``Shield``."""
-    from mesa_ros.core.experiment import load_checkpoint
+    from mesa_ros.core.restore import load_checkpoint
     from mesa_ros.core.inference import FrozenCritic, FrozenPolicy, FrozenShield, numpy_state
     from mesa_ros.envs.session import SimSession
 

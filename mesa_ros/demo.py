@@ -30,7 +30,7 @@ import numpy as np
 from mesa_ros import topics
 from mesa_ros.core.bag_dataset import bag_to_datasets, parse_values
 from mesa_ros.core.bags import read_messages
-from mesa_ros.core.experiments import write_json
+from mesa_ros.core.files import write_json
 from mesa_ros.envs import make
 from mesa_ros.envs.gait import sine_gait
 from mesa_ros.nodes.defaults import default_checkpoint

@@ -69,7 +69,7 @@ def fit(env: str, policy_file: str | Path, out: str | Path, cfg: DetectorConfig 
     mode (deterministic and noisy), with other seeds."""
     from mesa_ros.core import detector
     from mesa_ros.core.dataset import concatenate
-    from mesa_ros.core.experiment import load_checkpoint
+    from mesa_ros.core.restore import load_checkpoint
 
     agent = load_checkpoint(policy_file, env=env).agent
     parts = [collect(env, HEALTHY_TASK, "train", agent, num_transitions=fit_transitions // 2, seed=seed + 50 * i,

@@ -17,7 +17,6 @@ from typing import Any
 import mesa_ros
 
 PREFIX = "mesa_ros."
-KEYS = ("env", "task", "checkpoints", "params_file", "params_sha256", "params", "version", "git_commit")
 
 
 def sha256(path: str | Path) -> str:

@@ -32,7 +32,7 @@ import torch
 
 from mesa_ros.core.calibration import calibration
 from mesa_ros.core.dataset import TransitionDataset
-from mesa_ros.core.experiment import env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config
+from mesa_ros.core.restore import env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config
 from mesa_ros.core.methods import adapt_to_test, get_method, offline_stage
 
 

@@ -23,7 +23,7 @@ import torch
 from mesa_ros import envs
 from mesa_ros.core.calibration import steps_to_violation
 from mesa_ros.core.dataset import TransitionDataset
-from mesa_ros.core.experiment import load_checkpoint
+from mesa_ros.core.restore import load_checkpoint
 
 Controller = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 

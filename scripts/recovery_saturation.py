@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from mesa_ros.core.dataset import TransitionDataset
-from mesa_ros.core.experiment import load_checkpoint
+from mesa_ros.core.restore import load_checkpoint
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from mesa_ros.core.experiment import load_checkpoint
+from mesa_ros.core.restore import load_checkpoint
 from mesa_ros.core.online import make_env
 
 Recover = Callable[[torch.Tensor], np.ndarray]

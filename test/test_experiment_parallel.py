@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mesa_ros.core.experiments import run_experiment
+from mesa_ros.experiments.runner import run_experiment
 
 RUN = dict(preset="smoke", seeds=[0, 1], methods=["unconstrained", "mesa"], progress=False, echo=lambda _: None)
 

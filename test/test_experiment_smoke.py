@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from mesa_ros.cli import main
-from mesa_ros.core.experiments import EXPERIMENTS, Unit, _phase3_length, run_experiment
+from mesa_ros.experiments.registry import EXPERIMENTS, Unit
+from mesa_ros.experiments.report import phase3_length
+from mesa_ros.experiments.runner import run_experiment
 from mesa_ros.core.methods import METHODS
 
 torch.set_num_threads(1)
@@ -125,21 +127,21 @@ def test_test_size_ablation_adapts_on_fractions_of_the_test_dataset(tmp_path):
 
 def test_curves_by_env_steps_when_episode_counts_differ():
     """Under a step budget seeds end after different episode counts: curves are then read off a step grid."""
-    from mesa_ros.core.experiments import _curve
+    from mesa_ros.experiments.report import curve
 
     def rows(*episodes):  # (total_steps, cumulative_violations)
         return [{"total_steps": str(t), "cumulative_violations": str(v)} for t, v in episodes]
 
-    x, mean, se = _curve({0: rows((10, 1), (30, 1), (50, 2)), 1: rows((20, 0), (40, 2))}, "cumulative_violations", True)
+    x, mean, se = curve({0: rows((10, 1), (30, 1), (50, 2)), 1: rows((20, 0), (40, 2))}, "cumulative_violations", True)
     assert x[-1] == 40 and len(x) == 200  # up to the shortest seed's total steps
     at = dict(zip(x.tolist(), mean.tolist()))
     assert at[10.0] == 0.5 and at[20.0] == 0.5 and at[30.0] == 0.5 and at[40.0] == 1.5 and at[0.2] == 0.0
-    x, mean, se = _curve({0: rows((10, 1), (30, 1), (50, 2)), 1: rows((20, 0), (40, 2))}, "cumulative_violations")
+    x, mean, se = curve({0: rows((10, 1), (30, 1), (50, 2)), 1: rows((20, 0), (40, 2))}, "cumulative_violations")
     assert x.tolist() == [1, 2, 3] and mean.tolist() == [0.5, 1.5, 2.0] and se[-1] == 0.0  # by episode
 
 
 def test_table_states_the_phase_3_budget():
-    assert _phase3_length({"episodes": 50, "max_episode_steps": 100, "max_total_steps": 0}) == \
+    assert phase3_length({"episodes": 50, "max_episode_steps": 100, "max_total_steps": 0}) == \
         "50 episodes of at most 100 steps"
-    assert _phase3_length({"episodes": 5000, "max_episode_steps": 200, "max_total_steps": 20000}) == \
+    assert phase3_length({"episodes": 5000, "max_episode_steps": 200, "max_total_steps": 20000}) == \
         "20000 env steps (episodes of at most 200 steps)"

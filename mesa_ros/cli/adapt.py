@@ -18,10 +18,9 @@ import argparse
 
 from mesa_ros.cli.common import (add_config_args, add_force_arg, add_tensorboard_arg, check_outputs, overrides,
                                  set_threads, sibling)
-from mesa_ros.core.experiment import (MetricsLog, env_spaces, load_checkpoint, load_datasets, new_agent,
-                                      resolve_config, save_checkpoint)
-from mesa_ros.core.methods import METHODS, adapt_stage, get_method, new_recovery
-from mesa_ros.core.safety_layer import SafetyLayer
+from mesa_ros.core.restore import env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config, save_checkpoint
+from mesa_ros.experiments.metrics import MetricsLog
+from mesa_ros.core.methods import METHODS, adapt_stage, get_method
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -51,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         method, cfg, space, agent = loaded.method, loaded.cfg, loaded.space, loaded.agent
         if loaded.critic is None:
             raise ValueError(f"checkpoint {args.checkpoint} holds no critic; give a meta-train checkpoint")
-        offline = loaded.safety or SafetyLayer(loaded.critic, new_recovery(cfg, *space))
+        offline = loaded.offline_layer()
     else:
         if args.method is None:
             raise ValueError("give --method rrl, or --checkpoint from mesa-ros meta-train")

@@ -15,7 +15,7 @@ import argparse
 
 from mesa_ros.cli.common import add_config_args, overrides, set_threads
 from mesa_ros.core.calibration import calibration
-from mesa_ros.core.experiment import load_checkpoint, load_datasets
+from mesa_ros.core.restore import load_checkpoint, load_datasets
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from mesa_ros.cli.common import add_config_args, add_force_arg, check_outputs, overrides, paper_name, set_threads
 from mesa_ros.core.collect import Perturbation, collect
-from mesa_ros.core.experiment import draw_tasks, load_checkpoint, parse_task, resolve_config
+from mesa_ros.core.restore import load_checkpoint, resolve_config
+from mesa_ros.core.tasks import draw_tasks, parse_task
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:

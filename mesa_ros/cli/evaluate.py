@@ -14,7 +14,9 @@ import argparse
 
 from mesa_ros.cli.common import add_config_args, add_force_arg, check_outputs, overrides, paper_name, set_threads
 from mesa_ros.core import online
-from mesa_ros.core.experiment import MetricsLog, load_checkpoint, parse_task, resolve_task
+from mesa_ros.core.restore import load_checkpoint
+from mesa_ros.core.tasks import parse_task, resolve_task
+from mesa_ros.experiments.metrics import MetricsLog
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:

@@ -30,7 +30,9 @@ from __future__ import annotations
 import argparse
 
 from mesa_ros.cli.common import add_tensorboard_arg, set_threads
-from mesa_ros.core.experiments import EXPERIMENTS, PRESETS, report, run_experiment
+from mesa_ros.experiments.registry import EXPERIMENTS, PRESETS
+from mesa_ros.experiments.report import report
+from mesa_ros.experiments.runner import run_experiment
 from mesa_ros.core.methods import METHODS
 
 

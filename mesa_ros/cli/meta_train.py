@@ -20,8 +20,8 @@ import dataclasses
 
 from mesa_ros.cli.common import (add_config_args, add_force_arg, add_tensorboard_arg, check_outputs, overrides,
                                  set_threads, sibling)
-from mesa_ros.core.experiment import (MetricsLog, env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config,
-                                     save_checkpoint)
+from mesa_ros.core.restore import env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config, save_checkpoint
+from mesa_ros.experiments.metrics import MetricsLog
 from mesa_ros.core.methods import METHODS, get_method, offline_stage
 
 

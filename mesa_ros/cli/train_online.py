@@ -20,8 +20,9 @@ import argparse
 from mesa_ros.cli.common import (add_config_args, add_force_arg, add_tensorboard_arg, check_outputs, overrides,
                                  paper_name, set_threads, sibling)
 from mesa_ros.core import online
-from mesa_ros.core.experiment import (MetricsLog, env_spaces, load_checkpoint, load_datasets, new_agent, parse_task,
-                                      resolve_config, resolve_task, save_checkpoint)
+from mesa_ros.core.restore import env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config, save_checkpoint
+from mesa_ros.core.tasks import parse_task, resolve_task
+from mesa_ros.experiments.metrics import MetricsLog
 from mesa_ros.core.methods import SAFETY_LAYER_METHODS, get_method
 
 

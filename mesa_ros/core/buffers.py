@@ -37,10 +37,6 @@ class ReplayBuffer(TransitionRecorder):
         self.action = action
         self.rng = np.random.default_rng(seed)
 
-    @property
-    def full(self) -> bool:
-        return self._size == self.capacity
-
     def _claim_slot(self) -> int:
         i = self._pos
         self._pos = (self._pos + 1) % self.capacity

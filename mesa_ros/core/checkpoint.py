@@ -50,6 +50,19 @@ class Checkpoint:
         load_state(module, self.tensors[name], what=f"checkpoint module {name!r}")
 
 
+def safety_modules(ckpt: Checkpoint, source: str, need_critic: bool = True
+                   ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The safety layer's modules in ``ckpt``: (critic, recovery), each None when absent. The one rule of how a
+    checkpoint holds a safety layer, for both rebuilds (torch ``restore.load_checkpoint``, numpy
+    ``inference.frozen_safety``): pi_rec never without Q_risk; ``need_critic``: Q_risk must be there."""
+    critic, recovery = ckpt.tensors.get("critic"), ckpt.tensors.get("recovery")
+    if recovery is not None and critic is None:
+        raise ValueError(f"checkpoint {source} holds a recovery policy without a critic")
+    if need_critic and critic is None:
+        raise ValueError(f"checkpoint {source} has no module 'critic'; it holds {sorted(ckpt.tensors)}")
+    return critic, recovery
+
+
 def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], what: str) -> None:
     """``module.load_state_dict(state)`` with errors that name keys and both shapes."""
     own = module.state_dict()

@@ -6,8 +6,9 @@
 """
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,3 +45,9 @@ def atomic(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, doc: Mapping[str, object]) -> None:
+    """``doc`` as indented JSON, written atomically (``files.atomic``)."""
+    with atomic(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1) + "\n")

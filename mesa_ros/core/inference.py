@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from mesa_ros.core.checkpoint import Checkpoint, safety_modules
 from mesa_ros.core.shield_rule import ShieldDecision, decide
 
 State = Mapping[str, np.ndarray]
@@ -125,3 +126,12 @@ class FrozenShield:
         obs = np.asarray(obs, dtype=np.float32)
         a_task = np.asarray(a_task, dtype=np.float32)
         return decide(self.q_risk(obs, a_task), self.eps_risk, a_task, lambda: self.recovery_action(obs))
+
+
+def frozen_safety(ckpt: Checkpoint, source: str, obs_dim: int, act_dim: int, eps_risk: float, noise_std: float = 0.0,
+                  seed: int = 0) -> tuple[FrozenCritic, FrozenShield | None]:
+    """A checkpoint's safety layer as frozen copies: Q_risk, and the shield when the checkpoint holds pi_rec
+    (``checkpoint.safety_modules``: the same rule as the torch rebuild, ``restore.load_checkpoint``)."""
+    critic, recovery = safety_modules(ckpt, source)
+    q_risk = FrozenCritic(critic, obs_dim, act_dim)
+    return q_risk, None if recovery is None else FrozenShield(q_risk, recovery, obs_dim, eps_risk, noise_std, seed)

@@ -46,10 +46,6 @@ class JointMap:
                              f"position and velocity of every model joint {list(self.env_joints)}")
         return np.array([names.index(j) for j in self.env_joints])
 
-    def check_state_names(self, names: Sequence[str]) -> None:
-        """``ValueError`` naming the model joints a JointState with these names lacks."""
-        self._state_index(tuple(names))
-
     def state(self, names: Sequence[str], position: Sequence[float],
               velocity: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         """(qpos, qvel) in the model's joint order from a JointState's fields; ``ValueError`` if a joint or a

@@ -174,7 +174,3 @@ class MetaLearner:
     def inner_lr(self) -> dict[str, float]:
         """The learned inner learning rates alpha = softplus(rho), per parameter tensor."""
         return {name: F.softplus(r).item() for name, r in self.raw_inner_lr.items()}
-
-    def meta_parameters(self) -> Params:
-        """Detached copies of the meta-learned critic parameters theta (what phase 2 starts from)."""
-        return {name: p.detach().clone() for name, p in self.params.items()}

@@ -215,7 +215,6 @@ METHODS: dict[str, Method] = {
                            None, None, model_based=True),
 }
 SAFETY_LAYER_METHODS = tuple(name for name, m in METHODS.items() if not m.model_based)  # SAC (+ a shield)
-PLANNED = ("meta-cpo",)  # paper comparisons not implemented
 
 
 def get_method(name: str, model_based: bool = False) -> Method:
@@ -227,8 +226,7 @@ def get_method(name: str, model_based: bool = False) -> Method:
             raise ValueError(f"method {name!r} plans through a learned model and has no safety layer or SAC policy: "
                              f"run it with `mesa-ros experiment <experiment> --methods {name}`")
         return method
-    hint = f" ({name!r} is a comparison of the paper that mesa_ros does not implement yet)" if name in PLANNED else ""
-    raise ValueError(f"unknown method {name!r}{hint}; expected one of {sorted(METHODS)}")
+    raise ValueError(f"unknown method {name!r}; expected one of {sorted(METHODS)}")
 
 
 def offline_stage(method: Method, cfg: MesaConfig, observation_space: spaces.Box, action_space: spaces.Box,

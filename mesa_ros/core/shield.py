@@ -3,29 +3,18 @@
     a_exec = a_task          if Q_risk(s, a_task) <= eps_risk
              pi_rec(s)       otherwise
 
-``shield`` is the batched rule on tensors; ``Shield`` is the single-observation version for the
-control loop (numpy in, numpy out, pi_rec only evaluated when it is needed).
+``Shield``: the rule (``shield_rule.decide``) over a live critic and recovery policy, one observation at a
+time (numpy in, numpy out, pi_rec only evaluated when it is needed).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 import numpy as np
 import torch
-from torch import Tensor
 
 from mesa_ros.core.config import ShieldConfig
 from mesa_ros.core.shield_rule import ShieldDecision, decide
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic
-
-
-@torch.inference_mode()
-def shield(obs: Tensor, a_task: Tensor, q_risk: Callable[[Tensor, Tensor], Tensor],
-           recovery: Callable[[Tensor], Tensor], eps_risk: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Batched rule: (a_exec (N, act_dim), overridden (N,) bool, risk (N,))."""
-    risk = q_risk(obs, a_task)
-    overridden = risk > eps_risk
-    return torch.where(overridden.unsqueeze(-1), recovery(obs), a_task), overridden, risk
 
 
 class Shield:

@@ -32,8 +32,8 @@ class StampedState:
 
 
 @dataclass
-class EpisodeStats:
-    """Totals of one episode."""
+class EpisodeTotals:
+    """Totals of the simulator session's current or finished episode (the episode topic's values)."""
 
     episode: int
     steps: int = 0
@@ -53,7 +53,7 @@ class StepOutcome:
     cost: float
     terminated: bool
     truncated: bool
-    finished_episode: EpisodeStats | None
+    finished_episode: EpisodeTotals | None
     reset_state: StampedState | None
 
 
@@ -83,7 +83,7 @@ class SimSession:
         self._seed = seed
         self._stamp_ns = 0
         self._episode = -1
-        self.stats = EpisodeStats(0)
+        self.stats = EpisodeTotals(0)
         self.state = self._new_episode(seed=seed)
 
     # -- episode bookkeeping ---------------------------------------------------------------------
@@ -95,7 +95,7 @@ class SimSession:
     def _new_episode(self, seed: int | None = None) -> StampedState:
         self.env.reset(seed=seed)
         self._episode += 1
-        self.stats = EpisodeStats(self._episode)
+        self.stats = EpisodeTotals(self._episode)
         return self._snapshot()
 
     def observation(self, state: StampedState) -> np.ndarray:

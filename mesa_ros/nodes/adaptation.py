@@ -34,10 +34,10 @@ from mesa_ros.core.assembler import TransitionAssembler
 from mesa_ros.core.buffers import ReplayBuffer
 from mesa_ros.core.config import merge
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset
-from mesa_ros.core.experiment import env_spaces, load_checkpoint, save_checkpoint
+from mesa_ros.core.restore import env_spaces, load_checkpoint, save_checkpoint
 from mesa_ros.core.learner import Learner
 from mesa_ros.core.lifecycle import Effect, Lifecycle, Phase
-from mesa_ros.core.methods import adapt_stage, get_method, new_recovery
+from mesa_ros.core.methods import adapt_stage, get_method
 from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.envs import env_class
 from mesa_ros.nodes import msgs, qos
@@ -92,8 +92,7 @@ class AdaptationNode(Node):
         self.seed = seed
         # pi_rec trained offline with the critic when the checkpoint has it (meta-train), else a fresh one;
         # RRL: none before phase 2 (``adapt_stage`` draws it)
-        self.offline = None if self.method.offline is None else (
-            meta.safety or SafetyLayer(meta.critic, new_recovery(self.cfg, *self.space)))
+        self.offline = None if self.method.offline is None else meta.offline_layer()
         self.layer: SafetyLayer | None = None  # the adapted layer of the current fault
         self.learner: Learner | None = None  # its online learning while shielding
         self.agent = load_checkpoint(policy or default_checkpoint(self.env, "policy"), env=self.env).agent

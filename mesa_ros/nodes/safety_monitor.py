@@ -32,7 +32,7 @@ from std_srvs.srv import SetBool, Trigger
 from mesa_ros import topics
 from mesa_ros.core import checkpoint, health
 from mesa_ros.core.config import stored_config
-from mesa_ros.core.inference import FrozenCritic, FrozenShield
+from mesa_ros.core.inference import FrozenCritic, FrozenShield, frozen_safety
 from mesa_ros.core.joint_map import JointMap
 from mesa_ros.envs import env_class, model_joint_names
 from mesa_ros.nodes import msgs, qos
@@ -232,15 +232,10 @@ class SafetyMonitorNode(Node):
         """Frozen critic (+ recovery) from a checkpoint read as numpy arrays (this node never imports torch) with
         its own config; any mismatch raises, changing nothing."""
         cfg = stored_config(self.env, ckpt.config)
-        if "critic" not in ckpt.tensors:
-            raise ValueError(f"checkpoint has no module 'critic'; it holds {sorted(ckpt.tensors)}")
-        critic = FrozenCritic(ckpt.tensors["critic"], self.obs_dim, len(self.names))
-        shield = None
-        if "recovery" in ckpt.tensors:
-            eps_risk = self.eps_override if self.eps_override >= 0 else cfg.shield.eps_risk
-            shield = FrozenShield(critic, ckpt.tensors["recovery"], self.obs_dim, eps_risk,
-                                  cfg.recovery.noise_std if self.noise else 0.0, self.seed + self.weights_version)
-        elif self.enabled:
+        eps_risk = self.eps_override if self.eps_override >= 0 else cfg.shield.eps_risk
+        critic, shield = frozen_safety(ckpt, source, self.obs_dim, len(self.names), eps_risk,
+                                       cfg.recovery.noise_std if self.noise else 0.0, self.seed + self.weights_version)
+        if shield is None and self.enabled:
             raise ValueError("these weights have no recovery policy; disable the shield first")
         self.critic, self.shield, self.cfg_eps = critic, shield, cfg.shield.eps_risk
         self.weights_version += 1

@@ -48,7 +48,7 @@ class TaskPolicyNode(Node):
             import torch
 
             from mesa_ros.core.buffers import ReplayBuffer
-            from mesa_ros.core.experiment import load_checkpoint
+            from mesa_ros.core.restore import load_checkpoint
             from mesa_ros.core.learner import Learner
             torch.manual_seed(seed)
             torch.set_num_threads(1)

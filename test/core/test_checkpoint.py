@@ -61,7 +61,7 @@ def test_wrong_environment_module_and_files_are_rejected(tmp_path) -> None:
 def test_a_checkpoint_config_with_a_retired_key_still_loads() -> None:
     """critic.offline_tau (the lagging-target rate of the offline stages) is gone; old checkpoints keep loading."""
     from mesa_ros.core.config import load_config
-    from mesa_ros.core.experiment import resolve_config
+    from mesa_ros.core.restore import resolve_config
 
     stored = load_config("Navigation-2", "smoke").to_dict()
     stored["critic"]["offline_tau"] = 2e-3

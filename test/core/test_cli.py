@@ -15,7 +15,7 @@ from mesa_ros.cli import COMMANDS, main
 from mesa_ros.core import checkpoint
 from mesa_ros.core.config import load_config
 from mesa_ros.core.dataset import load
-from mesa_ros.core.experiment import env_spaces, load_datasets, new_agent
+from mesa_ros.core.restore import env_spaces, load_datasets, new_agent
 from mesa_ros.core.methods import build
 from mesa_ros.paths import share_dir
 

@@ -14,7 +14,7 @@ import torch
 from mesa_ros.cli import main
 from mesa_ros.core.collect import Perturbation
 from mesa_ros.core.dataset import load
-from mesa_ros.core.experiment import env_spaces, load_checkpoint, new_agent, resolve_config, save_checkpoint
+from mesa_ros.core.restore import env_spaces, load_checkpoint, new_agent, resolve_config, save_checkpoint
 from mesa_ros.core.methods import get_method
 
 torch.set_num_threads(1)

@@ -38,7 +38,7 @@ def test_a_missing_joint_is_named_and_bad_values_are_refused():
     jmap = JointMap(JOINTS, ACTUATORS)
     names = [j for j in JOINTS if j != "rooty"]
     with pytest.raises(ValueError, match=r"joint state lacks \['rooty'\]"):
-        jmap.check_state_names(names)
+        jmap.state(names, np.zeros(8), np.zeros(8))
     with pytest.raises(ValueError, match="9 names but 9 positions and 0 velocities"):
         jmap.state(JOINTS, np.zeros(9), [])
     with pytest.raises(ValueError, match="NaN or infinite"):

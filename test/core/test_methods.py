@@ -7,10 +7,12 @@ import torch
 
 from mesa_ros.core.collect import collect
 from mesa_ros.core.config import load_config
-from mesa_ros.core.experiment import env_spaces, new_agent, run_pipeline
+from mesa_ros.core import online
+from mesa_ros.core.restore import env_spaces, new_agent
 from mesa_ros.core.methods import SAFETY_LAYER_METHODS, adapt_stage, build, get_method, new_critic, new_recovery, offline_stage
 from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.envs import ENVS
+from mesa_ros.experiments.metrics import MetricsLog
 
 torch.set_num_threads(1)
 ENV = "Navigation-2"
@@ -65,8 +67,6 @@ def test_every_method_builds_a_layer_that_differs_from_an_untrained_one(method, 
 def test_unknown_method_is_a_clear_error():
     with pytest.raises(ValueError, match=r"unknown method 'sarsa'; expected one of \['carl', 'carl_offline', 'mesa', "):
         get_method("sarsa")
-    with pytest.raises(ValueError, match="comparison of the paper that mesa_ros does not implement yet"):
-        get_method("meta-cpo")
     with pytest.raises(ValueError, match="run it with `mesa-ros experiment <experiment> --methods carl`"):
         get_method("carl")
     assert get_method("carl", model_based=True).model_based
@@ -109,7 +109,12 @@ def test_stages_check_their_inputs(data):
 
 def test_pipeline_runs_every_phase_and_writes_the_csv(data, tmp_path):
     train, _, test = data
-    result = run_pipeline("mesa", load_config(ENV, "smoke"), train, test, csv_path=tmp_path / "episodes.csv")
+    method = get_method("mesa")
+    cfg = method.configure(load_config(ENV, "smoke"))
+    agent = new_agent(cfg, SPACE)
+    safety = build(method, cfg, *SPACE, agent.policy, train, test, seed=cfg.seed)
+    with MetricsLog(tmp_path / "episodes.csv", step_key="episode") as log:
+        result = online.run(cfg, test.metadata.task, agent, safety, test, seed=cfg.seed, on_episode=log.write)
     lines = (tmp_path / "episodes.csv").read_text().splitlines()
     assert lines[0].startswith("mode,episode,steps,total_steps,return,violation,cumulative_violations")
     assert len(lines) == 1 + len(result.rows) == 4 and result.safety is not None

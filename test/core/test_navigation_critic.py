@@ -11,10 +11,10 @@ import numpy as np
 import torch
 
 from mesa_ros import envs
-from mesa_ros.core.collect import random_policy, rollout
+from mesa_ros.core.rollout import random_policy, rollout
 from mesa_ros.core.config import load_config
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset, TransitionRecorder
-from mesa_ros.core.experiment import env_spaces, new_agent
+from mesa_ros.core.restore import env_spaces, new_agent
 from mesa_ros.core.methods import build
 
 torch.set_num_threads(1)

@@ -11,7 +11,7 @@ from mesa_ros.core import online
 from mesa_ros.core.collect import collect
 from mesa_ros.core.config import load_config
 from mesa_ros.core.dataset import DatasetMetadata
-from mesa_ros.core.experiment import env_spaces, new_agent
+from mesa_ros.core.restore import env_spaces, new_agent
 from mesa_ros.core.methods import new_critic, new_recovery
 from mesa_ros.core.safety_layer import SafetyLayer
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from mesa_ros.core.batch import Batch
-from mesa_ros.core.collect import random_policy, train_sac
+from mesa_ros.core.collect import train_sac
+from mesa_ros.core.rollout import random_policy
 from mesa_ros.core.config import SACConfig
 from mesa_ros.core.sac import SAC
 

@@ -21,3 +21,11 @@ def assert_unchanged(before: tuple, after: tuple) -> None:
     assert before[0] == after[0]
     for a, b in zip(before[1:], after[1:]):
         np.testing.assert_array_equal(a, b)
+
+
+def flipped(env: MujocoFaultEnv) -> None:
+    """The Ant upside down (180 degrees about x), the torso just above the floor."""
+    qpos = env.init_qpos.copy()
+    qpos[2] = 0.3
+    qpos[3:7] = [0.0, 1.0, 0.0, 0.0]
+    env.set_state(qpos, np.zeros(env.model.nv))

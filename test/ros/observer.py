@@ -3,33 +3,26 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 
 from mesa_ros import topics
 from mesa_ros.nodes import msgs, qos
-from sim_driver import call_service
+from peer import Peer
 
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
 
 
-class Observer:
+class Observer(Peer):
     """Watches the adaptation node's diagnostics and the monitor's decisions; calls the simulator's services."""
 
     def __init__(self) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("lifecycle_observer", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("lifecycle_observer")
         self.adaptation: dict[str, str] = {}
         self.history: list[tuple[str, int]] = []  # (state, epoch) each time it changes
         self.shield_enabled = self.weights_id = 0.0
@@ -67,20 +60,8 @@ class Observer:
         self.detections.append({**values, "stamp_ns": stamp})
 
     def wait(self, predicate, what: str, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate() and time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.1)
-        assert predicate(), f"timed out waiting for {what}; adaptation {self.adaptation}, history {self.history}"
-
-    def call(self, srv_type, name: str, request):
-        result = call_service(self.node, self.executor, srv_type, name, request)
-        assert result is not None, f"{name} did not answer within 10 s"
-        return result
-
-    def close(self) -> None:
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
-
+        assert self.spin_until(predicate, timeout), \
+            f"timed out waiting for {what}; adaptation {self.adaptation}, history {self.history}"
 
 
 @contextmanager

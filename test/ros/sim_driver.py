@@ -6,47 +6,31 @@ import sys
 import time
 
 import numpy as np
-import rclpy
 from rcl_interfaces.srv import SetParameters
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 
 from mesa_ros import topics
 from mesa_ros.nodes import msgs, qos
-from mesa_ros.nodes.client import call_with_resend
+from peer import Peer
 
 COMMAND = np.array([0.5, -0.4, 0.3, -0.6, 0.7, 0.8])
 GEARS = np.array([120, 90, 60, 120, 60, 30])
-
-
-def call_service(node, executor, srv_type, name: str, request, attempts: int = 3):
-    """Call service ``name`` from ``node`` and wait for the answer (asserting that it is served). A request sent
-    the moment the service is discovered can lose its reply while the reply reader is still matching (DDS
-    discovery is per endpoint): it is sent again, up to ``attempts`` times (the services called here are
-    idempotent)."""
-    client = node.create_client(srv_type, name)
-    assert client.wait_for_service(timeout_sec=20), name
-    return call_with_resend(client, executor, request, (5.0,) * attempts)
 
 
 def actuated(effort: np.ndarray) -> np.ndarray:
     return effort[3:]  # joints rootx, rootz, rooty carry no actuator
 
 
-class Driver:
+class Driver(Peer):
     """Plays task policy + monitor for a bare simulator: answers every state with COMMAND."""
 
     def __init__(self, ros_env: dict[str, str], *sim_args: str) -> None:
         self.sim = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.mujoco_sim", "--ros-args",
                                      "-p", "lockstep_republish_s:=0.2", *sim_args], env=ros_env,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("fault_test_driver", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("fault_test_driver")
         self.pub = self.node.create_publisher(JointState, topics.COMMAND, qos.STREAM_PUB)
         self.efforts: list[np.ndarray] = []
         self.stamps: list[int] = []
@@ -75,16 +59,12 @@ class Driver:
         assert len(self.efforts) >= target, "simulator stopped stepping"
         return self.efforts[-1]
 
-    def call(self, srv_type, name: str, request):
-        return call_service(self.node, self.executor, srv_type, name, request)
-
     def set_param(self, name: str, value):
         request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
         return self.call(SetParameters, "/mujoco_sim/set_parameters", request).results[0]
 
     def close(self) -> str:
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
+        super().close()
         self.sim.terminate()
         out, _ = self.sim.communicate(timeout=20)
         return out

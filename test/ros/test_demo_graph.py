@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mesa_ros.core.experiment import load_checkpoint
+from mesa_ros.core.restore import load_checkpoint
 
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
 ROW = re.compile(r"^\s+(.+?)\s+steps\s+(\d+)\s+return/1000 steps\s+-?[\d.]+\s+violations\s+(\d+)", re.M)

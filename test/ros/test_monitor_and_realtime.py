@@ -4,15 +4,12 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rcl_interfaces.srv import SetParameters
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_msgs.msg import UInt8MultiArray
@@ -23,29 +20,7 @@ from mesa_ros.core import checkpoint
 from mesa_ros.core.safety_critic import SafetyCritic
 from mesa_ros.envs.session import SimSession
 from mesa_ros.nodes import msgs, qos
-from sim_driver import call_service
-
-
-class Probe:
-    def __init__(self, name: str) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-
-    def spin_until(self, predicate, timeout: float = 20.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while not predicate() and time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.05)
-        return predicate()
-
-    def call(self, srv_type, name: str, request):
-        return call_service(self.node, self.executor, srv_type, name, request)
-
-    def close(self) -> None:
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
+from peer import Peer
 
 
 @pytest.fixture
@@ -54,7 +29,7 @@ def monitor(checkpoints, ros_env):
                              "-p", f"checkpoint:={checkpoints['adapted']}", "-p", "enabled:=true",
                              "-p", "eps_risk:=0.0"], env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
-    probe = Probe("monitor_probe")
+    probe = Peer("monitor_probe")
     yield probe, proc
     probe.close()
     proc.terminate()
@@ -115,7 +90,7 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
 
 
 def test_realtime_mode_applies_the_safe_default_and_counts_stale_commands(ros_env) -> None:
-    probe = Probe("realtime_probe")  # listening before the simulator starts
+    probe = Peer("realtime_probe")  # listening before the simulator starts
     steps: list[dict[str, float]] = []
     probe.node.create_subscription(JointState, topics.STEP, lambda m: steps.append(msgs.parse_values(m)[1]),
                                    qos.LOGGER_SUB)

@@ -17,7 +17,7 @@ from std_msgs.msg import Float64MultiArray
 from mesa_ros import topics
 from mesa_ros.envs import make, model_joint_names
 from mesa_ros.nodes import msgs, qos
-from test_monitor_and_realtime import Probe
+from peer import Peer
 
 ENV = "HalfCheetah-Disabled"
 ORDER = ("ffoot", "bthigh", "fshin", "bshin", "fthigh", "bfoot")  # the controllers' joint order
@@ -29,7 +29,7 @@ def test_the_filter_maps_joints_by_name_overrides_and_fails_safe(checkpoints, ro
                              "-p", "eps_risk:=1.0", "-p", "interface:=ros2_control", "-p", "max_state_age_s:=0.3",
                              "-p", f"command_joints:={list(ORDER)}"], env=ros_env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    probe = Probe("filter_probe")
+    probe = Peer("filter_probe")
     node = probe.node
     out: list[np.ndarray] = []
     risk: list[dict[str, float]] = []

@@ -1,7 +1,7 @@
-"""Experiment glue: datasets and checkpoints in, phases 1-3 through ``methods`` and ``online``, metrics out.
+"""Building and restoring a run: its config, its networks, its checkpoints, its datasets (one rebuild for all).
 
-Used by the ``mesa-ros`` commands (one stage per command, checkpoints between them) and by
-``run_pipeline`` (all stages in one process). Checkpoints hold module ``sac`` (the task policy,
+Used by the ``mesa-ros`` commands (one stage per command, checkpoints between them), the nodes and
+the experiment runner. Checkpoints hold module ``sac`` (the task policy,
 untrained until phase 3: the critic targets' a' ~ pi_task(s') come from it offline), ``critic``
 after meta-train (MESA / Multi-Task), ``critic`` + ``recovery`` after adapt and phase 3; the header
 keeps the full config and ``extra`` = {"stage", "method", "task", ...}.
@@ -12,16 +12,12 @@ Seeds: everything derives from ``cfg.seed``: the task policy is initialised afte
 """
 from __future__ import annotations
 
-import csv
-import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
@@ -32,11 +28,10 @@ from mesa_ros.core.bag_dataset import bag_to_datasets
 from mesa_ros.core.bags import is_bag
 from mesa_ros.core.config import MesaConfig, load_config, merge, parse_override, stored_config
 from mesa_ros.core.dataset import TransitionDataset
-from mesa_ros.core.methods import Method, build, get_method, new_critic, new_recovery
+from mesa_ros.core.methods import Method, get_method, new_critic, new_recovery
 from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.core.sac import SAC
 from mesa_ros.core.safety_critic import SafetyCritic
-from mesa_ros.envs.base import SPLITS
 
 Spaces = tuple[spaces.Box, spaces.Box]
 
@@ -119,6 +114,13 @@ class Run:
     safety: SafetyLayer | None  # critic + recovery (after adapt / phase 3)
     extra: dict[str, Any]
 
+    def offline_layer(self) -> SafetyLayer:
+        """The layer phase 2 starts from: the stored one, or the stored critic with a fresh pi_rec (a critic-only
+        checkpoint: meta-trained before pi_rec existed)."""
+        if self.critic is None:
+            raise ValueError("the checkpoint holds no critic")
+        return self.safety or SafetyLayer(self.critic, new_recovery(self.cfg, *self.space))
+
 
 def save_checkpoint(path: str | os.PathLike, cfg: MesaConfig, method: Method, space: Spaces, agent: SAC,
                     critic: SafetyCritic | None = None, safety: SafetyLayer | None = None, **extra: Any) -> Path:
@@ -149,141 +151,11 @@ def load_checkpoint(path: str | os.PathLike, env: str | None = None, method: str
     agent = SAC(*space, cfg.sac)
     ckpt.load_into("sac", agent.networks)
     critic = safety = None
-    if "critic" in ckpt.tensors:
+    if checkpoint.safety_modules(ckpt, str(path), need_critic=False)[0] is not None:
         critic = new_critic(cfg, *space)
         ckpt.load_into("critic", critic)
     if "recovery" in ckpt.tensors:
-        if critic is None:
-            raise ValueError(f"checkpoint {path} holds a recovery policy without a critic")
         recovery = new_recovery(cfg, *space)
         ckpt.load_into("recovery", recovery)
         safety = SafetyLayer(critic, recovery)
     return Run(cfg, m, space, agent, critic, safety, dict(ckpt.extra))
-
-
-def draw_tasks(env: str, split: str, count: int, seed: int) -> list[dict[str, Any]]:
-    """``count`` distinct tasks from ``env``'s ``split`` distribution (``sample_task``; a duplicate is
-    drawn again, up to 100 tries per task, so HalfCheetah's 4 training faults come out once each).
-
-    Each split has its own random stream (seed, split), so the test task never repeats a training
-    task's draw of the same seed (Navigation samples both splits from one distribution).
-    """
-    rng = np.random.default_rng([seed, SPLITS.index(split)])
-    e = envs.make(env)
-    try:
-        tasks: list[dict[str, Any]] = []
-        tries = 0
-        while len(tasks) < count:
-            task = e.unwrapped.sample_task(split, rng)
-            tries += 1
-            if task not in tasks or tries > 100 * count:
-                tasks.append(task)
-        return tasks
-    finally:
-        e.close()
-
-
-def resolve_task(env: str, *candidates: Mapping[str, Any] | None, seed: int = 0) -> dict[str, Any]:
-    """The first given task of ``candidates`` (e.g. --task, the checkpoint's, the test data's), else
-    the test task ``draw_tasks`` gives for ``seed`` (the one ``mesa-ros collect --split test`` uses)."""
-    for task in candidates:
-        if task is not None:
-            return dict(task)
-    return draw_tasks(env, "test", 1, seed)[0]
-
-
-def parse_task(text: str | None) -> dict[str, Any] | None:
-    """A task given as JSON on the command line (None stays None)."""
-    if text is None:
-        return None
-    try:
-        task = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--task must be a JSON object like '{{\"B\": [1.2, 0.7]}}': {exc}") from None
-    if not isinstance(task, dict):
-        raise ValueError(f"--task must be a JSON object, got {text!r}")
-    return task
-
-
-# -- metrics ---------------------------------------------------------------------------------------
-def require_tensorboard() -> type:
-    """torch's ``SummaryWriter``; a clear error when the optional ``tensorboard`` package is not installed."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise ValueError("TensorBoard output needs the 'tensorboard' package, which is not installed "
-                         "(pip install '.[tensorboard]'; the metrics are in the CSV files regardless)") from None
-    return SummaryWriter
-
-
-class MetricsLog:
-    """Rows of scalars to a CSV file (header from the first row, flushed per row) and, when
-    ``tensorboard_dir`` is given, to TensorBoard (needs the optional ``tensorboard`` package).
-    The CSV is written to a hidden temporary file beside ``csv_path`` and renamed into place when the log
-    closes without an error; a run that fails or is interrupted leaves no partial file."""
-
-    def __init__(self, csv_path: str | os.PathLike, tensorboard_dir: str | os.PathLike | None = None,
-                 step_key: str = "iteration") -> None:
-        self.make_tensorboard = None
-        if tensorboard_dir is not None:
-            writer = require_tensorboard()
-            self.make_tensorboard = lambda: writer(str(tensorboard_dir))
-        self.path = Path(csv_path)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
-        self.step_key = step_key
-        self.file: TextIO | None = None
-        self.csv: csv.DictWriter | None = None
-        self.tensorboard = None
-
-    def write(self, row: Mapping[str, Any]) -> None:
-        if self.file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.file = self.tmp.open("w", newline="")
-            self.csv = csv.DictWriter(self.file, fieldnames=list(row))
-            self.csv.writeheader()
-            self.tensorboard = self.make_tensorboard() if self.make_tensorboard else None
-        self.csv.writerow(row)
-        self.file.flush()
-        if self.tensorboard is not None:
-            for key, value in row.items():
-                if key != self.step_key and isinstance(value, (int, float)) and math.isfinite(value):
-                    self.tensorboard.add_scalar(key, value, row[self.step_key])
-
-    def close(self, keep: bool = True) -> None:
-        """Close; ``keep``: rename the CSV into place, else delete it."""
-        if self.file is not None:
-            self.file.close()
-            self.file = None
-            if keep:
-                os.replace(self.tmp, self.path)
-            self.tmp.unlink(missing_ok=True)
-        if self.tensorboard is not None:
-            self.tensorboard.close()
-
-    def __enter__(self) -> "MetricsLog":
-        return self
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        self.close(keep=exc_type is None)
-
-
-# -- everything in one process ---------------------------------------------------------------------
-def run_pipeline(method: str, cfg: MesaConfig, train_data: Sequence[TransitionDataset],
-                 test_data: TransitionDataset | None, *, task: Mapping[str, Any] | None = None,
-                 csv_path: str | os.PathLike | None = None, progress: bool = False) -> online.OnlineResult:
-    """Offline stages of ``method`` then phase 3 in the test task (default: the test dataset's task);
-    per-episode rows to ``csv_path`` when given."""
-    m = get_method(method)
-    cfg = m.configure(cfg)
-    space = env_spaces(cfg.env)
-    agent = new_agent(cfg, space)
-    safety = build(m, cfg, *space, agent.policy, train_data, test_data, seed=cfg.seed, progress=progress)
-    if task is None and test_data is not None:
-        task = test_data.metadata.task
-    log = MetricsLog(csv_path, step_key="episode") if csv_path is not None else None
-    try:
-        return online.run(cfg, task, agent, safety, test_data if m.safe else None, seed=cfg.seed, progress=progress,
-                          on_episode=log.write if log else None)
-    finally:
-        if log is not None:
-            log.close()

@@ -1,4 +1,4 @@
-"""The paper's comparison (sec. 5-6), one experiment per entry of ``EXPERIMENTS``, from nothing to a table.
+"""The resumable runner of the paper's comparison (sec. 5-6): an experiment of ``registry``, from nothing to a table.
 
 ``run_experiment`` collects the datasets (training tasks and the test task drawn from the
 environment's distributions), runs the offline stage, phase 2 and phase 3 of every method for every
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import sys
 import time
@@ -44,93 +43,19 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mesa_ros import envs
-from mesa_ros.core import executors
-from mesa_ros.core import online
-from mesa_ros.core.calibration import DISTANCE_BINS, calibration
+from mesa_ros.core import carl_agent, online
 from mesa_ros.core.collect import collect
 from mesa_ros.core.config import MesaConfig
 from mesa_ros.core.dataset import TransitionDataset
-from mesa_ros.core.files import atomic
-from mesa_ros.core.experiment import (MetricsLog, draw_tasks, env_spaces, load_checkpoint, new_agent,
-                                      require_tensorboard, resolve_config, save_checkpoint)
-from mesa_ros.core import carl_agent
-from mesa_ros.core.methods import METHODS, SAFETY_LAYER_METHODS, adapt_stage, get_method, offline_stage
-from mesa_ros.envs.base import SPLITS
-
-PRESETS = ("cpu-small", "smoke", "full")  # "full": the paper's values (no preset)
-TEST_DATA_SEED = 10_000  # offset of the test dataset's collection seed from data_seed
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One condition of an experiment: the share of the test dataset phases 2-3 see (sec. 6.1)."""
-
-    key: str = ""  # file-name part ("" for the main condition)
-    label: str = ""  # legend / table part
-    test_fraction: float = 1.0
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """One figure of the paper: an environment, its methods and conditions, how its data is collected."""
-
-    name: str
-    env: str
-    summary: str
-    methods: tuple[str, ...] = SAFETY_LAYER_METHODS  # CARL, CARL-Offline on request (--methods)
-    seeds: int = 5
-    variants: tuple[Variant, ...] = (Variant(),)
-    start: str = "reset"  # collect(start=...): "near_obstacles" for the Navigation reference data
-    overrides: tuple[str, ...] = ()  # config overrides that define the experiment
-
-
-def _fraction_variant(denominator: int) -> Variant:
-    return Variant(f"test1of{denominator}", f"test x1/{denominator}" if denominator > 1 else "test x1",
-                   1.0 / denominator)
-
-
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
-    Experiment("navigation-1", "Navigation-1", "Navigation-1 (corridor), test B drawn from U(0.5, 1.5)^2 (fig. 4)",
-               start="near_obstacles"),
-    Experiment("navigation-2", "Navigation-2", "Navigation-2 (wall), test B drawn from U(0.5, 1.5)^2 (fig. 4)",
-               start="near_obstacles"),
-    Experiment("cartpole-length", "Cartpole-Length", "Cartpole-Length, test pole length 1.0 (fig. 5)"),
-    Experiment("halfcheetah-disabled", "HalfCheetah-Disabled", "HalfCheetah-Disabled, test fault ffoot (fig. 5)",
-               seeds=3),
-    Experiment("ant-disabled", "Ant-Disabled", "Ant-Disabled, test leg 3 (fig. 5)", seeds=3),
-    Experiment("ablation-test-size", "HalfCheetah-Disabled",
-               "HalfCheetah-Disabled (ffoot), MESA with 1, 1/2, 1/4, 1/8, 1/16 of the test dataset (sec. 6.1)",
-               methods=("mesa",), seeds=3, variants=tuple(_fraction_variant(d) for d in (1, 2, 4, 8, 16))),
-    Experiment("ablation-partial", "HalfCheetah-Disabled",
-               "HalfCheetah-Disabled, partial power loss k ~ U(0.5, 0.95) on ffoot at test time (sec. 6.2)",
-               methods=("mesa", "multitask"), seeds=3, overrides=("data.partial=true",)),
-)}
-
-
-def get_experiment(name: str) -> Experiment:
-    """The registered experiment ``name``; ``ValueError`` naming the choices otherwise."""
-    if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; expected one of {sorted(EXPERIMENTS)}")
-    return EXPERIMENTS[name]
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One phase-3 run: a method in a condition with a seed."""
-
-    method: str
-    variant: Variant
-    seed: int
-
-    @property
-    def key(self) -> str:
-        return self.key_of(self.method, self.variant.key, self.seed)
-
-    @staticmethod
-    def key_of(method: str, variant: str, seed: int) -> str:
-        return "_".join(filter(None, (method, variant, f"seed{seed}")))
-
+from mesa_ros.core.files import atomic, write_json
+from mesa_ros.core.methods import METHODS, adapt_stage, get_method, offline_stage
+from mesa_ros.core.restore import env_spaces, load_checkpoint, new_agent, save_checkpoint
+from mesa_ros.core.tasks import draw_tasks
+from mesa_ros.experiments import executors
+from mesa_ros.experiments.metrics import MetricsLog, require_tensorboard
+from mesa_ros.experiments.registry import (TEST_DATA_SEED, Experiment, Unit, Variant, draw_test_task, get_experiment,
+                                          offline_name, unit_config)
+from mesa_ros.experiments.report import read_csv, report
 
 @dataclass
 class RunReport:
@@ -139,37 +64,6 @@ class RunReport:
     out: Path
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-
-
-# -- small helpers ---------------------------------------------------------------------------------
-def _resolve(exp: Experiment, preset: str, overrides: Sequence[str], seed: int = 0,
-             method: str | None = None) -> MesaConfig:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; expected one of {list(PRESETS)}")
-    return resolve_config(exp.env, None if preset == "full" else preset, [*exp.overrides, *overrides, f"seed={seed}"],
-                          method=get_method(method, model_based=True) if method else None)
-
-
-def draw_test_task(env: str, seed: int, partial: bool = False) -> dict[str, Any]:
-    """The test task of ``seed`` (``draw_tasks``'s); ``partial``: the test fault at k ~ U(0.5, 0.95) instead."""
-    if not partial:
-        return draw_tasks(env, "test", 1, seed)[0]
-    e = envs.make(env)
-    try:
-        return e.unwrapped.sample_task("test", np.random.default_rng([seed, SPLITS.index("test")]), partial=True)
-    finally:
-        e.close()
-
-
-def write_json(path: Path, doc: Mapping[str, Any]) -> None:
-    """``doc`` as indented JSON, written atomically (``files.atomic``)."""
-    with atomic(path) as tmp:
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
-
-
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _check_settings(out: Path, settings: Mapping[str, Any]) -> None:
@@ -217,7 +111,7 @@ def run_job(job: Job) -> tuple[float, str]:
     start = time.perf_counter()
     if job.kind == "data":
         task, split, policy, n, seed, horizon = job.collect
-        cfg = _resolve(exp, job.preset, job.overrides, job.data_seed)
+        cfg = unit_config(exp, job.preset, job.overrides, job.data_seed)
         data = collect(exp.env, task, split, policy, num_transitions=n, seed=seed, progress=False,
                        max_episode_steps=horizon, sac_config=cfg.sac, start=exp.start)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -229,7 +123,7 @@ def run_job(job: Job) -> tuple[float, str]:
         if get_method(job.unit.method, model_based=True).model_based:
             rows = _run_carl_unit(out, job, path)
         else:
-            rows = _run_unit(exp, out, job.unit, _resolve(exp, job.preset, job.overrides, job.unit.seed,
+            rows = _run_unit(exp, out, job.unit, unit_config(exp, job.preset, job.overrides, job.unit.seed,
                                                           job.unit.method),
                              env_spaces(exp.env), _test_dataset(out), path, job.tensorboard)
         note = (f"{len(rows)} episodes, {rows[-1]['cumulative_violations']} violations, "
@@ -252,7 +146,7 @@ def _test_dataset(out: Path) -> TransitionDataset:
 def _offline_unit(exp: Experiment, job: Job, data: tuple[list[TransitionDataset], TransitionDataset]) -> str:
     unit, (train, test), path = job.unit, data, Path(job.path)
     m = get_method(unit.method, model_based=True)
-    ucfg = _resolve(exp, job.preset, job.overrides, unit.seed, unit.method)
+    ucfg = unit_config(exp, job.preset, job.overrides, unit.seed, unit.method)
     if m.model_based:
         return _carl_offline_unit(ucfg, job, train)
     space = env_spaces(exp.env)
@@ -276,7 +170,7 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
     ``seeds`` default to ``range(exp.seeds)``, ``methods`` to ``exp.methods``; ``overrides`` are extra
     ``"section.key=value"`` config overrides (part of the settings a resume must match). Units run in three
     stages (datasets, offline checkpoints, phase-2/3 CSVs), each stage's units independent of one another:
-    ``jobs`` > 1 runs them on that many local processes, ``dask`` on a Dask cluster (``mesa_ros.executors``);
+    ``jobs`` > 1 runs them on that many local processes, ``dask`` on a Dask cluster (``executors``);
     every unit is seeded on its own, so the files are the same as a serial run's (wall times aside).
     ``tensorboard``: every unit's offline, phase-2 and phase-3 metrics also to TensorBoard, one run directory
     per unit and stage under it (``<tensorboard>/<offline|phase2|episodes>/<unit>``).
@@ -297,7 +191,7 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
         require_tensorboard()  # before any unit runs
     settings = {"experiment": exp.name, "env": exp.env, "preset": preset, "overrides": [*exp.overrides, *overrides],
                 "data_seed": data_seed, "start": exp.start}
-    cfg = _resolve(exp, preset, overrides, data_seed)
+    cfg = unit_config(exp, preset, overrides, data_seed)
     _check_settings(out, settings)
     say = echo or (lambda text: tqdm.write(text, file=sys.stderr))
 
@@ -318,7 +212,7 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
         for s in seeds:
             if method.offline is not None or method.model_based:
                 for v in exp.variants if method.offline_reads_test else exp.variants[:1]:
-                    name = _offline_name(m, v.key, s)
+                    name = offline_name(m, v.key, s)
                     offline_jobs.append(job("offline", name, out / f"{name}.safetensors", unit=Unit(m, v, s)))
             for v in exp.variants if method.safe else exp.variants[:1]:
                 unit = Unit(m, v, s)
@@ -366,11 +260,6 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
     return report
 
 
-def _offline_name(method: str, variant: str, seed: int) -> str:
-    """The offline checkpoint a unit starts from (per variant only when the offline stage reads the test data)."""
-    return f"offline/{Unit.key_of(method, variant if get_method(method, True).offline_reads_test else '', seed)}"
-
-
 def _test_share(test: TransitionDataset, variant: Variant) -> TransitionDataset:
     return test if variant.test_fraction == 1.0 else test.fraction(variant.test_fraction)
 
@@ -383,7 +272,7 @@ def _run_unit(exp: Experiment, out: Path, unit: Unit, cfg: MesaConfig, space: An
     agent = new_agent(cfg, space)  # the same initial task policy as in the offline stage (same seed)
     offline = None
     if method.offline is not None:
-        offline = load_checkpoint(out / f"{_offline_name(unit.method, unit.variant.key, unit.seed)}.safetensors",
+        offline = load_checkpoint(out / f"{offline_name(unit.method, unit.variant.key, unit.seed)}.safetensors",
                                   env=exp.env).safety
     data = _test_share(test, unit.variant)
     task = test.metadata.task
@@ -423,7 +312,7 @@ def _carl_offline_unit(cfg: MesaConfig, job: Job, train: list[TransitionDataset]
 def _run_carl_unit(out: Path, job: Job, path: Path) -> list[dict[str, Any]]:
     """Phase 3 of CARL / CARL-Offline from the unit's offline model (``carl_agent.run_target``)."""
     unit = job.unit
-    agent = carl_agent.CarlAgent.load(out / f"{_offline_name(unit.method, unit.variant.key, unit.seed)}.safetensors")
+    agent = carl_agent.CarlAgent.load(out / f"{offline_name(unit.method, unit.variant.key, unit.seed)}.safetensors")
     test = _test_share(_test_dataset(out), unit.variant)
     with atomic(path) as tmp:
         with MetricsLog(tmp, _board(job.tensorboard, "episodes", unit.key), step_key="episode") as log:
@@ -432,7 +321,7 @@ def _run_carl_unit(out: Path, job: Job, path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-# -- summary: combined CSV, markdown table, plots -------------------------------------------------
+# -- summary: combined CSV, then the report ---------------------------------------------------------
 SUMMARY_FIELDS = ("method", "variant", "seed", "episode", "steps", "total_steps", "return", "violation",
                   "cumulative_violations", "override_rate", "wall_time")
 DIGITS = {"return": 3, "override_rate": 4, "wall_time": 1}
@@ -455,7 +344,7 @@ def write_summary(out: Path, units: Sequence[Unit]) -> None:
         path = out / "episodes" / f"{unit.key}.csv"
         if not path.is_file():
             continue
-        for r in _read_csv(path):
+        for r in read_csv(path):
             if r["mode"] != "train":
                 continue
             row = {"method": unit.method, "variant": unit.variant.key, "seed": unit.seed}
@@ -468,190 +357,3 @@ def write_summary(out: Path, units: Sequence[Unit]) -> None:
         writer.writeheader()
         writer.writerows(rows)
     report([out], out)
-
-
-def _load(out: Path) -> tuple[dict[str, Any], dict[tuple[str, str], dict[int, list[dict[str, str]]]], dict[str, float]]:
-    """experiment.json, the rows of episodes.csv by (method, variant key) and seed, and unit seconds by name."""
-    meta = json.loads((out / "experiment.json").read_text())
-    curves: dict[tuple[str, str], dict[int, list[dict[str, str]]]] = {}
-    for r in _read_csv(out / "episodes.csv"):
-        curves.setdefault((r["method"], r["variant"]), {}).setdefault(int(r["seed"]), []).append(r)
-    seconds: dict[str, float] = {}
-    if (out / "timings.csv").is_file():
-        for r in _read_csv(out / "timings.csv"):
-            seconds[r["unit"]] = float(r["seconds"])  # the last run of a unit counts
-    return meta, curves, seconds
-
-
-def _label(meta: Mapping[str, Any], method: str, variant: str) -> str:
-    labels = {v["key"]: v["label"] for v in meta["variants"]}
-    return " ".join(filter(None, (method, labels.get(variant, variant))))
-
-
-def _mean_se(values: Sequence[float]) -> tuple[float, float]:
-    v = np.asarray(values, dtype=np.float64)
-    return float(v.mean()), (float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0)
-
-
-def _curve(per_seed: Mapping[int, list[dict[str, str]]], key: str,
-           by_steps: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x, mean and standard error over seeds of ``key``. x: the episode number (seeds that reached it),
-    or with ``by_steps`` 200 env-step counts up to the shortest seed's total, each seed's value being
-    that of its last episode finished by then (for phase-3 step budgets, where episode counts differ)."""
-    if by_steps:
-        end = min(int(rows[-1]["total_steps"]) for rows in per_seed.values())
-        x = np.linspace(0, end, 201)[1:]
-        table = np.full((len(per_seed), len(x)), np.nan)
-        for i, rows in enumerate(per_seed.values()):
-            done = np.searchsorted([int(r["total_steps"]) for r in rows], x, side="right") - 1
-            values = np.array([float(r[key]) for r in rows])
-            table[i] = np.where(done >= 0, values[np.maximum(done, 0)], 0.0 if key == "cumulative_violations" else np.nan)
-    else:
-        x = np.arange(1, max(len(rows) for rows in per_seed.values()) + 1)
-        table = np.full((len(per_seed), len(x)), np.nan)
-        for i, rows in enumerate(per_seed.values()):
-            table[i, : len(rows)] = [float(r[key]) for r in rows]
-    count = np.sum(~np.isnan(table), axis=0)
-    mean = np.nansum(table, axis=0) / np.maximum(count, 1)
-    var = np.nansum((table - mean) ** 2, axis=0) / np.maximum(count - 1, 1)
-    mean = np.where(count > 0, mean, np.nan)
-    return x, mean, np.where(count > 1, np.sqrt(var / np.maximum(count, 1)), 0.0)
-
-
-def _table(out: Path) -> str:
-    meta, curves, seconds = _load(out)
-    s, cfg = meta["settings"], meta["config"]
-    train, test = meta["data"]["train"], meta["data"]["test"]
-    lines = [f"### {s['experiment']}: {meta['summary']}", "",
-             f"Preset `{s['preset']}`{' + ' + ', '.join(s['overrides']) if s['overrides'] else ''}; test task "
-             f"`{json.dumps(meta['test_task'])}`; data seed {s['data_seed']}. Data: {len(train)} training datasets x "
-             f"{train[0][0]} transitions ({np.mean([v for _, v in train]):.0f} violations on average), test dataset "
-             f"{test[0]} transitions ({test[1]} violations). Phase 3: {_phase3_length(cfg['online'])} per seed.", "",
-             "| method | seeds | total violations | average return | final return | steps / episode | override rate "
-             "| wall time / seed |",
-             "|---|---|---|---|---|---|---|---|"]
-    for (method, variant), per_seed in curves.items():
-        totals = [int(rows[-1]["cumulative_violations"]) for rows in per_seed.values()]
-        average = [np.mean([float(r["return"]) for r in rows]) for rows in per_seed.values()]
-        tail = max(1, min(len(rows) for rows in per_seed.values()) // 10)
-        final = [np.mean([float(r["return"]) for r in rows[-tail:]]) for rows in per_seed.values()]
-        steps = [[int(r["steps"]) for r in rows] for rows in per_seed.values()]
-        overrides = [np.average([float(r["override_rate"]) for r in rows], weights=n) if sum(n) else 0.0
-                     for rows, n in zip(per_seed.values(), steps)]
-        times = [seconds.get("episodes/" + Unit.key_of(method, variant, seed), math.nan)
-                 + seconds.get(_offline_name(method, variant, seed), 0.0) for seed in per_seed]
-        wall = "-" if any(map(math.isnan, times)) else _duration(float(np.mean(times)))
-        cells = [f"{m:.1f} ± {e:.1f}" for m, e in (_mean_se(totals), _mean_se(average), _mean_se(final),
-                                                     _mean_se([np.mean(n) for n in steps]))]
-        cells.append("{:.0%} ± {:.0%}".format(*_mean_se(overrides)))
-        lines.append(f"| {_label(meta, method, variant)} | {len(per_seed)} | {' | '.join(cells)} | {wall} |")
-    lines += ["", "Mean ± standard error over seeds. Total violations: constraint violations (each ends its episode) "
-              "over all phase-3 episodes; average return: over all episodes; final return: over the last 10% "
-              "(at least 1) of the episodes; steps / episode: episode length (an episode ends at a violation or "
-              "the step limit); override rate: share of phase-3 steps on which the shield executed the recovery "
-              "action. Wall time: offline stage + phase 2 + phase 3 of one seed, 1 thread.", ""]
-    return "\n".join(lines + _calibration_table(out, meta))
-
-
-def _calibration_table(out: Path, meta: Mapping[str, Any]) -> list[str]:
-    """Median Q_risk(s, a) on the test dataset by steps to the next violation, beside gamma_risk^d, after
-    phases 1, 2 and 3 of each safe method's lowest finished seed (main condition), and the share of the
-    test states where Q_risk(s, pi_task(s)) > eps_risk (where the shield would override)."""
-    test_path = out / "data" / "test.safetensors"
-    if not test_path.is_file():
-        return []
-    data = TransitionDataset.load(test_path)
-    spans = [f"{lo:.0f}" if lo == hi else f"{lo:.0f}-{hi:.0f}".replace("inf", "end") for lo, hi in DISTANCE_BINS]
-    rows = []
-    counts = dict.fromkeys(DISTANCE_BINS, 0)
-    variant = meta["variants"][0]["key"]  # the first condition
-    for method in meta["methods"]:
-        if not get_method(method, model_based=True).safe:
-            continue
-        prefix = Unit.key_of(method, variant, 0)[:-1]  # "<method>[_<variant>]_seed"
-        seeds = sorted(int(p.name[len(prefix):].split(".")[0]) for p in (out / "checkpoints").glob(
-            f"{prefix}*.phase2.safetensors"))
-        if not seeds:
-            continue
-        key = Unit.key_of(method, variant, seeds[0])
-        stages = (("phase 1", out / f"{_offline_name(method, variant, seeds[0])}.safetensors"),
-                  ("phase 2", out / "checkpoints" / f"{key}.phase2.safetensors"),
-                  ("phase 3", out / "checkpoints" / f"{key}.safetensors"))
-        for stage, path in stages:
-            if not path.is_file():
-                continue
-            run = load_checkpoint(path, env=data.metadata.env)
-            by_bin = {(r.low, r.high): r for r in calibration(run.critic, run.agent.policy, data,
-                                                              run.cfg.shield.eps_risk)}
-            gamma, eps = run.cfg.critic.gamma_risk, run.cfg.shield.eps_risk
-            counts |= {b: r.count for b, r in by_bin.items()}  # the same test data for every row
-            cells = [f"{by_bin[b].median_q:.3f}" if b in by_bin else "-" for b in DISTANCE_BINS]
-            above = sum(r.above_eps * r.count for r in by_bin.values()) / max(1, sum(r.count for r in by_bin.values()))
-            rows.append(f"| {method} (seed {seeds[0]}) | {stage} | {' | '.join(cells)} | {above:.0%} |")
-    if not rows:
-        return []
-    return ["", f"Calibration on the test dataset: median Q_risk(s, a) by steps d to the next violation "
-            f"(`mesa-ros calibration`), beside gamma_risk^d (gamma_risk {gamma}); last column: share of the "
-            f"test states with Q_risk(s, pi_task(s)) > eps_risk {eps}.", "",
-            f"| method | after | {' | '.join(f'd {s}' for s in spans)} | > eps_risk |",
-            "|---|---|" + "---|" * (len(spans) + 1),
-            f"| transitions | | {' | '.join(str(counts[b]) for b in DISTANCE_BINS)} | |",
-            f"| calibrated | | {' | '.join(f'{gamma ** lo:.3f}' for lo, _ in DISTANCE_BINS)} | |", *rows, ""]
-
-
-def _phase3_length(online: Mapping[str, Any]) -> str:
-    """The phase-3 budget as configured: a number of episodes, or env steps when ``max_total_steps`` is set."""
-    episodes = f"episodes of at most {online['max_episode_steps']} steps"
-    if online.get("max_total_steps"):
-        return f"{online['max_total_steps']} env steps ({episodes})"
-    return f"{online['episodes']} {episodes}"
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
-
-
-def report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
-    """``results.md`` (one table per experiment directory) and ``curves.png`` (one panel column per
-    experiment: cumulative violations and return vs episode, mean ± standard error over seeds; vs env
-    steps when the runs' episode counts differ, as under an ``online.max_total_steps`` budget) in ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
-    dirs = [Path(d) for d in dirs]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic(out / "results.md") as tmp:
-        tmp.write_text("\n".join(_table(d) for d in dirs))
-    fig, axes = plt.subplots(2, len(dirs), figsize=(4.2 * len(dirs), 6.4), squeeze=False)
-    for col, d in enumerate(dirs):
-        meta, curves, _ = _load(d)
-        by_steps = len({len(rows) for per_seed in curves.values() for rows in per_seed.values()}) > 1
-        for i, ((method, variant), per_seed) in enumerate(curves.items()):
-            label = _label(meta, method, variant)
-            color = COLORS.get(label, f"C{i % 10}")
-            for row, (key, ylabel) in enumerate((("cumulative_violations", "cumulative violations"),
-                                                 ("return", "episode return"))):
-                x, mean, se = _curve(per_seed, key, by_steps)
-                ax = axes[row, col]
-                ax.plot(x, mean, color=color, label=f"{label} ({len(per_seed)})", lw=1.5)
-                ax.fill_between(x, mean - se, mean + se, color=color, alpha=0.2, lw=0)
-                ax.set_ylabel(ylabel)
-                ax.set_xlabel("phase-3 env steps" if by_steps else "phase-3 episode")
-                ax.xaxis.set_major_locator(MaxNLocator(5 if by_steps else "auto", integer=True))
-                if by_steps:  # env steps in thousands: full numbers collide on a narrow panel
-                    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
-        axes[0, col].set_title(f"{meta['settings']['experiment']} ({meta['settings']['preset']})", fontsize=10)
-        axes[0, col].legend(fontsize=7, title="method (seeds)", title_fontsize=7)
-    fig.tight_layout()
-    with atomic(out / "curves.png") as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return out / "results.md"
-
-
-COLORS = {"unconstrained": "tab:gray", "rrl": "tab:orange", "multitask": "tab:blue", "mesa": "tab:red",
-          "carl": "tab:green", "carl_offline": "tab:olive"}
