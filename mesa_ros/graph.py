@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mesa_ros import topics
+from mesa_ros.envs.faults import check_power_scale
 from mesa_ros.params_file import check_graph_params
 from mesa_ros.paths import config_file
 
@@ -168,12 +169,7 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
     seed = _int(args["seed"], "seed")
     fault_step, max_steps = _int(args["fault_step"], "fault_step"), _int(args["max_steps"], "max_steps")
     after_shield = _int(args["steps_after_shield"], "steps_after_shield")
-    try:
-        power = float(args["power_scale"])
-    except ValueError:
-        raise ValueError(f"launch argument power_scale:={args['power_scale']!r} must be a number in [0, 1]") from None
-    if not 0.0 <= power <= 1.0:
-        raise ValueError(f"launch argument power_scale:={power} must be in [0, 1]")
+    power = check_power_scale("launch argument power_scale", args["power_scale"])
     shield = args["shield"]
     faulted = [] if args["fault"] == "none" else [args["fault"]]
     nodes = [

@@ -1,7 +1,6 @@
 """Client side of the simulator's fault interface (used by ``mesa-ros fault``, the demo and tests)."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import rclpy
@@ -9,6 +8,8 @@ from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from std_srvs.srv import SetBool, Trigger
+
+from mesa_ros.envs.faults import check_power_scale
 
 
 def call_with_resend(client, executor, request, waits: Sequence[float]):
@@ -40,13 +41,9 @@ def parse_compound(targets: list[str]) -> list[tuple[str, float]]:
     pairs = []
     for target in targets:
         joint, sep, value = target.partition(":")
-        try:
-            scale = float(value) if sep else 0.0
-        except ValueError:
-            raise ValueError(f"{target!r}: the power scale after ':' must be a number") from None
-        if not joint or math.isnan(scale) or not 0.0 <= scale <= 1.0:
-            raise ValueError(f"{target!r}: expected JOINT or JOINT:SCALE with SCALE in [0, 1]")
-        pairs.append((joint, scale))
+        if not joint:
+            raise ValueError(f"{target!r}: expected JOINT or JOINT:SCALE")
+        pairs.append((joint, check_power_scale(joint, value) if sep else 0.0))
     return pairs
 
 
@@ -54,17 +51,17 @@ def call_fault_service(target: str | list[str], power_scale: float | None = None
                        node: str = "mujoco_sim", timeout: float = 10.0) -> tuple[bool, str]:
     """Call ``/<node>/faults/...`` like ``ros2 service call`` would; returns (success, message). Several targets
     (``JOINT:SCALE`` each) set ``fault.joints`` and ``fault.power_scales`` in one atomic request: a compound fault."""
-    if power_scale is not None and (math.isnan(power_scale) or not 0.0 <= power_scale <= 1.0):
-        return False, f"power scale must be in [0, 1], got {power_scale}"
     compound = None
-    if isinstance(target, list):
-        if len(target) == 1 and ":" not in target[0]:
-            target = target[0]
-        else:
-            try:
+    try:
+        if power_scale is not None:
+            check_power_scale("fault.power_scale", power_scale)
+        if isinstance(target, list):
+            if len(target) == 1 and ":" not in target[0]:
+                target = target[0]
+            else:
                 compound = parse_compound(target)
-            except ValueError as exc:
-                return False, str(exc)
+    except ValueError as exc:
+        return False, str(exc)
     context = rclpy.Context()
     rclpy.init(context=context)
     try:

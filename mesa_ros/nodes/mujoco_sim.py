@@ -20,6 +20,7 @@ fault topics stay, so the adaptation node and the bag recorder work unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -35,10 +36,11 @@ from mesa_ros.core import health
 from mesa_ros.core.assembler import ACTION_PREFIX
 from mesa_ros.core.joint_map import JointMap
 from mesa_ros.envs.base import check_action
+from mesa_ros.envs.faults import check_power_scale
 from mesa_ros.envs.session import SimSession, StampedState, StepOutcome
 from mesa_ros import topics
 from mesa_ros.nodes import msgs, qos
-from mesa_ros.nodes.params import check_choice, check_range, declare, validator
+from mesa_ros.nodes.params import check_by, check_choice, declare, validator
 from mesa_ros.nodes.runner import run_node
 from mesa_ros.nodes.start_gate import StartGate
 
@@ -103,7 +105,7 @@ class MujocoSimNode(Node):
             raise ValueError(error)
         self.add_on_set_parameters_callback(validator(
             {"fault.distribution": check_choice("fault.distribution", SPLITS),
-             "fault.power_scale": check_range("fault.power_scale", 0.0, 1.0),
+             "fault.power_scale": check_by(partial(check_power_scale, "fault.power_scale")),
              "safe_action": self._check_safe_action},
             apply=self._on_params))
 
@@ -324,9 +326,6 @@ class MujocoSimNode(Node):
             scales = list(values.get("fault.power_scales") or [-1.0])  # per joint only in the request that sets it
             if scales == [-1.0]:
                 scales = values.get("fault.power_scale", self.get_parameter("fault.power_scale").value)
-            for k in scales if isinstance(scales, list) else []:
-                if error := check_range("fault.power_scales", 0.0, 1.0)(k):
-                    return error
             try:
                 if self._changes_power(lambda: self.session.set_faults(joints, scales)):
                     self._after_fault_change(sync=False)
