@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rosbags.highlevel import AnyReader
 
-from mesa_ros import topics
+from mesa_ros import wire
 from mesa_ros.core.bags import TYPESTORE, SplitBagWriter, bag_splits
 from results_file import save
 
@@ -43,7 +43,7 @@ def main() -> None:
             for r in range(args.repeats):
                 out = Path(tmp) / f"{compression}{r}"
                 start = time.perf_counter()
-                writer = SplitBagWriter(out, topics.RECORDED, compression=compression)
+                writer = SplitBagWriter(out, wire.RECORDED, compression=compression)
                 for topic, stamp, data in messages:
                     writer.write(topic, stamp, data)
                 writer.close()

@@ -132,13 +132,13 @@ def graph_loop(policy: Path, adapted: Path, steps: int, env: dict[str, str]) -> 
     ]
     from sensor_msgs.msg import JointState
 
-    from mesa_ros import topics
+    from mesa_ros import wire
     from mesa_ros.nodes import qos
 
     times: list[float] = []
     rss = uss = float("nan")
     with probe("bench_counter", processes) as (node, executor):
-        node.create_subscription(JointState, topics.STEP, lambda _: times.append(time.perf_counter()), qos.LOGGER_SUB)
+        node.create_subscription(JointState, wire.STEP, lambda _: times.append(time.perf_counter()), qos.LOGGER_SUB)
         deadline = time.monotonic() + 600
         while len(times) < steps and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.05)
@@ -188,7 +188,7 @@ def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[st
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import JointState
 
-    from mesa_ros import topics
+    from mesa_ros import wire
     from mesa_ros.envs.session import SimSession
     from mesa_ros.nodes import msgs, qos
 
@@ -200,14 +200,14 @@ def monitor_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[st
     rng = np.random.default_rng(0)
     latencies = []
     with probe("bench_latency", [monitor]) as (node, executor):
-        pub_state = node.create_publisher(JointState, topics.STATE, qos.STREAM_PUB)
-        pub_action = node.create_publisher(JointState, topics.TASK_ACTION, qos.STREAM_PUB)
-        node.create_subscription(JointState, topics.COMMAND,
-                                 lambda m: arrived.setdefault(msgs.stamp_ns(m.header.stamp), time.perf_counter()),
+        pub_state = node.create_publisher(JointState, wire.STATE, qos.STREAM_PUB)
+        pub_action = node.create_publisher(JointState, wire.TASK_ACTION, qos.STREAM_PUB)
+        node.create_subscription(JointState, wire.COMMAND,
+                                 lambda m: arrived.setdefault(wire.stamp_ns(m.header.stamp), time.perf_counter()),
                                  qos.CONTROL_SUB)
-        node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, lambda m: _in_node(m, in_node), 10)
+        node.create_subscription(DiagnosticArray, wire.DIAGNOSTICS, lambda m: _in_node(m, in_node), 10)
         deadline = time.monotonic() + 60
-        while node.count_subscribers(topics.TASK_ACTION) == 0 and time.monotonic() < deadline:
+        while node.count_subscribers(wire.TASK_ACTION) == 0 and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
         for i in range(samples + 50):
             state = sim.state
@@ -231,7 +231,7 @@ def filter_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[str
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64MultiArray
 
-    from mesa_ros import topics
+    from mesa_ros import wire
     from mesa_ros.envs.session import SimSession
     from mesa_ros.nodes import qos
 
@@ -248,7 +248,7 @@ def filter_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[str
         pub_command = node.create_publisher(Float64MultiArray, "/task_controller/commands", qos.STREAM_PUB)
         node.create_subscription(Float64MultiArray, "/effort_controller/commands",
                                  lambda m: answers.append(time.perf_counter()), qos.CONTROL_SUB)
-        node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, lambda m: _in_node(m, in_node), 10)
+        node.create_subscription(DiagnosticArray, wire.DIAGNOSTICS, lambda m: _in_node(m, in_node), 10)
         deadline = time.monotonic() + 60
         while node.count_subscribers("/task_controller/commands") == 0 and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
@@ -274,8 +274,8 @@ def time_to_safe(policy: Path, safety: Path, env: dict[str, str], timeout: float
     from sensor_msgs.msg import JointState
     from std_srvs.srv import SetBool
 
-    from mesa_ros import topics
-    from mesa_ros.nodes import msgs, qos
+    from mesa_ros import wire
+    from mesa_ros.nodes import qos
 
     processes = [
         start("mesa_ros.nodes.mujoco_sim", env=env),
@@ -287,14 +287,14 @@ def time_to_safe(policy: Path, safety: Path, env: dict[str, str], timeout: float
     steps = [0]
 
     def on_risk(msg: JointState) -> None:
-        values = msgs.parse_values(msg)[1]
-        if values["shield_enabled"] and values["weights_version"] >= 2 and not enabled:
+        decision = wire.Risk.from_values(wire.parse_values(msg)[1])
+        if decision.shield_enabled and decision.weights_version >= 2 and not enabled:
             enabled.append(time.perf_counter())
 
     with probe("bench_time_to_safe", processes) as (node, executor):
-        node.create_subscription(JointState, topics.RISK, on_risk, qos.LOGGER_SUB)
-        node.create_subscription(JointState, topics.STEP, lambda _: steps.__setitem__(0, steps[0] + 1), qos.LOGGER_SUB)
-        client = node.create_client(SetBool, "/mujoco_sim/faults/ffoot/power_loss")
+        node.create_subscription(JointState, wire.RISK, on_risk, qos.LOGGER_SUB)
+        node.create_subscription(JointState, wire.STEP, lambda _: steps.__setitem__(0, steps[0] + 1), qos.LOGGER_SUB)
+        client = node.create_client(SetBool, wire.power_loss_service(wire.SIMULATOR, "ffoot"))
         deadline = time.monotonic() + timeout
         while steps[0] < 300 and time.monotonic() < deadline:  # running, adaptation node subscribed
             executor.spin_once(timeout_sec=0.05)

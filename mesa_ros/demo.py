@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from mesa_ros import topics
-from mesa_ros.core.bag_dataset import bag_to_datasets, parse_values
+from mesa_ros import wire
+from mesa_ros.core.bag_dataset import bag_to_datasets
 from mesa_ros.core.bags import read_messages
 from mesa_ros.core.files import write_json
 from mesa_ros.envs import make
@@ -107,23 +107,24 @@ def run_graph(out: Path, shield: str, max_steps: int, fault_step: int, seed: int
 class Recording:
     """The per-step outcomes of one recorded run, keyed by sim stamp (ns), and when things happened."""
 
-    steps: list[tuple[int, dict[str, float]]]  # (stamp of the state acted in, step values), by stamp
-    risk: list[tuple[int, dict[str, float]]]  # (stamp, the monitor's decision values), by stamp
+    steps: list[tuple[int, wire.Step]]  # (stamp of the state acted in, its outcome), by stamp
+    risk: list[tuple[int, wire.Risk]]  # (stamp, the monitor's decision), by stamp
     fault_at: int | None  # stamp at which the first fault landed
     shield_on: int | None  # first stamp whose decision had the shield enabled
 
     @classmethod
     def read(cls, bag: Path) -> Recording:
         steps, risk, shield_on, fault_at = [], [], None, None
-        for topic, _, msg in read_messages(bag, {topics.STEP, topics.RISK, topics.FAULT_STATE}):
-            stamp, values = parse_values(msg)
-            if topic == topics.STEP:
-                steps.append((stamp, values))
-            elif topic == topics.RISK:
-                risk.append((stamp, values))
-                if values["shield_enabled"] and (shield_on is None or stamp < shield_on):
+        for topic, _, msg in read_messages(bag, {wire.STEP, wire.RISK, wire.FAULT_STATE}):
+            stamp, values = wire.parse_values(msg)
+            if topic == wire.STEP:
+                steps.append((stamp, wire.Step.from_values(values)))
+            elif topic == wire.RISK:
+                decision = wire.Risk.from_values(values)
+                risk.append((stamp, decision))
+                if decision.shield_enabled and (shield_on is None or stamp < shield_on):
                     shield_on = stamp
-            elif topic == topics.FAULT_STATE and min(values.values()) < 1.0 and fault_at is None:
+            elif topic == wire.FAULT_STATE and min(values.values()) < 1.0 and fault_at is None:
                 fault_at = stamp
         return cls(sorted(steps, key=lambda s: s[0]), sorted(risk, key=lambda s: s[0]), fault_at, shield_on)
 
@@ -141,7 +142,7 @@ class Recording:
         demo start at stamp 0 on the same sim clock, so equal stamps are equal sim times."""
         out = {"before": SegmentStats("before the fault"), "adapting": SegmentStats("fault, adapting (no shield)"),
                "after": SegmentStats("")}
-        for stamp, values in self.steps:
+        for stamp, step in self.steps:
             if stamp > end:
                 break
             if self.fault_at is None or stamp < self.fault_at:
@@ -151,13 +152,13 @@ class Recording:
             else:
                 segment = out["after"]
             segment.steps += 1
-            segment.episode_return += values["reward"]
-            segment.violations += int(values["cost"])
+            segment.episode_return += step.reward
+            segment.violations += int(step.cost)
         return out
 
     def override_rate(self, start: int, end: int) -> float:
         """Share of the monitor's decisions in [start, end] that overrode the task action."""
-        decisions = [v["overridden"] for stamp, v in self.risk if start <= stamp <= end]
+        decisions = [d.overridden for stamp, d in self.risk if start <= stamp <= end]
         return float(np.mean(decisions)) if decisions else float("nan")
 
 
@@ -291,13 +292,13 @@ def plot_runs(path: Path, runs: dict[str, Recording], fault_at: int | None, shie
         steps = [(s / 1e9, v) for s, v in run.steps if s <= end]
         if risk:
             t = np.array([r[0] for r in risk])
-            axes[0].plot(t, [r[1]["q_risk"] for r in risk], lw=0.6, label=name)
-            overridden = np.array([r[1]["overridden"] for r in risk])
+            axes[0].plot(t, [r[1].q_risk for r in risk], lw=0.6, label=name)
+            overridden = np.array([r[1].overridden for r in risk], dtype=np.float64)
             trailing = np.convolve(overridden, np.ones(100))[:len(overridden)] / np.minimum(np.arange(1, len(t) + 1), 100)
             axes[1].plot(t, trailing, lw=0.8, label=name)
         t = np.array([s[0] for s in steps])
-        axes[2].plot(t, np.cumsum([s[1]["cost"] for s in steps]), label=name)
-        axes[3].plot(t, np.cumsum([s[1]["reward"] for s in steps]), label=name)
+        axes[2].plot(t, np.cumsum([s[1].cost for s in steps]), label=name)
+        axes[3].plot(t, np.cumsum([s[1].reward for s in steps]), label=name)
     for ax, label in zip(axes, ("Q_risk(s, a_task)", "overrides (last 100)", "cumulative violations",
                                 "cumulative return")):
         ax.set_ylabel(label)

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mesa_ros import topics
+from mesa_ros import wire
+from mesa_ros.envs.faults import check_power_scale
 from mesa_ros.params_file import check_graph_params
 from mesa_ros.paths import config_file
 
@@ -147,7 +148,7 @@ def cheetah_fault_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
 #: What each node listens to from start-up when the control loop speaks ros2_control (its /joint_states and
 #: Float64MultiArray commands are not gated: realtime mode answers a missing command with safe_action).
 ROS2_CONTROL_LISTENERS: dict[str, tuple[str, ...]] = {
-    **topics.LISTENERS, "mujoco_sim": (topics.RISK,), "task_policy": (), "safety_monitor": (topics.WEIGHTS,)}
+    **wire.LISTENERS, "mujoco_sim": (wire.RISK,), "task_policy": (), "safety_monitor": (wire.WEIGHTS,)}
 
 
 def cheetah_ros2_control_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
@@ -168,12 +169,7 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
     seed = _int(args["seed"], "seed")
     fault_step, max_steps = _int(args["fault_step"], "fault_step"), _int(args["max_steps"], "max_steps")
     after_shield = _int(args["steps_after_shield"], "steps_after_shield")
-    try:
-        power = float(args["power_scale"])
-    except ValueError:
-        raise ValueError(f"launch argument power_scale:={args['power_scale']!r} must be a number in [0, 1]") from None
-    if not 0.0 <= power <= 1.0:
-        raise ValueError(f"launch argument power_scale:={power} must be in [0, 1]")
+    power = check_power_scale("launch argument power_scale", args["power_scale"])
     shield = args["shield"]
     faulted = [] if args["fault"] == "none" else [args["fault"]]
     nodes = [
@@ -201,14 +197,14 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
 
 
 def with_start_gates(nodes: list[NodeSpec],
-                     listeners: Mapping[str, tuple[str, ...]] = topics.LISTENERS) -> list[NodeSpec]:
+                     listeners: Mapping[str, tuple[str, ...]] = wire.LISTENERS) -> list[NodeSpec]:
     """Each gated node waits for every other node of the graph that listens to its outputs
-    (``listeners``, by default ``topics.LISTENERS``; ``mesa_ros.nodes.start_gate``): in lockstep the simulator
+    (``listeners``, by default ``wire.LISTENERS``; ``mesa_ros.nodes.start_gate``): in lockstep the simulator
     thus steps only when the recorder and the answering nodes hear everything from step 0."""
     names = {n.name for n in nodes}
     gated = []
     for node in nodes:
-        outputs = topics.GATED_OUTPUTS.get(node.name, ())
+        outputs = wire.GATED_OUTPUTS.get(node.name, ())
         waits = [f"{other}:{topic}" for other in sorted(names - {node.name})
                  for topic in listeners.get(other, ()) if topic in outputs]
         gated.append(replace(node, parameters={**node.parameters, "wait_for_subscribers": waits}) if waits else node)

@@ -119,7 +119,8 @@ def test_every_executable_is_a_console_script_with_main() -> None:
     ({"shield": "maybe"}, r"shield:='maybe' must be one of \['adapt', 'on', 'off'\]"),
     ({"speed": "1"}, r"unknown launch argument\(s\) \['speed'\]"),
     ({"seed": "x"}, r"seed:='x' must be an integer"),
-    ({"power_scale": "2"}, r"power_scale:=2.0 must be in \[0, 1\]"),
+    ({"power_scale": "2"}, r"power scale for 'launch argument power_scale' must be in \[0, 1\], got 2.0"),
+    ({"power_scale": "half"}, r"'launch argument power_scale' must be a number in \[0, 1\], got 'half'"),
     ({"record_bag": "perhaps"}, r"record_bag:='perhaps' must be true or false"),
 ])
 def test_bad_launch_arguments_are_named(given: dict[str, str], message: str) -> None:

@@ -21,6 +21,7 @@ import json
 from mesa_ros import detector_study
 from mesa_ros.cli.common import add_force_arg, check_outputs, paper_name, set_threads
 from mesa_ros.core.config import DetectorConfig, merge, parse_override
+from mesa_ros.envs.faults import check_power_scale
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -70,10 +71,12 @@ def _faults(texts: list[str] | None) -> list[dict[str, float]] | None:
             fault = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"--fault {text!r} is not JSON: {exc}") from None
-        if not isinstance(fault, dict) or not fault or not all(isinstance(v, (int, float)) and 0 <= v <= 1
-                                                               for v in fault.values()):
+        if not isinstance(fault, dict) or not fault:
             raise ValueError(f"--fault {text!r} must map joints to power scales in [0, 1]")
-        faults.append({str(k): float(v) for k, v in fault.items()})
+        try:
+            faults.append({str(k): check_power_scale(str(k), v) for k, v in fault.items()})
+        except ValueError as exc:
+            raise ValueError(f"--fault {text!r}: {exc}") from None
     return faults
 
 

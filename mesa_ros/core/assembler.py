@@ -1,8 +1,8 @@
 """Rebuild transitions from the graph's stamped streams (live topics or a bag), in one place.
 
 A transition is keyed by the stamp of the state the action was chosen in. The simulator's step
-outcome carries that stamp, the stamp of the next state, reward, cost, end flags and the action it
-actually applied (``a_exec/<actuator>``), so s, a_exec, r, c and s' come from the simulator alone.
+outcome (``wire.Step``) carries that stamp, the stamp of the next state, reward, cost, end flags and
+the action it actually applied, so s, a_exec, r, c and s' come from the simulator alone.
 The task action a_task comes from the command message that the simulator applied (the safety
 monitor puts a_exec in ``effort`` and the task policy's proposal in ``position``); when no such
 command exists (no monitor in the loop, or a stale step in realtime mode) a_task = a_exec.
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mesa_ros import wire
+
 ObservationFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
-STEP_FIELDS = ("reward", "cost", "terminated", "truncated", "next_stamp_ns")
-ACTION_PREFIX = "a_exec/"
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,6 @@ class Transition:
     truncated: bool
 
 
-def step_action(values: Mapping[str, float]) -> np.ndarray:
-    """The applied action stored in a step outcome's ``a_exec/<actuator>`` entries (in message order)."""
-    return np.array([v for k, v in values.items() if k.startswith(ACTION_PREFIX)], dtype=np.float64)
-
-
 class TransitionAssembler:
     """Collects keyed messages and emits each transition once its step and both states have arrived."""
 
@@ -48,7 +43,7 @@ class TransitionAssembler:
         self.max_pending = max_pending
         self.states: dict[int, np.ndarray] = {}
         self.commands: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}  # stamp -> [(a_exec, a_task)]
-        self.steps: dict[int, Mapping[str, float]] = {}
+        self.steps: dict[int, wire.Step] = {}
         self.emitted_stamps: dict[int, None] = {}  # keys of emitted transitions (a repeated step is ignored)
         self.emitted = 0
 
@@ -61,11 +56,13 @@ class TransitionAssembler:
         self.commands.setdefault(stamp, []).append((a_exec, task))
 
     def add_step(self, stamp: int, values: Mapping[str, float]) -> None:
-        missing = [k for k in STEP_FIELDS if k not in values]
-        if missing or not any(k.startswith(ACTION_PREFIX) for k in values):
-            raise ValueError(f"step message for stamp {stamp} ns lacks {missing or [ACTION_PREFIX + '*']}")
+        """A step message's named values (``wire.Step``); ``ValueError`` naming what an incomplete one lacks."""
+        try:
+            step = wire.Step.from_values(values)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (stamp {stamp} ns)") from None
         if stamp not in self.emitted_stamps:
-            self.steps.setdefault(stamp, dict(values))
+            self.steps.setdefault(stamp, step)
 
     def _task_action(self, stamp: int, a_exec: np.ndarray) -> np.ndarray:
         for executed, proposed in self.commands.pop(stamp, []):
@@ -79,15 +76,14 @@ class TransitionAssembler:
         ready = []
         for stamp in sorted(self.steps):
             step = self.steps[stamp]
-            nxt = int(step["next_stamp_ns"])
+            nxt = step.next_stamp_ns
             if stamp not in self.states or nxt not in self.states:
                 continue
-            a_exec = step_action(step)
-            done = bool(step["terminated"]) or bool(step["truncated"])
+            a_exec = np.fromiter(step.action.values(), dtype=np.float64)
+            done = step.terminated or step.truncated
             ready.append(Transition(stamp, self.states[stamp], self._task_action(stamp, a_exec), a_exec,
-                                    float(step["reward"]), float(step["cost"]),
-                                    self.states.pop(nxt) if done else self.states[nxt],
-                                    bool(step["terminated"]), bool(step["truncated"])))
+                                    step.reward, step.cost, self.states.pop(nxt) if done else self.states[nxt],
+                                    step.terminated, step.truncated))
             del self.steps[stamp]
             self.emitted_stamps[stamp] = None
         self.emitted += len(ready)

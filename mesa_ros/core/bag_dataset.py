@@ -1,45 +1,22 @@
 """Bags of the ROS graph -> datasets of the one transition schema (``mesa-ros bag2dataset``).
 
-Transitions are rebuilt by stamp (``assembler.py``) and split where the simulator's ground-truth
-fault state changed, so one recording of a robot that suffered several faults yields one dataset
-per fault: exactly the per-environment datasets meta-training wants.
+Messages are parsed with the wire format (``mesa_ros.wire``), transitions rebuilt by stamp
+(``assembler.py``) and split where the simulator's ground-truth fault state changed, so one
+recording of a robot that suffered several faults yields one dataset per fault: exactly the
+per-environment datasets meta-training wants.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from mesa_ros import topics
+from mesa_ros import wire
 from mesa_ros.core.assembler import Transition, TransitionAssembler
 from mesa_ros.core.bags import ReadReport, custom_data, read_messages
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset, TransitionRecorder
 from mesa_ros.envs import env_class
-
-NS = 1_000_000_000
-
-
-def stamp_ns(stamp: Any) -> int:
-    """Nanoseconds of a ``builtin_interfaces/Time`` (rclpy or rosbags object)."""
-    return int(stamp.sec) * NS + int(stamp.nanosec)
-
-
-def parse_state(msg: Any) -> tuple[int, np.ndarray, np.ndarray]:
-    """(stamp_ns, position, velocity) of a state message."""
-    return stamp_ns(msg.header.stamp), np.asarray(msg.position, dtype=np.float64), np.asarray(msg.velocity, dtype=np.float64)
-
-
-def parse_action(msg: Any) -> tuple[int, np.ndarray, np.ndarray]:
-    """(stamp_ns, action in ``effort``, proposal in ``position`` (empty if none)) of an action/command message."""
-    return (stamp_ns(msg.header.stamp), np.asarray(msg.effort, dtype=np.float64),
-            np.asarray(msg.position, dtype=np.float64))
-
-
-def parse_values(msg: Any) -> tuple[int, dict[str, float]]:
-    """(stamp_ns, {name: value}) of a named-values message."""
-    return stamp_ns(msg.header.stamp), {n: float(v) for n, v in zip(msg.name, msg.position)}
 
 
 def read_transitions(path: str | os.PathLike, env: str, report: ReadReport | None = None
@@ -47,16 +24,16 @@ def read_transitions(path: str | os.PathLike, env: str, report: ReadReport | Non
     """All complete transitions of a recording (stamp order) and its fault-state changes."""
     assembler = TransitionAssembler(env_class(env).observation_from)
     faults: list[tuple[int, dict[str, float]]] = []
-    wanted = {topics.STATE, topics.STEP, topics.COMMAND, topics.FAULT_STATE}
-    for topic, _, msg in read_messages(path, wanted, report, {t: topics.RECORDED[t] for t in wanted}):
-        if topic == topics.STATE:
-            assembler.add_state(*parse_state(msg))
-        elif topic == topics.STEP:
-            assembler.add_step(*parse_values(msg))
-        elif topic == topics.COMMAND:
-            assembler.add_command(*parse_action(msg))
+    wanted = {wire.STATE, wire.STEP, wire.COMMAND, wire.FAULT_STATE}
+    for topic, _, msg in read_messages(path, wanted, report, {t: wire.RECORDED[t] for t in wanted}):
+        if topic == wire.STATE:
+            assembler.add_state(*wire.parse_state(msg))
+        elif topic == wire.STEP:
+            assembler.add_step(*wire.parse_values(msg))
+        elif topic == wire.COMMAND:
+            assembler.add_command(*wire.parse_action(msg))
         else:
-            faults.append(parse_values(msg))
+            faults.append(wire.parse_values(msg))
     return assembler.pop_ready(), sorted(faults, key=lambda f: f[0])
 
 
@@ -67,7 +44,7 @@ def bag_to_datasets(path: str | os.PathLike, env: str = "HalfCheetah-Disabled", 
     transitions, faults = read_transitions(path, env, report)
     if not transitions:
         raise ValueError(f"bag {path} holds no complete transition ({report.messages} messages read; "
-                         f"recorded topics must include {topics.STATE}, {topics.STEP} and {topics.COMMAND})")
+                         f"recorded topics must include {wire.STATE}, {wire.STEP} and {wire.COMMAND})")
     provenance = custom_data(path)  # the recorder's (mesa_ros.provenance), kept with every dataset
     change_stamps = np.array([stamp for stamp, _ in faults], dtype=np.int64)
     segment_of = np.searchsorted(change_stamps, [t.stamp_ns for t in transitions], side="right") - 1

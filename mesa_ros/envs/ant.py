@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from mesa_ros.envs.base import check_unit_scale
+from mesa_ros.envs.faults import check_power_scale
 from mesa_ros.envs.mujoco_fault_env import MujocoFaultEnv
 
 FORWARD_REWARD_WEIGHT = 1.0
@@ -74,7 +74,7 @@ class AntDisabledEnv(MujocoFaultEnv):
     def set_leg_power_scale(self, leg: int, scale: float) -> None:
         """Set the power scale of both actuators of ``leg`` (0 = the paper's disabled leg); any step."""
         hip, ankle = self.leg_actuators(leg)
-        value = check_unit_scale(f"leg {leg}", scale)
+        value = check_power_scale(f"leg {leg}", scale)
         self.set_power_scale(hip, value)
         self.set_power_scale(ankle, value)
 

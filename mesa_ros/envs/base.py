@@ -67,19 +67,6 @@ def check_action(action: Any, space: spaces.Box) -> np.ndarray:
     return arr
 
 
-def check_unit_scale(name: str, value: Any) -> float:
-    """Return ``value`` as a float in [0, 1] (a power scale), or raise naming ``name`` and the value."""
-    try:
-        scale = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"power scale for {name!r} must be a number in [0, 1], got {value!r}") from None
-    if math.isnan(scale):
-        raise ValueError(f"power scale for {name!r} is NaN; expected a number in [0, 1]")
-    if not 0.0 <= scale <= 1.0:
-        raise ValueError(f"power scale for {name!r} must be in [0, 1], got {scale}")
-    return scale
-
-
 def check_positive(name: str, value: Any, low: float = 0.0, high: float = math.inf) -> float:
     """Return ``value`` as a finite float in (low, high], or raise naming ``name`` and the value."""
     try:

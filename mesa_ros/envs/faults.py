@@ -1,19 +1,36 @@
 """Actuator power faults: a per-actuator power scale in [0, 1] applied to the clipped command.
 
 0 is a total loss of power (the paper's disabled joint: zero motor torque), 0.5 half power, 1 healthy.
-Shared by HalfCheetah-Disabled and Ant-Disabled.
+Shared by HalfCheetah-Disabled and Ant-Disabled; ``check_power_scale`` is the one check of the [0, 1]
+rule, for the environments and for every interface that takes a power scale (node parameters, fault
+services, launch arguments, command lines).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from mesa_ros.envs.base import TaskEnvMixin, check_split, check_task_keys, check_unit_scale
+from mesa_ros.envs.base import TaskEnvMixin, check_split, check_task_keys
 
 #: Power scale range of the paper's partial-power-loss ablation (section 6.2).
 PARTIAL_LOSS_RANGE = (0.5, 0.95)
+
+
+def check_power_scale(name: str, value: Any) -> float:
+    """``value`` as a power scale: a float in [0, 1]; ``ValueError`` naming ``name`` (the joint, leg or
+    parameter it is for) and the value otherwise."""
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"power scale for {name!r} must be a number in [0, 1], got {value!r}") from None
+    if math.isnan(scale):
+        raise ValueError(f"power scale for {name!r} is NaN; expected a number in [0, 1]")
+    if not 0.0 <= scale <= 1.0:
+        raise ValueError(f"power scale for {name!r} must be in [0, 1], got {scale}")
+    return scale
 
 
 class PowerFaultMixin(TaskEnvMixin):
@@ -54,7 +71,7 @@ class PowerFaultMixin(TaskEnvMixin):
     def set_power_scale(self, actuator: str | int, scale: float) -> None:
         """Set one actuator's power scale (0 = total power loss); valid at any step."""
         index = self.actuator_index(actuator)
-        value = check_unit_scale(self.actuator_names[index], scale)
+        value = check_power_scale(self.actuator_names[index], scale)
         self._power_scale[index] = value
 
     def clear_faults(self) -> None:
@@ -70,7 +87,7 @@ class PowerFaultMixin(TaskEnvMixin):
         new = np.ones(len(self.actuator_names))
         for actuator, scale in scales.items():
             index = self.actuator_index(actuator)
-            new[index] = check_unit_scale(self.actuator_names[index], scale)
+            new[index] = check_power_scale(self.actuator_names[index], scale)
         self._power_scale = new
 
     def sample_task(self, split: str, rng: np.random.Generator, partial: bool = False) -> dict[str, Any]:

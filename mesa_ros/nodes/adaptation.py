@@ -28,7 +28,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Header, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
 
-from mesa_ros import topics
+from mesa_ros import wire
 from mesa_ros.core import checkpoint, detector, health
 from mesa_ros.core.assembler import TransitionAssembler
 from mesa_ros.core.buffers import ReplayBuffer
@@ -108,20 +108,20 @@ class AdaptationNode(Node):
         self.steps_since_publish = self.last_stamp = 0
         self.sent_id = self.awaited_id = self.awaited_epoch = 0  # ids of the weights sent / awaited in use
 
-        self.pub_weights = self.create_publisher(UInt8MultiArray, topics.WEIGHTS, qos.LATCHED)
-        self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
-        self.pub_detection = self.create_publisher(JointState, topics.DETECTION, qos.LATCHED)
-        self.enable_client = self.create_client(SetBool, "/safety_monitor/enable")
-        self.reload_client = self.create_client(Trigger, "/safety_monitor/reload")
-        self.create_subscription(JointState, topics.STATE, lambda m: self.assembler.add_state(*msgs.parse_state(m)),
+        self.pub_weights = self.create_publisher(UInt8MultiArray, wire.WEIGHTS, qos.LATCHED)
+        self.pub_diag = self.create_publisher(DiagnosticArray, wire.DIAGNOSTICS, 10)
+        self.pub_detection = self.create_publisher(JointState, wire.DETECTION, qos.LATCHED)
+        self.enable_client = self.create_client(SetBool, wire.service(wire.SAFETY_MONITOR, wire.ENABLE_SHIELD))
+        self.reload_client = self.create_client(Trigger, wire.service(wire.SAFETY_MONITOR, wire.RELOAD_WEIGHTS))
+        self.create_subscription(JointState, wire.STATE, lambda m: self.assembler.add_state(*wire.parse_state(m)),
                                  qos.BACKLOG_SUB)
-        self.create_subscription(JointState, topics.COMMAND,
-                                 lambda m: self.assembler.add_command(*msgs.parse_action(m)), qos.BACKLOG_SUB)
-        self.create_subscription(JointState, topics.STEP, self._on_step, qos.BACKLOG_SUB)
-        self.create_subscription(Header, topics.FAULT_EVENT, self._on_fault_event, qos.LATCHED)
-        self.create_subscription(JointState, topics.RISK, self._on_risk, qos.CONTROL_SUB)
-        self.create_service(Trigger, "~/fault_detected", self._on_fault_detected)
-        self.create_service(Trigger, "~/fault_cleared", self._on_fault_cleared)
+        self.create_subscription(JointState, wire.COMMAND,
+                                 lambda m: self.assembler.add_command(*wire.parse_action(m)), qos.BACKLOG_SUB)
+        self.create_subscription(JointState, wire.STEP, self._on_step, qos.BACKLOG_SUB)
+        self.create_subscription(Header, wire.FAULT_EVENT, self._on_fault_event, qos.LATCHED)
+        self.create_subscription(JointState, wire.RISK, self._on_risk, qos.CONTROL_SUB)
+        self.create_service(Trigger, wire.service(wire.PRIVATE, wire.FAULT_DETECTED), self._on_fault_detected)
+        self.create_service(Trigger, wire.service(wire.PRIVATE, wire.FAULT_CLEARED), self._on_fault_cleared)
         self.create_timer(1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     # -- announcements and collection ------------------------------------------------------------------
@@ -149,24 +149,25 @@ class AdaptationNode(Node):
     def _on_fault_event(self, msg: Header) -> None:
         if not self.from_sim:
             return
-        stamp = msgs.stamp_ns(msg.stamp)
-        source = f"{topics.FAULT_EVENT} at sim time {stamp / 1e9:.2f}s"
-        if msg.frame_id == "fault":
+        stamp = wire.stamp_ns(msg.stamp)
+        source = f"{wire.FAULT_EVENT} at sim time {stamp / 1e9:.2f}s"
+        if msg.frame_id == wire.EVENT_FAULT:
             self._announce(source, stamp)
-        elif msg.frame_id == "clear":
+        elif msg.frame_id == wire.EVENT_CLEAR:
             self._clear(source, stamp)
 
     def _on_fault_detected(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
-        res.message, res.success = self._announce("~/fault_detected", self.last_stamp + 1), True
+        source = wire.service(wire.PRIVATE, wire.FAULT_DETECTED)
+        res.message, res.success = self._announce(source, self.last_stamp + 1), True
         return res
 
     def _on_fault_cleared(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
-        res.message = self._clear("~/fault_cleared", self.last_stamp + 1)
+        res.message = self._clear(wire.service(wire.PRIVATE, wire.FAULT_CLEARED), self.last_stamp + 1)
         res.success = not res.message.startswith("already")
         return res
 
     def _on_step(self, msg: JointState) -> None:
-        self.assembler.add_step(*msgs.parse_values(msg))
+        self.assembler.add_step(*wire.parse_values(msg))
         added = 0
         for t in self.assembler.pop_ready():
             self.last_stamp = max(self.last_stamp, t.stamp_ns)
@@ -182,9 +183,8 @@ class AdaptationNode(Node):
 
     def _on_detection(self, found: detector.Detection, stamp_ns: int) -> None:
         """Publish the detector's decision and act on it as on an announcement (or the robot healthy again)."""
-        values = {"changed": float(found.event == detector.CHANGED), "statistic": found.statistic,
-                  "threshold": found.threshold, "dimension": float(found.dimension)}
-        self.pub_detection.publish(msgs.values_msg(stamp_ns, values))
+        decision = wire.Detection(found.event == detector.CHANGED, found.statistic, found.threshold, found.dimension)
+        self.pub_detection.publish(msgs.values_msg(stamp_ns, decision.to_values()))
         source = (f"detector at sim time {stamp_ns / 1e9:.2f}s (CUSUM {found.statistic:.1f} > {found.threshold:.1f}, "
                   f"observation dimension {found.dimension})")
         if found.event == detector.CHANGED:
@@ -240,7 +240,7 @@ class AdaptationNode(Node):
 
     def _on_risk(self, msg: JointState) -> None:
         """Arm the shield only when the monitor reports the adapted weights (by the id sent with them) in use."""
-        if self.awaited_id and int(msgs.parse_values(msg)[1].get("weights_id", 0)) == self.awaited_id:
+        if self.awaited_id and wire.Risk.from_values(wire.parse_values(msg)[1]).weights_id == self.awaited_id:
             self.awaited_id = 0
             self._apply(self.lifecycle.weights_in_use(self.awaited_epoch))
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 from rclpy.node import Node
 
-from mesa_ros import topics
+from mesa_ros import wire
 from mesa_ros.core.bags import COMPRESSIONS, STORAGES, SplitBagWriter
 from mesa_ros.provenance import provenance
 from mesa_ros.nodes import qos
 from mesa_ros.nodes.params import declare
 from mesa_ros.nodes.runner import run_node
 
-LATCHED_TOPICS = {topics.FAULT_STATE, topics.FAULT_EVENT, topics.WEIGHTS, topics.DETECTION}
+LATCHED_TOPICS = {wire.FAULT_STATE, wire.FAULT_EVENT, wire.WEIGHTS, wire.DETECTION}
 
 
 def message_class(msgtype: str) -> type:
@@ -62,18 +62,18 @@ class BagRecorderNode(Node):
                                        "provenance.checkpoints")),
             "params_file": declare(self, "provenance.params_file", "", "provenance: the node parameter file (its "
                                    "content and SHA-256 are added)", read_only=True)}
-        names = declare(self, "topics", list(topics.RECORDED), "topics to record (types as in mesa_ros.topics)",
+        names = declare(self, "topics", list(wire.RECORDED), "topics to record (types as in mesa_ros.wire)",
                         read_only=True)
-        unknown = [t for t in names if t not in topics.RECORDED]
+        unknown = [t for t in names if t not in wire.RECORDED]
         if unknown:
-            raise ValueError(f"cannot record {unknown}: known topics are {sorted(topics.RECORDED)}")
+            raise ValueError(f"cannot record {unknown}: known topics are {sorted(wire.RECORDED)}")
         root = Path(output or f"bags/run_{datetime.now():%Y%m%d_%H%M%S}")
         self.received = 0
-        self.writer = SplitBagWriter(root, {t: topics.RECORDED[t] for t in names}, storage, split, compression,
+        self.writer = SplitBagWriter(root, {t: wire.RECORDED[t] for t in names}, storage, split, compression,
                                      provenance(described))
         for topic in names:
             profile = qos.LATCHED if topic in LATCHED_TOPICS else qos.LOGGER_SUB
-            self.create_subscription(message_class(topics.RECORDED[topic]), topic,
+            self.create_subscription(message_class(wire.RECORDED[topic]), topic,
                                      lambda data, t=topic: self._write(t, data), profile, raw=True)
         self.get_logger().info(f"recording {len(names)} topics to {root} ({storage}, {compression}, split every "
                                f"{split} messages)")

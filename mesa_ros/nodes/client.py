@@ -1,7 +1,6 @@
 """Client side of the simulator's fault interface (used by ``mesa-ros fault``, the demo and tests)."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import rclpy
@@ -9,6 +8,12 @@ from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from std_srvs.srv import SetBool, Trigger
+
+from mesa_ros import wire
+from mesa_ros.envs.faults import check_power_scale
+
+#: The fault commands that are a simulator service of their own (``mesa-ros fault clear | random``).
+FAULT_COMMANDS = {"clear": wire.CLEAR_FAULTS, "random": wire.RANDOM_FAULT}
 
 
 def call_with_resend(client, executor, request, waits: Sequence[float]):
@@ -24,15 +29,15 @@ def call_with_resend(client, executor, request, waits: Sequence[float]):
     return None
 
 
-def fault_joints(client_node, node: str = "mujoco_sim") -> list[str]:
-    """Joints whose ``<node>/faults/<joint>/power_loss`` service ``node`` itself serves (for error messages; a
-    client's name, such as this tool's own for an unknown joint, is not an offer)."""
+def fault_joints(client_node, node: str = wire.SIMULATOR) -> list[str]:
+    """Joints whose ``wire.power_loss_service`` ``node`` itself serves (for error messages; a client's name, such
+    as this tool's own for an unknown joint, is not an offer)."""
     namespace, _, name = f"/{node.strip('/')}".rpartition("/")
     try:
         names = [n for n, _ in client_node.get_service_names_and_types_by_node(name, namespace or "/")]
     except rclpy.node.NodeNameNonExistentError:
         return []
-    return sorted(n.split("/faults/")[1].removesuffix("/power_loss") for n in names if n.endswith("/power_loss"))
+    return sorted(joint for n in names if (joint := wire.power_loss_joint(n)) is not None)
 
 
 def parse_compound(targets: list[str]) -> list[tuple[str, float]]:
@@ -40,31 +45,28 @@ def parse_compound(targets: list[str]) -> list[tuple[str, float]]:
     pairs = []
     for target in targets:
         joint, sep, value = target.partition(":")
-        try:
-            scale = float(value) if sep else 0.0
-        except ValueError:
-            raise ValueError(f"{target!r}: the power scale after ':' must be a number") from None
-        if not joint or math.isnan(scale) or not 0.0 <= scale <= 1.0:
-            raise ValueError(f"{target!r}: expected JOINT or JOINT:SCALE with SCALE in [0, 1]")
-        pairs.append((joint, scale))
+        if not joint:
+            raise ValueError(f"{target!r}: expected JOINT or JOINT:SCALE")
+        pairs.append((joint, check_power_scale(joint, value) if sep else 0.0))
     return pairs
 
 
 def call_fault_service(target: str | list[str], power_scale: float | None = None, restore: bool = False,
-                       node: str = "mujoco_sim", timeout: float = 10.0) -> tuple[bool, str]:
-    """Call ``/<node>/faults/...`` like ``ros2 service call`` would; returns (success, message). Several targets
-    (``JOINT:SCALE`` each) set ``fault.joints`` and ``fault.power_scales`` in one atomic request: a compound fault."""
-    if power_scale is not None and (math.isnan(power_scale) or not 0.0 <= power_scale <= 1.0):
-        return False, f"power scale must be in [0, 1], got {power_scale}"
+                       node: str = wire.SIMULATOR, timeout: float = 10.0) -> tuple[bool, str]:
+    """Call the simulator's fault services (``mesa_ros.wire``) like ``ros2 service call`` would; returns (success,
+    message). Several targets (``JOINT:SCALE`` each) set ``fault.joints`` and ``fault.power_scales`` in one atomic
+    request: a compound fault."""
     compound = None
-    if isinstance(target, list):
-        if len(target) == 1 and ":" not in target[0]:
-            target = target[0]
-        else:
-            try:
+    try:
+        if power_scale is not None:
+            check_power_scale("fault.power_scale", power_scale)
+        if isinstance(target, list):
+            if len(target) == 1 and ":" not in target[0]:
+                target = target[0]
+            else:
                 compound = parse_compound(target)
-            except ValueError as exc:
-                return False, str(exc)
+    except ValueError as exc:
+        return False, str(exc)
     context = rclpy.Context()
     rclpy.init(context=context)
     try:
@@ -84,25 +86,29 @@ def call_fault_service(target: str | list[str], power_scale: float | None = None
         if compound is not None:
             params = [Parameter("fault.joints", value=[j for j, _ in compound]).to_parameter_msg(),
                       Parameter("fault.power_scales", value=[k for _, k in compound]).to_parameter_msg()]
-            answer = call(SetParametersAtomically, f"/{node}/set_parameters_atomically",
+            answer = call(SetParametersAtomically, wire.service(node, "set_parameters_atomically"),
                           SetParametersAtomically.Request(parameters=params))
             if not answer.result.successful:
                 return False, answer.result.reason
             return True, "compound fault set: " + ", ".join(f"{j} power scale {k:g}" for j, k in compound)
-        if target in ("clear", "random"):
-            result = call(Trigger, f"/{node}/faults/{target}", Trigger.Request(), idempotent=target == "clear")
+        if target in FAULT_COMMANDS:
+            result = call(Trigger, wire.service(node, FAULT_COMMANDS[target]), Trigger.Request(),
+                          idempotent=target == "clear")
             return result.success, result.message
-        if not client_node.create_client(SetBool, f"/{node}/faults/{target}/power_loss").wait_for_service(
-                timeout_sec=min(timeout, 5.0)):
-            if not client_node.create_client(Trigger, f"/{node}/faults/clear").wait_for_service(timeout_sec=timeout):
-                raise TimeoutError(f"{node} is not running (no /{node}/faults/clear after {timeout:g} s)")
-            return False, f"unknown joint {target!r}; {node} offers {fault_joints(client_node, node)} (or 'clear', 'random')"
+        power_loss = wire.power_loss_service(node, target)
+        if not client_node.create_client(SetBool, power_loss).wait_for_service(timeout_sec=min(timeout, 5.0)):
+            clear = wire.service(node, wire.CLEAR_FAULTS)
+            if not client_node.create_client(Trigger, clear).wait_for_service(timeout_sec=timeout):
+                raise TimeoutError(f"{node} is not running (no {clear} after {timeout:g} s)")
+            commands = ", ".join(map(repr, FAULT_COMMANDS))
+            return False, f"unknown joint {target!r}; {node} offers {fault_joints(client_node, node)} (or {commands})"
         if power_scale is not None and not restore:
             param = Parameter("fault.power_scale", value=float(power_scale)).to_parameter_msg()
-            answer = call(SetParameters, f"/{node}/set_parameters", SetParameters.Request(parameters=[param]))
+            answer = call(SetParameters, wire.service(node, "set_parameters"),
+                          SetParameters.Request(parameters=[param]))
             if not answer.results[0].successful:
                 return False, answer.results[0].reason
-        result = call(SetBool, f"/{node}/faults/{target}/power_loss", SetBool.Request(data=not restore))
+        result = call(SetBool, power_loss, SetBool.Request(data=not restore))
         return result.success, result.message
     except TimeoutError as exc:
         return False, str(exc)

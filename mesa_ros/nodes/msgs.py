@@ -1,14 +1,4 @@
-"""Conversions between the graph's standard messages and numpy arrays (one place for every topic).
-
-* State: ``sensor_msgs/JointState`` with name/position/velocity of every joint and, in ``effort``, the
-  torque its actuator applied during the last step, stamped on the sim clock.
-* Actions: ``sensor_msgs/JointState`` with the actuator names in ``name`` and the action in ``effort``,
-  stamped with the state they answer; the command to the simulator also carries the task policy's
-  proposal it forwards or replaces in ``position`` (so a_task and a_exec stay paired).
-* Named values (step outcome, risk, episode statistics, fault state): ``sensor_msgs/JointState`` used as a
-  stamped named vector (``name[i]`` = ``position[i]``), the standard type that carries a header and
-  float64 values exactly.
-"""
+"""rclpy messages of the graph, built from the wire format (``mesa_ros.wire``: names, stamps, parsing)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -18,11 +8,12 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import JointState
 
-from mesa_ros.core.bag_dataset import NS, parse_action, parse_state, parse_values, stamp_ns  # noqa: F401  (re-exported)
+from mesa_ros import wire
 
 
 def to_stamp(ns: int) -> Time:
-    return Time(sec=int(ns // NS), nanosec=int(ns % NS))
+    sec, nanosec = wire.stamp_parts(ns)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def state_msg(stamp: int, names: Sequence[str], position: np.ndarray, velocity: np.ndarray,
@@ -42,6 +33,7 @@ def action_msg(stamp: int, names: Sequence[str], action: np.ndarray, proposal: n
 
 
 def values_msg(stamp: int, values: Mapping[str, float]) -> JointState:
+    """A named-values message: a ``wire.Step`` / ``Risk`` / ... ``to_values()``, or the fault state's power scales."""
     msg = JointState(name=list(values), position=[float(v) for v in values.values()])
     msg.header.stamp = to_stamp(stamp)
     return msg

@@ -20,6 +20,7 @@ fault topics stay, so the adaptation node and the bag recorder work unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -31,14 +32,14 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, Header
 from std_srvs.srv import SetBool, Trigger
 
+from mesa_ros import wire
 from mesa_ros.core import health
-from mesa_ros.core.assembler import ACTION_PREFIX
 from mesa_ros.core.joint_map import JointMap
 from mesa_ros.envs.base import check_action
+from mesa_ros.envs.faults import check_power_scale
 from mesa_ros.envs.session import SimSession, StampedState, StepOutcome
-from mesa_ros import topics
 from mesa_ros.nodes import msgs, qos
-from mesa_ros.nodes.params import check_choice, check_range, declare, validator
+from mesa_ros.nodes.params import check_by, check_choice, declare, validator
 from mesa_ros.nodes.runner import run_node
 from mesa_ros.nodes.start_gate import StartGate
 
@@ -82,7 +83,7 @@ class MujocoSimNode(Node):
                                                     "(to fault.power_scale) at fault.scheduled_step") if j]
 
         self.interface = declare(self, "interface", "native", "native: stamped JointState commands on "
-                                 f"{topics.COMMAND}; ros2_control: also /joint_states out, Float64MultiArray "
+                                 f"{wire.COMMAND}; ros2_control: also /joint_states out, Float64MultiArray "
                                  "commands in (realtime only)", choices=("native", "ros2_control"), read_only=True)
         if self.interface == "ros2_control" and self.mode != "realtime":
             raise ValueError("interface ros2_control needs mode realtime: Float64MultiArray commands carry no stamp "
@@ -103,17 +104,17 @@ class MujocoSimNode(Node):
             raise ValueError(error)
         self.add_on_set_parameters_callback(validator(
             {"fault.distribution": check_choice("fault.distribution", SPLITS),
-             "fault.power_scale": check_range("fault.power_scale", 0.0, 1.0),
+             "fault.power_scale": check_by(partial(check_power_scale, "fault.power_scale")),
              "safe_action": self._check_safe_action},
             apply=self._on_params))
 
-        self.pub_clock = self.create_publisher(ClockMsg, topics.CLOCK, qos.CLOCK)
-        self.pub_state = self.create_publisher(JointState, topics.STATE, qos.STREAM_PUB)
-        self.pub_step = self.create_publisher(JointState, topics.STEP, qos.STREAM_PUB)
-        self.pub_episode = self.create_publisher(JointState, topics.EPISODE, qos.STREAM_PUB)
-        self.pub_fault_state = self.create_publisher(JointState, topics.FAULT_STATE, qos.LATCHED)
-        self.pub_fault_event = self.create_publisher(Header, topics.FAULT_EVENT, qos.LATCHED)
-        self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self.pub_clock = self.create_publisher(ClockMsg, wire.CLOCK, qos.CLOCK)
+        self.pub_state = self.create_publisher(JointState, wire.STATE, qos.STREAM_PUB)
+        self.pub_step = self.create_publisher(JointState, wire.STEP, qos.STREAM_PUB)
+        self.pub_episode = self.create_publisher(JointState, wire.EPISODE, qos.STREAM_PUB)
+        self.pub_fault_state = self.create_publisher(JointState, wire.FAULT_STATE, qos.LATCHED)
+        self.pub_fault_event = self.create_publisher(Header, wire.FAULT_EVENT, qos.LATCHED)
+        self.pub_diag = self.create_publisher(DiagnosticArray, wire.DIAGNOSTICS, 10)
         if self.interface == "ros2_control":
             joint_states = declare(self, "joint_states_topic", "/joint_states", "ros2_control: where the state goes "
                                    "out as sensor_msgs/JointState", read_only=True)
@@ -125,13 +126,13 @@ class MujocoSimNode(Node):
             self.pub_joint_states = self.create_publisher(JointState, joint_states, qos.STREAM_PUB)
             self.create_subscription(Float64MultiArray, command, self._on_array_command, qos.CONTROL_SUB)
         else:
-            self.create_subscription(JointState, topics.COMMAND, self._on_command, qos.CONTROL_SUB)
-        self.create_subscription(JointState, topics.RISK, self._on_risk, qos.CONTROL_SUB)
+            self.create_subscription(JointState, wire.COMMAND, self._on_command, qos.CONTROL_SUB)
+        self.create_subscription(JointState, wire.RISK, self._on_risk, qos.CONTROL_SUB)
         for joint in self.session.actuator_names:
-            self.create_service(SetBool, f"~/faults/{joint}/power_loss",
+            self.create_service(SetBool, wire.power_loss_service(wire.PRIVATE, joint),
                                 lambda req, res, j=joint: self._on_power_loss(j, req, res))
-        self.create_service(Trigger, "~/faults/clear", self._on_clear)
-        self.create_service(Trigger, "~/faults/random", self._on_random)
+        self.create_service(Trigger, wire.service(wire.PRIVATE, wire.CLEAR_FAULTS), self._on_clear)
+        self.create_service(Trigger, wire.service(wire.PRIVATE, wire.RANDOM_FAULT), self._on_random)
 
         self.latest_command: tuple[int, np.ndarray] | None = None
         self.period_s = republish if self.mode == "lockstep" else 1.0 / rate_hz
@@ -148,7 +149,7 @@ class MujocoSimNode(Node):
 
     # -- control loop ----------------------------------------------------------------------------
     def _on_command(self, msg: JointState) -> None:
-        stamp, action, _ = msgs.parse_action(msg)
+        stamp, action, _ = wire.parse_action(msg)
         if stamp != self.session.state.stamp_ns:
             return  # answers an older state (or a terminal one): nothing to apply
         if self.mode == "realtime":
@@ -165,8 +166,8 @@ class MujocoSimNode(Node):
 
     def _on_risk(self, msg: JointState) -> None:
         """Count from the first state the shield decided on (``max_steps_after_shield``)."""
-        stamp, values = msgs.parse_values(msg)
-        if self.shielded_steps is None and values.get("shield_enabled", 0.0) > 0.0:
+        stamp, values = wire.parse_values(msg)
+        if self.shielded_steps is None and wire.Risk.from_values(values).shield_enabled:
             # that state is the current one (its command not applied yet) or the one just applied
             self.shielded_steps = int(stamp < self.session.state.stamp_ns)
 
@@ -204,18 +205,15 @@ class MujocoSimNode(Node):
             self.done = True
 
     def _publish_outcome(self, out: StepOutcome, stale: bool) -> None:
-        values = {"reward": out.reward, "cost": out.cost, "terminated": float(out.terminated),
-                  "truncated": float(out.truncated), "episode": float(out.next_state.episode),
-                  "step": float(out.next_state.step - 1), "next_stamp_ns": float(out.next_state.stamp_ns),
-                  "stale": float(stale)}
-        values.update({ACTION_PREFIX + name: a for name, a in zip(self.session.actuator_names, out.action)})
-        self.pub_step.publish(msgs.values_msg(out.stamp_ns, values))
+        step = wire.Step(out.reward, out.cost, out.terminated, out.truncated, out.next_state.episode,
+                         out.next_state.step - 1, out.next_state.stamp_ns, stale,
+                         dict(zip(self.session.actuator_names, out.action.tolist())))
+        self.pub_step.publish(msgs.values_msg(out.stamp_ns, step.to_values()))
         self._publish_state(out.next_state)
         if out.finished_episode is not None:
             ep = out.finished_episode
-            self.pub_episode.publish(msgs.values_msg(out.next_state.stamp_ns, {
-                "episode": ep.episode, "steps": ep.steps, "return": ep.episode_return,
-                "violations": ep.violations, "ended_by_violation": float(ep.ended_by == "violation")}))
+            self.pub_episode.publish(msgs.values_msg(out.next_state.stamp_ns, wire.Episode(
+                ep.episode, ep.steps, ep.episode_return, ep.violations, ep.ended_by == "violation").to_values()))
             self.get_logger().info(f"episode {ep.episode}: {ep.steps} steps, return {ep.episode_return:.1f}, "
                                    f"violations {ep.violations} ({ep.ended_by})")
         if out.reset_state is not None:
@@ -324,9 +322,6 @@ class MujocoSimNode(Node):
             scales = list(values.get("fault.power_scales") or [-1.0])  # per joint only in the request that sets it
             if scales == [-1.0]:
                 scales = values.get("fault.power_scale", self.get_parameter("fault.power_scale").value)
-            for k in scales if isinstance(scales, list) else []:
-                if error := check_range("fault.power_scales", 0.0, 1.0)(k):
-                    return error
             try:
                 if self._changes_power(lambda: self.session.set_faults(joints, scales)):
                     self._after_fault_change(sync=False)
@@ -341,7 +336,8 @@ class MujocoSimNode(Node):
         faulted = [j for j, k in zip(self.session.actuator_names, self.session.power_scale) if k < 1.0]
         if sync:
             self._mirror(Parameter("fault.joints", Parameter.Type.STRING_ARRAY, faulted or [""]))
-        event = Header(stamp=msgs.to_stamp(self.session.state.stamp_ns), frame_id="fault" if faulted else "clear")
+        event = Header(stamp=msgs.to_stamp(self.session.state.stamp_ns),
+                       frame_id=wire.EVENT_FAULT if faulted else wire.EVENT_CLEAR)
         self.pub_fault_event.publish(event)
         self._publish_fault_state()
 

@@ -38,6 +38,17 @@ def check_range(name: str, low: float, high: float) -> Check:
     return check
 
 
+def check_by(check: Callable[[Any], object]) -> Check:
+    """A ``Check`` from a function that raises ``ValueError`` for a bad value (its message the reason)."""
+    def run(v: Any) -> str | None:
+        try:
+            check(v)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    return run
+
+
 def validator(checks: dict[str, Check], apply: Callable[[list[Parameter]], str | None] | None = None):
     """An on-set-parameters callback: run ``checks`` by name, then ``apply``; reject with the first error."""
     def callback(params: list[Parameter]) -> SetParametersResult:

@@ -29,7 +29,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
 
-from mesa_ros import topics
+from mesa_ros import wire
 from mesa_ros.core import checkpoint, health
 from mesa_ros.core.config import stored_config
 from mesa_ros.core.inference import FrozenCritic, FrozenShield, frozen_safety
@@ -90,11 +90,11 @@ class SafetyMonitorNode(Node):
         self.input_error = ""  # the last reason for failing safe (ERROR in /diagnostics for a bad joint state)
         if self.interface == "ros2_control":
             self._declare_filter()
-        self.pub_command = self.create_publisher(JointState, topics.COMMAND, qos.STREAM_PUB)
-        self.pub_risk = self.create_publisher(JointState, topics.RISK, qos.STREAM_PUB)
-        self.pub_diag = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
-        self.create_service(SetBool, "~/enable", self._on_enable)
-        self.create_service(Trigger, "~/reload", self._on_reload)
+        self.pub_command = self.create_publisher(JointState, wire.COMMAND, qos.STREAM_PUB)
+        self.pub_risk = self.create_publisher(JointState, wire.RISK, qos.STREAM_PUB)
+        self.pub_diag = self.create_publisher(DiagnosticArray, wire.DIAGNOSTICS, 10)
+        self.create_service(SetBool, wire.service(wire.PRIVATE, wire.ENABLE_SHIELD), self._on_enable)
+        self.create_service(Trigger, wire.service(wire.PRIVATE, wire.RELOAD_WEIGHTS), self._on_reload)
         self.create_timer(1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(f"eps_risk={self.eps_risk}, shield {'enabled' if self.enabled else 'disabled'}, "
                                f"weights: {self.weights_source}")
@@ -102,13 +102,13 @@ class SafetyMonitorNode(Node):
 
     def _start(self) -> None:
         """Inputs once the command's and risk's awaited subscribers (simulator, recorder) are matched."""
-        self.create_subscription(UInt8MultiArray, topics.WEIGHTS, self._on_weights, qos.LATCHED)
+        self.create_subscription(UInt8MultiArray, wire.WEIGHTS, self._on_weights, qos.LATCHED)
         if self.interface == "ros2_control":
             self.create_subscription(JointState, self.filter_topics["joint_states"], self._on_joint_states, qos.CONTROL_SUB)
             self.create_subscription(Float64MultiArray, self.filter_topics["command_in"], self._on_command, qos.CONTROL_SUB)
             return
-        self.create_subscription(JointState, topics.TASK_ACTION, self._on_task_action, qos.LOGGER_SUB)
-        self.create_subscription(JointState, topics.STATE, self._on_state, qos.LOGGER_SUB)
+        self.create_subscription(JointState, wire.TASK_ACTION, self._on_task_action, qos.LOGGER_SUB)
+        self.create_subscription(JointState, wire.STATE, self._on_state, qos.LOGGER_SUB)
 
     # -- ros2_control: a filter between any controller and any robot ----------------------------------
     def _declare_filter(self) -> None:
@@ -144,7 +144,7 @@ class SafetyMonitorNode(Node):
             return
         self.input_error = ""
         now = self.get_clock().now().nanoseconds
-        self.latest = (msgs.stamp_ns(msg.header.stamp), now, self.observation_from(qpos, qvel).astype(np.float32))
+        self.latest = (wire.stamp_ns(msg.header.stamp), now, self.observation_from(qpos, qvel).astype(np.float32))
 
     def _on_command(self, msg: Float64MultiArray) -> None:
         received = time.perf_counter()
@@ -167,7 +167,7 @@ class SafetyMonitorNode(Node):
     # -- the shield ------------------------------------------------------------------------------
     def _on_state(self, msg: JointState) -> None:
         received = time.perf_counter()
-        stamp, position, velocity = msgs.parse_state(msg)
+        stamp, position, velocity = wire.parse_state(msg)
         self.states[stamp] = self.observation_from(position, velocity).astype(np.float32)
         _trim(self.states)
         if stamp in self.pending:  # the task action overtook its state (two publishers, no ordering)
@@ -175,7 +175,7 @@ class SafetyMonitorNode(Node):
 
     def _on_task_action(self, msg: JointState) -> None:
         received = time.perf_counter()
-        stamp, a_task, _ = msgs.parse_action(msg)
+        stamp, a_task, _ = wire.parse_action(msg)
         if not np.all(np.isfinite(a_task)) or a_task.shape != (len(self.names),):
             self.get_logger().error(f"invalid task action for {stamp} ns rejected: {a_task.tolist()}")
             return
@@ -206,10 +206,8 @@ class SafetyMonitorNode(Node):
         self.recent.append(overridden)
         self.recent_risk.append(risk)
         self.last_risk = risk
-        self.pub_risk.publish(msgs.values_msg(stamp, {
-            "q_risk": risk, "overridden": float(overridden), "eps_risk": self.eps_risk,
-            "shield_enabled": float(self.enabled), "weights_version": float(self.weights_version),
-            "weights_id": float(self.weights_id)}))
+        self.pub_risk.publish(msgs.values_msg(stamp, wire.Risk(risk, overridden, self.eps_risk, self.enabled,
+                                                               self.weights_version, self.weights_id).to_values()))
         return a_exec, overridden
 
     @property
@@ -244,7 +242,7 @@ class SafetyMonitorNode(Node):
         self.get_logger().info(f"weights v{self.weights_version} from {source}")
 
     def _on_weights(self, msg: UInt8MultiArray) -> None:
-        source = f"topic {topics.WEIGHTS} ({len(msg.data)} bytes)"
+        source = f"topic {wire.WEIGHTS} ({len(msg.data)} bytes)"
         try:
             self._install(checkpoint.from_bytes(bytes(msg.data), source=source, env=self.env, numpy=True), source)
         except ValueError as exc:

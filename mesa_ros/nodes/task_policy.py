@@ -12,7 +12,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
-from mesa_ros import topics
+from mesa_ros import wire
 from mesa_ros.core import checkpoint
 from mesa_ros.core.assembler import TransitionAssembler
 from mesa_ros.core.inference import FrozenPolicy
@@ -62,8 +62,8 @@ class TaskPolicyNode(Node):
         self.actuators = list(env_class(env).actuator_names)
         if self.learn:
             self.assembler = TransitionAssembler(self.observation_from)
-        self.pub_action = self.create_publisher(JointState, topics.TASK_ACTION, qos.STREAM_PUB)
-        self.interface = declare(self, "interface", "native", f"native: stamped states in, {topics.TASK_ACTION} out; "
+        self.pub_action = self.create_publisher(JointState, wire.TASK_ACTION, qos.STREAM_PUB)
+        self.interface = declare(self, "interface", "native", f"native: stamped states in, {wire.TASK_ACTION} out; "
                                  "ros2_control: /joint_states in, Float64MultiArray commands out",
                                  choices=("native", "ros2_control"), read_only=True)
         if self.interface == "ros2_control":
@@ -81,13 +81,13 @@ class TaskPolicyNode(Node):
     def _start(self) -> None:
         """Inputs once the action's awaited subscribers (safety monitor, recorder) are matched."""
         if self.learn:
-            self.create_subscription(JointState, topics.STATE, self._record_state, qos.LOGGER_SUB)
-            self.create_subscription(JointState, topics.STEP, self._record_step, qos.LOGGER_SUB)
-            self.create_subscription(JointState, topics.COMMAND, self._record_command, qos.LOGGER_SUB)
+            self.create_subscription(JointState, wire.STATE, self._record_state, qos.LOGGER_SUB)
+            self.create_subscription(JointState, wire.STEP, self._record_step, qos.LOGGER_SUB)
+            self.create_subscription(JointState, wire.COMMAND, self._record_command, qos.LOGGER_SUB)
         if self.interface == "ros2_control":
             self.create_subscription(JointState, self.joint_states, self._on_joint_states, qos.CONTROL_SUB)
         else:
-            self.create_subscription(JointState, topics.STATE, self._on_state, qos.CONTROL_SUB)
+            self.create_subscription(JointState, wire.STATE, self._on_state, qos.CONTROL_SUB)
 
     def _act(self, obs):
         return self.frozen(obs) if self.frozen is not None else self.agent.act(obs, deterministic=self.deterministic)
@@ -102,18 +102,18 @@ class TaskPolicyNode(Node):
             self._act(self.observation_from(qpos, qvel))).tolist()))
 
     def _on_state(self, msg: JointState) -> None:
-        stamp, position, velocity = msgs.parse_state(msg)
+        stamp, position, velocity = wire.parse_state(msg)
         self.pub_action.publish(msgs.action_msg(stamp, self.actuators, self._act(self.observation_from(position, velocity))))
 
     # -- online learning (phase 3) -------------------------------------------------------------------
     def _record_state(self, msg: JointState) -> None:
-        self.assembler.add_state(*msgs.parse_state(msg))
+        self.assembler.add_state(*wire.parse_state(msg))
 
     def _record_command(self, msg: JointState) -> None:
-        self.assembler.add_command(*msgs.parse_action(msg))
+        self.assembler.add_command(*wire.parse_action(msg))
 
     def _record_step(self, msg: JointState) -> None:
-        self.assembler.add_step(*msgs.parse_values(msg))
+        self.assembler.add_step(*wire.parse_values(msg))
         for t in self.assembler.pop_ready():
             self.learner.add(t.s, t.a_task, t.a_exec, t.r, t.c, t.s_next, t.terminated, t.truncated)
 

@@ -15,8 +15,8 @@ def observation(position: np.ndarray, velocity: np.ndarray) -> np.ndarray:
 
 
 def step_values(stamp: int, reward: float, a_exec, done: bool = False) -> dict[str, float]:
-    values = {"reward": reward, "cost": float(done), "terminated": float(done), "truncated": 0.0,
-              "next_stamp_ns": float(stamp + DT)}
+    values = {"reward": reward, "cost": float(done), "terminated": float(done), "truncated": 0.0, "episode": 0.0,
+              "step": float(stamp // DT), "next_stamp_ns": float(stamp + DT), "stale": 0.0}
     return values | {f"a_exec/j{i}": float(a) for i, a in enumerate(a_exec)}
 
 
@@ -83,8 +83,8 @@ def test_without_a_command_a_task_is_the_executed_action() -> None:
 
 def test_incomplete_step_message_is_rejected() -> None:
     with pytest.raises(ValueError, match=r"lacks \['reward'\]"):
-        TransitionAssembler(observation).add_step(0, {"cost": 0.0, "terminated": 0.0, "truncated": 0.0,
-                                                      "next_stamp_ns": 1.0, "a_exec/x": 0.0})
+        TransitionAssembler(observation).add_step(0, {k: v for k, v in step_values(0, 0.0, [0.0]).items()
+                                                      if k != "reward"})
     with pytest.raises(ValueError, match=r"lacks \['a_exec/\*'\]"):
         TransitionAssembler(observation).add_step(0, step_values(0, 0.0, []))
 

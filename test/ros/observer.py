@@ -11,8 +11,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 
-from mesa_ros import topics
-from mesa_ros.nodes import msgs, qos
+from mesa_ros import wire
+from mesa_ros.nodes import qos
 from peer import Peer
 
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
@@ -29,13 +29,13 @@ class Observer(Peer):
         self.decisions = 0  # the monitor's decisions seen: the control loop is running
         self.level = -1
         self.diag_sources: list[tuple[str, int]] = []  # (hardware_id, stamp) of each adaptation status
-        self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, self._on_diag, 10)
-        self.node.create_subscription(JointState, topics.RISK, self._on_risk, qos.CONTROL_SUB)
+        self.node.create_subscription(DiagnosticArray, wire.DIAGNOSTICS, self._on_diag, 10)
+        self.node.create_subscription(JointState, wire.RISK, self._on_risk, qos.CONTROL_SUB)
         self.detections: list[dict[str, float]] = []  # the adaptation node's detector decisions, with their stamp
-        self.node.create_subscription(JointState, topics.DETECTION, self._on_detection, qos.LATCHED)
+        self.node.create_subscription(JointState, wire.DETECTION, self._on_detection, qos.LATCHED)
         self.fault_events: list[tuple[str, int]] = []  # the simulator's ground truth: (fault / clear, stamp)
-        self.node.create_subscription(Header, topics.FAULT_EVENT,
-                                      lambda m: self.fault_events.append((m.frame_id, msgs.stamp_ns(m.stamp))),
+        self.node.create_subscription(Header, wire.FAULT_EVENT,
+                                      lambda m: self.fault_events.append((m.frame_id, wire.stamp_ns(m.stamp))),
                                       qos.LATCHED)
 
     def _on_diag(self, msg: DiagnosticArray) -> None:
@@ -43,7 +43,7 @@ class Observer(Peer):
             if status.name == "adaptation: phase 2":
                 # Recorded, not asserted: an assert in a callback surfaces from spin_once without a message. The
                 # stamp is the node's sim clock: 0 until its first /clock, which may come after its first status.
-                self.diag_sources.append((status.hardware_id, msgs.stamp_ns(msg.header.stamp)))
+                self.diag_sources.append((status.hardware_id, wire.stamp_ns(msg.header.stamp)))
                 self.adaptation = {kv.key: kv.value for kv in status.values}
                 self.level = status.level[0] if isinstance(status.level, bytes) else status.level
                 entry = (self.adaptation["state"], int(self.adaptation["epoch"]))
@@ -51,12 +51,12 @@ class Observer(Peer):
                     self.history.append(entry)
 
     def _on_risk(self, msg: JointState) -> None:
-        values = msgs.parse_values(msg)[1]
+        values = wire.parse_values(msg)[1]
         self.shield_enabled, self.weights_id = values["shield_enabled"], values["weights_id"]
         self.decisions += 1
 
     def _on_detection(self, msg: JointState) -> None:
-        stamp, values = msgs.parse_values(msg)
+        stamp, values = wire.parse_values(msg)
         self.detections.append({**values, "stamp_ns": stamp})
 
     def wait(self, predicate, what: str, timeout: float = 90.0) -> None:

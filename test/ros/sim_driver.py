@@ -11,7 +11,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 
-from mesa_ros import topics
+from mesa_ros import wire
 from mesa_ros.nodes import msgs, qos
 from peer import Peer
 
@@ -31,20 +31,20 @@ class Driver(Peer):
                                      "-p", "lockstep_republish_s:=0.2", *sim_args], env=ros_env,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         super().__init__("fault_test_driver")
-        self.pub = self.node.create_publisher(JointState, topics.COMMAND, qos.STREAM_PUB)
+        self.pub = self.node.create_publisher(JointState, wire.COMMAND, qos.STREAM_PUB)
         self.efforts: list[np.ndarray] = []
         self.stamps: list[int] = []
         self.last_stamp = -1
         self.fault_state: dict[str, float] = {}
-        self.node.create_subscription(JointState, topics.STATE, self._on_state, qos.LOGGER_SUB)
-        self.node.create_subscription(JointState, topics.FAULT_STATE,
-                                      lambda m: self.fault_state.update(msgs.parse_values(m)[1]), qos.LATCHED)
+        self.node.create_subscription(JointState, wire.STATE, self._on_state, qos.LOGGER_SUB)
+        self.node.create_subscription(JointState, wire.FAULT_STATE,
+                                      lambda m: self.fault_state.update(wire.parse_values(m)[1]), qos.LATCHED)
         self.fault_events: list[str] = []  # frame_id of each fault event: "fault" or "clear"
-        self.node.create_subscription(Header, topics.FAULT_EVENT, lambda m: self.fault_events.append(m.frame_id),
+        self.node.create_subscription(Header, wire.FAULT_EVENT, lambda m: self.fault_events.append(m.frame_id),
                                       qos.LATCHED)
 
     def _on_state(self, msg: JointState) -> None:
-        stamp, _, _ = msgs.parse_state(msg)
+        stamp, _, _ = wire.parse_state(msg)
         if stamp != self.last_stamp:  # the simulator re-publishes a state while it waits: count each once
             self.last_stamp = stamp
             self.efforts.append(np.asarray(msg.effort))

@@ -60,7 +60,7 @@ def test_valid_service_call_changes_the_applied_torque(driver: Driver) -> None:
     ("fault.joints", ["tail"], "unknown actuator/joint 'tail'"),
     ("fault.joints", ["ffoot", "knee"], "unknown actuator/joint 'knee'"),
     ("fault.power_scales", [0.5, 0.2, 0.1, 0.0, 0.3, 0.4, 0.9], "fault.power_scales has 7 values for"),
-    ("fault.power_scales", [1.5], "fault.power_scales must be in [0.0, 1.0], got 1.5"),
+    ("fault.power_scales", [1.5], "power scale for 'bfoot' must be in [0, 1], got 1.5"),
     ("fault.power_scale", 1.5, "fault.power_scale out of range"),
     ("fault.power_scale", -0.2, "fault.power_scale out of range"),
     ("fault.power_scale", math.nan, "fault.power_scale out of range"),
@@ -92,7 +92,7 @@ def test_cli_injects_and_rejects(driver: Driver, ros_env) -> None:
     offered = "['bfoot', 'bshin', 'bthigh', 'ffoot', 'fshin', 'fthigh']"
     assert f"mujoco_sim offers {offered}" in unknown.stdout, unknown.stdout  # not this tool's own 'tail' client
     bad = cli("ffoot", "--power-scale", "nan")
-    assert bad.returncode == 2 and "power scale must be in [0, 1], got nan" in bad.stdout
+    assert bad.returncode == 2 and "power scale for 'fault.power_scale' is NaN" in bad.stdout
     assert actuated(driver.spin_steps(3))[5] != 0.0  # the rejected calls changed nothing
     assert cli("clear").returncode == 0
     driver.spin_steps(3)
@@ -104,8 +104,8 @@ def test_cli_injects_and_rejects(driver: Driver, ros_env) -> None:
     assert torque[5] == pytest.approx(GEARS[5] * COMMAND[5])
     assert driver.fault_events[events:] == ["fault"]  # one change, one announcement
     for args, message in ((("bshin:0.5", "knee:0"), "unknown actuator/joint 'knee'"),
-                          (("bshin:1.5", "fthigh:0"), "expected JOINT or JOINT:SCALE with SCALE in [0, 1]"),
-                          (("bshin:half", "fthigh"), "the power scale after ':' must be a number")):
+                          (("bshin:1.5", "fthigh:0"), "power scale for 'bshin' must be in [0, 1], got 1.5"),
+                          (("bshin:half", "fthigh"), "power scale for 'bshin' must be a number in [0, 1], got 'half'")):
         bad = cli(*args)
         assert bad.returncode == 2 and message in bad.stdout, bad.stdout
     assert actuated(driver.spin_steps(3))[3] == 0.0 and driver.fault_events[events:] == ["fault"]  # unchanged

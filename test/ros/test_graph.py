@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mesa_ros import topics
-from mesa_ros.core.bag_dataset import bag_to_datasets, parse_values, read_transitions
+from mesa_ros import wire
+from mesa_ros.core.bag_dataset import bag_to_datasets, read_transitions
 from mesa_ros.core.bags import ReadReport, read_messages
 from sim_driver import assert_replays
 
@@ -40,7 +40,7 @@ def test_graph_runs_adapts_and_shields_without_node_errors(graph_run) -> None:
 
 def test_overrides_happen_only_after_the_shield_is_enabled(graph_run) -> None:
     risk = [(t, {n: v for n, v in zip(m.name, m.position)}) for topic, t, m in
-            read_messages(graph_run["bag"], {topics.RISK})]
+            read_messages(graph_run["bag"], {wire.RISK})]
     enabled = [v["shield_enabled"] for _, v in risk]
     first_on = enabled.index(1.0)
     assert first_on > FAULT_STEP  # collection (200 transitions) and phase 2 come first
@@ -59,9 +59,9 @@ def test_bag_converts_into_exactly_the_executed_transitions(graph_run) -> None:
 
 
 def test_bag_holds_every_step_from_step_0_and_the_fault_lands_at_its_step(graph_run) -> None:
-    stamps = sorted(parse_values(m)[0] for _, _, m in read_messages(graph_run["bag"], {topics.STEP}))
+    stamps = sorted(wire.parse_values(m)[0] for _, _, m in read_messages(graph_run["bag"], {wire.STEP}))
     assert len(stamps) == STEPS and stamps[0] == 0  # the first transition has the first stamp
-    faults = [parse_values(m) for _, _, m in read_messages(graph_run["bag"], {topics.FAULT_STATE})]
+    faults = [wire.parse_values(m) for _, _, m in read_messages(graph_run["bag"], {wire.FAULT_STATE})]
     first_fault = next(stamp for stamp, scales in faults if min(scales.values()) < 1.0)
     assert stamps.index(first_fault) == FAULT_STEP  # the transition with index FAULT_STEP is the first faulty one
     assert all(min(scales.values()) == 1.0 for stamp, scales in faults if stamp < first_fault)

@@ -15,7 +15,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
 
-from mesa_ros import topics
+from mesa_ros import wire
 from mesa_ros.core import checkpoint
 from mesa_ros.core.safety_critic import SafetyCritic
 from mesa_ros.envs.session import SimSession
@@ -40,14 +40,14 @@ def monitor(checkpoints, ros_env):
 def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> None:
     probe, _ = monitor
     node = probe.node
-    pub_state = node.create_publisher(JointState, topics.STATE, qos.STREAM_PUB)
-    pub_action = node.create_publisher(JointState, topics.TASK_ACTION, qos.STREAM_PUB)
-    pub_weights = node.create_publisher(UInt8MultiArray, topics.WEIGHTS, qos.LATCHED)
+    pub_state = node.create_publisher(JointState, wire.STATE, qos.STREAM_PUB)
+    pub_action = node.create_publisher(JointState, wire.TASK_ACTION, qos.STREAM_PUB)
+    pub_weights = node.create_publisher(UInt8MultiArray, wire.WEIGHTS, qos.LATCHED)
     commands: dict[int, JointState] = {}
     diagnostics: list[dict[str, str]] = []
-    node.create_subscription(JointState, topics.COMMAND, lambda m: commands.setdefault(msgs.stamp_ns(m.header.stamp), m),
+    node.create_subscription(JointState, wire.COMMAND, lambda m: commands.setdefault(wire.stamp_ns(m.header.stamp), m),
                              qos.LOGGER_SUB)
-    node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, lambda m: diagnostics.extend(
+    node.create_subscription(DiagnosticArray, wire.DIAGNOSTICS, lambda m: diagnostics.extend(
         {"message": s.message, **{kv.key: kv.value for kv in s.values}} for s in m.status if s.name == "safety_monitor: shield"),
         10)
     sim = SimSession("HalfCheetah-Disabled", seed=0)
@@ -60,8 +60,8 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
         return commands.get(stamp)
 
     # both inputs matched (the monitor subscribes one after the other): a state sent earlier would be lost
-    assert probe.spin_until(lambda: node.count_subscribers(topics.TASK_ACTION) > 0
-                            and node.count_subscribers(topics.STATE) > 0)
+    assert probe.spin_until(lambda: node.count_subscribers(wire.TASK_ACTION) > 0
+                            and node.count_subscribers(wire.STATE) > 0)
     a_task = np.full(6, 0.3)
     first = decide(a_task, 1)
     assert first is not None and list(first.position) == list(a_task)
@@ -92,7 +92,7 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
 def test_realtime_mode_applies_the_safe_default_and_counts_stale_commands(ros_env) -> None:
     probe = Peer("realtime_probe")  # listening before the simulator starts
     steps: list[dict[str, float]] = []
-    probe.node.create_subscription(JointState, topics.STEP, lambda m: steps.append(msgs.parse_values(m)[1]),
+    probe.node.create_subscription(JointState, wire.STEP, lambda m: steps.append(wire.parse_values(m)[1]),
                                    qos.LOGGER_SUB)
     proc = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.mujoco_sim", "--ros-args",
                              "-p", "mode:=realtime", "-p", "rate_hz:=100.0", "-p", "max_steps:=800"], env=ros_env,

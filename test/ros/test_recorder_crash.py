@@ -11,7 +11,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rosbags.highlevel import AnyReader
 from sensor_msgs.msg import JointState
 
-from mesa_ros import topics
+from mesa_ros import wire
 from mesa_ros.core.bags import TYPESTORE, ReadReport, bag_splits, read_messages
 from mesa_ros.nodes import msgs, qos
 
@@ -22,7 +22,7 @@ def test_sigkill_loses_at_most_the_open_split(tmp_path, ros_env) -> None:
     bag = tmp_path / "bag"
     recorder = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.bag_recorder", "--ros-args",
                                  "-p", f"output:={bag}", "-p", f"split_messages:={SPLIT}",
-                                 "-p", f"topics:=['{topics.STATE}', '{topics.STEP}']"], env=ros_env)
+                                 "-p", f"topics:=['{wire.STATE}', '{wire.STEP}']"], env=ros_env)
     context = rclpy.Context()
     rclpy.init(context=context)
     sim = None
@@ -31,26 +31,26 @@ def test_sigkill_loses_at_most_the_open_split(tmp_path, ros_env) -> None:
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         deadline = time.monotonic() + 60
-        while node.count_subscribers(topics.STEP) < 1 and time.monotonic() < deadline:  # the recorder is up
+        while node.count_subscribers(wire.STEP) < 1 and time.monotonic() < deadline:  # the recorder is up
             executor.spin_once(timeout_sec=0.1)
         sim = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.mujoco_sim"], env=ros_env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        seen = {topics.STATE: 0, topics.STEP: 0}
+        seen = {wire.STATE: 0, wire.STEP: 0}
         step_stamps: list[int] = []
-        command = node.create_publisher(JointState, topics.COMMAND, qos.STREAM_PUB)
+        command = node.create_publisher(JointState, wire.COMMAND, qos.STREAM_PUB)
         answering = [True]
 
         def on_state(msg: JointState) -> None:
-            seen[topics.STATE] += 1
+            seen[wire.STATE] += 1
             if answering[0]:
-                command.publish(msgs.action_msg(msgs.parse_state(msg)[0], ["a"] * 6, [0.1] * 6))
+                command.publish(msgs.action_msg(wire.parse_state(msg)[0], ["a"] * 6, [0.1] * 6))
 
-        node.create_subscription(JointState, topics.STATE, on_state, qos.LOGGER_SUB)
+        node.create_subscription(JointState, wire.STATE, on_state, qos.LOGGER_SUB)
         def on_step(msg: JointState) -> None:
-            seen[topics.STEP] += 1
-            step_stamps.append(msgs.stamp_ns(msg.header.stamp))
+            seen[wire.STEP] += 1
+            step_stamps.append(wire.stamp_ns(msg.header.stamp))
 
-        node.create_subscription(JointState, topics.STEP, on_step, qos.LOGGER_SUB)
+        node.create_subscription(JointState, wire.STEP, on_step, qos.LOGGER_SUB)
         deadline = time.monotonic() + 60
         while sum(seen.values()) < 6 * SPLIT + SPLIT // 2 and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.05)
@@ -81,7 +81,7 @@ def test_sigkill_loses_at_most_the_open_split(tmp_path, ros_env) -> None:
     # Everything recorded is a gap-free run of what was published; what is missing at the end (the
     # part of the open split never written) is at most one split. (The start may miss the messages
     # sent before the recorder had discovered the simulator.)
-    stamps = [msgs.stamp_ns(m.header.stamp) for t, _, m in recovered if t == topics.STEP]
+    stamps = [wire.stamp_ns(m.header.stamp) for t, _, m in recovered if t == wire.STEP]
     first = step_stamps.index(stamps[0])
     assert stamps == step_stamps[first:first + len(stamps)]
     assert len(step_stamps) - (first + len(stamps)) <= SPLIT

@@ -7,10 +7,9 @@ import subprocess
 
 import yaml
 
-from mesa_ros import topics
+from mesa_ros import wire
 from mesa_ros.core.bag_dataset import read_transitions
 from mesa_ros.core.bags import ReadReport, read_messages
-from mesa_ros.nodes.msgs import parse_values
 from observer import MESA_ROS
 from sim_driver import assert_replays
 
@@ -35,7 +34,7 @@ def test_the_ros2_control_graph_adapts_arms_the_filter_and_records_its_transitio
         assert bad not in log, log[-3000:]
     assert "shield enabled (weights v2" in log and f"max_steps_after_shield={AFTER_SHIELD} reached" in log
 
-    risk = [parse_values(m)[1] for _, _, m in read_messages(bag, {topics.RISK})]
+    risk = [wire.parse_values(m)[1] for _, _, m in read_messages(bag, {wire.RISK})]
     first_on = [v["shield_enabled"] for v in risk].index(1.0)
     assert not any(v["overridden"] for v in risk[:first_on]) and sum(v["overridden"] for v in risk[first_on:]) > 0
 

@@ -14,9 +14,9 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
-from mesa_ros import topics
+from mesa_ros import wire
 from mesa_ros.envs import make, model_joint_names
-from mesa_ros.nodes import msgs, qos
+from mesa_ros.nodes import qos
 from peer import Peer
 
 ENV = "HalfCheetah-Disabled"
@@ -36,8 +36,8 @@ def test_the_filter_maps_joints_by_name_overrides_and_fails_safe(checkpoints, ro
     diag: list[tuple[int, str]] = []
     node.create_subscription(Float64MultiArray, "/effort_controller/commands", lambda m: out.append(np.array(m.data)),
                              qos.STREAM_PUB)
-    node.create_subscription(JointState, topics.RISK, lambda m: risk.append(msgs.parse_values(m)[1]), qos.STREAM_PUB)
-    node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, lambda m: diag.extend(
+    node.create_subscription(JointState, wire.RISK, lambda m: risk.append(wire.parse_values(m)[1]), qos.STREAM_PUB)
+    node.create_subscription(DiagnosticArray, wire.DIAGNOSTICS, lambda m: diag.extend(
         (s.level[0] if isinstance(s.level, bytes) else s.level, s.message) for s in m.status
         if s.name == "safety_monitor: shield"), 10)
     pub_state = node.create_publisher(JointState, "/joint_states", 10)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from mesa_ros import topics
-from mesa_ros.core.bag_dataset import parse_values
+from mesa_ros import wire
 from mesa_ros.core.bags import read_messages
 
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
@@ -21,7 +20,7 @@ def test_shipped_shield_overrides_a_minority_where_the_critic_flags_risk(tmp_pat
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
     assert f"max_steps_after_shield={AFTER_SHIELD} reached" in log, log[-3000:]
-    stamped = [parse_values(msg) for _, _, msg in read_messages(bag, {topics.RISK})]
+    stamped = [wire.parse_values(msg) for _, _, msg in read_messages(bag, {wire.RISK})]
     decisions = [d for _, d in stamped]
     shielded = [d for d in decisions if d["shield_enabled"]]
     # one decision per state until the simulator stopped; reset states and the last state add a few stamps

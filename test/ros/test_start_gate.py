@@ -12,8 +12,8 @@ import yaml
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
 
-from mesa_ros import topics
-from mesa_ros.nodes import msgs, qos
+from mesa_ros import wire
+from mesa_ros.nodes import qos
 from mesa_ros.nodes.start_gate import missing_subscribers, parse_waits
 from sim_driver import GEARS, COMMAND, Driver, actuated
 
@@ -50,13 +50,13 @@ def test_simulator_publishes_nothing_before_its_listener_and_then_starts_at_stam
         probe = rclpy.create_node("probe", context=context)
         executor.add_node(probe)
         seen: list[int] = []
-        probe.create_subscription(JointState, topics.STATE, lambda m: seen.append(msgs.parse_state(m)[0]),
+        probe.create_subscription(JointState, wire.STATE, lambda m: seen.append(wire.parse_state(m)[0]),
                                   qos.LOGGER_SUB)
         _spin(executor, 4.0)
         assert seen == []  # the probe is matched, but the awaited node is not there yet
         late = rclpy.create_node("late_listener", context=context)
         executor.add_node(late)
-        late.create_subscription(JointState, topics.STATE, lambda m: None, qos.LOGGER_SUB)
+        late.create_subscription(JointState, wire.STATE, lambda m: None, qos.LOGGER_SUB)
         _spin(executor, 20.0, until=lambda: bool(seen))
         assert seen and seen[0] == 0
     finally:
@@ -103,7 +103,7 @@ def test_scheduled_fault_lands_just_before_its_step(ros_env, mode: str) -> None:
 
 
 def test_listener_table_matches_the_nodes_real_subscriptions(tmp_path, checkpoints) -> None:
-    """topics.LISTENERS (from which the graph derives its start gates) names only topics each node subscribes."""
+    """wire.LISTENERS (from which the graph derives its start gates) names only topics each node subscribes."""
     from mesa_ros.nodes.adaptation import AdaptationNode
     from mesa_ros.nodes.bag_recorder import BagRecorderNode
     from mesa_ros.nodes.safety_monitor import SafetyMonitorNode
@@ -120,7 +120,7 @@ def test_listener_table_matches_the_nodes_real_subscriptions(tmp_path, checkpoin
         for cls in (TaskPolicyNode, SafetyMonitorNode, AdaptationNode, BagRecorderNode):
             node = cls()
             subscribed = {s.topic_name for s in node.subscriptions}
-            assert set(topics.LISTENERS[node.get_name()]) <= subscribed, node.get_name()
+            assert set(wire.LISTENERS[node.get_name()]) <= subscribed, node.get_name()
             getattr(node, "close", lambda: None)()
             node.destroy_node()
     finally:
