@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # mesa_ros: the two commands of the README.
 #   ./run.sh demo [args]   the fault-tolerance demo on the built-in default scenario
-#   ./run.sh test [args]   the test suite (what CI runs)
+#   ./run.sh test [args]   the linter (ruff.toml), then the test suite (what CI runs)
 # Both create/refresh the project virtual environment .venv from requirements.txt first.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
@@ -48,6 +48,7 @@ case "$cmd" in
     exec "$VENV/bin/mesa-ros" demo "$@" ;;
   test)
     ensure_venv
+    "$VENV/bin/ruff" check .
     exec "$PY" -m pytest test "$@" ;;
   setup)
     ensure_venv ;;

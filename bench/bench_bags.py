@@ -21,6 +21,7 @@ from rosbags.highlevel import AnyReader
 
 from mesa_ros import wire
 from mesa_ros.core.bags import TYPESTORE, SplitBagWriter, bag_splits
+
 from results_file import save
 
 

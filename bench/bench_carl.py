@@ -21,6 +21,7 @@ import torch
 from mesa_ros.core.carl import ProbabilisticEnsemble, RiskAverseCEM
 from mesa_ros.core.carl_agent import planner_config
 from mesa_ros.core.config import load_config
+
 from results_file import save
 
 DIMS = {"Navigation-2": (2, 2), "Cartpole-Length": (5, 1), "HalfCheetah-Disabled": (17, 6)}
@@ -54,12 +55,22 @@ def main() -> None:
             planner.costs(s0, c[None])
         loop = 1.0 / ((time.perf_counter() - start) / few * cfg.population * cfg.iterations)
         model_steps = cfg.population * cfg.particles * cfg.horizon * cfg.iterations
-        figures[f"{env} {preset}"] = {"planner": cfg.__dict__, "members": carl.members, "hidden": list(carl.hidden),
-                                       "obs_dim": obs_dim, "act_dim": act_dim, "planning_steps_per_s": round(batched, 3),
-                        "per_candidate_loop_steps_per_s": round(loop, 4), "speedup": round(batched / loop, 1),
-                        "model_steps_per_s": round(batched * model_steps)}
-        print(f"{env:>20} {preset:>9}: {batched:6.2f} planned control steps/s ({batched * model_steps / 1e6:.1f}M model steps/s), "
-              f"per-candidate loop {loop:.3f}/s: {batched / loop:.0f}x")
+        figures[f"{env} {preset}"] = {
+            "planner": cfg.__dict__,
+            "members": carl.members,
+            "hidden": list(carl.hidden),
+            "obs_dim": obs_dim,
+            "act_dim": act_dim,
+            "planning_steps_per_s": round(batched, 3),
+            "per_candidate_loop_steps_per_s": round(loop, 4),
+            "speedup": round(batched / loop, 1),
+            "model_steps_per_s": round(batched * model_steps),
+        }
+        print(
+            f"{env:>20} {preset:>9}: {batched:6.2f} planned control steps/s "
+            f"({batched * model_steps / 1e6:.1f}M model steps/s), "
+            f"per-candidate loop {loop:.3f}/s: {batched / loop:.0f}x"
+        )
     save("bench_carl", load_start, figures)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 import mesa_ros.envs  # noqa: F401
 from mesa_ros.envs.half_cheetah import HalfCheetahDisabledEnv
+
 from results_file import save
 
 

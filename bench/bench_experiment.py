@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from mesa_ros.experiments.runner import run_experiment
+
 from results_file import save
 
 

@@ -75,8 +75,8 @@ def stop(processes: list[subprocess.Popen]) -> None:
 def adapted_checkpoint(safety: Path, policy: Path, out: Path) -> Path:
     """A critic + recovery checkpoint: phase 2 of ``safety`` on 2000 random-policy transitions with the ffoot fault."""
     from mesa_ros.core.collect import collect
-    from mesa_ros.core.restore import env_spaces, load_checkpoint, save_checkpoint
     from mesa_ros.core.methods import adapt_to_test, get_method, new_recovery
+    from mesa_ros.core.restore import env_spaces, load_checkpoint, save_checkpoint
     from mesa_ros.core.safety_layer import SafetyLayer
 
     run = load_checkpoint(safety, env=ENV)
@@ -92,8 +92,8 @@ def adapted_checkpoint(safety: Path, policy: Path, out: Path) -> Path:
 def in_process_loop(policy: Path, adapted: Path, steps: int) -> tuple[float, dict[str, float]]:
     """Steps/s of the same loop without ROS (the frozen numpy networks the nodes use), and the mean
     shield evaluation time in microseconds: frozen (what the monitor runs) and the torch ``Shield``."""
-    from mesa_ros.core.restore import load_checkpoint
     from mesa_ros.core.inference import FrozenCritic, FrozenPolicy, FrozenShield, numpy_state
+    from mesa_ros.core.restore import load_checkpoint
     from mesa_ros.envs.session import SimSession
 
     policy_fn = FrozenPolicy(numpy_state(load_checkpoint(policy, env=ENV).agent.actor))
@@ -347,13 +347,21 @@ def main() -> None:
     ratio = graph["steps_per_s"] / limit
     print(f"closed loop, lockstep, shield on: graph {graph['steps_per_s']:.0f} steps/s vs one process without ROS "
           f"{limit:.0f} steps/s ({ratio:.2f}x)  target >= 400: {'met' if graph['steps_per_s'] >= 400 else 'MISSED'}")
-    print(f"shield evaluation (critic + recovery) in process: frozen numpy (the monitor's) {shield_us['frozen']:.1f} us, "
-          f"torch {shield_us['torch']:.1f} us  target <= 100: {'met' if shield_us['frozen'] <= 100 else 'MISSED'}")
+    print(
+        f"shield evaluation (critic + recovery) in process: frozen numpy (the monitor's) {shield_us['frozen']:.1f} us, "
+        f"torch {shield_us['torch']:.1f} us  target <= 100: {'met' if shield_us['frozen'] <= 100 else 'MISSED'}"
+    )
     node_p99 = latency["in_node"].get("p99_us", float("nan"))
-    print(f"safety_monitor state-in -> command-out (in the node, its last <= 2000 decisions): p50 {latency['in_node'].get('p50_us', float('nan')):.0f} us, p99 {node_p99:.0f} us  target p99 <= 1000: "
-          f"{'met' if node_p99 <= 1000 else 'MISSED'}")
-    print(f"  probe round trip over DDS (state + task action out, command back: two hops + the node): "
-          f"p50 {latency['round_trip_p50_us']:.0f} us, p99 {latency['round_trip_p99_us']:.0f} us ({latency['samples']} samples)")
+    print(
+        "safety_monitor state-in -> command-out (in the node, its last <= 2000 decisions): "
+        f"p50 {latency['in_node'].get('p50_us', float('nan')):.0f} us, p99 {node_p99:.0f} us  target p99 <= 1000: "
+        f"{'met' if node_p99 <= 1000 else 'MISSED'}"
+    )
+    print(
+        f"  probe round trip over DDS (state + task action out, command back: two hops + the node): "
+        f"p50 {latency['round_trip_p50_us']:.0f} us, p99 {latency['round_trip_p99_us']:.0f} us "
+        f"({latency['samples']} samples)"
+    )
     print(f"memory of the default graph (4 nodes): RSS {safe['rss_mb_graph']:.0f} MB, USS {safe['uss_mb_graph']:.0f} MB"
           f"  target <= 2048 MB: {'met' if safe['rss_mb_graph'] <= 2048 else 'MISSED'}")
     print(f"time to safe (fault service call -> shield on with adapted weights): {safe['seconds']:.2f} s  "

@@ -26,6 +26,7 @@ from mesa_ros.core.config import MetaConfig, RecoveryConfig, SafetyCriticConfig
 from mesa_ros.core.maml import MetaLearner
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic
+
 from results_file import save
 
 OBS_DIM, ACT_DIM = 17, 6  # HalfCheetah

@@ -15,12 +15,13 @@ import time
 import torch
 
 from mesa_ros.core.adaptation import adapt
-from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.core.batch import Batch
 from mesa_ros.core.config import AdaptConfig, RecoveryConfig, SafetyCriticConfig
 from mesa_ros.core.networks import DeterministicActor
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic
+from mesa_ros.core.safety_layer import SafetyLayer
+
 from results_file import save
 
 OBS_DIM, ACT_DIM, TRANSITIONS = 17, 6, 10_000  # HalfCheetah; ablation 6.1's 1/4 test set

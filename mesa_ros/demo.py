@@ -213,7 +213,9 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
                 f"steps_after_shield:={steps_after_shield}", f"adapted_checkpoint:={d / 'adapted.safetensors'}",
                 *shield_args(shield), *extra]))
             if rec.shield_on is None:
-                raise RuntimeError(f"the {shield} shield was never enabled within {max_steps} steps; see {d / 'launch.log'}")
+                raise RuntimeError(
+                    f"the {shield} shield was never enabled within {max_steps} steps; see {d / 'launch.log'}"
+                )
             shielded[shield] = rec, rec.stamp_after(rec.shield_on, steps_after_shield), d
         # every step advances the clock by dt (a reset by one more): this many steps reach the last window's end
         last = max(end for _, end, _ in shielded.values())
@@ -227,8 +229,12 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
         for shield, (rec, end, d) in shielded.items():
             end = min(end, baseline.last_stamp)
             window = f"(sim t {rec.shield_on / 1e9:.2f}-{end / 1e9:.2f} s)"
-            without = dataclasses.replace(baseline.segments(rec.shield_on, end)["after"], name=f"{tag}no shield {window}")
-            within = dataclasses.replace(rec.segments(rec.shield_on, end)["after"], name=f"{tag}{shield} shield on {window}")
+            without = dataclasses.replace(
+                baseline.segments(rec.shield_on, end)["after"], name=f"{tag}no shield {window}"
+            )
+            within = dataclasses.replace(
+                rec.segments(rec.shield_on, end)["after"], name=f"{tag}{shield} shield on {window}"
+            )
             rows += [without, within]
             runs.append({"seed": seed, "shield": shield, "shield_on_s": rec.shield_on / 1e9,
                          "fault_at_s": None if rec.fault_at is None else rec.fault_at / 1e9,
@@ -255,7 +261,9 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
     return DemoResult(rows, summary)
 
 
-ADAPTED = re.compile(r"shield enabled ([\d.]+) s after the fault announcement \(phase 2: ([\d.]+) s, (\d+) transitions\)")
+ADAPTED = re.compile(
+    r"shield enabled ([\d.]+) s after the fault announcement \(phase 2: ([\d.]+) s, (\d+) transitions\)"
+)
 DETECTED = re.compile(r"fault announced by detector at sim time ([\d.]+)s")
 
 
@@ -269,8 +277,14 @@ def time_to_safe(adaptation_log: str, dt: float, fault_at_s: float | None = None
     if match is None:
         return None
     wall, phase2, transitions = float(match.group(1)), float(match.group(2)), int(match.group(3))
-    out = {"transitions": transitions, "control_hz": 1.0 / dt, "collection_robot_s": transitions * dt, "phase2_s": phase2,
-           "robot_s": transitions * dt + phase2, "graph_wall_s": wall}
+    out = {
+        "transitions": transitions,
+        "control_hz": 1.0 / dt,
+        "collection_robot_s": transitions * dt,
+        "phase2_s": phase2,
+        "robot_s": transitions * dt + phase2,
+        "graph_wall_s": wall,
+    }
     detections = [float(m.group(1)) for m in DETECTED.finditer(adaptation_log, 0, match.start())]
     if detections and fault_at_s is not None:
         out["detection_robot_s"] = detections[-1] - fault_at_s
@@ -294,7 +308,9 @@ def plot_runs(path: Path, runs: dict[str, Recording], fault_at: int | None, shie
             t = np.array([r[0] for r in risk])
             axes[0].plot(t, [r[1].q_risk for r in risk], lw=0.6, label=name)
             overridden = np.array([r[1].overridden for r in risk], dtype=np.float64)
-            trailing = np.convolve(overridden, np.ones(100))[:len(overridden)] / np.minimum(np.arange(1, len(t) + 1), 100)
+            trailing = np.convolve(overridden, np.ones(100))[: len(overridden)] / np.minimum(
+                np.arange(1, len(t) + 1), 100
+            )
             axes[1].plot(t, trailing, lw=0.8, label=name)
         t = np.array([s[0] for s in steps])
         axes[2].plot(t, np.cumsum([s[1].cost for s in steps]), label=name)

@@ -82,10 +82,14 @@ def fit(env: str, policy_file: str | Path, out: str | Path, cfg: DetectorConfig 
                for i, sigma in enumerate((0.0, NOISY))]
     model = fit_dynamics((fit_data.s, fit_data.a_exec, fit_data.s_next), cfg, seed=seed)
     calibration = calibrate(model, streams, cfg)
-    provenance = {"policy": str(policy_file), "policy_sha256": _sha256(policy_file), "fit_transitions": fit_transitions,
-                  "fit_perturbations": [dataclasses.asdict(PERTURBED), dataclasses.asdict(Perturbation(NOISY))],
-                  "calibration": {"hours_per_mode": calibration_hours, "policy_modes": ["deterministic", f"noise {NOISY}"]},
-                  "seed": seed}
+    provenance = {
+        "policy": str(policy_file),
+        "policy_sha256": _sha256(policy_file),
+        "fit_transitions": fit_transitions,
+        "fit_perturbations": [dataclasses.asdict(PERTURBED), dataclasses.asdict(Perturbation(NOISY))],
+        "calibration": {"hours_per_mode": calibration_hours, "policy_modes": ["deterministic", f"noise {NOISY}"]},
+        "seed": seed,
+    }
     save(out, model, calibration, env, fit_data.obs_dim, fit_data.act_dim, cfg, provenance)
     return detector.load(out, env=env)
 
@@ -167,8 +171,9 @@ def evaluate(env: str, policy_file: str | Path, detector_file: str | Path, out: 
              faults: Sequence[Mapping[str, float]] | None = None, runs: int = 20, pre: int = 200, post: int = 400,
              hours: float = 10.0, seed: int = 1000, progress: bool = False) -> dict[str, Any]:
     """Run the protocol of the module docstring; write ``results.json``, ``results.md`` and ``thresholds.png``."""
-    from mesa_ros.core import detector as det
     from tqdm import tqdm
+
+    from mesa_ros.core import detector as det
 
     detector = det.load(detector_file, env=env)
     policy = policy_from(policy_file, env)
@@ -209,11 +214,20 @@ def evaluate(env: str, policy_file: str | Path, detector_file: str | Path, out: 
     sweep = []
     for scale in H_SCALES:
         h = cal.h * scale
-        fa = sum(len(cusum(z, cal.k, h)[1]) for z in healthy.values()) / sum(len(z) * dt / 3600 for z in healthy.values())
+        fa = sum(len(cusum(z, cal.k, h)[1]) for z in healthy.values()) / sum(
+            len(z) * dt / 3600 for z in healthy.values()
+        )
         ds = [d for n in total for r in fault_runs[n] if (d := outcome(r, cal.k, h, cal.h_clear).delay) is not None]
         missed = sum(len(fault_runs[n]) for n in total) - len(ds)
-        sweep.append({"h_scale": scale, "h": h, "false_alarms_per_hour": fa,
-                      "median_delay_total_loss_steps": float(np.median(ds)) if ds else None, "missed_total_loss": missed})
+        sweep.append(
+            {
+                "h_scale": scale,
+                "h": h,
+                "false_alarms_per_hour": fa,
+                "median_delay_total_loss_steps": float(np.median(ds)) if ds else None,
+                "missed_total_loss": missed,
+            }
+        )
     results = {"env": env, "policy": str(policy_file), "detector": str(detector_file), "dt": dt,
                "calibration": dataclasses.asdict(cal), "config": dataclasses.asdict(detector.cfg),
                "protocol": {"runs": runs, "pre": pre, "post": post, "hours": hours, "seed": seed},
@@ -248,9 +262,14 @@ def report(results: Mapping[str, Any]) -> str:
                      f"{steps(r['median_return_steps'])} | {r['false_returns']} | {r['false_alarms_before_fault']} |")
     lines += ["", "| healthy policy | hours | false alarms | per hour | max CUSUM / h |", "|---|---|---|---|---|"]
     for mode, r in results["false_alarms"].items():
-        lines.append(f"| {mode} | {r['hours']:.1f} | {r['alarms']} | {r['per_hour']:.3f} | {r['max_cusum_over_h']:.2f} |")
-    lines += ["", "| h / calibrated h | h | false alarms per hour | median delay, total losses (steps) | missed total losses |",
-              "|---|---|---|---|---|"]
+        lines.append(
+            f"| {mode} | {r['hours']:.1f} | {r['alarms']} | {r['per_hour']:.3f} | {r['max_cusum_over_h']:.2f} |"
+        )
+    lines += [
+        "",
+        "| h / calibrated h | h | false alarms per hour | median delay, total losses (steps) | missed total losses |",
+        "|---|---|---|---|---|",
+    ]
     for r in results["thresholds"]:
         delay = "-" if r["median_delay_total_loss_steps"] is None else f"{r['median_delay_total_loss_steps']:.0f}"
         lines.append(f"| {r['h_scale']:g} | {r['h']:.1f} | {r['false_alarms_per_hour']:.3f} | {delay} | "
@@ -266,7 +285,9 @@ def _figure(results: Mapping[str, Any], path: Path) -> None:
     sweep = results["thresholds"]
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     fa = [max(r["false_alarms_per_hour"], 1e-3) for r in sweep]
-    delay = [np.nan if r["median_delay_total_loss_steps"] is None else r["median_delay_total_loss_steps"] for r in sweep]
+    delay = [
+        np.nan if r["median_delay_total_loss_steps"] is None else r["median_delay_total_loss_steps"] for r in sweep
+    ]
     ax.plot(delay, fa, "o-")
     for r, x, y in zip(sweep, delay, fa):
         ax.annotate(f"{r['h_scale']:g}h", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)

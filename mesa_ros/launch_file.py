@@ -12,9 +12,10 @@ from mesa_ros.graph import get_graph
 
 def launch_description(graph_name: str) -> Any:
     """Launch arguments, one ``launch_ros`` Node per node spec, and a node that dies stops the graph."""
-    from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
     from launch.event_handlers import OnProcessExit
+
+    from launch import LaunchDescription
 
     graph = get_graph(graph_name)
     arguments = [DeclareLaunchArgument(a.name, default_value=a.default, description=a.description,

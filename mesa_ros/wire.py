@@ -118,7 +118,11 @@ def stamp_parts(ns: int) -> tuple[int, int]:
 # -- parsing -----------------------------------------------------------------------------------------
 def parse_state(msg: Any) -> tuple[int, np.ndarray, np.ndarray]:
     """(stamp_ns, position, velocity) of a state message."""
-    return stamp_ns(msg.header.stamp), np.asarray(msg.position, dtype=np.float64), np.asarray(msg.velocity, dtype=np.float64)
+    return (
+        stamp_ns(msg.header.stamp),
+        np.asarray(msg.position, dtype=np.float64),
+        np.asarray(msg.velocity, dtype=np.float64),
+    )
 
 
 def parse_action(msg: Any) -> tuple[int, np.ndarray, np.ndarray]:

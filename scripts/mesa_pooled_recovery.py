@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from mesa_ros.core.restore import env_spaces, load_datasets, new_agent, resolve_config, save_checkpoint
 from mesa_ros.core.methods import get_method, offline_stage
+from mesa_ros.core.restore import env_spaces, load_datasets, new_agent, resolve_config, save_checkpoint
 
 
 def main() -> None:

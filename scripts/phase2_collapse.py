@@ -32,8 +32,8 @@ import torch
 
 from mesa_ros.core.calibration import calibration
 from mesa_ros.core.dataset import TransitionDataset
-from mesa_ros.core.restore import env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config
 from mesa_ros.core.methods import adapt_to_test, get_method, offline_stage
+from mesa_ros.core.restore import env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config
 
 
 def logits(layer, data) -> torch.Tensor:
@@ -59,7 +59,9 @@ def test_diagnosis(out: Path, phase2_seeds: int) -> None:
             layer = copy.deepcopy(run.safety)
             torch.manual_seed(s)
             adapt_to_test(run.cfg, layer, test, run.agent.policy, np.random.default_rng(s))
-            after.append(round(calibration(layer.critic, run.agent.policy, test, run.cfg.shield.eps_risk)[0].median_q, 3))
+            after.append(
+                round(calibration(layer.critic, run.agent.policy, test, run.cfg.shield.eps_risk)[0].median_q, 3)
+            )
         collapsed = sum(q < 0.01 for q in after)
         print(f"{path.name}: median Q_risk on violating test transitions {before:.3f} before phase 2, after "
               f"{after} ({collapsed} of {phase2_seeds} collapsed)")
@@ -70,7 +72,9 @@ def main() -> None:
     parser.add_argument("experiment_dir")
     parser.add_argument("--preset", default="cpu-small")
     parser.add_argument("--method", default="multitask", choices=("multitask", "mesa"))
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, e.g. adapt.lr=1e-4")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="config override, e.g. adapt.lr=1e-4"
+    )
     parser.add_argument("--variants", default="mlp,wlinear", help="critic variants to measure (mlp, wlinear)")
     parser.add_argument("--offline-seeds", type=int, default=3)
     parser.add_argument("--phase2-seeds", type=int, default=3)

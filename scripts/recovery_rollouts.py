@@ -86,7 +86,11 @@ def main() -> None:
             controllers[f"critic {pick} of 64 random actions, {name}"] = partial(by_critic, layer.critic, pick)
     for path in sorted((args.experiment_dir / "data").glob("train_*.safetensors"))[:args.tasks or None]:
         data = TransitionDataset.load(path)
-        task = {"task": data.metadata.task} if data.metadata.env.startswith("Navigation") else {"fault": data.metadata.task}
+        task = (
+            {"task": data.metadata.task}
+            if data.metadata.env.startswith("Navigation")
+            else {"fault": data.metadata.task}
+        )
         env = envs.make(data.metadata.env, **task, terminate_on_violation=False)
         low, high = env.action_space.low, env.action_space.high
         dist = steps_to_violation(data.c, data.episode)
@@ -94,7 +98,10 @@ def main() -> None:
         starts = data.s[np.random.default_rng(0).choice(pool, min(args.starts, len(pool)), replace=False)]
         rows = {**controllers, "random action": lambda o, rng: rng.uniform(low, high),
                 "zero action": lambda o, rng: np.zeros_like(low)}
-        print(f"{path.stem} task {data.metadata.task}: {len(starts)} starts {args.distance[0]}-{args.distance[1]} steps before a violation")
+        print(
+            f"{path.stem} task {data.metadata.task}: {len(starts)} starts "
+            f"{args.distance[0]}-{args.distance[1]} steps before a violation"
+        )
         for name, controller in rows.items():
             print(f"  {name}: {violation_share(env, starts, controller, args.horizon, seed=1):.2f} reach a violation "
                   f"within {args.horizon} steps")

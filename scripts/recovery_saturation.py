@@ -28,7 +28,10 @@ def main() -> None:
     test = TransitionDataset.load(args.experiment_dir / "data" / "test.safetensors")
     obs = torch.as_tensor(test.s, dtype=torch.float32)
     generator = torch.Generator().manual_seed(0)
-    print("| checkpoint | saturated components | Q_risk(s, pi_rec(s)) | Q_risk(s, random a) | states where pi_rec is lower |")
+    print(
+        "| checkpoint | saturated components | Q_risk(s, pi_rec(s)) | Q_risk(s, random a) "
+        "| states where pi_rec is lower |"
+    )
     print("|---|---|---|---|---|")
     paths = sorted((args.experiment_dir / "offline").glob("*.safetensors"))
     paths += sorted((args.experiment_dir / "checkpoints").glob("*.safetensors"))
@@ -42,8 +45,10 @@ def main() -> None:
             unit = (action - actor.bias) / actor.scale  # in [-1, 1]
             random = actor.low + (actor.high - actor.low) * torch.rand(action.shape, generator=generator)
             q_rec, q_random = run.safety.critic(obs, action), run.safety.critic(obs, random)
-        print(f"| {path.parent.name}/{path.name.removesuffix('.safetensors')} | {(unit.abs() > 0.99).float().mean():.2f} "
-              f"| {q_rec.mean():.3f} | {q_random.mean():.3f} | {(q_rec < q_random).float().mean():.2f} |")
+        print(
+            f"| {path.parent.name}/{path.name.removesuffix('.safetensors')} | {(unit.abs() > 0.99).float().mean():.2f} "
+            f"| {q_rec.mean():.3f} | {q_random.mean():.3f} | {(q_rec < q_random).float().mean():.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from mesa_ros.core.restore import load_checkpoint
 from mesa_ros.core.online import make_env
+from mesa_ros.core.restore import load_checkpoint
 
 Recover = Callable[[torch.Tensor], np.ndarray]
 

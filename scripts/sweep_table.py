@@ -24,7 +24,10 @@ def main() -> None:
     for r in rows:
         groups[r["variant"]].append(r)
     print(f"folds: {', '.join(base)}\n")
-    print("| variant | violations / episodes | return vs no shield | override rate | Q_risk at a violation | far states > eps_risk |")
+    print(
+        "| variant | violations / episodes | return vs no shield | override rate | Q_risk at a violation "
+        "| far states > eps_risk |"
+    )
     print("|---|---|---|---|---|---|")
     for variant, group in groups.items():
         def mean(key: str, digits: int = 3) -> str:

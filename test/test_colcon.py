@@ -49,7 +49,9 @@ def test_colcon_build_installs_launch_config_and_sim(install: Path) -> None:
         assert os.access(install / "lib" / "mesa_ros" / node, os.X_OK), node
 
 
-def test_installed_package_resolves_its_assets_and_executables_through_the_ament_index(install: Path, tmp_path: Path) -> None:
+def test_installed_package_resolves_its_assets_and_executables_through_the_ament_index(
+    install: Path, tmp_path: Path
+) -> None:
     code = ("from ament_index_python.packages import get_package_prefix, get_package_share_directory\n"
             "import mesa_ros, mesa_ros.paths as p\n"
             "print(get_package_prefix('mesa_ros')); print(get_package_share_directory('mesa_ros'))\n"

@@ -1,4 +1,5 @@
-"""``mesa-ros demo``: its scripted variant (no ROS) and its argument checks (the graph demo: test/ros/test_demo_graph.py)."""
+"""``mesa-ros demo``: its scripted variant (no ROS) and its argument checks (the graph demo:
+test/ros/test_demo_graph.py)."""
 from __future__ import annotations
 
 import re

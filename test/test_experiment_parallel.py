@@ -18,7 +18,9 @@ def rows(out: Path) -> dict[str, list[dict[str, str]]]:
     found = {}
     for path in sorted((out / "episodes").glob("*.csv")):
         with path.open(newline="") as f:
-            found[path.name] = [{k: v for k, v in r.items() if k not in ("wall_time", "time")} for r in csv.DictReader(f)]
+            found[path.name] = [
+                {k: v for k, v in r.items() if k not in ("wall_time", "time")} for r in csv.DictReader(f)
+            ]
     return found
 
 

@@ -1,5 +1,6 @@
-"""``mesa-ros experiment`` end to end at smoke size (CI): data -> phases 1-3 for every method (CARL and CARL-Offline
-included) -> CSV, PNG, table; resumable (a rerun skips finished units; a deleted unit alone reruns, with the same numbers)."""
+"""``mesa-ros experiment`` end to end at smoke size (CI): data -> phases 1-3 for every method (CARL and
+CARL-Offline included) -> CSV, PNG, table; resumable (a rerun skips finished units; a deleted unit alone reruns,
+with the same numbers)."""
 from __future__ import annotations
 
 import csv
@@ -9,10 +10,10 @@ import pytest
 import torch
 
 from mesa_ros.cli import main
+from mesa_ros.core.methods import METHODS
 from mesa_ros.experiments.registry import EXPERIMENTS, Unit
 from mesa_ros.experiments.report import phase3_length
 from mesa_ros.experiments.runner import run_experiment
-from mesa_ros.core.methods import METHODS
 
 torch.set_num_threads(1)
 SEEDS = [0, 1]
@@ -38,9 +39,13 @@ def test_navigation_2_end_to_end_then_resume(tmp_path):
         for seed in SEEDS:
             mine = [r for r in rows if (r["method"], r["seed"]) == (method, str(seed))]
             assert [int(r["episode"]) for r in mine] == list(range(1, episodes + 1)), (method, seed)
-            stage = "offline" if METHODS[method].model_based else "checkpoints"  # CARL: its model after the offline stage
+            stage = (
+                "offline" if METHODS[method].model_based else "checkpoints"
+            )  # CARL: its model after the offline stage
             assert (out / stage / f"{method}_seed{seed}.safetensors").stat().st_size > 0
-    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / "curves.png").stat().st_size > 10_000
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (
+        out / "curves.png"
+    ).stat().st_size > 10_000
     table = (out / "results.md").read_text()
     assert all(f"| {method} | 2 |" in table for method in METHODS)
     # the calibration table: every safe method after phases 1 (those with an offline stage), 2 and 3
@@ -91,8 +96,15 @@ def test_registry_names_the_papers_experiments_and_unit_files():
     assert "data.partial=true" in EXPERIMENTS["ablation-partial"].overrides
 
 
-@pytest.mark.parametrize("argv", [["navigation-3"], ["navigation-2", "--methods", "meta-cpo"], ["navigation-2", "--seeds", "0"],
-                                  ["navigation-2", "--preset", "tiny"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["navigation-3"],
+        ["navigation-2", "--methods", "meta-cpo"],
+        ["navigation-2", "--seeds", "0"],
+        ["navigation-2", "--preset", "tiny"],
+    ],
+)
 def test_bad_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as exc:
         main(["experiment", *argv])

@@ -4,8 +4,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mesa_ros.cli import (adapt, bag2dataset, calibration, collect, demo, detector, evaluate, experiment, fault, launch,
-                          meta_train, train_online)
+from mesa_ros.cli import (
+    adapt,
+    bag2dataset,
+    calibration,
+    collect,
+    demo,
+    detector,
+    evaluate,
+    experiment,
+    fault,
+    launch,
+    meta_train,
+    train_online,
+)
 
 COMMANDS = {
     "demo": demo,

@@ -1,10 +1,11 @@
 """``mesa-ros adapt``: phase 2 (paper sec. 4.2) on the small test-environment dataset.
 
-MESA / Multi-Task: ``adapt.steps`` Adam steps of the critic and the recovery policy from the meta-train
-checkpoint (a checkpoint with a critic alone, from an older version, gets a fresh recovery policy). RRL (``--method rrl``, no checkpoint): critic and recovery policy learned from
-the test data alone (``adapt.pretrain_steps`` steps). The adapted checkpoint (task policy, critic,
-recovery policy, test task) is what ``mesa-ros train-online`` and ``evaluate`` start from. Each step's losses
-go to a metrics CSV beside it (``--metrics``) and, with ``--tensorboard DIR``, to TensorBoard.
+MESA / Multi-Task: ``adapt.steps`` Adam steps of the critic and the recovery policy from the meta-train checkpoint
+(a checkpoint with a critic alone, from an older version, gets a fresh recovery policy). RRL (``--method rrl``, no
+checkpoint): critic and recovery policy learned from the test data alone (``adapt.pretrain_steps`` steps). The
+adapted checkpoint (task policy, critic, recovery policy, test task) is what ``mesa-ros train-online`` and
+``evaluate`` start from. Each step's losses go to a metrics CSV beside it (``--metrics``) and, with ``--tensorboard
+DIR``, to TensorBoard.
 
 Examples::
 
@@ -16,11 +17,18 @@ from __future__ import annotations
 
 import argparse
 
-from mesa_ros.cli.common import (add_config_args, add_force_arg, add_tensorboard_arg, check_outputs, overrides,
-                                 set_threads, sibling)
+from mesa_ros.cli.common import (
+    add_config_args,
+    add_force_arg,
+    add_tensorboard_arg,
+    check_outputs,
+    overrides,
+    set_threads,
+    sibling,
+)
+from mesa_ros.core.methods import METHODS, adapt_stage, get_method
 from mesa_ros.core.restore import env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config, save_checkpoint
 from mesa_ros.experiments.metrics import MetricsLog
-from mesa_ros.core.methods import METHODS, adapt_stage, get_method
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 import torch
 
 from mesa_ros.core.files import check_output
-
 from mesa_ros.envs import ENVS, env_id
 
 

@@ -35,9 +35,13 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--seeds", type=int, default=1, help="seeds --seed, --seed + 1, ...: one run each per shield and "
                    "one without (default 1)")
-    p.add_argument("--shields", default="mesa", help=f"comma-separated shields to compare with none, of {list(SHIELDS)} "
-                   "(default mesa; multitask and rrl: the shipped Multi-Task checkpoint, and Recovery RL learned "
-                   "from the post-fault data alone)")
+    p.add_argument(
+        "--shields",
+        default="mesa",
+        help=f"comma-separated shields to compare with none, of {list(SHIELDS)} "
+        "(default mesa; multitask and rrl: the shipped Multi-Task checkpoint, and Recovery RL learned "
+        "from the post-fault data alone)",
+    )
     p.add_argument("--out", help="output directory for bags, datasets and logs; must not hold an earlier demo "
                    "(default: runs/demo/<date>_<time>)")
     p.add_argument("--scripted", action="store_true", help="ROS-free scripted-gait variant")

@@ -30,10 +30,10 @@ from __future__ import annotations
 import argparse
 
 from mesa_ros.cli.common import add_tensorboard_arg, set_threads
+from mesa_ros.core.methods import METHODS
 from mesa_ros.experiments.registry import EXPERIMENTS, PRESETS
 from mesa_ros.experiments.report import report
 from mesa_ros.experiments.runner import run_experiment
-from mesa_ros.core.methods import METHODS
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -54,8 +54,14 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                         "carl and carl_offline only when named)")
     p.add_argument("--out", help="output directory (default: runs/<NAME>; report: required)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the datasets and the test task (default: 0)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config value, e.g. --set online.episodes=30 (repeatable; part of the run's settings)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set online.episodes=30 (repeatable; part of the run's settings)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per unit (default: 1)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="run each stage's independent units on N local processes (default 1: in this process); "

@@ -1,13 +1,12 @@
 """``mesa-ros meta-train``: the offline stage on the training datasets (paper sec. 4.1 / sec. 5).
 
-``--method mesa``: phase 1, second-order MAML of the safety critic over the training tasks (one
-dataset per task), with one recovery-policy step per iteration on ``--recovery-data`` (the test
-dataset, as the reference; default: the training data pooled, for a robot that has no test data
-before its fault). ``--method multitask``: critic and recovery policy trained on all training data
-pooled. The checkpoint holds the critic, the recovery policy and the task policy whose actions
-a' ~ pi_task(s') entered the critic targets: untrained, as in the paper, or the policy to be guarded
-(``--policy-checkpoint``: a critic for the policy that is deployed); ``mesa-ros adapt`` continues from it. Metrics go to a CSV file (and to TensorBoard
-with --tensorboard when the tensorboard package is installed).
+``--method mesa``: phase 1, second-order MAML of the safety critic over the training tasks (one dataset per task),
+with one recovery-policy step per iteration on ``--recovery-data`` (the test dataset, as the reference; default:
+the training data pooled, for a robot that has no test data before its fault). ``--method multitask``: critic and
+recovery policy trained on all training data pooled. The checkpoint holds the critic, the recovery policy and the
+task policy whose actions a' ~ pi_task(s') entered the critic targets: untrained, as in the paper, or the policy to
+be guarded (``--policy-checkpoint``: a critic for the policy that is deployed); ``mesa-ros adapt`` continues from
+it. Metrics go to a CSV file (and to TensorBoard with --tensorboard when the tensorboard package is installed).
 
 Example::
 
@@ -18,11 +17,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from mesa_ros.cli.common import (add_config_args, add_force_arg, add_tensorboard_arg, check_outputs, overrides,
-                                 set_threads, sibling)
+from mesa_ros.cli.common import (
+    add_config_args,
+    add_force_arg,
+    add_tensorboard_arg,
+    check_outputs,
+    overrides,
+    set_threads,
+    sibling,
+)
+from mesa_ros.core.methods import METHODS, get_method, offline_stage
 from mesa_ros.core.restore import env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config, save_checkpoint
 from mesa_ros.experiments.metrics import MetricsLog
-from mesa_ros.core.methods import METHODS, get_method, offline_stage
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
@@ -72,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
                               progress=args.progress, log_every=args.log_every, on_log=log.write)
     out = save_checkpoint(args.out, cfg, method, space, agent, safety=layer, stage="meta-train",
                           train_tasks=[d.metadata.task for d in datasets])
-    print(f"{method.name} offline stage on {len(datasets)} {env} training dataset(s) "
-          f"({sum(map(len, datasets))} transitions, {cfg.meta.iterations} iterations) -> {out}; metrics: {metrics_path}")
+    print(
+        f"{method.name} offline stage on {len(datasets)} {env} training dataset(s) "
+        f"({sum(map(len, datasets))} transitions, {cfg.meta.iterations} iterations) -> {out}; metrics: {metrics_path}"
+    )
     return 0

@@ -17,13 +17,21 @@ from __future__ import annotations
 
 import argparse
 
-from mesa_ros.cli.common import (add_config_args, add_force_arg, add_tensorboard_arg, check_outputs, overrides,
-                                 paper_name, set_threads, sibling)
+from mesa_ros.cli.common import (
+    add_config_args,
+    add_force_arg,
+    add_tensorboard_arg,
+    check_outputs,
+    overrides,
+    paper_name,
+    set_threads,
+    sibling,
+)
 from mesa_ros.core import online
+from mesa_ros.core.methods import SAFETY_LAYER_METHODS, get_method
 from mesa_ros.core.restore import env_spaces, load_checkpoint, load_datasets, new_agent, resolve_config, save_checkpoint
 from mesa_ros.core.tasks import parse_task, resolve_task
 from mesa_ros.experiments.metrics import MetricsLog
-from mesa_ros.core.methods import SAFETY_LAYER_METHODS, get_method
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> None:

@@ -13,10 +13,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 from typing import Any
-
-from io import BytesIO
 
 from mcap.stream_reader import StreamReader
 from rosbags.highlevel import AnyReader

@@ -21,24 +21,24 @@ class Batch:
     terminated: torch.Tensor  # (...,) 1.0 where the episode ended in s' (not by time limit)
     target: torch.Tensor | None = None  # (...,) a precomputed critic target (phase 2's lambda-returns); None: TD(0)
 
-    def _map(self, fn) -> "Batch":
+    def _map(self, fn) -> Batch:
         return Batch(**{f.name: None if getattr(self, f.name) is None else fn(getattr(self, f.name))
                         for f in fields(self)})
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         return self._map(lambda x: x.to(device))
 
     @staticmethod
-    def stack(batches: "list[Batch]") -> "Batch":
+    def stack(batches: list[Batch]) -> Batch:
         """K batches of equal size -> one batch with a leading task dimension K."""
         return Batch(**{f.name: None if getattr(batches[0], f.name) is None else
                         torch.stack([getattr(b, f.name) for b in batches]) for f in fields(Batch)})
 
-    def task(self, k: int) -> "Batch":
+    def task(self, k: int) -> Batch:
         """Task ``k`` of a stacked batch."""
         return self._map(lambda x: x[k])
 
-    def rows(self, index: torch.Tensor) -> "Batch":
+    def rows(self, index: torch.Tensor) -> Batch:
         """The transitions at ``index`` (along the first dimension)."""
         return self._map(lambda x: x[index])
 

@@ -36,12 +36,18 @@ from torch import Tensor
 
 from mesa_ros import envs
 from mesa_ros.core import online
-from mesa_ros.core.carl import (EnsembleConfig, PlannerConfig, ProbabilisticEnsemble, RewardFn, RiskAverseCEM,
-                                fit_ensemble)
-from mesa_ros.core.rollout import play_episode, random_policy
+from mesa_ros.core.carl import (
+    EnsembleConfig,
+    PlannerConfig,
+    ProbabilisticEnsemble,
+    RewardFn,
+    RiskAverseCEM,
+    fit_ensemble,
+)
 from mesa_ros.core.config import CarlConfig, MesaConfig, stored_config
 from mesa_ros.core.dataset import SCHEMA, DatasetMetadata, TransitionDataset, TransitionRecorder, concatenate
 from mesa_ros.core.files import atomic
+from mesa_ros.core.rollout import play_episode, random_policy
 from mesa_ros.envs.cartpole import TRAIN_POLE_LENGTHS
 from mesa_ros.envs.half_cheetah import CTRL_COST_WEIGHT as CHEETAH_CTRL
 from mesa_ros.envs.navigation import GOAL
@@ -144,7 +150,7 @@ class CarlAgent:
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "CarlAgent":
+    def load(cls, path: str | Path) -> CarlAgent:
         with safe_open(str(path), "pt") as f:
             meta = f.metadata() or {}
         if meta.get("format") != "mesa_ros.carl/1":

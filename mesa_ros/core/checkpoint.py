@@ -14,9 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from safetensors import SafetensorError
@@ -119,7 +117,10 @@ def from_bytes(data: bytes, source: str = "checkpoint", env: str | None = None, 
         tensors[name][rest] = array
     if not numpy:
         import torch
-        tensors = {name: {k: torch.from_numpy(np.array(a)) for k, a in state.items()} for name, state in tensors.items()}
+
+        tensors = {
+            name: {k: torch.from_numpy(np.array(a)) for k, a in state.items()} for name, state in tensors.items()
+        }
     return Checkpoint(tensors, header["env"], obs_dim, act_dim, config, extra)
 
 

@@ -105,7 +105,7 @@ class DatasetMetadata:
         return json.dumps(dataclasses.asdict(self), sort_keys=True, allow_nan=False)
 
     @classmethod
-    def from_json(cls, text: str) -> "DatasetMetadata":
+    def from_json(cls, text: str) -> DatasetMetadata:
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -248,13 +248,13 @@ class TransitionDataset:
         )
 
     # -- selection -------------------------------------------------------------------------------
-    def subset(self, index: np.ndarray | slice) -> "TransitionDataset":
+    def subset(self, index: np.ndarray | slice) -> TransitionDataset:
         """The transitions at ``index`` (integer indices, boolean mask or slice), copied; same metadata."""
         return TransitionDataset(**{n: np.array(a[index]) for n, a in self.arrays().items()}, metadata=self.metadata)
 
     def fraction(
         self, fraction: float, unit: Literal["transitions", "episodes"] = "transitions"
-    ) -> "TransitionDataset":
+    ) -> TransitionDataset:
         """The first ``fraction`` of the data (the paper's test-set-size ablation, sec. 6.1).
 
         ``unit="transitions"``: the first round(fraction * N) transitions (at least 1), which may end
@@ -303,7 +303,7 @@ class TransitionDataset:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "TransitionDataset":
+    def load(cls, path: str | os.PathLike) -> TransitionDataset:
         """Read and validate a file written by ``save``; errors name the file and what is wrong."""
         path = Path(path)
         if not path.is_file():

@@ -41,8 +41,8 @@ from mesa_ros.core.config import MesaConfig
 from mesa_ros.core.dataset import TransitionDataset
 from mesa_ros.core.learner import Learner
 from mesa_ros.core.rollout import EpisodeStats, play_episode, random_policy
-from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.core.sac import SAC
+from mesa_ros.core.safety_layer import SafetyLayer
 
 #: Columns of the per-episode log; ``total_steps`` and ``cumulative_violations`` accumulate per ``mode``
 #: ("train": learning episodes, the paper's cumulative-violations curve; "eval": evaluation episodes).

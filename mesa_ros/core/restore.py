@@ -29,9 +29,9 @@ from mesa_ros.core.bags import is_bag
 from mesa_ros.core.config import MesaConfig, load_config, merge, parse_override, stored_config
 from mesa_ros.core.dataset import TransitionDataset
 from mesa_ros.core.methods import Method, get_method, new_critic, new_recovery
-from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.core.sac import SAC
 from mesa_ros.core.safety_critic import SafetyCritic
+from mesa_ros.core.safety_layer import SafetyLayer
 
 Spaces = tuple[spaces.Box, spaces.Box]
 

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from mesa_ros.core.config import ShieldConfig
-from mesa_ros.core.shield_rule import ShieldDecision, decide
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic
+from mesa_ros.core.shield_rule import ShieldDecision, decide
 
 
 class Shield:

@@ -17,7 +17,11 @@ import gymnasium as gym
 
 #: Paper name -> (gymnasium id, entry point, horizon).
 ENVS: dict[str, tuple[str, str, int]] = {
-    "HalfCheetah-Disabled": ("mesa_ros/HalfCheetahDisabled-v0", "mesa_ros.envs.half_cheetah:HalfCheetahDisabledEnv", 1000),
+    "HalfCheetah-Disabled": (
+        "mesa_ros/HalfCheetahDisabled-v0",
+        "mesa_ros.envs.half_cheetah:HalfCheetahDisabledEnv",
+        1000,
+    ),
     "Ant-Disabled": ("mesa_ros/AntDisabled-v0", "mesa_ros.envs.ant:AntDisabledEnv", 1000),
     "Cartpole-Length": ("mesa_ros/CartpoleLength-v0", "mesa_ros.envs.cartpole:CartpoleLengthEnv", 200),
     "Navigation-1": ("mesa_ros/Navigation1-v0", "mesa_ros.envs.navigation:make_navigation_1", 100),

@@ -2,10 +2,10 @@
 
 Task: ``{"pole_length": L}`` (metres, 0 < L <= 10). Training L ~ U(0.4, 0.8), test L = 1.0; default 0.6.
 Model (``sim/cartpole.xml``): the reference code's physics (a motor of up to 300 N: the reference's gear
-100 x ctrlrange [-3, 3], here gear 300 x [-1, 1]; a ~10.5 kg capsule cart; a capsule pole of radius 0.049 m at density 1000 kg/m^3 from
-the hinge to the tip, ~5-8 kg; damping 1 on both joints; RK4 at 0.02 s). Changing L edits the pole
-geom with ``mujoco.MjSpec`` and recompiles (about 1 ms), so mass and inertia follow L. The state
-(qpos, qvel) is kept, so L may change between episodes or mid-episode.
+100 x ctrlrange [-3, 3], here gear 300 x [-1, 1]; a ~10.5 kg capsule cart; a capsule pole of radius
+0.049 m at density 1000 kg/m^3 from the hinge to the tip, ~5-8 kg; damping 1 on both joints; RK4 at 0.02 s).
+Changing L edits the pole geom with ``mujoco.MjSpec`` and recompiles (about 1 ms), so mass and inertia follow L.
+The state (qpos, qvel) is kept, so L may change between episodes or mid-episode.
 
 Time: physics step 0.02 s x frame skip 2 = dt 0.04 s (the reference's); 200 steps (the horizon) = 8 s.
 Action: 1 value in [-1, 1] (clipped), force = 300 N x action on the cart (the reference: [-3, 3] x 100 N,
@@ -16,9 +16,10 @@ Start: qpos, qvel ~ U(-0.01, 0.01) each (as the reference code), i.e. near uprig
 Reward: with tip = (x + L sin(theta), L cos(theta)) the pole tip in the rail's (x, z) frame (origin
 at the hinge height at x = 0), r = exp(-|tip - (0, L)|^2 / L^2), evaluated after the step.
 Constraint: |theta wrapped to (-pi, pi]| > pi/2 (pole below horizontal) or |x| >= 2.4, after the step.
-Deviations from the reference code: the action normalised to [-1, 1] (same forces), sin/cos of the angle in the observation (the reference observes
-the angle), a pole exactly vertical at angle 0 (the reference's tip has a 0.001 m x offset), L fixed
-by the task (the committed reference redraws L at every reset unless ``init_length`` is given).
+Deviations from the reference code: the action normalised to [-1, 1] (same forces), sin/cos of the angle
+in the observation (the reference observes the angle), a pole exactly vertical at angle 0 (the reference's tip
+has a 0.001 m x offset), L fixed by the task (the committed reference redraws L at every reset unless
+``init_length`` is given).
 Rendering: ``render_mode=None`` only.
 """
 from __future__ import annotations

@@ -63,7 +63,7 @@ class MetricsLog:
         if self.tensorboard is not None:
             self.tensorboard.close()
 
-    def __enter__(self) -> "MetricsLog":
+    def __enter__(self) -> MetricsLog:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:

@@ -60,7 +60,9 @@ def curve(per_seed: Mapping[int, list[dict[str, str]]], key: str,
         for i, rows in enumerate(per_seed.values()):
             done = np.searchsorted([int(r["total_steps"]) for r in rows], x, side="right") - 1
             values = np.array([float(r[key]) for r in rows])
-            table[i] = np.where(done >= 0, values[np.maximum(done, 0)], 0.0 if key == "cumulative_violations" else np.nan)
+            table[i] = np.where(
+                done >= 0, values[np.maximum(done, 0)], 0.0 if key == "cumulative_violations" else np.nan
+            )
     else:
         x = np.arange(1, max(len(rows) for rows in per_seed.values()) + 1)
         table = np.full((len(per_seed), len(x)), np.nan)
@@ -163,7 +165,13 @@ def phase3_length(online: Mapping[str, Any]) -> str:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+    return (
+        f"{seconds:.0f} s"
+        if seconds < 60
+        else f"{seconds / 60:.1f} min"
+        if seconds < 3600
+        else f"{seconds / 3600:.1f} h"
+    )
 
 
 def report(dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:

@@ -53,9 +53,18 @@ from mesa_ros.core.restore import env_spaces, load_checkpoint, new_agent, save_c
 from mesa_ros.core.tasks import draw_tasks
 from mesa_ros.experiments import executors
 from mesa_ros.experiments.metrics import MetricsLog, require_tensorboard
-from mesa_ros.experiments.registry import (TEST_DATA_SEED, Experiment, Unit, Variant, draw_test_task, get_experiment,
-                                          offline_name, unit_config)
+from mesa_ros.experiments.registry import (
+    TEST_DATA_SEED,
+    Experiment,
+    Unit,
+    Variant,
+    draw_test_task,
+    get_experiment,
+    offline_name,
+    unit_config,
+)
 from mesa_ros.experiments.report import read_csv, report
+
 
 @dataclass
 class RunReport:
@@ -247,11 +256,22 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
         with executors.backend(jobs, dask) as backend:
             stage(backend, data_jobs)
             train, test = _datasets(out)
-            write_json(out / "experiment.json", {
-                "settings": settings, "summary": exp.summary, "seeds": seeds, "methods": methods,
-                "variants": [v.__dict__ for v in exp.variants], "test_task": test.metadata.task,
-                "data": {"train": [[len(d), d.num_violations] for d in train], "test": [len(test), test.num_violations]},
-                "config": cfg.to_dict()})
+            write_json(
+                out / "experiment.json",
+                {
+                    "settings": settings,
+                    "summary": exp.summary,
+                    "seeds": seeds,
+                    "methods": methods,
+                    "variants": [v.__dict__ for v in exp.variants],
+                    "test_task": test.metadata.task,
+                    "data": {
+                        "train": [[len(d), d.num_violations] for d in train],
+                        "test": [len(test), test.num_violations],
+                    },
+                    "config": cfg.to_dict(),
+                },
+            )
             stage(backend, offline_jobs)  # training data (and pi_rec's test data where the method reads it)
             stage(backend, unit_jobs)  # phase 2 + phase 3 in the test environment: one CSV per unit
     finally:

@@ -34,16 +34,17 @@ from mesa_ros.core.assembler import TransitionAssembler
 from mesa_ros.core.buffers import ReplayBuffer
 from mesa_ros.core.config import merge
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset
-from mesa_ros.core.restore import env_spaces, load_checkpoint, save_checkpoint
 from mesa_ros.core.learner import Learner
 from mesa_ros.core.lifecycle import Effect, Lifecycle, Phase
 from mesa_ros.core.methods import adapt_stage, get_method
+from mesa_ros.core.restore import env_spaces, load_checkpoint, save_checkpoint
 from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.envs import env_class
 from mesa_ros.nodes import msgs, qos
 from mesa_ros.nodes.defaults import default_checkpoint
 from mesa_ros.nodes.params import declare
 from mesa_ros.nodes.runner import run_node
+
 
 class AdaptationNode(Node):
     def __init__(self) -> None:
@@ -59,20 +60,32 @@ class AdaptationNode(Node):
                         low=-1, high=10**6, read_only=True)
         lr = declare(self, "lr", -1.0, "phase-2 Adam rate of critic and recovery; -1 = the checkpoint config's "
                      "adapt.lr (paper: 1e-3)", low=-1.0, high=1.0, read_only=True)
-        self.online_every = declare(self, "online_every", 1, "shielding: one critic+recovery update every this "
-                                    "many steps (core.learner; 0: stop learning after phase 2)", low=0, high=10**6, read_only=True)
+        self.online_every = declare(
+            self,
+            "online_every",
+            1,
+            "shielding: one critic+recovery update every this "
+            "many steps (core.learner; 0: stop learning after phase 2)",
+            low=0,
+            high=10**6,
+            read_only=True,
+        )
         self.publish_every = declare(self, "publish_every", 500, "shielding: re-send the weights every this many "
                                      "steps", low=1, high=10**9, read_only=True)
         self.buffer_size = declare(self, "buffer_size", 100_000, "capacity of the test-environment buffer "
                                    "(transitions; oldest dropped)", low=1, high=10**7, read_only=True)
-        self.from_sim = declare(self, "announce_from_sim", True, "treat the simulator's fault event as the announcement", read_only=True)
+        self.from_sim = declare(
+            self, "announce_from_sim", True, "treat the simulator's fault event as the announcement", read_only=True
+        )
         detect = declare(self, "detect", False, "detect changes of dynamics (fault, and healthy again) from the "
                          "transitions alone (core/detector.py)", read_only=True)
         detector_file = declare(self, "detector", "", "change-detector file for detect; '' = the shipped default",
                                 read_only=True)
         self.detector = detector.load(detector_file or default_checkpoint(self.env, "detector"), env=self.env) \
             if detect else None
-        seed = declare(self, "seed", 0, "seed of minibatch sampling and the recovery policy", low=0, high=2**31 - 1, read_only=True)
+        seed = declare(
+            self, "seed", 0, "seed of minibatch sampling and the recovery policy", low=0, high=2**31 - 1, read_only=True
+        )
         torch.manual_seed(seed)
         torch.set_num_threads(1)
         self.rng = np.random.default_rng(seed)
@@ -97,8 +110,14 @@ class AdaptationNode(Node):
         self.learner: Learner | None = None  # its online learning while shielding
         self.agent = load_checkpoint(policy or default_checkpoint(self.env, "policy"), env=self.env).agent
         self.task_policy = self.agent.policy
-        self.save_adapted = declare(self, "save_adapted", "", "write the phase-2 safety layer (with the task policy) "
-                                    "to this checkpoint file, as sent to the monitor ('' = not written)", read_only=True)
+        self.save_adapted = declare(
+            self,
+            "save_adapted",
+            "",
+            "write the phase-2 safety layer (with the task policy) "
+            "to this checkpoint file, as sent to the monitor ('' = not written)",
+            read_only=True,
+        )
         self.assembler = TransitionAssembler(env_class(self.env).observation_from)
         self.buffer = self._new_buffer()
         self.lifecycle = Lifecycle(self.transitions)
@@ -270,7 +289,8 @@ class AdaptationNode(Node):
             self._send_weights()
 
     def _send_weights(self) -> bool:
-        """Send the layer to the monitor with a fresh id; False (and ERROR in /diagnostics) if a weight is not finite."""
+        """Send the layer to the monitor with a fresh id; False (and ERROR in /diagnostics) if a weight is not
+        finite."""
         if bad := self.layer.nonfinite():
             if bad != self.nonfinite:
                 self.get_logger().error(f"non-finite weights in {bad}: not sent to the monitor")
@@ -285,8 +305,14 @@ class AdaptationNode(Node):
 
     def _publish_diagnostics(self) -> None:
         phase = self.lifecycle.phase.value
-        values = {"state": phase, "epoch": self.lifecycle.epoch, "collected": len(self.buffer), "needed": self.transitions,
-                  "phase2_seconds": f"{self.adapt_seconds:.3f}", **{k: f"{v:.5f}" for k, v in self.metrics.items()}}
+        values = {
+            "state": phase,
+            "epoch": self.lifecycle.epoch,
+            "collected": len(self.buffer),
+            "needed": self.transitions,
+            "phase2_seconds": f"{self.adapt_seconds:.3f}",
+            **{k: f"{v:.5f}" for k, v in self.metrics.items()},
+        }
         if self.detector is not None:
             values.update({"detector": self.detector.state, "detector_statistic": f"{self.detector.statistic:.2f}",
                            "detector_threshold": f"{self.detector.threshold:.2f}",

@@ -17,10 +17,10 @@ from rclpy.node import Node
 
 from mesa_ros import wire
 from mesa_ros.core.bags import COMPRESSIONS, STORAGES, SplitBagWriter
-from mesa_ros.provenance import provenance
 from mesa_ros.nodes import qos
 from mesa_ros.nodes.params import declare
 from mesa_ros.nodes.runner import run_node
+from mesa_ros.provenance import provenance
 
 LATCHED_TOPICS = {wire.FAULT_STATE, wire.FAULT_EVENT, wire.WEIGHTS, wire.DETECTION}
 
@@ -49,8 +49,15 @@ class BagRecorderNode(Node):
         storage = declare(self, "storage", "mcap", "bag storage plugin", choices=tuple(STORAGES), read_only=True)
         split = declare(self, "split_messages", 4000, "close the current bag and start the next one after this "
                         "many messages (bounds what a crash can lose)", low=1, high=10**9, read_only=True)
-        self.drain_seconds = declare(self, "drain_s", 1.0, "after SIGINT/SIGTERM, keep recording until no message "
-                                     "came for this long (at most 10x) before closing", low=0.0, high=60.0, read_only=True)
+        self.drain_seconds = declare(
+            self,
+            "drain_s",
+            1.0,
+            "after SIGINT/SIGTERM, keep recording until no message came for this long (at most 10x) before closing",
+            low=0.0,
+            high=60.0,
+            read_only=True,
+        )
         compression = declare(self, "compression", "zstd", "zstd: MCAP chunks (sqlite3: messages) compressed; none",
                               choices=COMPRESSIONS, read_only=True)
         described = {

@@ -55,11 +55,39 @@ class MujocoSimNode(Node):
         env = declare(self, "env", "HalfCheetah-Disabled", "environment (paper name)", read_only=True)
         self.mode = declare(self, "mode", "lockstep", "lockstep: wait for each command; realtime: fixed rate",
                             choices=MODES, read_only=True)
-        rate_hz = declare(self, "rate_hz", 20.0, "realtime mode: control rate in Hz (wall clock)", low=0.1, high=2000.0, read_only=True)
-        seed = declare(self, "seed", 0, "seed of the first episode's reset and of random fault draws", low=0, high=2**31 - 1, read_only=True)
-        horizon = declare(self, "max_episode_steps", 1000, "episode horizon (truncation)", low=1, high=10**7, read_only=True)
-        terminate = declare(self, "terminate_on_violation", True, "end the episode on a constraint violation (paper)", read_only=True)
-        self.max_steps = declare(self, "max_steps", 0, "stop the node after this many control steps (0: never)", low=0, high=10**9, read_only=True)
+        rate_hz = declare(
+            self,
+            "rate_hz",
+            20.0,
+            "realtime mode: control rate in Hz (wall clock)",
+            low=0.1,
+            high=2000.0,
+            read_only=True,
+        )
+        seed = declare(
+            self,
+            "seed",
+            0,
+            "seed of the first episode's reset and of random fault draws",
+            low=0,
+            high=2**31 - 1,
+            read_only=True,
+        )
+        horizon = declare(
+            self, "max_episode_steps", 1000, "episode horizon (truncation)", low=1, high=10**7, read_only=True
+        )
+        terminate = declare(
+            self, "terminate_on_violation", True, "end the episode on a constraint violation (paper)", read_only=True
+        )
+        self.max_steps = declare(
+            self,
+            "max_steps",
+            0,
+            "stop the node after this many control steps (0: never)",
+            low=0,
+            high=10**9,
+            read_only=True,
+        )
         self.steps_after_shield = declare(self, "max_steps_after_shield", 0, "stop the node this many control steps "
                                           "after the first state the shield decided on (0: never): a run of fixed "
                                           "length after the shield comes on, whatever the machine load",
@@ -74,7 +102,9 @@ class MujocoSimNode(Node):
         declare(self, "fault.power_scales", [-1.0], "power left per entry of fault.joints, for a compound fault: "
                 "applies to the request that sets it (with fault.joints atomically, or alone for the joints listed "
                 "now); [-1.0]: fault.power_scale for every joint")
-        declare(self, "fault.distribution", "test", "distribution of ~/faults/random: train or test (paper)", choices=SPLITS)
+        declare(
+            self, "fault.distribution", "test", "distribution of ~/faults/random: train or test (paper)", choices=SPLITS
+        )
         declare(self, "fault.partial", False, "~/faults/random draws a partial loss k ~ U(0.5, 0.95) instead of 0")
         self.scheduled_step = declare(self, "fault.scheduled_step", -1, "control step (from 0, this node's count) "
                                       "just before which fault.scheduled_joints lose power (-1: none)",
@@ -122,7 +152,9 @@ class MujocoSimNode(Node):
                               "Float64MultiArray commands applied", read_only=True)
             joints = declare(self, "command_joints", [""], "ros2_control: the command's joint order ([''] = the "
                              "actuators')", read_only=True)
-            self.jmap = JointMap(self.session.joint_names, self.session.actuator_names, [j for j in joints if j] or None)
+            self.jmap = JointMap(
+                self.session.joint_names, self.session.actuator_names, [j for j in joints if j] or None
+            )
             self.pub_joint_states = self.create_publisher(JointState, joint_states, qos.STREAM_PUB)
             self.create_subscription(Float64MultiArray, command, self._on_array_command, qos.CONTROL_SUB)
         else:

@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy._rclpy_pybind11 import RCLError
 from rclpy.node import Node
 
 

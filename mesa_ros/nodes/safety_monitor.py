@@ -17,9 +17,8 @@ command with the wrong length or NaN, it publishes ``safe_action`` (counted and 
 """
 from __future__ import annotations
 
-from collections import OrderedDict, deque
-
 import time
+from collections import OrderedDict, deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -55,10 +54,14 @@ class SafetyMonitorNode(Node):
         self.env = declare(self, "env", "HalfCheetah-Disabled", "environment (paper name)", read_only=True)
         declare(self, "checkpoint", "", "critic (+ recovery) checkpoint file for start-up and ~/reload; "
                 "'' = the shipped default")
-        self.enabled = declare(self, "enabled", False, "start with the shield enabled (needs a recovery policy)", read_only=True)
+        self.enabled = declare(
+            self, "enabled", False, "start with the shield enabled (needs a recovery policy)", read_only=True
+        )
         self.eps_override = declare(self, "eps_risk", -1.0, "override when Q_risk(s, a_task) > eps_risk; -1 = the "
                                     "checkpoint config's value (paper: 0.1 HalfCheetah)", low=-1.0, high=1.0)
-        self.noise = declare(self, "recovery_noise", True, "add pi_rec's N(0, 0.01^2) exploration noise (paper)", read_only=True)
+        self.noise = declare(
+            self, "recovery_noise", True, "add pi_rec's N(0, 0.01^2) exploration noise (paper)", read_only=True
+        )
         self.seed = declare(self, "seed", 0, "seed of the recovery noise", low=0, high=2**31 - 1, read_only=True)
         self.interface = declare(self, "interface", "native", "native: the simulator's stamped topics; "
                                  "ros2_control: filter Float64MultiArray commands against /joint_states",
@@ -104,8 +107,12 @@ class SafetyMonitorNode(Node):
         """Inputs once the command's and risk's awaited subscribers (simulator, recorder) are matched."""
         self.create_subscription(UInt8MultiArray, wire.WEIGHTS, self._on_weights, qos.LATCHED)
         if self.interface == "ros2_control":
-            self.create_subscription(JointState, self.filter_topics["joint_states"], self._on_joint_states, qos.CONTROL_SUB)
-            self.create_subscription(Float64MultiArray, self.filter_topics["command_in"], self._on_command, qos.CONTROL_SUB)
+            self.create_subscription(
+                JointState, self.filter_topics["joint_states"], self._on_joint_states, qos.CONTROL_SUB
+            )
+            self.create_subscription(
+                Float64MultiArray, self.filter_topics["command_in"], self._on_command, qos.CONTROL_SUB
+            )
             return
         self.create_subscription(JointState, wire.TASK_ACTION, self._on_task_action, qos.LOGGER_SUB)
         self.create_subscription(JointState, wire.STATE, self._on_state, qos.LOGGER_SUB)

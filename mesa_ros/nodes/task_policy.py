@@ -1,10 +1,10 @@
 """``task_policy``: the SAC task policy; answers each state with a proposed action (a_task).
 
 With ``learn:=true`` it also learns online (phase 3): transitions are rebuilt from the live topics
-(``core.assembler``) into a replay buffer holding the *task* action (the paper's relabelling), and SAC
-learns by ``core.learner`` (``sac.updates_per_step`` updates per executed step once a minibatch is stored). ``interface: ros2_control``: it reads ``/joint_states`` (joints by name) and
-publishes ``std_msgs/Float64MultiArray`` commands in ``command_joints`` order on ``command_topic``, as any
-ros2_control task controller would.
+(``core.assembler``) into a replay buffer holding the *task* action (the paper's relabelling), and SAC learns by
+``core.learner`` (``sac.updates_per_step`` updates per executed step once a minibatch is stored). ``interface:
+ros2_control``: it reads ``/joint_states`` (joints by name) and publishes ``std_msgs/Float64MultiArray`` commands
+in ``command_joints`` order on ``command_topic``, as any ros2_control task controller would.
 """
 from __future__ import annotations
 
@@ -29,10 +29,24 @@ class TaskPolicyNode(Node):
     def __init__(self) -> None:
         super().__init__("task_policy")
         env = declare(self, "env", "HalfCheetah-Disabled", "environment (paper name)", read_only=True)
-        path = declare(self, "checkpoint", "", "SAC checkpoint (.safetensors); '' = the shipped default", read_only=True)
-        self.deterministic = declare(self, "deterministic", True, "act with the mean action (false: sample)", read_only=True)
-        self.learn = declare(self, "learn", False, "update SAC online from the executed transitions (phase 3)", read_only=True)
-        capacity = declare(self, "buffer_size", 100_000, "learn: replay buffer capacity (transitions)", low=1, high=10**7, read_only=True)
+        path = declare(
+            self, "checkpoint", "", "SAC checkpoint (.safetensors); '' = the shipped default", read_only=True
+        )
+        self.deterministic = declare(
+            self, "deterministic", True, "act with the mean action (false: sample)", read_only=True
+        )
+        self.learn = declare(
+            self, "learn", False, "update SAC online from the executed transitions (phase 3)", read_only=True
+        )
+        capacity = declare(
+            self,
+            "buffer_size",
+            100_000,
+            "learn: replay buffer capacity (transitions)",
+            low=1,
+            high=10**7,
+            read_only=True,
+        )
         seed = declare(self, "seed", 0, "torch seed for sampling and learning", low=0, high=2**31 - 1, read_only=True)
         file = path or default_checkpoint(env, "policy")
         self.frozen: FrozenPolicy | None = None
@@ -41,15 +55,17 @@ class TaskPolicyNode(Node):
             # from the checkpoint read as numpy arrays: this node then never imports torch
             ckpt = checkpoint.load(file, env=env, numpy=True)
             if "sac" not in ckpt.tensors:
-                raise ValueError(f"checkpoint {file} holds no task policy (module 'sac'); it holds {sorted(ckpt.tensors)}")
+                raise ValueError(
+                    f"checkpoint {file} holds no task policy (module 'sac'); it holds {sorted(ckpt.tensors)}"
+                )
             self.frozen = FrozenPolicy({k[len("actor."):]: v for k, v in ckpt.tensors["sac"].items()
                                         if k.startswith("actor.")})
         else:  # sampling or learning: the torch SAC agent
             import torch
 
             from mesa_ros.core.buffers import ReplayBuffer
-            from mesa_ros.core.restore import load_checkpoint
             from mesa_ros.core.learner import Learner
+            from mesa_ros.core.restore import load_checkpoint
             torch.manual_seed(seed)
             torch.set_num_threads(1)
             run = load_checkpoint(file, env=env)
@@ -103,7 +119,9 @@ class TaskPolicyNode(Node):
 
     def _on_state(self, msg: JointState) -> None:
         stamp, position, velocity = wire.parse_state(msg)
-        self.pub_action.publish(msgs.action_msg(stamp, self.actuators, self._act(self.observation_from(position, velocity))))
+        self.pub_action.publish(
+            msgs.action_msg(stamp, self.actuators, self._act(self.observation_from(position, velocity)))
+        )
 
     # -- online learning (phase 3) -------------------------------------------------------------------
     def _record_state(self, msg: JointState) -> None:

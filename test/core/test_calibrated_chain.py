@@ -18,8 +18,15 @@ from gymnasium import spaces
 
 from mesa_ros.core.config import AdaptConfig, MesaConfig, MetaConfig, RecoveryConfig, SafetyCriticConfig
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset, to_batch
-from mesa_ros.core.methods import (adapt_stage, adapt_to_test, get_method, meta_train, new_critic, new_recovery,
-                                   offline_stage)
+from mesa_ros.core.methods import (
+    adapt_stage,
+    adapt_to_test,
+    get_method,
+    meta_train,
+    new_critic,
+    new_recovery,
+    offline_stage,
+)
 from mesa_ros.core.safety_critic import lambda_returns
 from mesa_ros.core.safety_layer import SafetyLayer
 

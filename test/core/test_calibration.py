@@ -10,7 +10,6 @@ from mesa_ros.core.config import SafetyCriticConfig
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset, allocate
 from mesa_ros.core.safety_critic import SafetyCritic
 
-
 META = DatasetMetadata(env="HalfCheetah-Disabled", task={"power_scale": {"ffoot": 0.0}}, split="test",
                        policy="random", seed=0)
 

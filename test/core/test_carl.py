@@ -74,8 +74,15 @@ def test_with_a_known_model_the_planner_never_enters_the_wall_the_greedy_action_
     def reward(states, actions, next_states):
         return -torch.linalg.norm(states, dim=1)  # -|x - goal|, goal at the origin
 
-    planner = RiskAverseCEM(known, reward, -np.ones(2), np.ones(2), members=1,
-                            cfg=PlannerConfig(horizon=20, population=1000, elites=50, iterations=6, particles=1), seed=0)
+    planner = RiskAverseCEM(
+        known,
+        reward,
+        -np.ones(2),
+        np.ones(2),
+        members=1,
+        cfg=PlannerConfig(horizon=20, population=1000, elites=50, iterations=6, particles=1),
+        seed=0,
+    )
     greedy = planned = np.array([-33.0, 5.0])  # greedy: straight to the goal, into the wall
     greedy_hits = planned_hits = 0
     for _ in range(30):

@@ -13,7 +13,9 @@ ENV = "HalfCheetah-Disabled"
 
 def test_round_trip_restores_parameters_and_config(tmp_path) -> None:
     critic = SafetyCritic(17, 6)
-    path = ck.save(tmp_path / "c.safetensors", {"critic": critic}, ENV, 17, 6, {"critic": {"gamma_risk": 0.8}}, {"step": 3})
+    path = ck.save(
+        tmp_path / "c.safetensors", {"critic": critic}, ENV, 17, 6, {"critic": {"gamma_risk": 0.8}}, {"step": 3}
+    )
     loaded = ck.load(path, env=ENV)
     assert (loaded.env, loaded.obs_dim, loaded.act_dim) == (ENV, 17, 6)
     assert loaded.config == {"critic": {"gamma_risk": 0.8}} and loaded.extra == {"step": 3}
@@ -33,7 +35,9 @@ def test_bytes_are_safetensors_without_pickle() -> None:
 def test_wrong_shape_names_both_shapes() -> None:
     data = ck.to_bytes({"critic": SafetyCritic(17, 6)}, ENV, 17, 6)
     small = SafetyCritic(17, 6, SafetyCriticConfig(hidden=(64, 64)))
-    with pytest.raises(ValueError, match=r"has shape \(256,?[\d ]*\) in the checkpoint but \(64,?[\d ]*\) in the network"):
+    with pytest.raises(
+        ValueError, match=r"has shape \(256,?[\d ]*\) in the checkpoint but \(64,?[\d ]*\) in the network"
+    ):
         ck.from_bytes(data).load_into("critic", small)
 
 

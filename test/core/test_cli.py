@@ -15,8 +15,8 @@ from mesa_ros.cli import COMMANDS, main
 from mesa_ros.core import checkpoint
 from mesa_ros.core.config import load_config
 from mesa_ros.core.dataset import load
-from mesa_ros.core.restore import env_spaces, load_datasets, new_agent
 from mesa_ros.core.methods import build
+from mesa_ros.core.restore import env_spaces, load_datasets, new_agent
 from mesa_ros.paths import share_dir
 
 torch.set_num_threads(1)
@@ -211,7 +211,11 @@ def test_entry_point_reports_errors_without_traceback(tmp_path):
 
 
 def test_bad_output_paths_exit_2_and_change_nothing(chain, capsys, tmp_path):
-    test, meta, adapted = str(chain / "test.safetensors"), str(chain / "meta.safetensors"), chain / "adapted.safetensors"
+    test, meta, adapted = (
+        str(chain / "test.safetensors"),
+        str(chain / "meta.safetensors"),
+        chain / "adapted.safetensors",
+    )
     (tmp_path / "adir").mkdir()
     (tmp_path / "afile").write_text("x")
     adapt = ["adapt", "--checkpoint", meta, "--data", test, "--no-progress", "--out"]

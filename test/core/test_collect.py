@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from mesa_ros import envs
-from mesa_ros.core.collect import NEAR_OBSTACLE_ROLLOUT_STEPS, NEAR_OBSTACLE_STARTS, NearObstacleStarts, StartBox, collect
+from mesa_ros.core.collect import (
+    NEAR_OBSTACLE_ROLLOUT_STEPS,
+    NEAR_OBSTACLE_STARTS,
+    NearObstacleStarts,
+    StartBox,
+    collect,
+)
 from mesa_ros.core.config import SACConfig
 from mesa_ros.core.dataset import ARRAY_NAMES, load
 from mesa_ros.core.sac import SAC

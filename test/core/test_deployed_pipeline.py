@@ -14,8 +14,8 @@ import torch
 from mesa_ros.cli import main
 from mesa_ros.core.collect import Perturbation
 from mesa_ros.core.dataset import load
-from mesa_ros.core.restore import env_spaces, load_checkpoint, new_agent, resolve_config, save_checkpoint
 from mesa_ros.core.methods import get_method
+from mesa_ros.core.restore import env_spaces, load_checkpoint, new_agent, resolve_config, save_checkpoint
 
 torch.set_num_threads(1)
 ENV = "HalfCheetah-Disabled"
@@ -89,7 +89,9 @@ def test_pipeline_for_a_deployed_policy(deployed, capsys) -> None:
                  "--out", str(d / "adapted.safetensors"), "--no-progress"]) == 0
     adapted = load_checkpoint(d / "adapted.safetensors")
     assert adapted.safety is not None
-    assert not torch.equal(adapted.critic.q_risk.heads[0].layers[0].weight, meta.critic.q_risk.heads[0].layers[0].weight)
+    assert not torch.equal(
+        adapted.critic.q_risk.heads[0].layers[0].weight, meta.critic.q_risk.heads[0].layers[0].weight
+    )
     for name, tensor in given.agent.networks.state_dict().items():  # and the adapted layer still guards it
         assert torch.equal(adapted.agent.networks.state_dict()[name], tensor), name
 
@@ -100,12 +102,43 @@ def test_bad_pipeline_input_is_one_line(capsys, tmp_path) -> None:
                  "--out", str(data), *SMOKE]) == 0
     out = tmp_path / "out"
     for argv, message in [
-        (["collect", "--env", ENV, "--split", "train", "--policy", "random", "--random-stretch", "0.5", "2.5",
-          "--transitions", "10", "--out", str(out / "x.safetensors")], "--random-stretch STEPS must be a whole number"),
-        (["collect", "--env", ENV, "--policy", "random", "--deterministic", "--out", str(out / "x.safetensors")],
-         "--deterministic applies to a checkpoint policy, not --policy random"),
-        (["meta-train", "--method", "mesa", "--data", str(data), "--policy-checkpoint", str(tmp_path / "nope.safetensors"),
-          "--out", str(out / "m.safetensors")], "nope.safetensors"),
+        (
+            [
+                "collect",
+                "--env",
+                ENV,
+                "--split",
+                "train",
+                "--policy",
+                "random",
+                "--random-stretch",
+                "0.5",
+                "2.5",
+                "--transitions",
+                "10",
+                "--out",
+                str(out / "x.safetensors"),
+            ],
+            "--random-stretch STEPS must be a whole number",
+        ),
+        (
+            ["collect", "--env", ENV, "--policy", "random", "--deterministic", "--out", str(out / "x.safetensors")],
+            "--deterministic applies to a checkpoint policy, not --policy random",
+        ),
+        (
+            [
+                "meta-train",
+                "--method",
+                "mesa",
+                "--data",
+                str(data),
+                "--policy-checkpoint",
+                str(tmp_path / "nope.safetensors"),
+                "--out",
+                str(out / "m.safetensors"),
+            ],
+            "nope.safetensors",
+        ),
     ]:
         capsys.readouterr()
         assert main([*argv, *SMOKE]) == 2, argv

@@ -37,7 +37,9 @@ def transitions(tau: float, n: int, rng: np.random.Generator) -> Batch:
 
 
 def cat(batches: list[Batch]) -> Batch:
-    return Batch(*(torch.cat([getattr(b, f.name) for b in batches]) for f in dataclasses.fields(Batch) if f.name != "target"))
+    return Batch(
+        *(torch.cat([getattr(b, f.name) for b in batches]) for f in dataclasses.fields(Batch) if f.name != "target")
+    )
 
 
 def task_policy(obs: torch.Tensor) -> torch.Tensor:

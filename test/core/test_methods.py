@@ -5,11 +5,19 @@ import numpy as np
 import pytest
 import torch
 
+from mesa_ros.core import online
 from mesa_ros.core.collect import collect
 from mesa_ros.core.config import load_config
-from mesa_ros.core import online
+from mesa_ros.core.methods import (
+    SAFETY_LAYER_METHODS,
+    adapt_stage,
+    build,
+    get_method,
+    new_critic,
+    new_recovery,
+    offline_stage,
+)
 from mesa_ros.core.restore import env_spaces, new_agent
-from mesa_ros.core.methods import SAFETY_LAYER_METHODS, adapt_stage, build, get_method, new_critic, new_recovery, offline_stage
 from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.envs import ENVS
 from mesa_ros.experiments.metrics import MetricsLog

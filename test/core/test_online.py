@@ -11,8 +11,8 @@ from mesa_ros.core import online
 from mesa_ros.core.collect import collect
 from mesa_ros.core.config import load_config
 from mesa_ros.core.dataset import DatasetMetadata
-from mesa_ros.core.restore import env_spaces, new_agent
 from mesa_ros.core.methods import new_critic, new_recovery
+from mesa_ros.core.restore import env_spaces, new_agent
 from mesa_ros.core.safety_layer import SafetyLayer
 
 torch.set_num_threads(1)
@@ -123,7 +123,10 @@ def test_same_seed_same_run_and_eval_rows_do_not_count_as_training():
     a, b, c = once(0), once(0), once(1)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_time"} for r in rows]  # noqa: E731
     assert strip(a.rows) == strip(b.rows) and strip(a.rows) != strip(c.rows)
-    for x, y in ((a.agent.state_dict(), b.agent.state_dict()), (a.safety.critic.state_dict(), b.safety.critic.state_dict())):
+    for x, y in (
+        (a.agent.state_dict(), b.agent.state_dict()),
+        (a.safety.critic.state_dict(), b.safety.critic.state_dict()),
+    ):
         assert all(torch.equal(x[k], y[k]) for k in x)
     assert [(r["mode"], r["episode"]) for r in a.rows] == [
         ("train", 1), ("train", 2), ("eval", 2), ("train", 3), ("train", 4), ("eval", 4)]

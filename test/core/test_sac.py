@@ -8,8 +8,8 @@ import torch
 
 from mesa_ros.core.batch import Batch
 from mesa_ros.core.collect import train_sac
-from mesa_ros.core.rollout import random_policy
 from mesa_ros.core.config import SACConfig
+from mesa_ros.core.rollout import random_policy
 from mesa_ros.core.sac import SAC
 
 torch.set_num_threads(1)

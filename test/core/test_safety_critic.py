@@ -1,7 +1,6 @@
 """Safety critic: the target formula, sigmoid range, soft update, twin max, and ranking on 2-D navigation data."""
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from torch import nn

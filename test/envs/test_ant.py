@@ -1,4 +1,5 @@
-"""Ant-Disabled: leg faults act on MuJoCo's actuator forces, constraint, invisibility, bad input (seeding: test_every_env.py)."""
+"""Ant-Disabled: leg faults act on MuJoCo's actuator forces, constraint, invisibility, bad input (shared checks:
+test_every_env.py)."""
 from __future__ import annotations
 
 import math
@@ -9,6 +10,7 @@ import pytest
 
 import mesa_ros.envs  # noqa: F401  (registers the environments)
 from mesa_ros.envs.ant import LEGS, AntDisabledEnv
+
 from mujoco_helpers import assert_unchanged, flipped, joint_force, snapshot
 
 GEAR = 150.0

@@ -1,4 +1,5 @@
-"""Cartpole-Length: the pole length rebuilds the model, constraint, reward, invisibility, bad input (seeding: test_every_env.py)."""
+"""Cartpole-Length: the pole length rebuilds the model, constraint, reward, invisibility, bad input (shared checks:
+test_every_env.py)."""
 from __future__ import annotations
 
 import math

@@ -12,6 +12,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import mesa_ros.envs
+
 from mujoco_helpers import flipped
 
 NAMES = list(mesa_ros.envs.ENVS)

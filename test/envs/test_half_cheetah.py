@@ -1,4 +1,5 @@
-"""HalfCheetah-Disabled: faults act on MuJoCo's actuator forces, constraint, invisibility, bad input (seeding: test_every_env.py)."""
+"""HalfCheetah-Disabled: faults act on MuJoCo's actuator forces, constraint, invisibility, bad input (shared checks:
+test_every_env.py)."""
 from __future__ import annotations
 
 import math
@@ -10,6 +11,7 @@ import pytest
 import mesa_ros.envs  # noqa: F401  (registers the environments)
 from mesa_ros.envs.gait import sine_gait
 from mesa_ros.envs.half_cheetah import HalfCheetahDisabledEnv
+
 from mujoco_helpers import assert_unchanged, joint_force, snapshot
 
 GEARS = {"bthigh": 120, "bshin": 90, "bfoot": 60, "fthigh": 120, "fshin": 60, "ffoot": 30}

@@ -1,4 +1,5 @@
-"""Navigation-1/2: obstacles, constraint, B changes dynamics not the observation, bad input (seeding: test_every_env.py)."""
+"""Navigation-1/2: obstacles, constraint, B changes dynamics not the observation, bad input (shared checks:
+test_every_env.py)."""
 from __future__ import annotations
 
 import math
@@ -69,7 +70,7 @@ def test_goal_seeking_succeeds_without_violation_in_the_corridor() -> None:
     env = gym.make(IDS[1])
     obs, _ = env.reset(seed=0, options={"task": {"B": [0.8, 0.8]}})
     successes = []
-    for t in range(100):
+    for _ in range(100):
         obs, _, terminated, truncated, info = env.step(to_goal(obs))
         assert not info["c"] and not terminated
         successes.append(info["success"])

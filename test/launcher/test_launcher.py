@@ -50,10 +50,10 @@ def test_a_dying_node_stops_the_graph_and_is_named(dummy) -> None:
 
 def test_ctrl_c_is_propagated_to_every_node(tmp_path) -> None:
     code = (
-        "import sys; sys.path.insert(0, %r); from mesa_ros import launcher; from mesa_ros.graph import NodeSpec;"
-        "launcher.EXECUTABLES['dummy'] = 'dummy_node';"
-        "sys.exit(launcher.Launcher([NodeSpec(n, 'dummy', %r) for n in ('a', 'b')],"
-        " env={'PYTHONPATH': %r}).run())" % (str(HERE), str(tmp_path / "p.yaml"), str(HERE))
+        f"import sys; sys.path.insert(0, {str(HERE)!r}); from mesa_ros import launcher;"
+        "from mesa_ros.graph import NodeSpec; launcher.EXECUTABLES['dummy'] = 'dummy_node';"
+        f"sys.exit(launcher.Launcher([NodeSpec(n, 'dummy', {str(tmp_path / 'p.yaml')!r}) for n in ('a', 'b')],"
+        f" env={{'PYTHONPATH': {str(HERE)!r}}}).run())"
     )
     (tmp_path / "p.yaml").write_text("{}\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=tmp_path)

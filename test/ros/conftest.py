@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesa_ros.core.restore import env_spaces, new_agent, resolve_config, save_checkpoint
 from mesa_ros.core.methods import get_method, new_critic, new_recovery
+from mesa_ros.core.restore import env_spaces, new_agent, resolve_config, save_checkpoint
 from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.paths import config_file
 

@@ -13,6 +13,7 @@ from std_msgs.msg import Header
 
 from mesa_ros import wire
 from mesa_ros.nodes import qos
+
 from peer import Peer
 
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"

@@ -13,6 +13,7 @@ from std_msgs.msg import Header
 
 from mesa_ros import wire
 from mesa_ros.nodes import msgs, qos
+
 from peer import Peer
 
 COMMAND = np.array([0.5, -0.4, 0.3, -0.6, 0.7, 0.8])

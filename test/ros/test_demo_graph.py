@@ -27,7 +27,9 @@ def test_demo_compares_each_shield_with_none_over_the_same_steps(tmp_path, check
     assert rows["before the fault"][0] == 200  # the simulator applies the fault just before step 200
     assert rows[names[1]][0] >= 200  # 200 post-fault transitions are collected before phase 2
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert {"seeds", "shields", "fault_step", "steps_after_shield", "rows", "runs", "wall_seconds", "figure"} <= set(summary)
+    assert {"seeds", "shields", "fault_step", "steps_after_shield", "rows", "runs", "wall_seconds", "figure"} <= set(
+        summary
+    )
     assert [(r["name"], r["steps"], r["violations"]) for r in summary["rows"]] == [(n, *rows[n]) for n in names]
     assert [(run["seed"], run["shield"]) for run in summary["runs"]] == [(0, "mesa"), (0, "rrl")]
     for run, (baseline, shielded) in zip(summary["runs"], zip(names[2::2], names[3::2])):

@@ -1,6 +1,7 @@
 """The graph with ``detect:=true`` and no announcement (real DDS, realtime): a fault injected by service call is
-detected by the adaptation node from the transitions alone, phase 2 runs and the shield comes on; the repair,
-also unannounced, is noticed and the shield goes off. The simulator's fault events are ignored. The shipped policy, safety layer and detector (fitted for that policy)."""
+detected by the adaptation node from the transitions alone, phase 2 runs and the shield comes on; the repair, also
+unannounced, is noticed and the shield goes off. The simulator's fault events are ignored. The shipped policy,
+safety layer and detector (fitted for that policy)."""
 from __future__ import annotations
 
 import subprocess

@@ -98,7 +98,10 @@ def test_cli_injects_and_rejects(driver: Driver, ros_env) -> None:
     driver.spin_steps(3)
     events = len(driver.fault_events)
     compound = cli("bshin:0.5", "fthigh:0")
-    assert compound.returncode == 0 and "compound fault set: bshin power scale 0.5, fthigh power scale 0" in compound.stdout
+    assert (
+        compound.returncode == 0
+        and "compound fault set: bshin power scale 0.5, fthigh power scale 0" in compound.stdout
+    )
     torque = actuated(driver.spin_steps(3))
     assert torque[1] == pytest.approx(0.5 * GEARS[1] * COMMAND[1]) and torque[3] == 0.0
     assert torque[5] == pytest.approx(GEARS[5] * COMMAND[5])

@@ -10,6 +10,7 @@ import pytest
 from mesa_ros import wire
 from mesa_ros.core.bag_dataset import bag_to_datasets, read_transitions
 from mesa_ros.core.bags import ReadReport, read_messages
+
 from sim_driver import assert_replays
 
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"

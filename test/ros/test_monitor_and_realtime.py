@@ -20,6 +20,7 @@ from mesa_ros.core import checkpoint
 from mesa_ros.core.safety_critic import SafetyCritic
 from mesa_ros.envs.session import SimSession
 from mesa_ros.nodes import msgs, qos
+
 from peer import Peer
 
 
@@ -47,9 +48,16 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
     diagnostics: list[dict[str, str]] = []
     node.create_subscription(JointState, wire.COMMAND, lambda m: commands.setdefault(wire.stamp_ns(m.header.stamp), m),
                              qos.LOGGER_SUB)
-    node.create_subscription(DiagnosticArray, wire.DIAGNOSTICS, lambda m: diagnostics.extend(
-        {"message": s.message, **{kv.key: kv.value for kv in s.values}} for s in m.status if s.name == "safety_monitor: shield"),
-        10)
+    node.create_subscription(
+        DiagnosticArray,
+        wire.DIAGNOSTICS,
+        lambda m: diagnostics.extend(
+            {"message": s.message, **{kv.key: kv.value for kv in s.values}}
+            for s in m.status
+            if s.name == "safety_monitor: shield"
+        ),
+        10,
+    )
     sim = SimSession("HalfCheetah-Disabled", seed=0)
 
     def decide(a_task, stamp: int) -> JointState | None:

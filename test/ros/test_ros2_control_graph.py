@@ -10,6 +10,7 @@ import yaml
 from mesa_ros import wire
 from mesa_ros.core.bag_dataset import read_transitions
 from mesa_ros.core.bags import ReadReport, read_messages
+
 from observer import MESA_ROS
 from sim_driver import assert_replays
 
@@ -23,11 +24,25 @@ def test_the_ros2_control_graph_adapts_arms_the_filter_and_records_its_transitio
     params["adaptation"]["ros__parameters"]["transitions"] = 100
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     bag = tmp_path / "bag"
-    result = subprocess.run([str(MESA_ROS), "launch", "cheetah_ros2_control", f"policy_checkpoint:={checkpoints['policy']}",
-                             f"safety_checkpoint:={checkpoints['safety']}", f"params_file:={tmp_path / 'params.yaml'}",
-                             "fault:=ffoot", f"fault_step:={FAULT_STEP}", f"steps_after_shield:={AFTER_SHIELD}",
-                             "record_bag:=true", f"bag_dir:={bag}"], env=ros_env, capture_output=True, text=True,
-                            timeout=240)
+    result = subprocess.run(
+        [
+            str(MESA_ROS),
+            "launch",
+            "cheetah_ros2_control",
+            f"policy_checkpoint:={checkpoints['policy']}",
+            f"safety_checkpoint:={checkpoints['safety']}",
+            f"params_file:={tmp_path / 'params.yaml'}",
+            "fault:=ffoot",
+            f"fault_step:={FAULT_STEP}",
+            f"steps_after_shield:={AFTER_SHIELD}",
+            "record_bag:=true",
+            f"bag_dir:={bag}",
+        ],
+        env=ros_env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
     for bad in ("Traceback", "died unexpectedly"):

@@ -17,6 +17,7 @@ from std_msgs.msg import Float64MultiArray
 from mesa_ros import wire
 from mesa_ros.envs import make, model_joint_names
 from mesa_ros.nodes import qos
+
 from peer import Peer
 
 ENV = "HalfCheetah-Disabled"
@@ -85,7 +86,9 @@ def test_the_filter_maps_joints_by_name_overrides_and_fails_safe(checkpoints, ro
         np.testing.assert_array_equal(answer([0.1, np.nan, 0, 0, 0, 0]), np.zeros(6))  # NaN command: safe_action
         np.testing.assert_array_equal(answer(command[:5]), np.zeros(6))  # wrong length: safe_action
         np.testing.assert_array_equal(answer(command, drop="rooty"), np.zeros(6))  # unusable joint state
-        assert probe.spin_until(lambda: any(level == 2 and "lacks ['rooty']" in text for level, text in diag), 5.0), diag
+        assert probe.spin_until(lambda: any(level == 2 and "lacks ['rooty']" in text for level, text in diag), 5.0), (
+            diag
+        )
         answer(command)  # a full state again: filtering resumes
         time.sleep(0.5)  # no joint state for longer than max_state_age_s
         np.testing.assert_array_equal(answer(command, state=False), np.zeros(6))

@@ -15,7 +15,8 @@ from sensor_msgs.msg import JointState
 from mesa_ros import wire
 from mesa_ros.nodes import qos
 from mesa_ros.nodes.start_gate import missing_subscribers, parse_waits
-from sim_driver import GEARS, COMMAND, Driver, actuated
+
+from sim_driver import COMMAND, GEARS, Driver, actuated
 
 
 def test_wait_entries_parse_and_bad_ones_are_named() -> None:
@@ -76,7 +77,9 @@ def test_a_listener_that_never_comes_is_a_clear_error(ros_env) -> None:
     bad = subprocess.run([sys.executable, "-m", "mesa_ros.nodes.mujoco_sim", "--ros-args", "-p",
                           "wait_for_subscribers:=['bag_recorder:/nope']"], env=ros_env, capture_output=True,
                          text=True, timeout=60)
-    assert bad.returncode == 1 and "wait_for_subscribers names ['/nope'], which mujoco_sim does not publish" in bad.stderr
+    assert (
+        bad.returncode == 1 and "wait_for_subscribers names ['/nope'], which mujoco_sim does not publish" in bad.stderr
+    )
 
 
 @pytest.mark.parametrize("mode", ["lockstep", "realtime"])
