@@ -175,9 +175,9 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
     nodes = [
         NodeSpec("mujoco_sim", "mujoco_sim", params, {"mode": args["mode"], "seed": seed, "max_steps": max_steps,
                                                       "max_steps_after_shield": after_shield,
-                                                      "fault.power_scale": power,
-                                                      "fault.scheduled_step": fault_step if faulted else -1,
-                                                      "fault.scheduled_joints": faulted or [""]}, required=True),
+                                                      wire.POWER_SCALE: power,
+                                                      wire.SCHEDULED_STEP: fault_step if faulted else -1,
+                                                      wire.SCHEDULED_JOINTS: faulted or [""]}, required=True),
         NodeSpec("task_policy", "task_policy", params, {"checkpoint": args["policy_checkpoint"], "seed": seed}),
         NodeSpec("safety_monitor", "safety_monitor", params, {"checkpoint": args["safety_checkpoint"],
                                                               "enabled": shield == "on", "seed": seed}),

@@ -83,6 +83,16 @@ FAULT_CLEARED = "fault_cleared"  # adaptation, Trigger: the robot healthy again,
 _POWER_LOSS = re.compile(r".*/faults/([^/]+)/power_loss")
 
 
+#: The simulator's fault parameters (``ros2 param set``; the fault client sets them in one atomic request).
+POWER_SCALE = "fault.power_scale"  # double: power left on a joint faulted by a power_loss service
+FAULT_JOINTS = "fault.joints"  # string[]: the joints faulted now; setting it injects exactly these faults
+POWER_SCALES = "fault.power_scales"  # double[]: power left per entry of FAULT_JOINTS (a compound fault)
+SCHEDULED_STEP = "fault.scheduled_step"  # int: control step at which SCHEDULED_JOINTS lose power (-1: none)
+SCHEDULED_JOINTS = "fault.scheduled_joints"  # string[]
+FAULT_DISTRIBUTION = "fault.distribution"  # "train" / "test": the distribution of RANDOM_FAULT
+FAULT_PARTIAL = "fault.partial"  # bool: RANDOM_FAULT draws a partial loss
+
+
 def service(node: str, name: str) -> str:
     """``/<node>/<name>``; ``~/<name>`` for ``node`` PRIVATE (the hosting node's own)."""
     return f"{PRIVATE if node == PRIVATE else '/' + node.strip('/')}/{name}"

@@ -59,7 +59,7 @@ def call_fault_service(target: str | list[str], power_scale: float | None = None
     compound = None
     try:
         if power_scale is not None:
-            check_power_scale("fault.power_scale", power_scale)
+            check_power_scale(wire.POWER_SCALE, power_scale)
         if isinstance(target, list):
             if len(target) == 1 and ":" not in target[0]:
                 target = target[0]
@@ -84,8 +84,8 @@ def call_fault_service(target: str | list[str], power_scale: float | None = None
             return answer
 
         if compound is not None:
-            params = [Parameter("fault.joints", value=[j for j, _ in compound]).to_parameter_msg(),
-                      Parameter("fault.power_scales", value=[k for _, k in compound]).to_parameter_msg()]
+            params = [Parameter(wire.FAULT_JOINTS, value=[j for j, _ in compound]).to_parameter_msg(),
+                      Parameter(wire.POWER_SCALES, value=[k for _, k in compound]).to_parameter_msg()]
             answer = call(SetParametersAtomically, wire.service(node, "set_parameters_atomically"),
                           SetParametersAtomically.Request(parameters=params))
             if not answer.result.successful:
@@ -103,7 +103,7 @@ def call_fault_service(target: str | list[str], power_scale: float | None = None
             commands = ", ".join(map(repr, FAULT_COMMANDS))
             return False, f"unknown joint {target!r}; {node} offers {fault_joints(client_node, node)} (or {commands})"
         if power_scale is not None and not restore:
-            param = Parameter("fault.power_scale", value=float(power_scale)).to_parameter_msg()
+            param = Parameter(wire.POWER_SCALE, value=float(power_scale)).to_parameter_msg()
             answer = call(SetParameters, wire.service(node, "set_parameters"),
                           SetParameters.Request(parameters=[param]))
             if not answer.results[0].successful:

@@ -95,21 +95,30 @@ class MujocoSimNode(Node):
         republish = declare(self, "lockstep_republish_s", 0.5,
                             "lockstep: re-publish the awaited state after this many wall seconds without its command",
                             low=0.01, high=60.0, read_only=True)
-        declare(self, "fault.power_scale", 0.0, "power left on a joint faulted by a power_loss service or fault.joints "
+        declare(self, wire.POWER_SCALE, 0.0, "power left on a joint faulted by a power_loss service or fault.joints "
                 "(0: total loss, 0.5: half power)", low=0.0, high=1.0)
-        declare(self, "fault.joints", [""], "joints currently faulted; setting it injects exactly these faults ([''] "
-                "or []: none), each at fault.power_scale or at its entry of fault.power_scales")
-        declare(self, "fault.power_scales", [-1.0], "power left per entry of fault.joints, for a compound fault: "
+        declare(
+            self,
+            wire.FAULT_JOINTS,
+            [""],
+            "joints currently faulted; setting it injects exactly these faults ([''] "
+            "or []: none), each at fault.power_scale or at its entry of fault.power_scales",
+        )
+        declare(self, wire.POWER_SCALES, [-1.0], "power left per entry of fault.joints, for a compound fault: "
                 "applies to the request that sets it (with fault.joints atomically, or alone for the joints listed "
                 "now); [-1.0]: fault.power_scale for every joint")
         declare(
-            self, "fault.distribution", "test", "distribution of ~/faults/random: train or test (paper)", choices=SPLITS
+            self,
+            wire.FAULT_DISTRIBUTION,
+            "test",
+            "distribution of ~/faults/random: train or test (paper)",
+            choices=SPLITS,
         )
-        declare(self, "fault.partial", False, "~/faults/random draws a partial loss k ~ U(0.5, 0.95) instead of 0")
-        self.scheduled_step = declare(self, "fault.scheduled_step", -1, "control step (from 0, this node's count) "
+        declare(self, wire.FAULT_PARTIAL, False, "~/faults/random draws a partial loss k ~ U(0.5, 0.95) instead of 0")
+        self.scheduled_step = declare(self, wire.SCHEDULED_STEP, -1, "control step (from 0, this node's count) "
                                       "just before which fault.scheduled_joints lose power (-1: none)",
                                       low=-1, high=10**9)
-        self.scheduled_joints = [j for j in declare(self, "fault.scheduled_joints", [""], "joints that lose power "
+        self.scheduled_joints = [j for j in declare(self, wire.SCHEDULED_JOINTS, [""], "joints that lose power "
                                                     "(to fault.power_scale) at fault.scheduled_step") if j]
 
         self.interface = declare(self, "interface", "native", "native: stamped JointState commands on "
@@ -133,8 +142,8 @@ class MujocoSimNode(Node):
         if error := self._check_schedule(self.scheduled_step, self.scheduled_joints):
             raise ValueError(error)
         self.add_on_set_parameters_callback(validator(
-            {"fault.distribution": check_choice("fault.distribution", SPLITS),
-             "fault.power_scale": check_by(partial(check_power_scale, "fault.power_scale")),
+            {wire.FAULT_DISTRIBUTION: check_choice(wire.FAULT_DISTRIBUTION, SPLITS),
+             wire.POWER_SCALE: check_by(partial(check_power_scale, wire.POWER_SCALE)),
              "safe_action": self._check_safe_action},
             apply=self._on_params))
 
@@ -262,7 +271,7 @@ class MujocoSimNode(Node):
 
     # -- faults ------------------------------------------------------------------------------------
     def _on_power_loss(self, joint: str, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
-        scale = self.get_parameter("fault.power_scale").value if req.data else 1.0
+        scale = self.get_parameter(wire.POWER_SCALE).value if req.data else 1.0
         return self._fault_change(res, lambda: self.session.set_power_scale(joint, scale),
                                   f"{joint} power scale set to {scale:g}")
 
@@ -270,7 +279,7 @@ class MujocoSimNode(Node):
         return self._fault_change(res, self.session.clear_faults, "all faults cleared")
 
     def _on_random(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
-        split, partial = self.get_parameter("fault.distribution").value, self.get_parameter("fault.partial").value
+        split, partial = self.get_parameter(wire.FAULT_DISTRIBUTION).value, self.get_parameter(wire.FAULT_PARTIAL).value
         drawn = {}
         return self._fault_change(res, lambda: drawn.update(self.session.draw_fault(split, self.rng, partial)),
                                   lambda: f"drew {split} fault {drawn.get('power_scale', drawn)}")
@@ -301,7 +310,7 @@ class MujocoSimNode(Node):
         return None
 
     def _fire_schedule(self) -> None:
-        scale = self.get_parameter("fault.power_scale").value
+        scale = self.get_parameter(wire.POWER_SCALE).value
         joints = self.scheduled_joints
 
         def change() -> None:
@@ -314,7 +323,7 @@ class MujocoSimNode(Node):
             self.get_logger().warning(f"fault.scheduled_step {self.steps} reached with no fault.scheduled_joints: "
                                       "nothing changed")
         self.scheduled_step = -1
-        self._mirror(Parameter("fault.scheduled_step", Parameter.Type.INTEGER, -1))
+        self._mirror(Parameter(wire.SCHEDULED_STEP, Parameter.Type.INTEGER, -1))
 
     def _mirror(self, param: Parameter) -> None:
         """Show a change the node made itself in its parameter, bypassing the request handling of ``_on_params``."""
@@ -345,15 +354,17 @@ class MujocoSimNode(Node):
         if self._syncing:
             return None
         values = {p.name: p.value for p in params}
-        step = values.get("fault.scheduled_step", self.scheduled_step)
-        scheduled = [j for j in values.get("fault.scheduled_joints", self.scheduled_joints) or [] if j]
+        step = values.get(wire.SCHEDULED_STEP, self.scheduled_step)
+        scheduled = [j for j in values.get(wire.SCHEDULED_JOINTS, self.scheduled_joints) or [] if j]
         if error := self._check_schedule(step, scheduled):
             return error
-        if "fault.joints" in values or "fault.power_scales" in values:
-            joints = [j for j in (values.get("fault.joints", self.get_parameter("fault.joints").value) or []) if j]
-            scales = list(values.get("fault.power_scales") or [-1.0])  # per joint only in the request that sets it
+        if wire.FAULT_JOINTS in values or wire.POWER_SCALES in values:
+            joints = [
+                j for j in (values.get(wire.FAULT_JOINTS, self.get_parameter(wire.FAULT_JOINTS).value) or []) if j
+            ]
+            scales = list(values.get(wire.POWER_SCALES) or [-1.0])  # per joint only in the request that sets it
             if scales == [-1.0]:
-                scales = values.get("fault.power_scale", self.get_parameter("fault.power_scale").value)
+                scales = values.get(wire.POWER_SCALE, self.get_parameter(wire.POWER_SCALE).value)
             try:
                 if self._changes_power(lambda: self.session.set_faults(joints, scales)):
                     self._after_fault_change(sync=False)
@@ -367,7 +378,7 @@ class MujocoSimNode(Node):
     def _after_fault_change(self, sync: bool = True) -> None:
         faulted = [j for j, k in zip(self.session.actuator_names, self.session.power_scale) if k < 1.0]
         if sync:
-            self._mirror(Parameter("fault.joints", Parameter.Type.STRING_ARRAY, faulted or [""]))
+            self._mirror(Parameter(wire.FAULT_JOINTS, Parameter.Type.STRING_ARRAY, faulted or [""]))
         event = Header(stamp=msgs.to_stamp(self.session.state.stamp_ns),
                        frame_id=wire.EVENT_FAULT if faulted else wire.EVENT_CLEAR)
         self.pub_fault_event.publish(event)
