@@ -124,7 +124,7 @@ class Recording:
                 risk.append((stamp, decision))
                 if decision.shield_enabled and (shield_on is None or stamp < shield_on):
                     shield_on = stamp
-            elif topic == wire.FAULT_STATE and min(values.values()) < 1.0 and fault_at is None:
+            elif topic == wire.FAULT_STATE and wire.faulted(values) and fault_at is None:
                 fault_at = stamp
         return cls(sorted(steps, key=lambda s: s[0]), sorted(risk, key=lambda s: s[0]), fault_at, shield_on)
 

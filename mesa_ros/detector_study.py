@@ -30,7 +30,7 @@ from mesa_ros.core.collect import Perturbation, collect
 from mesa_ros.core.config import DetectorConfig
 from mesa_ros.core.detector import ChangeDetector, Stream, calibrate, cusum, fit_dynamics, recovery, save
 from mesa_ros.core.files import atomic
-from mesa_ros.core.inference import FrozenPolicy
+from mesa_ros.core.inference import FrozenPolicy, frozen_policy
 from mesa_ros.envs import make
 
 HEALTHY_TASK = {"power_scale": {}}
@@ -52,10 +52,7 @@ def fault_name(fault: Mapping[str, float]) -> str:
 
 def policy_from(path: str | Path, env: str) -> FrozenPolicy:
     """The deployed policy's deterministic action (as the graph's task_policy runs it), numpy only."""
-    ck = checkpoint.load(path, env=env, numpy=True)
-    if "sac" not in ck.tensors:
-        raise ValueError(f"checkpoint {path} holds no task policy (module 'sac'); it holds {sorted(ck.tensors)}")
-    return FrozenPolicy({k[len("actor."):]: v for k, v in ck.tensors["sac"].items() if k.startswith("actor.")})
+    return frozen_policy(checkpoint.load(path, env=env, numpy=True), str(path))
 
 
 def fit(env: str, policy_file: str | Path, out: str | Path, cfg: DetectorConfig = DetectorConfig(), *,

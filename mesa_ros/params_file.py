@@ -2,8 +2,8 @@
 
 Checked: the file exists and is YAML; each top-level key is a node of the graph (or the ``/**`` wildcard)
 holding a ``ros__parameters`` mapping; each parameter is one the node declares. The declared names are
-read from the node modules' source (their ``declare(self, "<name>", ...)`` calls and the start gate's),
-without importing rclpy.
+read from the node modules' source (their ``declare(self, "<name>", ...)`` and ``declare(self, wire.<NAME>,
+...)`` calls and the start gate's), without importing rclpy.
 """
 from __future__ import annotations
 
@@ -15,8 +15,19 @@ from pathlib import Path
 
 import yaml
 
+from mesa_ros import wire
+
 BUILT_IN = frozenset({"use_sim_time"})  # declared by rclpy itself
 GATE_MODULE = "mesa_ros.nodes.start_gate"
+
+
+def _name(arg: ast.expr) -> str | None:
+    """A parameter name given as a string literal or as a ``wire.<NAME>`` constant."""
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return arg.value
+    if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id == "wire":
+        return getattr(wire, arg.attr, None)
+    return None
 
 
 @cache
@@ -26,10 +37,9 @@ def declared_parameters(module: str) -> frozenset[str]:
     if spec is None or spec.origin is None:
         raise ValueError(f"no source for module {module}")
     tree = ast.parse(Path(spec.origin).read_text())
-    return frozenset(call.args[1].value for call in ast.walk(tree)
-                     if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "declare"
-                     and len(call.args) > 1 and isinstance(call.args[1], ast.Constant)
-                     and isinstance(call.args[1].value, str))
+    names = (_name(call.args[1]) for call in ast.walk(tree)
+             if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "declare" and len(call.args) > 1)
+    return frozenset(name for name in names if name is not None)
 
 
 def check_params_file(path: str, nodes: Mapping[str, str]) -> None:

@@ -36,6 +36,10 @@ WEIGHTS = "/safety_monitor/weights"  # std_msgs/UInt8MultiArray: safetensors che
 DIAGNOSTICS = "/diagnostics"
 DETECTION = "/adaptation/detection"  # named values: Detection (latched)
 
+#: ros2_control's conventions (``interface: ros2_control``): the robot's joint states, a task controller's commands.
+JOINT_STATES = "/joint_states"  # sensor_msgs/JointState, joints by name
+TASK_COMMANDS = "/task_controller/commands"  # std_msgs/Float64MultiArray, the command joints' order
+
 #: FAULT_EVENT's ``frame_id``: some actuator lost power / every actuator has full power again.
 EVENT_FAULT, EVENT_CLEAR = "fault", "clear"
 
@@ -123,6 +127,12 @@ def stamp_parts(ns: int) -> tuple[int, int]:
     """(sec, nanosec) of a stamp in nanoseconds: the fields of a ``builtin_interfaces/Time``."""
     sec, nanosec = divmod(int(ns), NS)
     return sec, nanosec
+
+
+# -- fault state ------------------------------------------------------------------------------------
+def faulted(power_scales: Mapping[str, float]) -> dict[str, float]:
+    """The faulted actuators of a FAULT_STATE's values (power scale per actuator): those below full power."""
+    return {name: scale for name, scale in power_scales.items() if scale < 1.0}
 
 
 # -- parsing -----------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def bag_to_datasets(path: str | os.PathLike, env: str = "HalfCheetah-Disabled", 
     for segment in np.unique(segment_of):
         chunk = [t for t, seg in zip(transitions, segment_of) if seg == segment]
         power = faults[segment][1] if segment >= 0 else {}
-        task = {"power_scale": {k: v for k, v in power.items() if v < 1.0}}
+        task = {"power_scale": wire.faulted(power)}
         recorder = TransitionRecorder(len(chunk[0].s), len(chunk[0].a_exec), capacity=len(chunk))
         for t in chunk:
             recorder.add(t.s, t.a_task, t.a_exec, t.r, t.c, t.s_next, t.terminated, t.truncated)

@@ -128,6 +128,13 @@ class FrozenShield:
         return decide(self.q_risk(obs, a_task), self.eps_risk, a_task, lambda: self.recovery_action(obs))
 
 
+def frozen_policy(ckpt: Checkpoint, source: str) -> FrozenPolicy:
+    """A checkpoint's task policy (module ``sac``) as the frozen deterministic pi_task."""
+    if "sac" not in ckpt.tensors:
+        raise ValueError(f"checkpoint {source} holds no task policy (module 'sac'); it holds {sorted(ckpt.tensors)}")
+    return FrozenPolicy({k[len("actor."):]: v for k, v in ckpt.tensors["sac"].items() if k.startswith("actor.")})
+
+
 def frozen_safety(ckpt: Checkpoint, source: str, obs_dim: int, act_dim: int, eps_risk: float, noise_std: float = 0.0,
                   seed: int = 0) -> tuple[FrozenCritic, FrozenShield | None]:
     """A checkpoint's safety layer as frozen copies: Q_risk, and the shield when the checkpoint holds pi_rec

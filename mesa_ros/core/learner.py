@@ -1,6 +1,6 @@
 """The one place where networks learn from executed transitions, on one schedule.
 
-As Stable-Baselines3's off-policy algorithms (``learning_starts``, ``train_freq``, ``gradient_steps``):
+Like Stable-Baselines3's off-policy algorithms (``learning_starts``, ``train_freq``, ``gradient_steps``):
 the first ``learning_starts`` steps act uniformly at random (when an ``explore`` policy is given), then
 with the task policy; after every ``every``-th transition, once ``learning_starts`` were seen::
 
@@ -53,6 +53,9 @@ class Learner:
             self.task_policy = self.agent.policy
         if min(self.learning_starts, self.every, self.sac_updates, self.safety_updates) < 0:
             raise ValueError("learning_starts, every and the update counts must be >= 0")
+        if self.task_buffer is not None and self.task_buffer.capacity < self.learning_starts:
+            raise ValueError(f"the task buffer holds {self.task_buffer.capacity} transitions, fewer than the "
+                             f"{self.learning_starts} learning starts after: SAC would never learn")
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """The warm-up policy for the first ``learning_starts`` steps, then the task policy (sampling)."""

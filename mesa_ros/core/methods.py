@@ -267,16 +267,3 @@ def adapt_stage(method: Method, cfg: MesaConfig, observation_space: spaces.Box, 
                                    new_recovery(cfg, observation_space, action_space))
     metrics = method.adapt(cfg, layer, test_data, task_policy, np.random.default_rng(seed + 1), on_log=on_log)
     return layer, metrics
-
-
-def build(method: Method | str, cfg: MesaConfig, observation_space: spaces.Box, action_space: spaces.Box,
-          task_policy: TaskPolicy, train_data: Sequence[TransitionDataset] = (),
-          test_data: TransitionDataset | None = None, *, seed: int = 0, progress: bool = False,
-          on_log: OnLog | None = None) -> SafetyLayer | None:
-    """Both stages in one process (the same calls, hence the same result, as ``meta-train --recovery-data``
-    then ``adapt``); ``cfg`` should come from ``method.configure``. None for a method without a layer.
-    The offline stage's pi_rec trains on ``test_data``, as the reference's."""
-    method = get_method(method) if isinstance(method, str) else method
-    layer = offline_stage(method, cfg, observation_space, action_space, task_policy, train_data, test_data,
-                          seed=seed, progress=progress, on_log=on_log)
-    return adapt_stage(method, cfg, observation_space, action_space, task_policy, test_data, layer, seed=seed)[0]

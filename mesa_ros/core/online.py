@@ -16,7 +16,7 @@ given) and grows with every online transition, as the reference's Recovery RL do
 ``recovery_memory`` holds the offline constraint data and the online transitions). Keeping the
 offline data keeps the violations it contains in every later critic update, which the online data
 (few violations, thanks to the shield) would otherwise lack. Learning (SAC, critic, pi_rec) starts
-once the task buffer holds ``sac.learning_starts`` transitions; the critic and pi_rec optimisers
+once ``sac.learning_starts`` transitions were taken; the critic and pi_rec optimisers
 restart at ``critic.lr`` / ``recovery.lr`` (phase 2 leaves them at its own rate). No reward penalty
 for violations is added (the episode's end is the penalty).
 
@@ -109,7 +109,7 @@ def run(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety: Saf
         obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
         if offline_data is not None:
             check_dataset(offline_data, cfg.env, obs_dim, act_dim)
-        capacity = min(cfg.sac.buffer_size, episodes * cfg.online.max_episode_steps)
+        capacity = min(cfg.sac.buffer_size, max(episodes * cfg.online.max_episode_steps, cfg.sac.learning_starts))
         task_buffer = ReplayBuffer(obs_dim, act_dim, capacity, action="task", seed=seed)
         risk_buffer = None
         if safety is not None:

@@ -1,8 +1,9 @@
 """The one episode loop: a policy, optionally shielded, acting in an environment, each transition reported.
 
-Every place where an agent acts in a simulated environment runs ``play_episode``: offline collection
-and SAC training (``rollout`` over a budget of transitions or episodes), phase 3 and evaluation
-(``online``), CARL's rollouts (``carl_agent``). Per step::
+Every episode an agent collects data, learns or is evaluated in runs ``play_episode``: offline
+collection and SAC training (``rollout`` over a budget of transitions or episodes), phase 3 and
+evaluation (``online``), CARL's rollouts (``carl_agent``). (The detector study's and the scripted
+demo's streams change the task mid-episode and never learn: their own short loops.) Per step::
 
     a_task = act(s);  a_exec = a_task, or the shield's decision on (s, a_task)
     s', r, terminated, truncated, info = env.step(a_exec);  c = info["c"]

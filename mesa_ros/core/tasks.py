@@ -11,9 +11,10 @@ from mesa_ros import envs
 from mesa_ros.envs.base import SPLITS
 
 
-def draw_tasks(env: str, split: str, count: int, seed: int) -> list[dict[str, Any]]:
+def draw_tasks(env: str, split: str, count: int, seed: int, partial: bool = False) -> list[dict[str, Any]]:
     """``count`` distinct tasks from ``env``'s ``split`` distribution (``sample_task``; a duplicate is
-    drawn again, up to 100 tries per task, so HalfCheetah's 4 training faults come out once each).
+    drawn again, up to 100 tries per task, so HalfCheetah's 4 training faults come out once each);
+    ``partial``: the faults at a partial power k ~ U(0.5, 0.95) (the fault environments' ``sample_task``).
 
     Each split has its own random stream (seed, split), so the test task never repeats a training
     task's draw of the same seed (Navigation samples both splits from one distribution).
@@ -24,7 +25,7 @@ def draw_tasks(env: str, split: str, count: int, seed: int) -> list[dict[str, An
         tasks: list[dict[str, Any]] = []
         tries = 0
         while len(tasks) < count:
-            task = e.unwrapped.sample_task(split, rng)
+            task = e.unwrapped.sample_task(split, rng, partial=True) if partial else e.unwrapped.sample_task(split, rng)
             tries += 1
             if task not in tasks or tries > 100 * count:
                 tasks.append(task)

@@ -3,16 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
-
-from mesa_ros import envs
 from mesa_ros.core.config import MesaConfig
 from mesa_ros.core.methods import SAFETY_LAYER_METHODS, get_method
 from mesa_ros.core.restore import resolve_config
-from mesa_ros.core.tasks import draw_tasks
-from mesa_ros.envs.base import SPLITS
 
 PRESETS = ("cpu-small", "smoke", "full")  # "full": the paper's values (no preset)
 TEST_DATA_SEED = 10_000  # offset of the test dataset's collection seed from data_seed
@@ -95,17 +89,6 @@ def unit_config(exp: Experiment, preset: str, overrides: Sequence[str], seed: in
         raise ValueError(f"unknown preset {preset!r}; expected one of {list(PRESETS)}")
     return resolve_config(exp.env, None if preset == "full" else preset, [*exp.overrides, *overrides, f"seed={seed}"],
                           method=get_method(method, model_based=True) if method else None)
-
-
-def draw_test_task(env: str, seed: int, partial: bool = False) -> dict[str, Any]:
-    """The test task of ``seed`` (``draw_tasks``'s); ``partial``: the test fault at k ~ U(0.5, 0.95) instead."""
-    if not partial:
-        return draw_tasks(env, "test", 1, seed)[0]
-    e = envs.make(env)
-    try:
-        return e.unwrapped.sample_task("test", np.random.default_rng([seed, SPLITS.index("test")]), partial=True)
-    finally:
-        e.close()
 
 
 def offline_name(method: str, variant: str, seed: int) -> str:

@@ -58,7 +58,6 @@ from mesa_ros.experiments.registry import (
     Experiment,
     Unit,
     Variant,
-    draw_test_task,
     get_experiment,
     offline_name,
     unit_config,
@@ -212,9 +211,10 @@ def run_experiment(exp: Experiment | str, out: str | os.PathLike | None = None, 
     data_jobs = [job("data", f"data/train_{i:02d}", out / "data" / f"train_{i:02d}.safetensors",
                      collect=(task, "train", cfg.data.train_policy, cfg.data.train_transitions, data_seed + i, horizon))
                  for i, task in enumerate(draw_tasks(exp.env, "train", cfg.data.num_train_tasks, data_seed))]
+    (test_task,) = draw_tasks(exp.env, "test", 1, data_seed, cfg.data.partial)
     data_jobs.append(job("data", "data/test", out / "data" / "test.safetensors",
-                         collect=(draw_test_task(exp.env, data_seed, cfg.data.partial), "test", cfg.data.test_policy,
-                                  cfg.data.test_transitions, data_seed + TEST_DATA_SEED, horizon)))
+                         collect=(test_task, "test", cfg.data.test_policy, cfg.data.test_transitions,
+                                  data_seed + TEST_DATA_SEED, horizon)))
     offline_jobs, unit_jobs = [], []
     for m in methods:
         method = get_method(m, model_based=True)

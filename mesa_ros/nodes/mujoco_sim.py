@@ -155,7 +155,7 @@ class MujocoSimNode(Node):
         self.pub_fault_event = self.create_publisher(Header, wire.FAULT_EVENT, qos.LATCHED)
         self.pub_diag = self.create_publisher(DiagnosticArray, wire.DIAGNOSTICS, 10)
         if self.interface == "ros2_control":
-            joint_states = declare(self, "joint_states_topic", "/joint_states", "ros2_control: where the state goes "
+            joint_states = declare(self, "joint_states_topic", wire.JOINT_STATES, "ros2_control: where the state goes "
                                    "out as sensor_msgs/JointState", read_only=True)
             command = declare(self, "command_topic", "/effort_controller/commands", "ros2_control: the "
                               "Float64MultiArray commands applied", read_only=True)
@@ -376,7 +376,7 @@ class MujocoSimNode(Node):
         return None
 
     def _after_fault_change(self, sync: bool = True) -> None:
-        faulted = [j for j, k in zip(self.session.actuator_names, self.session.power_scale) if k < 1.0]
+        faulted = list(wire.faulted(dict(zip(self.session.actuator_names, self.session.power_scale))))
         if sync:
             self._mirror(Parameter(wire.FAULT_JOINTS, Parameter.Type.STRING_ARRAY, faulted or [""]))
         event = Header(stamp=msgs.to_stamp(self.session.state.stamp_ns),

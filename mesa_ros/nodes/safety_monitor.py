@@ -120,10 +120,10 @@ class SafetyMonitorNode(Node):
     # -- ros2_control: a filter between any controller and any robot ----------------------------------
     def _declare_filter(self) -> None:
         self.filter_topics = {
-            "joint_states": declare(self, "joint_states_topic", "/joint_states", "ros2_control: the robot's "
+            "joint_states": declare(self, "joint_states_topic", wire.JOINT_STATES, "ros2_control: the robot's "
                                     "sensor_msgs/JointState (every model joint, any order, extra joints ignored)",
                                     read_only=True),
-            "command_in": declare(self, "command_in_topic", "/task_controller/commands", "ros2_control: the task "
+            "command_in": declare(self, "command_in_topic", wire.TASK_COMMANDS, "ros2_control: the task "
                                   "controller's std_msgs/Float64MultiArray commands", read_only=True),
             "command_out": declare(self, "command_out_topic", "/effort_controller/commands", "ros2_control: the "
                                    "hardware-side forward command controller's input", read_only=True)}

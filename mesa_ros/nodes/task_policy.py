@@ -15,7 +15,7 @@ from std_msgs.msg import Float64MultiArray
 from mesa_ros import wire
 from mesa_ros.core import checkpoint
 from mesa_ros.core.assembler import TransitionAssembler
-from mesa_ros.core.inference import FrozenPolicy
+from mesa_ros.core.inference import FrozenPolicy, frozen_policy
 from mesa_ros.core.joint_map import JointMap
 from mesa_ros.envs import env_class, model_joint_names
 from mesa_ros.nodes import msgs, qos
@@ -53,13 +53,7 @@ class TaskPolicyNode(Node):
         if self.deterministic and not self.learn:
             # fixed weights, deterministic: the frozen numpy copy (core.inference) answers a state ~10x faster,
             # from the checkpoint read as numpy arrays: this node then never imports torch
-            ckpt = checkpoint.load(file, env=env, numpy=True)
-            if "sac" not in ckpt.tensors:
-                raise ValueError(
-                    f"checkpoint {file} holds no task policy (module 'sac'); it holds {sorted(ckpt.tensors)}"
-                )
-            self.frozen = FrozenPolicy({k[len("actor."):]: v for k, v in ckpt.tensors["sac"].items()
-                                        if k.startswith("actor.")})
+            self.frozen = frozen_policy(checkpoint.load(file, env=env, numpy=True), str(file))
         else:  # sampling or learning: the torch SAC agent
             import torch
 
@@ -71,6 +65,9 @@ class TaskPolicyNode(Node):
             run = load_checkpoint(file, env=env)
             self.agent = run.agent
             if self.learn:  # a trained policy: no random warm-up, updates once a minibatch is stored
+                if capacity < run.cfg.sac.batch_size:
+                    raise ValueError(f"buffer_size {capacity} is smaller than the SAC minibatch "
+                                     f"({run.cfg.sac.batch_size}): learn:=true could never update")
                 buffer = ReplayBuffer(run.space[0].shape[0], run.space[1].shape[0], capacity, action="task", seed=seed)
                 self.learner = Learner(self.agent, buffer, learning_starts=run.cfg.sac.batch_size,
                                        sac_updates=run.cfg.sac.updates_per_step, sac_batch=run.cfg.sac.batch_size)
@@ -83,9 +80,9 @@ class TaskPolicyNode(Node):
                                  "ros2_control: /joint_states in, Float64MultiArray commands out",
                                  choices=("native", "ros2_control"), read_only=True)
         if self.interface == "ros2_control":
-            self.joint_states = declare(self, "joint_states_topic", "/joint_states", "ros2_control: the robot's "
+            self.joint_states = declare(self, "joint_states_topic", wire.JOINT_STATES, "ros2_control: the robot's "
                                         "joint states", read_only=True)
-            command = declare(self, "command_topic", "/task_controller/commands", "ros2_control: where the commands "
+            command = declare(self, "command_topic", wire.TASK_COMMANDS, "ros2_control: where the commands "
                               "go (the safety filter's input)", read_only=True)
             joints = declare(self, "command_joints", [""], "ros2_control: the command's joint order ([''] = the "
                              "actuators')", read_only=True)

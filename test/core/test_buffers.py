@@ -21,7 +21,7 @@ def fill(buffer: ReplayBuffer, n: int, horizon: int = 4) -> None:
 def test_ring_wraps_and_exports_oldest_first():
     buffer = ReplayBuffer(obs_dim=2, act_dim=1, capacity=5)
     fill(buffer, 12)
-    assert len(buffer) == 5 and buffer.full
+    assert len(buffer) == buffer.capacity == 5
     data = buffer.to_dataset(META)
     np.testing.assert_array_equal(data.s[:, 0], [7, 8, 9, 10, 11])
     np.testing.assert_array_equal(data.a_exec[:, 0], [-8, -9, -10, -11, -12])

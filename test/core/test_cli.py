@@ -15,9 +15,10 @@ from mesa_ros.cli import COMMANDS, main
 from mesa_ros.core import checkpoint
 from mesa_ros.core.config import load_config
 from mesa_ros.core.dataset import load
-from mesa_ros.core.methods import build
 from mesa_ros.core.restore import env_spaces, load_datasets, new_agent
 from mesa_ros.paths import share_dir
+
+from safety_stages import build
 
 torch.set_num_threads(1)
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"

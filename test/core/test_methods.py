@@ -11,7 +11,6 @@ from mesa_ros.core.config import load_config
 from mesa_ros.core.methods import (
     SAFETY_LAYER_METHODS,
     adapt_stage,
-    build,
     get_method,
     new_critic,
     new_recovery,
@@ -21,6 +20,8 @@ from mesa_ros.core.restore import env_spaces, new_agent
 from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.envs import ENVS
 from mesa_ros.experiments.metrics import MetricsLog
+
+from safety_stages import build
 
 torch.set_num_threads(1)
 ENV = "Navigation-2"

@@ -13,9 +13,10 @@ import torch
 from mesa_ros import envs
 from mesa_ros.core.config import load_config
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset, TransitionRecorder
-from mesa_ros.core.methods import build
 from mesa_ros.core.restore import env_spaces, new_agent
 from mesa_ros.core.rollout import random_policy, rollout
+
+from safety_stages import build
 
 torch.set_num_threads(1)
 ENV = "Navigation-2"

@@ -9,7 +9,7 @@ from mesa_ros.core.batch import Batch
 from mesa_ros.core.config import RecoveryConfig, SafetyCriticConfig
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic
-from mesa_ros.core.shield import Shield, shield
+from mesa_ros.core.shield import Shield
 
 torch.set_num_threads(1)
 OBS_DIM, ACT_DIM = 4, 2
@@ -53,43 +53,6 @@ def test_single_observation_shield_adds_bounded_recovery_noise() -> None:
     noise = actions - clean
     assert 0.005 < noise.std() < 0.02  # sigma 0.01 (RecoveryConfig.noise_std)
     assert np.all(actions >= [-1.0, -2.0]) and np.all(actions <= [1.0, 2.0])
-
-
-def test_batched_shield_overrides_rows_above_eps_risk() -> None:
-    torch.manual_seed(0)
-    obs = torch.randn(256, OBS_DIM)
-    a_task = torch.rand(256, ACT_DIM) * 2 - 1
-
-    def q_risk(o: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(8 * a[:, 0])  # risk controlled by the first action component
-
-    def recovery(o: torch.Tensor) -> torch.Tensor:
-        return torch.full((o.shape[0], ACT_DIM), -0.5)
-
-    a_exec, overridden, risk = shield(obs, a_task, q_risk, recovery, eps_risk=0.3)
-    expected_override = torch.sigmoid(8 * a_task[:, 0]) > 0.3
-    assert 0 < int(expected_override.sum()) < 256
-    assert torch.equal(overridden, expected_override)
-    torch.testing.assert_close(risk, torch.sigmoid(8 * a_task[:, 0]))
-    assert torch.equal(a_exec[overridden], torch.full((int(overridden.sum()), ACT_DIM), -0.5))
-    assert torch.equal(a_exec[~overridden], a_task[~overridden])
-
-
-def test_batched_and_single_shield_agree() -> None:
-    torch.manual_seed(1)
-    critic = SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=(16, 16)))
-    recovery = recovery_policy()
-    obs, a_task = torch.randn(64, OBS_DIM), torch.rand(64, ACT_DIM) * 2 - 1
-    with torch.no_grad():
-        eps_risk = critic(obs, a_task).median().item()
-    a_exec, overridden, risk = shield(obs, a_task, critic, recovery, eps_risk)
-    assert 0 < int(overridden.sum()) < 64
-    guard = Shield(critic, recovery, eps_risk, noise=False)
-    for i in range(64):
-        decision = guard(obs[i].numpy(), a_task[i].numpy())
-        assert decision.overridden == bool(overridden[i])
-        assert decision.risk == pytest.approx(float(risk[i]), abs=1e-6)
-        np.testing.assert_allclose(decision.action, a_exec[i].numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_recovery_policy_lowers_risk_against_a_fixed_critic() -> None:
