@@ -75,6 +75,21 @@ UNSAFE: dict[str, tuple[Callable, int]] = {
 
 
 @pytest.mark.parametrize("name", sorted(UNSAFE))
+def test_the_unsafe_state_costs_1_and_ends_the_episode(name: str) -> None:
+    e = mesa_ros.envs.make(name).unwrapped  # Ant: torso on the floor; HalfCheetah: head contact; ...
+    e.reset(seed=0)
+    put_unsafe, steps = UNSAFE[name]
+    put_unsafe(e)
+    for _ in range(steps):
+        _, _, terminated, truncated, info = e.step(np.zeros(e.action_space.shape))
+        if info["c"]:
+            break
+    assert info["c"] is True and info["cost"] == 1.0
+    assert terminated and not truncated
+    assert e.in_obstacle(e.position) if "Navigation" in name else e.constraint_violated()
+
+
+@pytest.mark.parametrize("name", sorted(UNSAFE))
 def test_a_violation_does_not_terminate_when_configured(name: str) -> None:
     e = mesa_ros.envs.make(name, terminate_on_violation=False).unwrapped
     e.reset(seed=0)
