@@ -41,7 +41,6 @@ class Learner:
     critic_batch: int = 256
     explore: Act | None = None  # the warm-up policy of the first learning_starts steps
     steps: int = 0  # transitions seen
-    updates: int = 0  # update rounds done
 
     def __post_init__(self) -> None:
         if (self.agent is None) != (self.task_buffer is None) or (self.safety is None) != (self.risk_buffer is None):
@@ -83,4 +82,3 @@ class Learner:
             if self.safety is not None:
                 for _ in range(self.safety_updates):
                     self.safety.update(self.risk_buffer.sample(self.critic_batch), self.task_policy)
-            self.updates += 1

@@ -150,11 +150,12 @@ def load_checkpoint(path: str | os.PathLike, env: str | None = None, method: str
                          f"{ckpt.env} has {dims}")
     agent = SAC(*space, cfg.sac)
     ckpt.load_into("sac", agent.networks)
+    critic_state, recovery_state = checkpoint.safety_modules(ckpt, str(path), need_critic=False)
     critic = safety = None
-    if checkpoint.safety_modules(ckpt, str(path), need_critic=False)[0] is not None:
+    if critic_state is not None:
         critic = new_critic(cfg, *space)
         ckpt.load_into("critic", critic)
-    if "recovery" in ckpt.tensors:
+    if recovery_state is not None:
         recovery = new_recovery(cfg, *space)
         ckpt.load_into("recovery", recovery)
         safety = SafetyLayer(critic, recovery)

@@ -38,8 +38,7 @@ def test_updates_start_after_learning_starts_and_come_every_nth_step() -> None:
         actions.append(float(learner.act(np.zeros(2))[0]))
         learner.add(*transition(i))
     assert actions == [0.0, 0.0, 0.0, 7.0, 7.0, 7.0, 7.0]  # warm-up for the first 3 steps
-    assert learner.updates == 2  # after steps 4 and 6
-    assert len(agent.batches) == 4 and len(safety.batches) == 6
+    assert len(agent.batches) == 2 * 2 and len(safety.batches) == 2 * 3  # two rounds: after steps 4 and 6
     assert {len(b.obs) for b, _ in agent.batches} == {4} and {len(b.obs) for b, _ in safety.batches} == {5}
     assert {float(a) for b, _ in agent.batches for a in b.action.flatten()} == {1.0}  # SAC: the proposal
     assert {float(a) for b, _ in safety.batches for a in b.action.flatten()} == {-1.0}  # critic: what was executed
@@ -55,7 +54,7 @@ def test_a_safety_layer_alone_learns_on_its_buffer_and_every_zero_never_learns()
     assert len(safety.batches) == 3 and {p for _, p in safety.batches} == {"deployed"}
     idle = Learner(safety=safety, risk_buffer=buffer, task_policy="deployed", every=0)
     idle.learn(10)
-    assert idle.updates == 0 and len(safety.batches) == 3
+    assert idle.steps == 10 and len(safety.batches) == 3  # counted, never learned
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
