@@ -1,0 +1,146 @@
+"""Issue #12 prototype: the lookahead shield of ``lookahead_bound.py`` with a *learned* model, not the simulator.
+
+The CARL ensemble (``core/carl.py``) is fitted on the deployed policy's perturbed behaviour under the training
+faults (every dataset in ``--data`` but the held-out ``--fault``), then adapted on N post-fault transitions of the
+deterministic policy under the held-out fault (as the adaptation node collects them; oversampled to
+``--post-share`` of each batch). Shield: at every step the deployed policy is rolled out ``--horizon`` steps in
+the model as ``--particles`` particles (particle p follows member p mod E); risk = the share of particles whose
+catastrophe probability exceeds 0.5 at some step. Above ``--eps`` the executed action is, among a_task and
+``--candidates`` perturbations of it (first action a_task + N(0, sigma^2), then the policy), the one of least
+risk (ties: the closest to a_task). Also prints the model's risk k steps before each fall of the unshielded run.
+
+    python scripts/model_lookahead.py --fault bthigh --episodes 10
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mesa_ros import envs
+from mesa_ros.core import checkpoint
+from mesa_ros.core.carl import EnsembleConfig, ProbabilisticEnsemble, fit_ensemble
+from mesa_ros.core.dataset import concatenate, load
+from mesa_ros.core.inference import frozen_policy
+from mesa_ros.paths import config_file
+
+POLICY = str(config_file("checkpoints/halfcheetah_disabled/policy.safetensors"))
+
+
+def post_fault_data(fault: str, n: int, out: Path) -> Path:
+    path = out / f"post_{fault}_{n}.safetensors"
+    if not path.exists():
+        subprocess.run([".venv/bin/mesa-ros", "collect", "--env", "HalfCheetah-Disabled", "--split", "test", "--task",
+                        json.dumps({"power_scale": {fault: 0.0}}), "--policy", POLICY, "--deterministic",
+                        "--transitions", str(n), "--seed", "7", "--out", str(path), "--no-progress"], check=True)
+    return path
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--fault", default="bthigh")
+    p.add_argument("--data", default="runs/demo_checkpoints/train_fshin")
+    p.add_argument("--out", default="runs/model_lookahead")
+    p.add_argument("--post", type=int, default=1000)
+    p.add_argument("--post-share", type=float, default=0.5)
+    p.add_argument("--fit-steps", type=int, default=20000)
+    p.add_argument("--adapt-steps", type=int, default=2000)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--horizon", type=int, default=10)
+    p.add_argument("--particles", type=int, default=20)
+    p.add_argument("--eps", type=float, default=0.2)
+    p.add_argument("--candidates", type=int, default=32)
+    p.add_argument("--sigma", type=float, default=0.6)
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    policy = frozen_policy(checkpoint.load(POLICY, numpy=True), POLICY)
+
+    model_path = out / f"model_{args.fault}_{args.post}_{args.fit_steps}_{args.adapt_steps}_{args.seed}.pt"
+    parts = [load(f) for f in sorted(Path(args.data).glob("*.safetensors")) if f.stem != args.fault]
+    train = concatenate(parts, metadata=parts[0].metadata)
+    model = ProbabilisticEnsemble(train.obs_dim, train.act_dim)
+    base_path = out / f"base_{args.fault}_{args.fit_steps}_{args.seed}.pt"
+    if model_path.exists():
+        model.load_state_dict(torch.load(model_path))
+    else:
+        if base_path.exists():
+            model.load_state_dict(torch.load(base_path))
+        else:
+            t0 = time.time()
+            model.standardise_on(train.s, train.a_exec, train.s_next)
+            cfg = EnsembleConfig(batch_size=args.batch, steps=args.fit_steps)
+            print("fit", fit_ensemble(model, train.s, train.a_exec, train.s_next, train.c, cfg, rng),
+                  f"{time.time() - t0:.0f} s", flush=True)
+            torch.save(model.state_dict(), base_path)
+        post = load(post_fault_data(args.fault, args.post, out))
+        repeat = max(1, round(args.post_share / (1 - args.post_share) * len(train) / len(post)))
+        mix = concatenate([train, *[post] * repeat], metadata=parts[0].metadata)
+        cfg = EnsembleConfig(batch_size=args.batch, steps=args.adapt_steps)
+        print("adapt", fit_ensemble(model, mix.s, mix.a_exec, mix.s_next, mix.c, cfg, rng),
+              f"post x{repeat} ({post.num_violations} violations)")
+        torch.save(model.state_dict(), model_path)
+    model.eval()
+    E, P, H = model.members, args.particles, args.horizon
+    gen = torch.Generator().manual_seed(args.seed)
+
+    @torch.no_grad()
+    def risk(obs: np.ndarray, first: np.ndarray) -> np.ndarray:
+        """Risk of each first action (K, A) followed by the policy for H - 1 steps: share of falling particles."""
+        k = len(first)
+        s = torch.as_tensor(np.repeat(obs[None], k * P, 0), dtype=torch.float32)
+        member = torch.arange(P).repeat(k) % E
+        fell = torch.zeros(k * P, dtype=torch.bool)
+        a = torch.as_tensor(np.repeat(first, P, 0), dtype=torch.float32)
+        for _ in range(H):
+            s, pc = model.step(s, a, member, gen)
+            fell |= pc > 0.5
+            a = torch.as_tensor(policy(s.numpy()), dtype=torch.float32)
+        return fell.view(k, P).float().mean(1).numpy()
+
+    env = envs.make("HalfCheetah-Disabled", terminate_on_violation=True, max_episode_steps=1000)
+    for shielded in (False, True):
+        falls = steps = overrides = 0
+        total, start, before, far = 0.0, time.time(), [], []
+        for episode in range(args.episodes):
+            obs, _ = env.reset(seed=episode, options={"task": {"power_scale": {args.fault: 0.0}}})
+            done, trace = False, []
+            while not done:
+                action = policy(obs).astype(np.float32)
+                r0 = float(risk(obs, action[None])[0])
+                trace.append(r0)
+                if shielded and r0 > args.eps:
+                    cand = np.clip(action + rng.normal(0, args.sigma, (args.candidates, len(action))), -1, 1)
+                    cand = np.concatenate([action[None], cand]).astype(np.float32)
+                    rk = risk(obs, cand)
+                    best = np.flatnonzero(rk == rk.min())
+                    pick = best[np.argmin(np.linalg.norm(cand[best] - action, axis=1))]
+                    overrides += pick != 0
+                    action = cand[pick]
+                obs, reward, terminated, truncated, info = env.step(action)
+                steps, total, falls = steps + 1, total + reward, falls + bool(info["c"])
+                done = terminated or truncated
+            if info["c"]:
+                before.append(trace[::-1][:16])
+            far += trace[:-20] if info["c"] else trace
+        print(f"{'shield' if shielded else 'no shield'}: {args.fault}, H {H}, eps {args.eps}: {falls} falls in "
+              f"{args.episodes} episodes ({steps} steps, {falls / steps * 1000:.2f} per 1000), return per 1000 steps "
+              f"{total / steps * 1000:.0f}, overrides {overrides / steps:.1%} ({time.time() - start:.0f} s)")
+        if not shielded:
+            print("  risk at steps before each fall (0 = the falling step):")
+            for b in before:
+                print("   ", " ".join(f"{x:.2f}" for x in b))
+            print(f"  steps more than 20 before a fall with risk > eps: {np.mean(np.array(far) > args.eps):.1%}")
+
+
+if __name__ == "__main__":
+    main()
