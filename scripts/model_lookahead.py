@@ -15,18 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mesa_ros import envs
+from mesa_ros import cli, envs
 from mesa_ros.core import checkpoint
 from mesa_ros.core.carl import EnsembleConfig, ProbabilisticEnsemble, fit_ensemble
 from mesa_ros.core.dataset import concatenate, load
 from mesa_ros.core.inference import frozen_policy
+from mesa_ros.core.rollout import play_episode
+from mesa_ros.core.shield_rule import ShieldDecision
 from mesa_ros.paths import config_file
 
 POLICY = str(config_file("checkpoints/halfcheetah_disabled/policy.safetensors"))
@@ -34,10 +35,10 @@ POLICY = str(config_file("checkpoints/halfcheetah_disabled/policy.safetensors"))
 
 def post_fault_data(fault: str, n: int, out: Path) -> Path:
     path = out / f"post_{fault}_{n}.safetensors"
-    if not path.exists():
-        subprocess.run([".venv/bin/mesa-ros", "collect", "--env", "HalfCheetah-Disabled", "--split", "test", "--task",
-                        json.dumps({"power_scale": {fault: 0.0}}), "--policy", POLICY, "--deterministic",
-                        "--transitions", str(n), "--seed", "7", "--out", str(path), "--no-progress"], check=True)
+    if not path.exists() and cli.main(["collect", "--env", "HalfCheetah-Disabled", "--split", "test", "--task",
+                                       json.dumps({"power_scale": {fault: 0.0}}), "--policy", POLICY, "--deterministic",
+                                       "--transitions", str(n), "--seed", "7", "--out", str(path), "--no-progress"]):
+        raise SystemExit(f"collecting {path} failed")
     return path
 
 
@@ -107,31 +108,33 @@ def main() -> None:
             a = torch.as_tensor(policy(s.numpy()), dtype=torch.float32)
         return fell.view(k, P).float().mean(1).numpy()
 
+    trace: list[float] = []  # the current episode's risk of a_task, step by step
+
+    def guard(obs: np.ndarray, a_task: np.ndarray, shielded: bool) -> ShieldDecision:
+        r0 = float(risk(obs, a_task[None])[0])
+        trace.append(r0)
+        if not shielded or r0 <= args.eps:
+            return ShieldDecision(a_task, False, r0)
+        cand = np.clip(a_task + rng.normal(0, args.sigma, (args.candidates, len(a_task))), -1, 1)
+        cand = np.concatenate([a_task[None], cand]).astype(np.float32)
+        rk = risk(obs, cand)
+        best = np.flatnonzero(rk == rk.min())
+        pick = best[np.argmin(np.linalg.norm(cand[best] - a_task, axis=1))]
+        return ShieldDecision(cand[pick], bool(pick != 0), r0)
+
     env = envs.make("HalfCheetah-Disabled", terminate_on_violation=True, max_episode_steps=1000)
+    env.reset(options={"task": {"power_scale": {args.fault: 0.0}}})  # the task stays for the episodes' resets
     for shielded in (False, True):
         falls = steps = overrides = 0
         total, start, before, far = 0.0, time.time(), [], []
         for episode in range(args.episodes):
-            obs, _ = env.reset(seed=episode, options={"task": {"power_scale": {args.fault: 0.0}}})
-            done, trace = False, []
-            while not done:
-                action = policy(obs).astype(np.float32)
-                r0 = float(risk(obs, action[None])[0])
-                trace.append(r0)
-                if shielded and r0 > args.eps:
-                    cand = np.clip(action + rng.normal(0, args.sigma, (args.candidates, len(action))), -1, 1)
-                    cand = np.concatenate([action[None], cand]).astype(np.float32)
-                    rk = risk(obs, cand)
-                    best = np.flatnonzero(rk == rk.min())
-                    pick = best[np.argmin(np.linalg.norm(cand[best] - action, axis=1))]
-                    overrides += pick != 0
-                    action = cand[pick]
-                obs, reward, terminated, truncated, info = env.step(action)
-                steps, total, falls = steps + 1, total + reward, falls + bool(info["c"])
-                done = terminated or truncated
-            if info["c"]:
+            trace.clear()
+            stats = play_episode(env, policy, lambda s, a, on=shielded: guard(s, a, on), seed=episode)
+            falls, steps, total = falls + stats.violation, steps + stats.steps, total + stats.episode_return
+            overrides += stats.overrides
+            if stats.violation:
                 before.append(trace[::-1][:16])
-            far += trace[:-20] if info["c"] else trace
+            far += trace[:-20] if stats.violation else trace
         print(f"{'shield' if shielded else 'no shield'}: {args.fault}, H {H}, eps {args.eps}: {falls} falls in "
               f"{args.episodes} episodes ({steps} steps, {falls / steps * 1000:.2f} per 1000), return per 1000 steps "
               f"{total / steps * 1000:.0f}, overrides {overrides / steps:.1%} ({time.time() - start:.0f} s)")
