@@ -6,8 +6,9 @@ deterministic policy under the held-out fault (as the adaptation node collects t
 ``--post-share`` of each batch). Shield: at every step the deployed policy is rolled out ``--horizon`` steps in
 the model as ``--particles`` particles (particle p follows member p mod E); risk = the share of particles whose
 catastrophe probability exceeds 0.5 at some step. Above ``--eps`` the executed action is, among a_task and
-``--candidates`` perturbations of it (first action a_task + N(0, sigma^2), then the policy), the one of least
-risk (ties: the closest to a_task). Also prints the model's risk k steps before each fall of the unshielded run.
+``--candidates`` perturbed sequences (as in ``lookahead_bound.py``: a_task + N(0, sigma^2), then ``--perturbed - 1``
+steps of N(0, sigma^2), then the policy), the first action of the one of least risk (ties: the closest to a_task).
+Also prints the model's risk k steps before each fall of the unshielded run.
 
     python scripts/model_lookahead.py --fault bthigh --episodes 10
 """
@@ -57,8 +58,10 @@ def main() -> None:
     p.add_argument("--eps", type=float, default=0.2)
     p.add_argument("--candidates", type=int, default=32)
     p.add_argument("--sigma", type=float, default=0.6)
+    p.add_argument("--perturbed", type=int, default=1, help="perturbed steps at the start of each candidate")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--modes", default="none,shield", help="which runs: none (no shield), shield, or both")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,35 +99,40 @@ def main() -> None:
 
     @torch.no_grad()
     def risk(obs: np.ndarray, first: np.ndarray) -> np.ndarray:
-        """Risk of each first action (K, A) followed by the policy for H - 1 steps: share of falling particles."""
+        """Risk of action sequences (K, m, A; NaN: the policy's action), then the policy: share of falling particles."""
         k = len(first)
         s = torch.as_tensor(np.repeat(obs[None], k * P, 0), dtype=torch.float32)
         member = torch.arange(P).repeat(k) % E
         fell = torch.zeros(k * P, dtype=torch.bool)
-        a = torch.as_tensor(np.repeat(first, P, 0), dtype=torch.float32)
-        for _ in range(H):
+        seq = torch.as_tensor(np.repeat(first, P, 0), dtype=torch.float32)
+        for t in range(H):
+            a = torch.as_tensor(policy(s.numpy()), dtype=torch.float32)
+            if t < seq.shape[1]:
+                a = torch.where(seq[:, t].isnan(), a, seq[:, t])
             s, pc = model.step(s, a, member, gen)
             fell |= pc > 0.5
-            a = torch.as_tensor(policy(s.numpy()), dtype=torch.float32)
         return fell.view(k, P).float().mean(1).numpy()
 
     trace: list[float] = []  # the current episode's risk of a_task, step by step
 
     def guard(obs: np.ndarray, a_task: np.ndarray, shielded: bool) -> ShieldDecision:
-        r0 = float(risk(obs, a_task[None])[0])
+        r0 = float(risk(obs, a_task[None, None])[0])
         trace.append(r0)
         if not shielded or r0 <= args.eps:
             return ShieldDecision(a_task, False, r0)
-        cand = np.clip(a_task + rng.normal(0, args.sigma, (args.candidates, len(a_task))), -1, 1)
-        cand = np.concatenate([a_task[None], cand]).astype(np.float32)
+        noise = rng.normal(0, args.sigma, (args.candidates, args.perturbed, len(a_task)))
+        noise[:, 0] += a_task
+        task = np.full((1, args.perturbed, len(a_task)), np.nan)
+        task[0, 0] = a_task
+        cand = np.concatenate([task, np.clip(noise, -1, 1)]).astype(np.float32)
         rk = risk(obs, cand)
         best = np.flatnonzero(rk == rk.min())
-        pick = best[np.argmin(np.linalg.norm(cand[best] - a_task, axis=1))]
-        return ShieldDecision(cand[pick], bool(pick != 0), r0)
+        pick = best[np.argmin(np.linalg.norm(cand[best, 0] - a_task, axis=1))]
+        return ShieldDecision(cand[pick, 0], bool(pick != 0), r0)
 
     env = envs.make("HalfCheetah-Disabled", terminate_on_violation=True, max_episode_steps=1000)
     env.reset(options={"task": {"power_scale": {args.fault: 0.0}}})  # the task stays for the episodes' resets
-    for shielded in (False, True):
+    for shielded in [mode == "shield" for mode in args.modes.split(",")]:
         falls = steps = overrides = 0
         total, start, before, far = 0.0, time.time(), [], []
         for episode in range(args.episodes):
