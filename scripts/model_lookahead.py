@@ -61,8 +61,11 @@ def main() -> None:
     p.add_argument("--perturbed", type=int, default=1, help="perturbed steps at the start of each candidate")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--modes", default="none,shield", help="which runs: none (no shield), shield, or both")
+    p.add_argument("--modes", default="none,shield", help="comma-separated runs: none (no shield), shield")
     args = p.parse_args()
+    modes = args.modes.split(",")
+    if not modes or set(modes) - {"none", "shield"}:
+        p.error(f"--modes: expected a comma-separated list of none, shield; got {args.modes!r}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
@@ -106,9 +109,9 @@ def main() -> None:
         fell = torch.zeros(k * P, dtype=torch.bool)
         seq = torch.as_tensor(np.repeat(first, P, 0), dtype=torch.float32)
         for t in range(H):
-            a = torch.as_tensor(policy(s.numpy()), dtype=torch.float32)
-            if t < seq.shape[1]:
-                a = torch.where(seq[:, t].isnan(), a, seq[:, t])
+            a = seq[:, t] if t < seq.shape[1] else torch.full_like(seq[:, 0], torch.nan)
+            if a.isnan().any():  # the policy only where the sequence leaves the action open
+                a = torch.where(a.isnan(), torch.as_tensor(policy(s.numpy()), dtype=torch.float32), a)
             s, pc = model.step(s, a, member, gen)
             fell |= pc > 0.5
         return fell.view(k, P).float().mean(1).numpy()
@@ -132,7 +135,7 @@ def main() -> None:
 
     env = envs.make("HalfCheetah-Disabled", terminate_on_violation=True, max_episode_steps=1000)
     env.reset(options={"task": {"power_scale": {args.fault: 0.0}}})  # the task stays for the episodes' resets
-    for shielded in [mode == "shield" for mode in args.modes.split(",")]:
+    for shielded in [mode == "shield" for mode in modes]:
         falls = steps = overrides = 0
         total, start, before, far = 0.0, time.time(), [], []
         for episode in range(args.episodes):
