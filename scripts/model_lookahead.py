@@ -24,9 +24,11 @@ import torch
 
 from mesa_ros import cli, envs
 from mesa_ros.core import checkpoint
-from mesa_ros.core.carl import EnsembleConfig, ProbabilisticEnsemble, fit_ensemble
+from mesa_ros.core.carl import EnsembleConfig, ProbabilisticEnsemble, adapt_ensemble, fit_ensemble
+from mesa_ros.core.catastrophe import CatastropheClassifier, fit_catastrophe
 from mesa_ros.core.dataset import concatenate, load
-from mesa_ros.core.inference import frozen_policy
+from mesa_ros.core.inference import FrozenCatastrophe, FrozenEnsemble, frozen_policy, numpy_state
+from mesa_ros.core.lookahead import LookaheadConfig, ModelLookahead, StateJudged
 from mesa_ros.core.rollout import play_episode
 from mesa_ros.core.shield_rule import ShieldDecision
 from mesa_ros.paths import config_file
@@ -59,7 +61,10 @@ def main() -> None:
     p.add_argument("--candidates", type=int, default=32)
     p.add_argument("--sigma", type=float, default=0.6)
     p.add_argument("--perturbed", type=int, default=1, help="perturbed steps at the start of each candidate")
+    p.add_argument("--judge", choices=["transition", "state"], default="transition",
+                   help="judge a model step by the ensemble's transition head or a classifier of the next state")
     p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--first-seed", type=int, default=0, help="episode i starts from env seed first_seed + i")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--modes", default="none,shield", help="comma-separated runs: none (no shield), shield")
     args = p.parse_args()
@@ -90,65 +95,47 @@ def main() -> None:
                   f"{time.time() - t0:.0f} s", flush=True)
             torch.save(model.state_dict(), base_path)
         post = load(post_fault_data(args.fault, args.post, out))
-        repeat = max(1, round(args.post_share / (1 - args.post_share) * len(train) / len(post)))
-        mix = concatenate([train, *[post] * repeat], metadata=parts[0].metadata)
         cfg = EnsembleConfig(batch_size=args.batch, steps=args.adapt_steps)
-        print("adapt", fit_ensemble(model, mix.s, mix.a_exec, mix.s_next, mix.c, cfg, rng),
-              f"post x{repeat} ({post.num_violations} violations)")
+        print("adapt", adapt_ensemble(model, train, post, cfg, rng, args.post_share),
+              f"({post.num_violations} violations)")
         torch.save(model.state_dict(), model_path)
-    model.eval()
-    E, P, H = model.members, args.particles, args.horizon
-    gen = torch.Generator().manual_seed(args.seed)
-
-    @torch.no_grad()
-    def risk(obs: np.ndarray, first: np.ndarray) -> np.ndarray:
-        """Risk of action sequences (K, m, A; NaN: the policy's action), then the policy: share of falling particles."""
-        k = len(first)
-        s = torch.as_tensor(np.repeat(obs[None], k * P, 0), dtype=torch.float32)
-        member = torch.arange(P).repeat(k) % E
-        fell = torch.zeros(k * P, dtype=torch.bool)
-        seq = torch.as_tensor(np.repeat(first, P, 0), dtype=torch.float32)
-        for t in range(H):
-            a = seq[:, t] if t < seq.shape[1] else torch.full_like(seq[:, 0], torch.nan)
-            if a.isnan().any():  # the policy only where the sequence leaves the action open
-                a = torch.where(a.isnan(), torch.as_tensor(policy(s.numpy()), dtype=torch.float32), a)
-            s, pc = model.step(s, a, member, gen)
-            fell |= pc > 0.5
-        return fell.view(k, P).float().mean(1).numpy()
-
+    frozen = FrozenEnsemble(numpy_state(model))
+    if args.judge == "state":
+        clf, clf_path = CatastropheClassifier(train.obs_dim), out / f"fall_{args.fault}_{args.seed}.pt"
+        if clf_path.exists():
+            clf.load_state_dict(torch.load(clf_path))
+        else:
+            print("catastrophe classifier", fit_catastrophe(clf, train.s_next, train.c, 10000, args.batch, rng))
+            torch.save(clf.state_dict(), clf_path)
+        frozen = StateJudged(frozen, FrozenCatastrophe(numpy_state(clf)))
+    env = envs.make("HalfCheetah-Disabled", terminate_on_violation=True, max_episode_steps=1000)
+    shield = ModelLookahead(frozen, policy, env.action_space.low, env.action_space.high,
+                            LookaheadConfig(args.horizon, args.particles, args.eps, args.candidates, args.sigma,
+                                            args.perturbed), seed=args.seed)
     trace: list[float] = []  # the current episode's risk of a_task, step by step
 
     def guard(obs: np.ndarray, a_task: np.ndarray, shielded: bool) -> ShieldDecision:
-        r0 = float(risk(obs, a_task[None, None])[0])
-        trace.append(r0)
-        if not shielded or r0 <= args.eps:
-            return ShieldDecision(a_task, False, r0)
-        noise = rng.normal(0, args.sigma, (args.candidates, args.perturbed, len(a_task)))
-        noise[:, 0] += a_task
-        task = np.full((1, args.perturbed, len(a_task)), np.nan)
-        task[0, 0] = a_task
-        cand = np.concatenate([task, np.clip(noise, -1, 1)]).astype(np.float32)
-        rk = risk(obs, cand)
-        best = np.flatnonzero(rk == rk.min())
-        pick = best[np.argmin(np.linalg.norm(cand[best, 0] - a_task, axis=1))]
-        return ShieldDecision(cand[pick, 0], bool(pick != 0), r0)
+        decision = shield.decide(obs, a_task) if shielded else ShieldDecision(
+            a_task, False, float(shield.risk(obs, a_task[None, None])[0]))
+        trace.append(decision.risk)
+        return decision
 
-    env = envs.make("HalfCheetah-Disabled", terminate_on_violation=True, max_episode_steps=1000)
     env.reset(options={"task": {"power_scale": {args.fault: 0.0}}})  # the task stays for the episodes' resets
     for shielded in [mode == "shield" for mode in modes]:
         falls = steps = overrides = 0
         total, start, before, far = 0.0, time.time(), [], []
         for episode in range(args.episodes):
             trace.clear()
-            stats = play_episode(env, policy, lambda s, a, on=shielded: guard(s, a, on), seed=episode)
+            stats = play_episode(env, policy, lambda s, a, on=shielded: guard(s, a, on), seed=args.first_seed + episode)
             falls, steps, total = falls + stats.violation, steps + stats.steps, total + stats.episode_return
             overrides += stats.overrides
             if stats.violation:
                 before.append(trace[::-1][:16])
             far += trace[:-20] if stats.violation else trace
-        print(f"{'shield' if shielded else 'no shield'}: {args.fault}, H {H}, eps {args.eps}: {falls} falls in "
-              f"{args.episodes} episodes ({steps} steps, {falls / steps * 1000:.2f} per 1000), return per 1000 steps "
-              f"{total / steps * 1000:.0f}, overrides {overrides / steps:.1%} ({time.time() - start:.0f} s)")
+        print(f"{'shield' if shielded else 'no shield'}: {args.fault}, H {args.horizon}, eps {args.eps}: {falls} "
+              f"falls in {args.episodes} episodes ({steps} steps, {falls / steps * 1000:.2f} per 1000), "
+              f"return per 1000 steps {total / steps * 1000:.0f}, overrides {overrides / steps:.1%} "
+              f"({time.time() - start:.0f} s)")
         if not shielded:
             print("  risk at steps before each fall (0 = the falling step):")
             for b in before:

@@ -30,6 +30,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from mesa_ros.core.dataset import TransitionDataset, concatenate
+
 # (states (M, S), actions (M, A), member index (M,)) -> (next states (M, S), catastrophe probability (M,)):
 # a learned ensemble (``ProbabilisticEnsemble.step``) or a known model
 StepFn = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
@@ -133,6 +135,21 @@ def fit_ensemble(model: ProbabilisticEnsemble, s: np.ndarray, a: np.ndarray, s_n
         loss.backward()
         optimiser.step()
     return {"nll": nll.item(), "catastrophe_bce": bce.item()}
+
+
+def adapt_ensemble(model: ProbabilisticEnsemble, train: TransitionDataset, post: TransitionDataset,
+                   cfg: EnsembleConfig, rng: np.random.Generator, post_share: float = 0.5) -> dict[str, float]:
+    """Adapt a model fitted on ``train`` to post-fault transitions: ``cfg.steps`` more Adam steps on the training
+    data with ``post`` repeated to about ``post_share`` of the transitions (CARL adapts by fitting on the target
+    data alone; the mix keeps what the training faults taught where the few post-fault transitions say
+    nothing, and gives the post-fault dynamics ``post_share`` of the weight where the two disagree)."""
+    if not 0.0 < post_share < 1.0:
+        raise ValueError(f"post_share must be in (0, 1), got {post_share}")
+    if len(post) == 0:
+        raise ValueError("no post-fault transitions to adapt on")
+    repeat = max(1, round(post_share / (1 - post_share) * len(train) / len(post)))
+    mix = concatenate([train, *[post] * repeat], metadata=train.metadata)
+    return fit_ensemble(model, mix.s, mix.a_exec, mix.s_next, mix.c, cfg, rng) | {"post_repeat": float(repeat)}
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,70 @@ class FrozenShield:
         return decide(self.q_risk(obs, a_task), self.eps_risk, a_task, lambda: self.recovery_action(obs))
 
 
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(x, 0.0)
+
+
+class FrozenEnsemble:
+    """``carl.ProbabilisticEnsemble`` from its state: E Gaussian MLPs over s' - s with a catastrophe logit each.
+    Row i of a batch follows member i mod E (the lookahead's particles)."""
+
+    def __init__(self, state: State, what: str = "lookahead model") -> None:
+        try:
+            hidden = sorted({int(m.group(1)) for k in state if (m := re.match(r"hidden\.(\d+)\.", k))})
+            self.layers = [(np.asarray(state[f"hidden.{i}.weight"], np.float32),
+                            np.asarray(state[f"hidden.{i}.bias"], np.float32)) for i in hidden]
+            self.out = (np.asarray(state["out.weight"], np.float32), np.asarray(state["out.bias"], np.float32))
+            self.max_logvar, self.min_logvar, self.x_mean, self.x_std, self.y_mean, self.y_std = (
+                np.asarray(state[k], np.float32) for k in ("max_logvar", "min_logvar", "x_mean", "x_std", "y_mean",
+                                                           "y_std"))
+        except KeyError as exc:
+            raise ValueError(f"{what}: tensor {exc.args[0]} missing from the checkpoint") from None
+        self.members, self.obs_dim = self.out[0].shape[0], len(self.y_mean)
+        self.act_dim = len(self.x_mean) - self.obs_dim
+        dims = [w.shape[1:] for w, _ in [*self.layers, self.out]]
+        if not self.layers or self.out[0].shape[2] != 2 * self.obs_dim + 1 or dims[0][0] != len(self.x_mean) or any(
+                a[1] != b[0] for a, b in zip(dims[:-1], dims[1:])):
+            raise ValueError(f"{what}: layer shapes {dims} do not chain from {len(self.x_mean)} inputs to "
+                             f"{2 * self.obs_dim + 1} outputs")
+
+    def predict(self, s: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean, log-variance) of the standardised s' - s, each (N, obs_dim), and the catastrophe logit (N,)."""
+        n, e = len(s), self.members
+        if n % e:
+            raise ValueError(f"{n} rows for {e} members: row i follows member i mod {e}, so N must be a multiple")
+        x = (np.concatenate([s, a], 1, dtype=np.float32) - self.x_mean) / self.x_std
+        x = x.reshape(n // e, e, -1).transpose(1, 0, 2)  # (E, N / E, in)
+        for w, b in self.layers:
+            x = x @ w + b
+            x = x / (1.0 + np.exp(-x))  # SiLU
+        out = (x @ self.out[0] + self.out[1]).transpose(1, 0, 2).reshape(n, -1)
+        mean, logvar = out[:, :self.obs_dim], out[:, self.obs_dim:-1]
+        logvar = self.max_logvar - _softplus(self.max_logvar - logvar)
+        return mean, self.min_logvar + _softplus(logvar - self.min_logvar), out[:, -1]
+
+    def step(self, s: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """s' sampled from each row's member, and that member's catastrophe probability."""
+        mean, logvar, logit = self.predict(s, a)
+        noise = rng.standard_normal(mean.shape, dtype=np.float32)
+        delta = (mean + noise * np.exp(0.5 * logvar)) * self.y_std + self.y_mean
+        return s + delta, 1.0 / (1.0 + np.exp(-logit))
+
+
+class FrozenCatastrophe:
+    """``catastrophe.CatastropheClassifier`` from its state: c_hat(s') for a batch of states (N, S) -> (N,)."""
+
+    def __init__(self, state: State, what: str = "catastrophe classifier") -> None:
+        try:
+            self.mean, self.std = np.asarray(state["mean"], np.float32), np.asarray(state["std"], np.float32)
+        except KeyError as exc:
+            raise ValueError(f"{what}: tensor {exc.args[0]} missing from the checkpoint") from None
+        self.net = NumpyMLP(_sub(state, "net."), len(self.mean), 1, f"{what}.net")
+
+    def __call__(self, s: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.net((s - self.mean) / self.std)[:, 0]))
+
+
 def frozen_policy(ckpt: Checkpoint, source: str) -> FrozenPolicy:
     """A checkpoint's task policy (module ``sac``) as the frozen deterministic pi_task."""
     if "sac" not in ckpt.tensors:

@@ -1,0 +1,117 @@
+"""A shield that looks ahead in a learned model of the post-fault dynamics (ours; issue #12).
+
+The risk of a_task is estimated by rolling the *deployed* policy forward in CARL's probabilistic ensemble
+(``core/carl.py``) fitted on the training faults and adapted on the post-fault transitions, instead of by
+Q_risk (paper sec. 2.3):
+
+    risk(s, a_{0:m-1}) = 1/P sum_p 1[ exists t < H : c_hat(s_t^p, a_t^p, s_{t+1}^p) > 1/2 ],
+        s_0^p = s,  s_{t+1}^p ~ f_{p mod E}(s_t^p, a_t^p),  a_t^p = a_t for t < m, pi_task(s_t^p) after,
+
+the share of P particles (particle p follows member p mod E for the whole horizon, PETS' TS-infinity) that
+predict a catastrophe within H steps; c_hat is the ensemble's transition head or, with ``StateJudged``, a
+classifier of the predicted next state (``core/catastrophe.py``: a fault changes the dynamics, not what a
+fall is). The eps rule is the paper's: a_exec = a_task if risk(s, a_task) <=
+eps_risk; otherwise, in place of pi_rec, the first action of the least risky of K candidate sequences
+(a_task + N(0, sigma^2), then ``perturbed_steps - 1`` steps of N(0, sigma^2), clipped to the action bounds),
+a_task itself among them; ties go to the first action closest to a_task, so the override stays near the task.
+
+Why: on this project's robot the deployed gait's falls under a new fault are not in the kind of data Q_risk
+learns from, and the meta-learned critic stays at 0.00-0.09 before them, while the adapted model's risk is
+0.5-1.0 over the last 5-10 steps (docs/results.md, "The same lookahead with a learned model"). The model
+is learned from the same data as the critic (the deployed policy's perturbed behaviour under the training
+faults) and adapted on the same post-fault transitions (``carl.adapt_ensemble``). Torch-free: the model is
+the frozen ensemble (``inference.FrozenEnsemble``), so a node runs it without torch. The reference code has
+no such shield; the lookahead with the true simulator (``scripts/lookahead_bound.py``) bounds what it can reach.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from mesa_ros.core.shield_rule import ShieldDecision
+
+Policy = Callable[[np.ndarray], np.ndarray]  # batched: observations (N, S) -> actions (N, A)
+
+
+class Model(Protocol):
+    """A learned dynamics model with a catastrophe head; row i of a batch follows member i mod ``members``
+    (``inference.FrozenEnsemble``)."""
+
+    members: int
+    act_dim: int
+
+    def step(self, s: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class StateJudged:
+    """A model whose catastrophe probability is ``catastrophe(s')`` of the sampled next state (``core/catastrophe.py``)
+    instead of the model's own transition head."""
+
+    def __init__(self, model: Model, catastrophe: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.model, self.catastrophe = model, catastrophe
+        self.members, self.act_dim = model.members, model.act_dim
+
+    def step(self, s: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        s_next, _ = self.model.step(s, a, rng)
+        return s_next, self.catastrophe(s_next)
+
+
+@dataclass(frozen=True)
+class LookaheadConfig:
+    horizon: int = 10  # H model steps (0.5 s at 20 Hz); the simulator bound needs 6-15
+    particles: int = 20  # P, a multiple of the ensemble's members (PETS / CARL: 20)
+    eps_risk: float = 0.2  # override when more than this share of particles falls
+    candidates: int = 32  # K perturbed sequences tried when a_task is too risky
+    sigma: float = 0.6  # std of the perturbations, in action units
+    perturbed_steps: int = 1  # m: steps of each candidate that are perturbed before the policy takes over
+
+
+class ModelLookahead:
+    """The eps rule with the model's risk of a_task and the least risky of K candidates as the override."""
+
+    def __init__(self, model: Model, policy: Policy, low: np.ndarray, high: np.ndarray, cfg: LookaheadConfig,
+                 seed: int = 0) -> None:
+        if cfg.particles % model.members:
+            raise ValueError(f"lookahead.particles ({cfg.particles}) must be a multiple of the ensemble's "
+                             f"{model.members} members")
+        self.model, self.policy, self.cfg = model, policy, cfg
+        self.low, self.high = np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
+        self.rng = np.random.default_rng(seed)
+
+    def risk(self, obs: np.ndarray, sequences: np.ndarray) -> np.ndarray:
+        """risk(s, a_{0:m-1}) of each sequence (K, m, A) (NaN: the policy's action there): (K,)."""
+        k, P = len(sequences), self.cfg.particles
+        s = np.repeat(np.asarray(obs, dtype=np.float32)[None], k * P, 0)
+        seq = np.repeat(np.asarray(sequences, dtype=np.float32), P, 0)
+        fell = np.zeros(k * P, dtype=bool)
+        for t in range(self.cfg.horizon):
+            a = seq[:, t] if t < seq.shape[1] else np.full((k * P, self.model.act_dim), np.nan, np.float32)
+            open_ = np.isnan(a)
+            if open_.any():
+                a = np.where(open_, self.policy(s).astype(np.float32, copy=False), a)
+            s, p_catastrophe = self.model.step(s, a, self.rng)
+            fell |= p_catastrophe > 0.5
+        return fell.reshape(k, P).mean(1)
+
+    def candidates(self, a_task: np.ndarray) -> np.ndarray:
+        """a_task (row 0, the policy after it) and K perturbed sequences: (K + 1, m, A)."""
+        m, shape = self.cfg.perturbed_steps, (self.cfg.candidates, self.cfg.perturbed_steps, len(a_task))
+        noise = self.rng.normal(0.0, self.cfg.sigma, shape).astype(np.float32)
+        noise[:, 0] += a_task
+        task = np.full((1, m, len(a_task)), np.nan, dtype=np.float32)
+        task[0, 0] = a_task
+        return np.concatenate([task, np.clip(noise, self.low, self.high)])
+
+    def decide(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
+        a_task = np.asarray(a_task, dtype=np.float32)
+        risk = float(self.risk(obs, a_task[None, None])[0])
+        if risk <= self.cfg.eps_risk:
+            return ShieldDecision(a_task, False, risk)
+        cand = self.candidates(a_task)
+        risks = self.risk(obs, cand)
+        best = np.flatnonzero(risks == risks.min())
+        pick = int(best[np.argmin(np.linalg.norm(cand[best, 0] - a_task, axis=1))])
+        return ShieldDecision(cand[pick, 0], pick != 0, risk)
