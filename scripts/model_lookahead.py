@@ -26,9 +26,10 @@ from mesa_ros import cli, envs
 from mesa_ros.core import checkpoint
 from mesa_ros.core.carl import EnsembleConfig, ProbabilisticEnsemble, adapt_ensemble, fit_ensemble
 from mesa_ros.core.catastrophe import CatastropheClassifier, fit_catastrophe
+from mesa_ros.core.config import LookaheadConfig
 from mesa_ros.core.dataset import concatenate, load
 from mesa_ros.core.inference import FrozenCatastrophe, FrozenEnsemble, frozen_policy, numpy_state
-from mesa_ros.core.lookahead import LookaheadConfig, ModelLookahead, StateJudged
+from mesa_ros.core.lookahead import ModelLookahead, StateJudged
 from mesa_ros.core.rollout import play_episode
 from mesa_ros.core.shield_rule import ShieldDecision
 from mesa_ros.paths import config_file
@@ -110,12 +111,13 @@ def main() -> None:
         frozen = StateJudged(frozen, FrozenCatastrophe(numpy_state(clf)))
     env = envs.make("HalfCheetah-Disabled", terminate_on_violation=True, max_episode_steps=1000)
     shield = ModelLookahead(frozen, policy, env.action_space.low, env.action_space.high,
-                            LookaheadConfig(args.horizon, args.particles, args.eps, args.candidates, args.sigma,
-                                            args.perturbed), seed=args.seed)
+                            LookaheadConfig(horizon=args.horizon, particles=args.particles, eps_risk=args.eps,
+                                            candidates=args.candidates, sigma=args.sigma,
+                                            perturbed_steps=args.perturbed), seed=args.seed)
     trace: list[float] = []  # the current episode's risk of a_task, step by step
 
     def guard(obs: np.ndarray, a_task: np.ndarray, shielded: bool) -> ShieldDecision:
-        decision = shield.decide(obs, a_task) if shielded else ShieldDecision(
+        decision = shield(obs, a_task) if shielded else ShieldDecision(
             a_task, False, float(shield.risk(obs, a_task[None, None])[0]))
         trace.append(decision.risk)
         return decision

@@ -15,6 +15,7 @@ from mesa_ros.cli import (
     experiment,
     fault,
     launch,
+    lookahead,
     meta_train,
     train_online,
 )
@@ -27,6 +28,7 @@ COMMANDS = {
     "train-online": train_online,
     "evaluate": evaluate,
     "calibration": calibration,
+    "lookahead": lookahead,
     "detector": detector,
     "experiment": experiment,
     "bag2dataset": bag2dataset,

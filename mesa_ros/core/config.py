@@ -163,6 +163,37 @@ class CarlConfig:
 
 
 @dataclass(frozen=True)
+class LookaheadConfig:
+    """The model-lookahead shield (ours, issue #12; ``core/lookahead.py``): CARL's ensemble, fitted on the deployed
+    policy's behaviour under the training faults and adapted on the post-fault transitions, rolls that policy
+    forward; the share of particles that fall is the risk. Neither the paper nor the reference has it; values
+    from the prototype (docs/results.md, "The same lookahead with a learned model") and CARL / PETS."""
+
+    horizon: int = 10  # H model steps (0.5 s at 20 Hz); CARL ref half-cheetah: PLAN_HOR 10
+    particles: int = 20  # P, a multiple of members; CARL ref: npart 20
+    eps_risk: float = 0.2  # override when more than this share of the particles falls
+    candidates: int = 32  # K perturbed action sequences tried when a_task is too risky
+    sigma: float = 0.6  # std of the perturbations (action units; the simulator bound's value)
+    perturbed_steps: int = 1  # m: steps of each candidate perturbed before the policy takes over
+    judge: str = "transition"  # catastrophe of a model step: "transition" (CARL's head) or "state" (c_hat(s'))
+    members: int = 5  # CARL / PETS: 5
+    hidden: tuple[int, ...] = (200, 200)  # CARL ref half-cheetah: 5 x 200
+    batch_size: int = 256  # CARL ref: 32; 256 for 2 CPU cores
+    fit_steps: int = 20_000  # Adam steps on the training faults' transitions
+    adapt_steps: int = 2_000  # Adam steps on training + post-fault transitions
+    post_share: float = 0.5  # share of the post-fault transitions in the adaptation's data
+    catastrophe_steps: int = 10_000  # Adam steps of the state classifier c_hat(s')
+    rehearsal: int = 10_000  # training transitions kept in the checkpoint for the adaptation's mix (1.6 MB)
+
+    def __post_init__(self) -> None:
+        if self.judge not in ("transition", "state"):
+            raise ValueError(f"config value lookahead.judge={self.judge!r}: expected 'transition' or 'state'")
+        if self.particles % self.members:
+            raise ValueError(f"config value lookahead.particles={self.particles} must be a multiple of "
+                             f"lookahead.members={self.members}")
+
+
+@dataclass(frozen=True)
 class DetectorConfig:
     """The change detector of ``core/detector.py`` (ours: neither the paper nor the reference detects faults).
     Not part of ``MesaConfig``: the detector is fitted per deployed policy, and its file stores this config."""
@@ -193,6 +224,7 @@ class MesaConfig:
     online: OnlineConfig = field(default_factory=OnlineConfig)
     data: DataConfig = field(default_factory=DataConfig)
     carl: CarlConfig = field(default_factory=CarlConfig)
+    lookahead: LookaheadConfig = field(default_factory=LookaheadConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists), e.g. to store beside a checkpoint."""
@@ -252,6 +284,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "source_iterations": _NONNEG, "horizon": _AT_LEAST_1, "population": _AT_LEAST_1, "elites": _AT_LEAST_1,
     "particles": _AT_LEAST_1, "smoothing": (0, 1, False, True), "catastrophe_cost": _NONNEG,
     "catastrophe_threshold": _UNIT, "weight_decay": _NONNEG,
+    "candidates": _NONNEG, "sigma": _NONNEG, "perturbed_steps": _AT_LEAST_1, "adapt_steps": _NONNEG,
+    "post_share": (0, 1, True, True), "catastrophe_steps": _AT_LEAST_1, "rehearsal": _AT_LEAST_1,
     "clip": _POSITIVE, "drift": _POSITIVE, "margin": (1, None, False, False), "clear_steps": _AT_LEAST_1,
 }
 

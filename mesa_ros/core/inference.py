@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from mesa_ros.core.checkpoint import Checkpoint, safety_modules
+from mesa_ros.core.config import LookaheadConfig
+from mesa_ros.core.lookahead import ModelLookahead, StateJudged
 from mesa_ros.core.shield_rule import ShieldDecision, decide
 
 State = Mapping[str, np.ndarray]
@@ -206,3 +208,16 @@ def frozen_safety(ckpt: Checkpoint, source: str, obs_dim: int, act_dim: int, eps
     critic, recovery = safety_modules(ckpt, source)
     q_risk = FrozenCritic(critic, obs_dim, act_dim)
     return q_risk, None if recovery is None else FrozenShield(q_risk, recovery, obs_dim, eps_risk, noise_std, seed)
+
+
+def frozen_lookahead(ckpt: Checkpoint, source: str, low: np.ndarray, high: np.ndarray, cfg: LookaheadConfig,
+                     seed: int = 0) -> ModelLookahead:
+    """A lookahead checkpoint (``core/lookahead_model.py``) as the torch-free model-lookahead shield."""
+    missing = {"ensemble", "catastrophe", "sac"} - set(ckpt.tensors)
+    if missing:
+        raise ValueError(f"{source} is not a lookahead checkpoint: no module(s) {sorted(missing)}; it holds "
+                         f"{sorted(ckpt.tensors)}")
+    model = FrozenEnsemble(ckpt.tensors["ensemble"], f"{source}: ensemble")
+    if cfg.judge == "state":
+        model = StateJudged(model, FrozenCatastrophe(ckpt.tensors["catastrophe"], f"{source}: catastrophe"))
+    return ModelLookahead(model, frozen_policy(ckpt, source), low, high, cfg, seed)

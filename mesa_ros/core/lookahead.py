@@ -26,11 +26,11 @@ no such shield; the lookahead with the true simulator (``scripts/lookahead_bound
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from mesa_ros.core.config import LookaheadConfig
 from mesa_ros.core.shield_rule import ShieldDecision
 
 Policy = Callable[[np.ndarray], np.ndarray]  # batched: observations (N, S) -> actions (N, A)
@@ -59,16 +59,6 @@ class StateJudged:
         return s_next, self.catastrophe(s_next)
 
 
-@dataclass(frozen=True)
-class LookaheadConfig:
-    horizon: int = 10  # H model steps (0.5 s at 20 Hz); the simulator bound needs 6-15
-    particles: int = 20  # P, a multiple of the ensemble's members (PETS / CARL: 20)
-    eps_risk: float = 0.2  # override when more than this share of particles falls
-    candidates: int = 32  # K perturbed sequences tried when a_task is too risky
-    sigma: float = 0.6  # std of the perturbations, in action units
-    perturbed_steps: int = 1  # m: steps of each candidate that are perturbed before the policy takes over
-
-
 class ModelLookahead:
     """The eps rule with the model's risk of a_task and the least risky of K candidates as the override."""
 
@@ -80,6 +70,7 @@ class ModelLookahead:
         self.model, self.policy, self.cfg = model, policy, cfg
         self.low, self.high = np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
         self.rng = np.random.default_rng(seed)
+        self.eps_risk = cfg.eps_risk  # the safety monitor's eps_risk parameter may change it at run time
 
     def risk(self, obs: np.ndarray, sequences: np.ndarray) -> np.ndarray:
         """risk(s, a_{0:m-1}) of each sequence (K, m, A) (NaN: the policy's action there): (K,)."""
@@ -105,10 +96,11 @@ class ModelLookahead:
         task[0, 0] = a_task
         return np.concatenate([task, np.clip(noise, self.low, self.high)])
 
-    def decide(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
+    def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
+        """The eps rule for one observation (the interface of ``inference.FrozenShield``)."""
         a_task = np.asarray(a_task, dtype=np.float32)
         risk = float(self.risk(obs, a_task[None, None])[0])
-        if risk <= self.cfg.eps_risk:
+        if risk <= self.eps_risk:
             return ShieldDecision(a_task, False, risk)
         cand = self.candidates(a_task)
         risks = self.risk(obs, cand)

@@ -40,7 +40,7 @@ from mesa_ros.core.buffers import ReplayBuffer
 from mesa_ros.core.config import MesaConfig
 from mesa_ros.core.dataset import TransitionDataset
 from mesa_ros.core.learner import Learner
-from mesa_ros.core.rollout import EpisodeStats, play_episode, random_policy
+from mesa_ros.core.rollout import Act, EpisodeStats, Guard, play_episode, random_policy
 from mesa_ros.core.sac import SAC
 from mesa_ros.core.safety_layer import SafetyLayer
 
@@ -141,15 +141,23 @@ def run(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety: Saf
 def evaluate(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety: SafetyLayer | None = None, *,
              episodes: int = 10, seed: int = 0, progress: bool = False) -> list[dict[str, Any]]:
     """``episodes`` evaluation episodes (deterministic pi_task, noise-free shield, no learning)."""
+    torch.manual_seed(seed)
+    guard = None if safety is None else safety.shield(cfg.shield.eps_risk, noise=False)
+    return evaluate_policy(cfg, task, lambda obs: agent.act(obs, deterministic=True), guard, episodes=episodes,
+                           seed=seed, progress=progress)
+
+
+def evaluate_policy(cfg: MesaConfig, task: Mapping[str, Any] | None, act: Act, guard: Guard | None, *,
+                    episodes: int = 10, seed: int = 0, progress: bool = False) -> list[dict[str, Any]]:
+    """``episodes`` episodes of ``act`` behind ``guard`` (None: unshielded) from one ``env.reset(seed=seed)``."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    torch.manual_seed(seed)
     env = make_env(cfg)
     try:
         env.reset(seed=seed, options=None if task is None else {"task": dict(task)})
         log = EpisodeLog()
         for episode in tqdm(range(1, episodes + 1), desc="evaluate", unit="episode", disable=not progress):
-            log.add("eval", episode, _evaluation_episode(env, agent, safety, cfg.shield.eps_risk))
+            log.add("eval", episode, play_episode(env, act, guard))
         return log.rows
     finally:
         env.close()

@@ -10,9 +10,10 @@ import torch
 
 from mesa_ros.core.carl import EnsembleConfig, ProbabilisticEnsemble, adapt_ensemble, fit_ensemble
 from mesa_ros.core.catastrophe import CatastropheClassifier, fit_catastrophe
+from mesa_ros.core.config import LookaheadConfig
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset, allocate
 from mesa_ros.core.inference import FrozenCatastrophe, FrozenEnsemble, numpy_state
-from mesa_ros.core.lookahead import LookaheadConfig, ModelLookahead, StateJudged
+from mesa_ros.core.lookahead import ModelLookahead, StateJudged
 
 META = DatasetMetadata(env="cliff", task={}, split="train", policy="random", seed=0, extra={})
 FIT = EnsembleConfig(hidden=(32, 32), batch_size=256, steps=1500)
@@ -80,11 +81,11 @@ def test_a_risky_task_action_is_replaced_by_a_safe_action_and_a_safe_one_kept(fi
     model, _ = fitted
     guard = shield(model, back_off, horizon=5, candidates=64)
     edge = np.array([0.9], np.float32)
-    decision = guard.decide(edge, np.array([1.0], np.float32))  # 0.9 + 0.3 = 1.2: over the cliff
+    decision = guard(edge, np.array([1.0], np.float32))  # 0.9 + 0.3 = 1.2: over the cliff
     assert decision.overridden and decision.risk > 0.9
     assert 0.9 + 0.3 * decision.action[0] < 1.0  # the executed step stays on the cliff
     assert guard.risk(edge, decision.action[None, None])[0] <= guard.cfg.eps_risk  # and after it, the policy too
-    kept = guard.decide(np.array([0.0], np.float32), np.array([0.5], np.float32))
+    kept = guard(np.array([0.0], np.float32), np.array([0.5], np.float32))
     assert not kept.overridden and kept.action[0] == 0.5 and kept.risk < 0.1
 
 
