@@ -170,12 +170,12 @@ class DemoResult:
     summary: dict[str, Any]
 
 
-SHIELDS = ("mesa", "multitask", "rrl")  # what ``--shields`` may compare with no shield
+SHIELDS = ("mesa", "multitask", "rrl", "lookahead")  # what ``--shields`` may compare with no shield
 
 
 def shield_args(shield: str) -> list[str]:
     """Launch arguments of a run with ``shield``: MESA and Multi-Task adapt their shipped offline checkpoints;
-    RRL learns its layer from the post-fault data alone."""
+    RRL learns its layer from the post-fault data alone; the lookahead adapts its shipped model."""
     if shield == "mesa":
         return []
     if shield == "multitask":
@@ -183,6 +183,9 @@ def shield_args(shield: str) -> list[str]:
                 "adapt_method:=multitask"]
     if shield == "rrl":
         return ["adapt_method:=rrl"]
+    if shield == "lookahead":
+        return [f"safety_checkpoint:={default_checkpoint('HalfCheetah-Disabled', 'lookahead')}",
+                "adapt_method:=lookahead"]
     raise ValueError(f"unknown shield {shield!r}; expected one of {list(SHIELDS)}")
 
 

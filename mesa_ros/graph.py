@@ -88,16 +88,18 @@ CHEETAH_FAULT_ARGS = (
     LaunchArg("shield", "adapt", "adapt: the adaptation node enables the shield after phase 2; on: shield from the "
               "start with the checkpoint's critic; off: never", ("adapt", "on", "off")),
     LaunchArg("policy_checkpoint", "", "SAC task-policy checkpoint ('' = the shipped default)"),
-    LaunchArg("safety_checkpoint", "", "meta-trained critic + recovery checkpoint ('' = the shipped default)"),
+    LaunchArg("safety_checkpoint", "", "meta-trained critic + recovery checkpoint, or a lookahead checkpoint "
+              "('' = the shipped default critic)"),
     LaunchArg("record_bag", "false", "record the graph's topics with bag_recorder"),
     LaunchArg("bag_dir", "", "bag output directory ('' = bags/run_<date-time>)"),
     LaunchArg("mode", "lockstep", "simulator mode", ("lockstep", "realtime")),
     LaunchArg("seed", "0", "seed of the simulator and policies"),
     LaunchArg("max_steps", "0", "stop the graph after this many control steps (0: run until Ctrl-C)"),
     LaunchArg("steps_after_shield", "0", "stop the graph this many control steps after the shield comes on (0: no)"),
-    LaunchArg("adapt_method", "", "adaptation: mesa / multitask (phase 2 of safety_checkpoint's critic) or rrl (a "
-              "fresh critic from the post-fault data alone); '' = the checkpoint's method",
-              ("", "mesa", "multitask", "rrl")),
+    LaunchArg("adapt_method", "", "adaptation: mesa / multitask (phase 2 of safety_checkpoint's critic), rrl (a "
+              "fresh critic from the post-fault data alone) or lookahead (a lookahead safety_checkpoint's model "
+              "adapted: mesa-ros lookahead); '' = the checkpoint's method",
+              ("", "mesa", "multitask", "rrl", "lookahead")),
     LaunchArg("adapt_transitions", "", "adaptation: post-fault transitions before phase 2 ('' = params_file's)"),
     LaunchArg("adapt_lr", "", "adaptation: phase-2 Adam rate ('' = params_file's; -1 there: the checkpoint's)"),
     LaunchArg("detect", "false", "adaptation: detect faults (and the return to health) from the transitions alone "

@@ -10,7 +10,9 @@
 #  3. safety.safetensors (MESA: MAML of Q_risk) and safety_multitask.safetensors (Multi-Task: pooled), each
 #     with a' ~ pi_task(s') from that policy and its recovery policy trained offline on the pooled training
 #     data, preset cpu-small.
-#  4. detector.safetensors: the change detector for that policy (detect:=true), fitted and calibrated on its healthy
+#  4. lookahead.safetensors: the model-lookahead shield's model (mesa-ros lookahead fit) on the same data, with
+#     the policy's actor and 10k rehearsal transitions for the adaptation on the robot.
+#  5. detector.safetensors: the change detector for that policy (detect:=true), fitted and calibrated on its healthy
 #     behaviour only (mesa-ros detector fit; no fault is ever seen).
 # The held-out fault is never seen: it is what the demo injects (launch argument fault:=HELD_OUT).
 set -euo pipefail
@@ -36,10 +38,13 @@ for method in mesa multitask; do
   $M meta-train --method "$method" --data "$OUT/train_$HELD_OUT" --policy-checkpoint "$OUT/policy.safetensors" --force \
     --preset cpu-small --seed 0 --out "$OUT/safety_${method}_$HELD_OUT.safetensors" --no-progress
 done
+$M lookahead fit --data "$OUT/train_$HELD_OUT" --policy "$OUT/policy.safetensors" --seed 0 --force \
+  --out "$OUT/lookahead_$HELD_OUT.safetensors" --no-progress
 [ -f "$OUT/detector.safetensors" ] || $M detector fit --policy "$OUT/policy.safetensors" --seed 0 \
   --out "$OUT/detector.safetensors" --no-progress
 cp "$OUT/policy.safetensors" "$DEST/policy.safetensors"
 cp "$OUT/detector.safetensors" "$DEST/detector.safetensors"
 cp "$OUT/safety_mesa_$HELD_OUT.safetensors" "$DEST/safety.safetensors"
 cp "$OUT/safety_multitask_$HELD_OUT.safetensors" "$DEST/safety_multitask.safetensors"
-echo "wrote $DEST/{policy,safety,safety_multitask,detector}.safetensors (held-out fault: $HELD_OUT)"
+cp "$OUT/lookahead_$HELD_OUT.safetensors" "$DEST/lookahead.safetensors"
+echo "wrote $DEST/{policy,safety,safety_multitask,lookahead,detector}.safetensors (held-out fault: $HELD_OUT)"

@@ -25,9 +25,9 @@ import numpy as np
 from mesa_ros.cli.common import add_config_args, add_force_arg, check_outputs, overrides, set_threads
 from mesa_ros.core import checkpoint, lookahead_model, online
 from mesa_ros.core.config import MesaConfig
-from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset, concatenate
+from mesa_ros.core.dataset import TransitionDataset, concatenate
 from mesa_ros.core.inference import frozen_lookahead, frozen_policy
-from mesa_ros.core.restore import env_spaces, load_datasets, resolve_config
+from mesa_ros.core.restore import load_datasets, resolve_config
 from mesa_ros.core.tasks import parse_task
 from mesa_ros.experiments.metrics import MetricsLog
 
@@ -107,8 +107,7 @@ def run_adapt(args: argparse.Namespace) -> int:
     (post,) = load_datasets([args.data], env=ckpt.env)
     modules = lookahead_model.load(ckpt, cfg.lookahead, args.checkpoint)
     start = time.monotonic()
-    adapted, losses = lookahead_model.adapt(modules, post, cfg.lookahead, np.random.default_rng(cfg.seed),
-                                            DatasetMetadata(ckpt.env, {}, "train", "rehearsal"))
+    adapted, losses = lookahead_model.adapt(modules, post, cfg.lookahead, np.random.default_rng(cfg.seed))
     checkpoint.save(args.out, adapted, ckpt.env, ckpt.obs_dim, ckpt.act_dim, cfg.to_dict(),
                     {**ckpt.extra, "stage": "lookahead_adapt", "post_transitions": len(post),
                      "task": post.metadata.task})
@@ -124,9 +123,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     check_outputs(args, [args.csv], [args.checkpoint])
     ckpt, cfg = _load(args)
     task = parse_task(args.task)
-    action_space = env_spaces(ckpt.env)[1]
-    shield = frozen_lookahead(ckpt, args.checkpoint, action_space.low, action_space.high, cfg.lookahead,
-                              seed=cfg.seed)
+    shield = frozen_lookahead(ckpt, args.checkpoint, cfg.lookahead, seed=cfg.seed)
     rows = []
     for mode in modes:
         start = time.monotonic()

@@ -9,13 +9,14 @@ the torch modules to float32 rounding (test/core/test_inference.py); bench/bench
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from mesa_ros.core.checkpoint import Checkpoint, safety_modules
-from mesa_ros.core.config import LookaheadConfig
+from mesa_ros.core.config import LookaheadConfig, MesaConfig
 from mesa_ros.core.lookahead import ModelLookahead, StateJudged
 from mesa_ros.core.shield_rule import ShieldDecision, decide
 
@@ -210,9 +211,9 @@ def frozen_safety(ckpt: Checkpoint, source: str, obs_dim: int, act_dim: int, eps
     return q_risk, None if recovery is None else FrozenShield(q_risk, recovery, obs_dim, eps_risk, noise_std, seed)
 
 
-def frozen_lookahead(ckpt: Checkpoint, source: str, low: np.ndarray, high: np.ndarray, cfg: LookaheadConfig,
-                     seed: int = 0) -> ModelLookahead:
-    """A lookahead checkpoint (``core/lookahead_model.py``) as the torch-free model-lookahead shield."""
+def frozen_lookahead(ckpt: Checkpoint, source: str, cfg: LookaheadConfig, seed: int = 0) -> ModelLookahead:
+    """A lookahead checkpoint (``core/lookahead_model.py``) as the torch-free model-lookahead shield; the action
+    bounds are the policy's (SAC: bias -/+ scale)."""
     missing = {"ensemble", "catastrophe", "sac"} - set(ckpt.tensors)
     if missing:
         raise ValueError(f"{source} is not a lookahead checkpoint: no module(s) {sorted(missing)}; it holds "
@@ -220,4 +221,20 @@ def frozen_lookahead(ckpt: Checkpoint, source: str, low: np.ndarray, high: np.nd
     model = FrozenEnsemble(ckpt.tensors["ensemble"], f"{source}: ensemble")
     if cfg.judge == "state":
         model = StateJudged(model, FrozenCatastrophe(ckpt.tensors["catastrophe"], f"{source}: catastrophe"))
-    return ModelLookahead(model, frozen_policy(ckpt, source), low, high, cfg, seed)
+    policy = frozen_policy(ckpt, source)
+    return ModelLookahead(model, policy, policy.bias - policy.scale, policy.bias + policy.scale, cfg, seed)
+
+
+def frozen_guard(ckpt: Checkpoint, source: str, obs_dim: int, act_dim: int, cfg: MesaConfig, eps_override: float,
+                 noise_std: float, seed: int
+                 ) -> tuple[FrozenCritic | None, FrozenShield | ModelLookahead | None, float]:
+    """Whatever shield a checkpoint holds, as the safety monitor runs it: (Q_risk or None, the shield or None, the
+    config's eps_risk). A lookahead checkpoint (module ``ensemble``) gives the model-lookahead shield, any other
+    the safety layer (``frozen_safety``); ``eps_override`` >= 0 replaces the config's eps_risk."""
+    if "ensemble" in ckpt.tensors:
+        eps = eps_override if eps_override >= 0 else cfg.lookahead.eps_risk
+        shield = frozen_lookahead(ckpt, source, dataclasses.replace(cfg.lookahead, eps_risk=eps), seed)
+        return None, shield, cfg.lookahead.eps_risk
+    eps = eps_override if eps_override >= 0 else cfg.shield.eps_risk
+    critic, safety = frozen_safety(ckpt, source, obs_dim, act_dim, eps, noise_std, seed)
+    return critic, safety, cfg.shield.eps_risk

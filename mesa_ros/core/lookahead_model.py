@@ -3,8 +3,8 @@
 A lookahead checkpoint holds the modules ``ensemble`` (CARL's ``ProbabilisticEnsemble`` of s' - s with a
 transition catastrophe head), ``catastrophe`` (the state classifier c_hat(s'), ``core/catastrophe.py``),
 ``rehearsal`` (up to ``lookahead.rehearsal`` training transitions s, a, s', c: the adaptation mixes them with the
-post-fault transitions, so the robot needs no training data) and ``sac`` (the deployed policy the lookahead rolls
-forward: the model is fitted on *its* behaviour), with the config that made them.
+post-fault transitions, so the robot needs no training data) and ``sac`` (the actor of the deployed policy the
+lookahead rolls forward: the model is fitted on *its* behaviour), with the config that made them.
 
     fit:    the ensemble on the training faults' transitions (``fit_steps``), c_hat on their (s', c)
     adapt:  ``adapt_steps`` more ensemble steps on rehearsal + post-fault transitions (``carl.adapt_ensemble``);
@@ -42,7 +42,8 @@ def fit(train: TransitionDataset, policy: Mapping[str, torch.Tensor], cfg: Looka
     fit_catastrophe(catastrophe, train.s_next, train.c, cfg.catastrophe_steps, cfg.batch_size, rng)
     keep = np.sort(rng.choice(len(train), min(cfg.rehearsal, len(train)), replace=False))
     rehearsal = {k: torch.as_tensor(np.asarray(getattr(train, k)[keep], dtype=np.float32)) for k in REHEARSAL}
-    return {"ensemble": ensemble, "catastrophe": catastrophe, "rehearsal": rehearsal, "sac": dict(policy)}
+    actor = {k: v for k, v in policy.items() if k.startswith("actor.")}  # what rolls out: pi_task's mean action
+    return {"ensemble": ensemble, "catastrophe": catastrophe, "rehearsal": rehearsal, "sac": actor}
 
 
 def load(ckpt: Checkpoint, cfg: LookaheadConfig, source: str) -> dict[str, Any]:
@@ -61,10 +62,11 @@ def load(ckpt: Checkpoint, cfg: LookaheadConfig, source: str) -> dict[str, Any]:
     return {"ensemble": ensemble, "catastrophe": catastrophe, "rehearsal": rehearsal, "sac": ckpt.tensors["sac"]}
 
 
-def adapt(modules: Mapping[str, Any], post: TransitionDataset, cfg: LookaheadConfig, rng: np.random.Generator,
-          metadata: DatasetMetadata) -> tuple[dict[str, Any], dict[str, float]]:
+def adapt(modules: Mapping[str, Any], post: TransitionDataset, cfg: LookaheadConfig, rng: np.random.Generator
+          ) -> tuple[dict[str, Any], dict[str, float]]:
     """A copy of ``modules`` with the ensemble adapted to the post-fault transitions, and the last losses."""
     rehearsal = modules["rehearsal"]
+    metadata = DatasetMetadata(post.metadata.env, {}, "train", "rehearsal")
     arrays = allocate(len(rehearsal["s"]), post.obs_dim, post.act_dim)
     for k in REHEARSAL:
         arrays[k][:] = rehearsal[k].numpy().reshape(arrays[k].shape)
@@ -73,3 +75,26 @@ def adapt(modules: Mapping[str, Any], post: TransitionDataset, cfg: LookaheadCon
     ensemble = copy.deepcopy(modules["ensemble"])
     losses = adapt_ensemble(ensemble, train, post, _ensemble_config(cfg, cfg.adapt_steps), rng, cfg.post_share)
     return {**modules, "ensemble": ensemble}, losses
+
+
+class LookaheadLayer:
+    """The lookahead's modules as the adaptation node holds them, with the two calls it makes of a safety layer
+    (``modules`` for the monitor, ``nonfinite``); no online learning."""
+
+    def __init__(self, modules: Mapping[str, Any]) -> None:
+        self.all = dict(modules)
+
+    def adapt(self, post: TransitionDataset, cfg: LookaheadConfig, rng: np.random.Generator
+              ) -> tuple[LookaheadLayer, dict[str, float]]:
+        adapted, losses = adapt(self.all, post, cfg, rng)
+        return LookaheadLayer(adapted), losses
+
+    def modules(self) -> dict[str, Any]:
+        """What the safety monitor needs to run the shield (no rehearsal data): ensemble, catastrophe, sac."""
+        return {k: v for k, v in self.all.items() if k != "rehearsal"}
+
+    def nonfinite(self) -> str:
+        """The modules holding a NaN or infinite value, comma-separated ('' when all are finite)."""
+        def states(v: Any) -> Mapping[str, torch.Tensor]:
+            return v.state_dict() if isinstance(v, torch.nn.Module) else v
+        return ", ".join(k for k, v in self.all.items() if any(not torch.isfinite(x).all() for x in states(v).values()))

@@ -29,13 +29,14 @@ from std_msgs.msg import Header, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from mesa_ros import wire
-from mesa_ros.core import checkpoint, detector, health
+from mesa_ros.core import checkpoint, detector, health, lookahead_model
 from mesa_ros.core.assembler import TransitionAssembler
 from mesa_ros.core.buffers import ReplayBuffer
-from mesa_ros.core.config import merge
+from mesa_ros.core.config import merge, stored_config
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset
 from mesa_ros.core.learner import Learner
 from mesa_ros.core.lifecycle import Effect, Lifecycle, Phase
+from mesa_ros.core.lookahead_model import LookaheadLayer
 from mesa_ros.core.methods import adapt_stage, get_method
 from mesa_ros.core.restore import env_spaces, load_checkpoint, save_checkpoint
 from mesa_ros.core.safety_layer import SafetyLayer
@@ -91,25 +92,25 @@ class AdaptationNode(Node):
         self.rng = np.random.default_rng(seed)
 
         method = declare(self, "method", "", "what phase 2 does: mesa / multitask adapt the checkpoint's critic; rrl "
-                         "learns a fresh one from the post-fault data alone; '' = the checkpoint's method",
-                         choices=("", "mesa", "multitask", "rrl"), read_only=True)
-        meta = load_checkpoint(safety or default_checkpoint(self.env, "safety"), env=self.env)
-        self.method = get_method(method) if method else meta.method
-        if not self.method.safe:
-            raise ValueError(f"method {self.method.name!r} has no safety layer to adapt")
-        if self.method.offline is not None and meta.critic is None:
-            raise ValueError(f"checkpoint {safety or 'default'} holds no critic")
-        cfg = self.method.configure(meta.cfg)
-        self.cfg = merge(cfg, {"adapt": {**({"steps": steps} if steps >= 0 else {}), **({"lr": lr} if lr > 0 else {})}})
+                         "learns a fresh one from the post-fault data alone; lookahead adapts a lookahead checkpoint's "
+                         "model (mesa-ros lookahead); '' = the checkpoint's method",
+                         choices=("", "mesa", "multitask", "rrl", "lookahead"), read_only=True)
         self.space = env_spaces(self.env)
         self.seed = seed
-        # pi_rec trained offline with the critic when the checkpoint has it (meta-train), else a fresh one;
-        # RRL: none before phase 2 (``adapt_stage`` draws it)
-        self.offline = None if self.method.offline is None else meta.offline_layer()
-        self.layer: SafetyLayer | None = None  # the adapted layer of the current fault
-        self.learner: Learner | None = None  # its online learning while shielding
+        self.layer: SafetyLayer | LookaheadLayer | None = None  # the adapted layer of the current fault
+        self.learner: Learner | None = None  # its online learning while shielding (none for the lookahead)
         self.agent = load_checkpoint(policy or default_checkpoint(self.env, "policy"), env=self.env).agent
         self.task_policy = self.agent.policy
+        path = str(safety or default_checkpoint(self.env, "lookahead" if method == "lookahead" else "safety"))
+        offline = checkpoint.load(path, env=self.env)
+        self.lookahead: LookaheadLayer | None = None  # the model-lookahead shield's fitted model
+        if method == "lookahead" or (not method and "ensemble" in offline.tensors):
+            self.cfg = merge(stored_config(self.env, offline.config),
+                             {"lookahead": {"adapt_steps": steps}} if steps >= 0 else {})
+            self.lookahead = LookaheadLayer(lookahead_model.load(offline, self.cfg.lookahead, path))
+            self.method_name = "lookahead"
+        else:
+            self._safety_layer_method(load_checkpoint(path, env=self.env), method, steps, lr, path)
         self.save_adapted = declare(
             self,
             "save_adapted",
@@ -142,6 +143,20 @@ class AdaptationNode(Node):
         self.create_service(Trigger, wire.service(wire.PRIVATE, wire.FAULT_DETECTED), self._on_fault_detected)
         self.create_service(Trigger, wire.service(wire.PRIVATE, wire.FAULT_CLEARED), self._on_fault_cleared)
         self.create_timer(1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def _safety_layer_method(self, meta, method: str, steps: int, lr: float, path: str) -> None:
+        """MESA / Multi-Task / RRL: the method, its config with the node's overrides and the offline layer."""
+        self.method = get_method(method) if method else meta.method
+        self.method_name = self.method.name
+        if not self.method.safe:
+            raise ValueError(f"method {self.method.name!r} has no safety layer to adapt")
+        if self.method.offline is not None and meta.critic is None:
+            raise ValueError(f"checkpoint {path} holds no critic")
+        cfg = self.method.configure(meta.cfg)
+        self.cfg = merge(cfg, {"adapt": {**({"steps": steps} if steps >= 0 else {}), **({"lr": lr} if lr > 0 else {})}})
+        # pi_rec trained offline with the critic when the checkpoint has it (meta-train), else a fresh one;
+        # RRL: none before phase 2 (``adapt_stage`` draws it)
+        self.offline = None if self.method.offline is None else meta.offline_layer()
 
     # -- announcements and collection ------------------------------------------------------------------
     def _announce(self, source: str, stamp_ns: int) -> str:
@@ -243,19 +258,29 @@ class AdaptationNode(Node):
 
     def _phase2(self, test_data: TransitionDataset) -> None:
         start, epoch = time.monotonic(), self.lifecycle.epoch
-        self.layer, self.metrics = adapt_stage(self.method, self.cfg, *self.space, self.task_policy, test_data,
-                                               copy.deepcopy(self.offline), seed=self.seed)
+        if self.lookahead is not None:
+            self.layer, self.metrics = self.lookahead.adapt(test_data, self.cfg.lookahead, self.rng)
+        else:
+            self.layer, self.metrics = adapt_stage(self.method, self.cfg, *self.space, self.task_policy, test_data,
+                                                   copy.deepcopy(self.offline), seed=self.seed)
+            self.learner = Learner(safety=self.layer, risk_buffer=self.buffer, task_policy=self.task_policy,
+                                   every=self.online_every, critic_batch=self.cfg.critic.batch_size)
         self.adapt_seconds = time.monotonic() - start
-        self.learner = Learner(safety=self.layer, risk_buffer=self.buffer, task_policy=self.task_policy,
-                               every=self.online_every, critic_batch=self.cfg.critic.batch_size)
         if self.save_adapted:
             try:
-                path = save_checkpoint(self.save_adapted, self.cfg, self.method, self.space, self.agent,
-                                       safety=self.layer, stage="adapt", test_transitions=len(test_data))
+                path = self._save_adapted(len(test_data))
                 self.get_logger().info(f"adapted safety layer written to {path}")
             except OSError as exc:  # the shield still comes on; only the copy for inspection is missing
                 self.get_logger().error(f"could not write the adapted safety layer to {self.save_adapted}: {exc}")
         self._apply(self.lifecycle.phase2_done(epoch))
+
+    def _save_adapted(self, transitions: int) -> str:
+        if isinstance(self.layer, LookaheadLayer):
+            return str(checkpoint.save(self.save_adapted, self.layer.all, self.env, self.space[0].shape[0],
+                                       self.space[1].shape[0], self.cfg.to_dict(),
+                                       {"stage": "lookahead_adapt", "post_transitions": transitions}))
+        return str(save_checkpoint(self.save_adapted, self.cfg, self.method, self.space, self.agent,
+                                   safety=self.layer, stage="adapt", test_transitions=transitions))
 
     def _on_risk(self, msg: JointState) -> None:
         """Arm the shield only when the monitor reports the adapted weights (by the id sent with them) in use."""
@@ -282,6 +307,8 @@ class AdaptationNode(Node):
                                       f"{self.transitions} transitions): {result.message}")
 
     def _learn_online(self, new_steps: int) -> None:
+        if self.learner is None:  # the lookahead's model does not learn online
+            return
         self.learner.learn(new_steps)
         self.steps_since_publish += new_steps
         if self.steps_since_publish >= self.publish_every:
@@ -298,7 +325,7 @@ class AdaptationNode(Node):
             return False
         self.sent_id += 1
         blob = checkpoint.to_bytes(self.layer.modules(), self.env, self.space[0].shape[0], self.space[1].shape[0],
-                                   self.cfg.to_dict(), {"method": self.method.name, "stage": "adapted-online",
+                                   self.cfg.to_dict(), {"method": self.method_name, "stage": "adapted-online",
                                                         "weights_id": self.sent_id})
         self.pub_weights.publish(UInt8MultiArray(data=blob))
         return True

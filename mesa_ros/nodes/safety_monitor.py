@@ -1,7 +1,9 @@
 """``safety_monitor``: the Recovery RL shield between the task policy and the simulator.
 
 For each task action it evaluates Q_risk(s, a_task) and sends the simulator a_task, or pi_rec(s) when
-the shield is enabled and Q_risk(s, a_task) > eps_risk (``core.shield``). The command carries the
+the shield is enabled and Q_risk(s, a_task) > eps_risk (``core.shield``). A lookahead checkpoint (``mesa-ros
+lookahead``) makes it the model-lookahead shield instead (``core.lookahead``): the risk is the share of model
+rollouts of the task policy that fall, the override the least risky action near a_task. The command carries the
 executed action in ``effort`` and the task action in ``position``. Risk and override go out per step;
 ``/diagnostics`` summarises. The shield is switched with ``~/enable`` (std_srvs/SetBool); new
 critic/recovery weights arrive on the latched weights topic (a safetensors checkpoint as
@@ -31,8 +33,9 @@ from std_srvs.srv import SetBool, Trigger
 from mesa_ros import wire
 from mesa_ros.core import checkpoint, health
 from mesa_ros.core.config import stored_config
-from mesa_ros.core.inference import FrozenCritic, FrozenShield, frozen_safety
+from mesa_ros.core.inference import FrozenCritic, FrozenShield, frozen_guard
 from mesa_ros.core.joint_map import JointMap
+from mesa_ros.core.lookahead import ModelLookahead
 from mesa_ros.envs import env_class, model_joint_names
 from mesa_ros.nodes import msgs, qos
 from mesa_ros.nodes.defaults import default_checkpoint
@@ -72,7 +75,7 @@ class SafetyMonitorNode(Node):
         self.names = list(env_class(self.env).actuator_names)
         self.obs_dim = env_class(self.env).observation_size
         self.critic: FrozenCritic | None = None
-        self.shield: FrozenShield | None = None
+        self.shield: FrozenShield | ModelLookahead | None = None
         self.weights_version, self.weights_source, self.weights_error = 0, "none", ""
         self.weights_id = 0  # the sender's id of the weights in use (adaptation node); 0 = from a file
         self._install(checkpoint.load(self._checkpoint_path(), env=self.env, numpy=True),
@@ -237,12 +240,12 @@ class SafetyMonitorNode(Node):
         """Frozen critic (+ recovery) from a checkpoint read as numpy arrays (this node never imports torch) with
         its own config; any mismatch raises, changing nothing."""
         cfg = stored_config(self.env, ckpt.config)
-        eps_risk = self.eps_override if self.eps_override >= 0 else cfg.shield.eps_risk
-        critic, shield = frozen_safety(ckpt, source, self.obs_dim, len(self.names), eps_risk,
-                                       cfg.recovery.noise_std if self.noise else 0.0, self.seed + self.weights_version)
+        critic, shield, cfg_eps = frozen_guard(ckpt, source, self.obs_dim, len(self.names), cfg, self.eps_override,
+                                               cfg.recovery.noise_std if self.noise else 0.0,
+                                               self.seed + self.weights_version)
         if shield is None and self.enabled:
             raise ValueError("these weights have no recovery policy; disable the shield first")
-        self.critic, self.shield, self.cfg_eps = critic, shield, cfg.shield.eps_risk
+        self.critic, self.shield, self.cfg_eps = critic, shield, cfg_eps
         self.weights_version += 1
         self.weights_id = int(ckpt.extra.get("weights_id", 0)) if source.startswith("topic") else 0
         self.weights_source, self.weights_error = source, ""
