@@ -53,6 +53,7 @@ def main() -> None:
     p.add_argument("--out", default="runs/model_lookahead")
     p.add_argument("--post", type=int, default=1000)
     p.add_argument("--post-share", type=float, default=0.5)
+    p.add_argument("--rehearsal", type=int, default=0, help="training transitions in the adaptation's mix (0: all)")
     p.add_argument("--fit-steps", type=int, default=20000)
     p.add_argument("--adapt-steps", type=int, default=2000)
     p.add_argument("--batch", type=int, default=256)
@@ -78,7 +79,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     policy = frozen_policy(checkpoint.load(POLICY, numpy=True), POLICY)
 
-    model_path = out / f"model_{args.fault}_{args.post}_{args.fit_steps}_{args.adapt_steps}_{args.seed}.pt"
+    kept = f"_r{args.rehearsal}" if args.rehearsal else ""
+    model_path = out / f"model_{args.fault}_{args.post}_{args.fit_steps}_{args.adapt_steps}_{args.seed}{kept}.pt"
     parts = [load(f) for f in sorted(Path(args.data).glob("*.safetensors")) if f.stem != args.fault]
     train = concatenate(parts, metadata=parts[0].metadata)
     model = ProbabilisticEnsemble(train.obs_dim, train.act_dim)
@@ -97,7 +99,8 @@ def main() -> None:
             torch.save(model.state_dict(), base_path)
         post = load(post_fault_data(args.fault, args.post, out))
         cfg = EnsembleConfig(batch_size=args.batch, steps=args.adapt_steps)
-        print("adapt", adapt_ensemble(model, train, post, cfg, rng, args.post_share),
+        mix = train.subset(np.sort(rng.choice(len(train), args.rehearsal, replace=False))) if args.rehearsal else train
+        print("adapt", adapt_ensemble(model, mix, post, cfg, rng, args.post_share),
               f"({post.num_violations} violations)")
         torch.save(model.state_dict(), model_path)
     frozen = FrozenEnsemble(numpy_state(model))

@@ -135,6 +135,11 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(x, 0.0)
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) without overflow for large |x|."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
 class FrozenEnsemble:
     """``carl.ProbabilisticEnsemble`` from its state: E Gaussian MLPs over s' - s with a catastrophe logit each.
     Row i of a batch follows member i mod E (the lookahead's particles)."""
@@ -167,7 +172,7 @@ class FrozenEnsemble:
         x = x.reshape(n // e, e, -1).transpose(1, 0, 2)  # (E, N / E, in)
         for w, b in self.layers:
             x = x @ w + b
-            x = x / (1.0 + np.exp(-x))  # SiLU
+            x = x * _sigmoid(x)  # SiLU
         out = (x @ self.out[0] + self.out[1]).transpose(1, 0, 2).reshape(n, -1)
         mean, logvar = out[:, :self.obs_dim], out[:, self.obs_dim:-1]
         logvar = self.max_logvar - _softplus(self.max_logvar - logvar)
@@ -178,7 +183,7 @@ class FrozenEnsemble:
         mean, logvar, logit = self.predict(s, a)
         noise = rng.standard_normal(mean.shape, dtype=np.float32)
         delta = (mean + noise * np.exp(0.5 * logvar)) * self.y_std + self.y_mean
-        return s + delta, 1.0 / (1.0 + np.exp(-logit))
+        return s + delta, _sigmoid(logit)
 
 
 class FrozenCatastrophe:
@@ -192,7 +197,7 @@ class FrozenCatastrophe:
         self.net = NumpyMLP(_sub(state, "net."), len(self.mean), 1, f"{what}.net")
 
     def __call__(self, s: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.net((s - self.mean) / self.std)[:, 0]))
+        return _sigmoid(self.net((s - self.mean) / self.std)[:, 0])
 
 
 def frozen_policy(ckpt: Checkpoint, source: str) -> FrozenPolicy:
