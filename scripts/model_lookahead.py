@@ -120,8 +120,7 @@ def main() -> None:
     trace: list[float] = []  # the current episode's risk of a_task, step by step
 
     def guard(obs: np.ndarray, a_task: np.ndarray, shielded: bool) -> ShieldDecision:
-        decision = shield(obs, a_task) if shielded else ShieldDecision(
-            a_task, False, float(shield.risk(obs, a_task[None, None])[0]))
+        decision = shield(obs, a_task) if shielded else ShieldDecision(a_task, False, shield.risk_of(obs, a_task))
         trace.append(decision.risk)
         return decision
 

@@ -125,6 +125,10 @@ class FrozenShield:
             action = action + self.rng.normal(0.0, self.noise_std, action.shape).astype(np.float32)
         return np.clip(action, self.low, self.high)
 
+    def risk_of(self, obs: np.ndarray, a_task: np.ndarray) -> float:
+        """Q_risk(s, a_task) alone."""
+        return self.q_risk(np.asarray(obs, dtype=np.float32), np.asarray(a_task, dtype=np.float32))
+
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
         obs = np.asarray(obs, dtype=np.float32)
         a_task = np.asarray(a_task, dtype=np.float32)

@@ -96,10 +96,14 @@ class ModelLookahead:
         task[0, 0] = a_task
         return np.concatenate([task, np.clip(noise, self.low, self.high)])
 
+    def risk_of(self, obs: np.ndarray, a_task: np.ndarray) -> float:
+        """risk(s, a_task) alone, the policy after it (no search)."""
+        return float(self.risk(obs, np.asarray(a_task, dtype=np.float32)[None, None])[0])
+
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
         """The eps rule for one observation (the interface of ``inference.FrozenShield``)."""
         a_task = np.asarray(a_task, dtype=np.float32)
-        risk = float(self.risk(obs, a_task[None, None])[0])
+        risk = self.risk_of(obs, a_task)
         if risk <= self.eps_risk:
             return ShieldDecision(a_task, False, risk)
         cand = self.candidates(a_task)

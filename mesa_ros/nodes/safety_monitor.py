@@ -204,11 +204,13 @@ class SafetyMonitorNode(Node):
     def _shield(self, stamp: int, obs: np.ndarray, a_task: np.ndarray) -> tuple[np.ndarray, bool]:
         """(a_exec, overridden) by the eps_risk rule; counts the decision and publishes the risk, stamped ``stamp``."""
         a_exec, overridden, risk = a_task, False, float("nan")
-        if self.shield is not None:
+        if self.shield is not None and self.enabled:
             decision = self.shield(obs, a_task)
             risk = decision.risk
-            if self.enabled and decision.overridden:
+            if decision.overridden:
                 a_exec, overridden = decision.action.astype(np.float64), True
+        elif self.shield is not None:  # disabled: the risk alone (no recovery action, no search)
+            risk = self.shield.risk_of(obs, a_task.astype(np.float32))
         elif self.critic is not None:  # critic only (e.g. meta-trained, before phase 2): report the risk
             risk = self.critic(obs, a_task.astype(np.float32))
         self.decisions += 1
