@@ -22,6 +22,7 @@ from typing import TextIO
 import yaml
 
 from mesa_ros.graph import EXECUTABLES, NodeSpec
+from mesa_ros.nodes.runner import LAUNCHER_PID
 
 
 def node_command(spec: NodeSpec, overrides_file: Path) -> list[str]:
@@ -55,7 +56,7 @@ class Launcher:
         if len(set(names)) != len(names):
             raise ValueError(f"node names must be unique, got {names}")
         self.specs, self.out, self.stop_timeout = list(specs), out, stop_timeout
-        self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1", LAUNCHER_PID: str(os.getpid())}
         self.running: list[Running] = []
         self.failure: str | None = None
         self.interrupted = False

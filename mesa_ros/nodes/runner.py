@@ -43,6 +43,22 @@ def wait_for_acks(node: Node, timeout: float = 3.0) -> None:
         publisher.wait_for_all_acked(Duration(seconds=left))
 
 
+LAUNCHER_PID = "MESA_ROS_LAUNCHER_PID"  # set by the launcher in its nodes' environment
+
+
+def die_with_launcher() -> None:
+    """A node the launcher started gets SIGTERM (a clean stop) when the launcher dies, even by SIGKILL, which
+    leaves it no chance to stop its nodes (Linux: PR_SET_PDEATHSIG). Nodes started otherwise are unaffected."""
+    parent = os.environ.get(LAUNCHER_PID)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != int(parent):  # the launcher died before the call
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     """Create the node from ``factory`` and spin it; SIGINT/SIGTERM end it cleanly, exceptions are reported.
 
@@ -65,6 +81,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    die_with_launcher()
     node = None
     try:
         node = factory()

@@ -67,6 +67,34 @@ def test_ctrl_c_is_propagated_to_every_node(tmp_path) -> None:
     assert "[a] a got SIGINT" in rest and "[b] b got SIGINT" in rest
 
 
+def test_nodes_stop_when_the_launcher_is_killed(tmp_path) -> None:
+    """SIGKILL leaves the launcher no chance to stop its nodes (a test timeout, the OOM killer): they stop
+    themselves instead of running on as orphans."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(HERE)!r}); from mesa_ros import launcher;"
+        "from mesa_ros.graph import NodeSpec; launcher.EXECUTABLES['dummy'] = 'dummy_node';"
+        f"sys.exit(launcher.Launcher([NodeSpec(n, 'dummy', {str(tmp_path / 'p.yaml')!r}) for n in ('a', 'b')],"
+        f" env={{'PYTHONPATH': {str(HERE)!r}}}).run())"
+    )
+    (tmp_path / "p.yaml").write_text("{}\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    lines: list[str] = []
+    while len([line for line in lines if "hello from" in line]) < 2:
+        lines.append(proc.stdout.readline())
+    pids = [int(line.split("pid ")[1].rstrip(")\n")) for line in lines if "[launcher] started" in line]
+    assert len(pids) == 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() and
+                                              "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+                                              for pid in pids):
+        time.sleep(0.1)
+    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()
+             and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
+    assert not alive, f"orphaned nodes still running: {alive}"
+
+
 def test_duplicate_node_names_and_unknown_executables_are_rejected(dummy) -> None:
     with pytest.raises(ValueError, match="node names must be unique"):
         launcher.Launcher([dummy("x"), dummy("x")])
