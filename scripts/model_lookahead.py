@@ -63,7 +63,6 @@ def main() -> None:
     p.add_argument("--candidates", type=int, default=32)
     p.add_argument("--sigma", type=float, default=0.6)
     p.add_argument("--perturbed", type=int, default=1, help="perturbed steps at the start of each candidate")
-    p.add_argument("--cem", type=int, default=0, help="CEM iterations refining the candidates (0: none)")
     p.add_argument("--judge", choices=["transition", "state"], default="transition",
                    help="judge a model step by the ensemble's transition head or a classifier of the next state")
     p.add_argument("--episodes", type=int, default=10)
@@ -117,7 +116,7 @@ def main() -> None:
     shield = ModelLookahead(frozen, policy, env.action_space.low, env.action_space.high,
                             LookaheadConfig(horizon=args.horizon, particles=args.particles, eps_risk=args.eps,
                                             candidates=args.candidates, sigma=args.sigma,
-                                            perturbed_steps=args.perturbed, cem_iterations=args.cem), seed=args.seed)
+                                            perturbed_steps=args.perturbed), seed=args.seed)
     trace: list[float] = []  # the current episode's risk of a_task, step by step
 
     def guard(obs: np.ndarray, a_task: np.ndarray, shielded: bool) -> ShieldDecision:

@@ -175,8 +175,6 @@ class LookaheadConfig:
     candidates: int = 32  # K perturbed action sequences tried when a_task is too risky
     sigma: float = 0.6  # std of the perturbations (action units; the simulator bound's value)
     perturbed_steps: int = 1  # m: steps of each candidate perturbed before the policy takes over
-    cem_iterations: int = 0  # > 0: CEM refinement of the candidates (0: the K sampled ones only)
-    cem_elites: int = 8  # sequences the CEM Gaussian is refitted to (CARL ref: 40 of 400)
     judge: str = "transition"  # catastrophe of a model step: "transition" (CARL's head) or "state" (c_hat(s'))
     members: int = 5  # CARL / PETS: 5
     hidden: tuple[int, ...] = (200, 200)  # CARL ref half-cheetah: 5 x 200
@@ -286,8 +284,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "source_iterations": _NONNEG, "horizon": _AT_LEAST_1, "population": _AT_LEAST_1, "elites": _AT_LEAST_1,
     "particles": _AT_LEAST_1, "smoothing": (0, 1, False, True), "catastrophe_cost": _NONNEG,
     "catastrophe_threshold": _UNIT, "weight_decay": _NONNEG,
-    "candidates": _NONNEG, "sigma": _NONNEG, "cem_iterations": _NONNEG, "cem_elites": _AT_LEAST_1,
-    "perturbed_steps": _AT_LEAST_1, "adapt_steps": _NONNEG,
+    "candidates": _NONNEG, "sigma": _NONNEG, "perturbed_steps": _AT_LEAST_1, "adapt_steps": _NONNEG,
     "post_share": (0, 1, True, True), "catastrophe_steps": _AT_LEAST_1, "rehearsal": _AT_LEAST_1,
     "clip": _POSITIVE, "drift": _POSITIVE, "margin": (1, None, False, False), "clear_steps": _AT_LEAST_1,
 }

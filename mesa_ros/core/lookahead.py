@@ -14,10 +14,6 @@ fall is). The eps rule is the paper's: a_exec = a_task if risk(s, a_task) <=
 eps_risk; otherwise, in place of pi_rec, the first action of the least risky of K candidate sequences
 (a_task + N(0, sigma^2), then ``perturbed_steps - 1`` steps of N(0, sigma^2), clipped to the action bounds),
 a_task itself among them; ties go to the first action closest to a_task, so the override stays near the task.
-With ``cem_iterations`` > 0 the candidates are refined by the cross-entropy method (CARL's planner, here
-minimising the risk): a Gaussian refitted to the ``cem_elites`` least risky perturbed sequences, K new ones drawn
-from it per iteration; the least risky sequence seen is executed (its first action), as Recovery RL's model-based
-recovery plans actions in a learned model.
 
 Why: on this project's robot the deployed gait's falls under a new fault are not in the kind of data Q_risk
 learns from, and the meta-learned critic stays at 0.00-0.09 before them, while the adapted model's risk is
@@ -112,11 +108,6 @@ class ModelLookahead:
             return ShieldDecision(a_task, False, risk)
         cand = self.candidates(a_task)
         risks = self.risk(obs, cand)
-        for _ in range(self.cfg.cem_iterations):  # CEM: refit to the elites, sample again, keep the best so far
-            order = np.lexsort((np.linalg.norm(cand[:, 0] - a_task, axis=1), risks))
-            elites = cand[[i for i in order if not np.isnan(cand[i]).any()][:self.cfg.cem_elites]]
-            new = self.rng.normal(elites.mean(0), elites.std(0) + 1e-3, (self.cfg.candidates, *elites.shape[1:]))
-            new = np.clip(new, self.low, self.high).astype(np.float32)
-            cand, risks = np.concatenate([cand, new]), np.concatenate([risks, self.risk(obs, new)])
-        pick = int(np.lexsort((np.linalg.norm(cand[:, 0] - a_task, axis=1), risks))[0])
+        best = np.flatnonzero(risks == risks.min())
+        pick = int(best[np.argmin(np.linalg.norm(cand[best, 0] - a_task, axis=1))])
         return ShieldDecision(cand[pick, 0], pick != 0, risk)
