@@ -253,7 +253,7 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
                 dataset.save(d / f"dataset_{i:02d}.safetensors")
         if seed == seeds[0]:
             plot_runs(out / "demo.png", {**{f"{k} shield": rec for k, (rec, _, _) in shielded.items()},
-                                         "no shield": baseline}, first.fault_at, first.shield_on, last)
+                                         "no shield": baseline}, first.fault_at, last)
     summary = {
         "env": "HalfCheetah-Disabled", "seeds": seeds, "shields": list(shields), "fault_step": fault_step,
         "extra_launch_args": extra, "steps_after_shield": steps_after_shield, "max_steps": max_steps,
@@ -295,9 +295,10 @@ def time_to_safe(adaptation_log: str, dt: float, fault_at_s: float | None = None
     return out
 
 
-def plot_runs(path: Path, runs: dict[str, Recording], fault_at: int | None, shield_on: int, end: int) -> None:
-    """Per run over sim time up to ``end``: Q_risk, overrides (share over the last 100 decisions),
-    cumulative violations and cumulative return; the fault and the shield-on time marked."""
+def plot_runs(path: Path, runs: dict[str, Recording], fault_at: int | None, end: int) -> None:
+    """Per run over sim time up to ``end``: the risk of a_task (Q_risk; the lookahead's share of falling
+    particles), overrides (share over the last 100 decisions), cumulative violations and cumulative return; the
+    fault and each run's shield-on time (in its colour) marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -317,15 +318,17 @@ def plot_runs(path: Path, runs: dict[str, Recording], fault_at: int | None, shie
             axes[1].plot(t, trailing, lw=0.8, label=name)
         t = np.array([s[0] for s in steps])
         axes[2].plot(t, np.cumsum([s[1].cost for s in steps]), label=name)
-        axes[3].plot(t, np.cumsum([s[1].reward for s in steps]), label=name)
-    for ax, label in zip(axes, ("Q_risk(s, a_task)", "overrides (last 100)", "cumulative violations",
+        line, = axes[3].plot(t, np.cumsum([s[1].reward for s in steps]), label=name)
+        if run.shield_on is not None:
+            for ax in axes:
+                ax.axvline(run.shield_on / 1e9, color=line.get_color(), ls=":", lw=0.8)
+    for ax, label in zip(axes, ("risk of a_task", "overrides (last 100)", "cumulative violations",
                                 "cumulative return")):
         ax.set_ylabel(label)
         if fault_at is not None:
             ax.axvline(fault_at / 1e9, color="k", ls="--", lw=0.8)
-        ax.axvline(shield_on / 1e9, color="g", ls=":", lw=0.8)
     axes[0].legend(loc="upper left", fontsize=8)
-    axes[-1].set_xlabel("sim time (s); dashed: fault, dotted: shield on")
+    axes[-1].set_xlabel("sim time (s); dashed: fault, dotted: each run's shield on")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
