@@ -5,12 +5,13 @@ announced: ``~/fault_detected`` or the simulator's fault event; with ``detect``,
 transitions themselves by ``core.detector``, each decision published on ``~/detection``) ``collecting`` ``transitions``
 post-fault transitions -> ``adapting`` (phase 2 on a fresh copy of the meta-learned layer: M Adam steps
 of critic and recovery policy, ``core.methods.adapt_stage``; with ``method: rrl`` a fresh critic and
-recovery policy from the post-fault data alone, as Recovery RL; run in the executor thread: a worker
+recovery policy from the post-fault data alone, as Recovery RL; with ``method: lookahead`` (a lookahead
+checkpoint) the model-lookahead shield's ensemble, ``core.lookahead_model``; run in the executor thread: a worker
 thread would fight the message callbacks for the GIL and run many times slower; messages meanwhile wait
 in the deep subscription queues) -> ``shielding``: the adapted weights are sent to the safety monitor
 (latched weights topic) and, once the monitor reports them in use, its shield is enabled; critic and
-recovery keep learning online and are re-sent every ``publish_every`` steps. Another fault change
-restarts collection (transitions stamped before it are never used); the robot healthy again (the
+recovery keep learning online and are re-sent every ``publish_every`` steps (the lookahead's model does not).
+Another fault change restarts collection (transitions stamped before it are never used); the robot healthy again (the
 simulator's clear event or ``~/fault_cleared``) disarms the shield and reloads the monitor's own
 checkpoint (its pre-fault state); with ``detect``, the detector's return to healthy dynamics does the same.
 """
@@ -57,10 +58,11 @@ class AdaptationNode(Node):
                          "the shipped default", read_only=True)
         self.transitions = declare(self, "transitions", 1000, "post-fault transitions collected before phase 2",
                                    low=1, high=10**7, read_only=True)
-        steps = declare(self, "steps", -1, "phase-2 Adam steps M; -1 = the checkpoint config's (paper: 500)",
+        steps = declare(self, "steps", -1, "phase-2 Adam steps M (method lookahead: of its model); -1 = the "
+                        "checkpoint config's (paper: 500)",
                         low=-1, high=10**6, read_only=True)
-        lr = declare(self, "lr", -1.0, "phase-2 Adam rate of critic and recovery; -1 = the checkpoint config's "
-                     "adapt.lr (paper: 1e-3)", low=-1.0, high=1.0, read_only=True)
+        lr = declare(self, "lr", -1.0, "phase-2 Adam rate of critic and recovery (not used by method lookahead); "
+                     "-1 = the checkpoint config's adapt.lr (paper: 1e-3)", low=-1.0, high=1.0, read_only=True)
         self.online_every = declare(
             self,
             "online_every",
