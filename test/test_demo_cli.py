@@ -34,7 +34,8 @@ def test_cli_prints_both_segments() -> None:
     (["--scripted", "--power-scale", "nan"], "power scale for 'ffoot' is NaN"),
     (["--fault-step", "63000"], "--fault-step must be in (0, --steps=60000), got 63000"),
     (["--steps-after-shield", "0"], "--steps-after-shield must be at least 1, got 0"),
-    (["--shields", "mesa,cbf"], "--shields must name some of ['mesa', 'multitask', 'rrl', 'lookahead'], got 'mesa,cbf'"),
+    (["--shields", "mesa,cbf"],
+     "--shields must name some of ['mesa', 'multitask', 'rrl', 'lookahead'], got 'mesa,cbf'"),
     (["--seeds", "0"], "--seeds must be at least 1, got 0"),
 ])
 def test_cli_rejects_bad_input(args: list[str], message: str) -> None:
