@@ -1,4 +1,5 @@
-"""Issue #12 prototype: the lookahead shield of ``lookahead_bound.py`` with a *learned* model, not the simulator.
+"""Issue #12 validation tool: the lookahead shield (``core/lookahead.py``) on the same episodes (env seed i for
+episode i) for every variant, with and without the shield; the product's own commands are ``mesa-ros lookahead``.
 
 The CARL ensemble (``core/carl.py``) is fitted on the deployed policy's perturbed behaviour under the training
 faults (every dataset in ``--data`` but the held-out ``--fault``), then adapted on N post-fault transitions of the
@@ -8,9 +9,10 @@ the model as ``--particles`` particles (particle p follows member p mod E); risk
 catastrophe probability exceeds 0.5 at some step. Above ``--eps`` the executed action is, among a_task and
 ``--candidates`` perturbed sequences (as in ``lookahead_bound.py``: a_task + N(0, sigma^2), then ``--perturbed - 1``
 steps of N(0, sigma^2), then the policy), the first action of the one of least risk (ties: the closest to a_task).
-Also prints the model's risk k steps before each fall of the unshielded run.
+Also prints the model's risk k steps before each fall of the unshielded run. The defaults are the product's
+(``LookaheadConfig``); the adaptation mixes all training transitions unless ``--rehearsal N``.
 
-    python scripts/model_lookahead.py --fault bthigh --episodes 10
+    python scripts/model_lookahead.py --fault bthigh --episodes 100   # the validation fold (docs/results.md)
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from mesa_ros.core.shield_rule import ShieldDecision
 from mesa_ros.paths import config_file
 
 POLICY = str(config_file("checkpoints/halfcheetah_disabled/policy.safetensors"))
+D = LookaheadConfig()  # the defaults: the product's settings
 
 
 def post_fault_data(fault: str, n: int, out: Path) -> Path:
@@ -52,18 +55,19 @@ def main() -> None:
     p.add_argument("--data", default="runs/demo_checkpoints/train_fshin")
     p.add_argument("--out", default="runs/model_lookahead")
     p.add_argument("--post", type=int, default=1000)
-    p.add_argument("--post-share", type=float, default=0.5)
+    p.add_argument("--post-share", type=float, default=D.post_share)
     p.add_argument("--rehearsal", type=int, default=0, help="training transitions in the adaptation's mix (0: all)")
-    p.add_argument("--fit-steps", type=int, default=20000)
-    p.add_argument("--adapt-steps", type=int, default=2000)
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--horizon", type=int, default=10)
-    p.add_argument("--particles", type=int, default=20)
-    p.add_argument("--eps", type=float, default=0.2)
-    p.add_argument("--candidates", type=int, default=32)
-    p.add_argument("--sigma", type=float, default=0.6)
-    p.add_argument("--perturbed", type=int, default=1, help="perturbed steps at the start of each candidate")
-    p.add_argument("--judge", choices=["transition", "state"], default="transition",
+    p.add_argument("--fit-steps", type=int, default=D.fit_steps)
+    p.add_argument("--adapt-steps", type=int, default=D.adapt_steps)
+    p.add_argument("--batch", type=int, default=D.batch_size)
+    p.add_argument("--horizon", type=int, default=D.horizon)
+    p.add_argument("--particles", type=int, default=D.particles)
+    p.add_argument("--eps", type=float, default=D.eps_risk)
+    p.add_argument("--candidates", type=int, default=D.candidates)
+    p.add_argument("--sigma", type=float, default=D.sigma)
+    p.add_argument("--perturbed", type=int, default=D.perturbed_steps,
+                   help="perturbed steps at the start of each candidate")
+    p.add_argument("--judge", choices=["transition", "state"], default=D.judge,
                    help="judge a model step by the ensemble's transition head or a classifier of the next state")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--first-seed", type=int, default=0, help="episode i starts from env seed first_seed + i")
