@@ -48,28 +48,8 @@ def test_a_dying_node_stops_the_graph_and_is_named(dummy) -> None:
     assert "[sim    ] sim got SIGINT" in out
 
 
-def test_ctrl_c_is_propagated_to_every_node(tmp_path) -> None:
-    code = (
-        f"import sys; sys.path.insert(0, {str(HERE)!r}); from mesa_ros import launcher;"
-        "from mesa_ros.graph import NodeSpec; launcher.EXECUTABLES['dummy'] = 'dummy_node';"
-        f"sys.exit(launcher.Launcher([NodeSpec(n, 'dummy', {str(tmp_path / 'p.yaml')!r}) for n in ('a', 'b')],"
-        f" env={{'PYTHONPATH': {str(HERE)!r}}}).run())"
-    )
-    (tmp_path / "p.yaml").write_text("{}\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
-    lines = []
-    while len([line for line in lines if "hello from" in line]) < 2:
-        lines.append(proc.stdout.readline())
-    os.kill(proc.pid, signal.SIGINT)
-    rest, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0
-    assert "[launcher] interrupted; stopping the graph" in rest
-    assert "[a] a got SIGINT" in rest and "[b] b got SIGINT" in rest
-
-
-def test_nodes_stop_when_the_launcher_is_killed(tmp_path) -> None:
-    """SIGKILL leaves the launcher no chance to stop its nodes (a test timeout, the OOM killer): they stop
-    themselves instead of running on as orphans."""
+def launched(tmp_path: Path) -> tuple[subprocess.Popen, list[str]]:
+    """A launcher process with dummy nodes a and b, and its output up to both nodes' greeting."""
     code = (
         f"import sys; sys.path.insert(0, {str(HERE)!r}); from mesa_ros import launcher;"
         "from mesa_ros.graph import NodeSpec; launcher.EXECUTABLES['dummy'] = 'dummy_node';"
@@ -81,17 +61,38 @@ def test_nodes_stop_when_the_launcher_is_killed(tmp_path) -> None:
     lines: list[str] = []
     while len([line for line in lines if "hello from" in line]) < 2:
         lines.append(proc.stdout.readline())
+    return proc, lines
+
+
+def test_ctrl_c_is_propagated_to_every_node(tmp_path) -> None:
+    proc, _ = launched(tmp_path)
+    os.kill(proc.pid, signal.SIGINT)
+    rest, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "[launcher] interrupted; stopping the graph" in rest
+    assert "[a] a got SIGINT" in rest and "[b] b got SIGINT" in rest
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_nodes_stop_when_the_launcher_is_killed(tmp_path) -> None:
+    """SIGKILL leaves the launcher no chance to stop its nodes (a test timeout, the OOM killer): they stop
+    themselves instead of running on as orphans."""
+    proc, lines = launched(tmp_path)
     pids = [int(line.split("pid ")[1].rstrip(")\n")) for line in lines if "[launcher] started" in line]
     assert len(pids) == 2
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() and
-                                              "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
-                                              for pid in pids):
+    while time.monotonic() < deadline and any(running(pid) for pid in pids):
         time.sleep(0.1)
-    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()
-             and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]]
+    alive = [pid for pid in pids if running(pid)]
     assert not alive, f"orphaned nodes still running: {alive}"
 
 
