@@ -95,8 +95,9 @@ def _without(paths: list[str], exclude: list[str]) -> list[TransitionDataset]:
     return load_datasets(kept, split="train")
 
 
-def _load(args: argparse.Namespace) -> tuple[checkpoint.Checkpoint, MesaConfig]:
-    ckpt = checkpoint.load(args.checkpoint)
+def _load(args: argparse.Namespace, numpy: bool = False) -> tuple[checkpoint.Checkpoint, MesaConfig]:
+    """The --checkpoint (numpy arrays for the torch-free shield) with its config and the --set overrides."""
+    ckpt = checkpoint.load(args.checkpoint, numpy=numpy)
     return ckpt, resolve_config(ckpt.env, args.preset, overrides(args), stored=ckpt.config)
 
 
@@ -121,7 +122,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not modes or set(modes) - set(MODES):
         raise ValueError(f"--modes: expected a comma-separated list of {', '.join(MODES)}; got {args.modes!r}")
     check_outputs(args, [args.csv], [args.checkpoint])
-    ckpt, cfg = _load(args)
+    ckpt, cfg = _load(args, numpy=True)
     task = parse_task(args.task)
     shield = frozen_lookahead(ckpt, args.checkpoint, cfg.lookahead, seed=cfg.seed)
     rows = []

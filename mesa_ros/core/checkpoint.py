@@ -61,6 +61,15 @@ def safety_modules(ckpt: Checkpoint, source: str, need_critic: bool = True
     return critic, recovery
 
 
+def require_lookahead(ckpt: Checkpoint, source: str, rehearsal: bool = False) -> None:
+    """The one rule of what a lookahead checkpoint holds (``core/lookahead_model.py``): ``ensemble``,
+    ``catastrophe`` and the policy's ``sac``, and ``rehearsal`` where it is adapted again; else ``ValueError``."""
+    missing = {"ensemble", "catastrophe", "sac", *(["rehearsal"] if rehearsal else [])} - set(ckpt.tensors)
+    if missing:
+        raise ValueError(f"{source} is not a lookahead checkpoint: no module(s) {sorted(missing)}; it holds "
+                         f"{sorted(ckpt.tensors)}")
+
+
 def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], what: str) -> None:
     """``module.load_state_dict(state)`` with errors that name keys and both shapes."""
     own = module.state_dict()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from mesa_ros.core.checkpoint import Checkpoint, safety_modules
+from mesa_ros.core.checkpoint import Checkpoint, require_lookahead, safety_modules
 from mesa_ros.core.config import LookaheadConfig, MesaConfig
 from mesa_ros.core.lookahead import ModelLookahead, StateJudged
 from mesa_ros.core.shield_rule import ShieldDecision, decide
@@ -223,10 +223,7 @@ def frozen_safety(ckpt: Checkpoint, source: str, obs_dim: int, act_dim: int, eps
 def frozen_lookahead(ckpt: Checkpoint, source: str, cfg: LookaheadConfig, seed: int = 0) -> ModelLookahead:
     """A lookahead checkpoint (``core/lookahead_model.py``) as the torch-free model-lookahead shield; the action
     bounds are the policy's (SAC: bias -/+ scale)."""
-    missing = {"ensemble", "catastrophe", "sac"} - set(ckpt.tensors)
-    if missing:
-        raise ValueError(f"{source} is not a lookahead checkpoint: no module(s) {sorted(missing)}; it holds "
-                         f"{sorted(ckpt.tensors)}")
+    require_lookahead(ckpt, source)
     model = FrozenEnsemble(ckpt.tensors["ensemble"], f"{source}: ensemble")
     if cfg.judge == "state":
         model = StateJudged(model, FrozenCatastrophe(ckpt.tensors["catastrophe"], f"{source}: catastrophe"))

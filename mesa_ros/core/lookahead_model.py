@@ -21,9 +21,10 @@ import torch
 
 from mesa_ros.core.carl import EnsembleConfig, ProbabilisticEnsemble, adapt_ensemble, fit_ensemble
 from mesa_ros.core.catastrophe import CatastropheClassifier, fit_catastrophe
-from mesa_ros.core.checkpoint import Checkpoint
+from mesa_ros.core.checkpoint import Checkpoint, require_lookahead
 from mesa_ros.core.config import LookaheadConfig
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset, allocate
+from mesa_ros.core.safety_layer import nonfinite
 
 REHEARSAL = ("s", "a_exec", "s_next", "c")
 
@@ -48,10 +49,7 @@ def fit(train: TransitionDataset, policy: Mapping[str, torch.Tensor], cfg: Looka
 
 def load(ckpt: Checkpoint, cfg: LookaheadConfig, source: str) -> dict[str, Any]:
     """The modules of a lookahead checkpoint read with torch tensors (``ValueError`` naming what is missing)."""
-    missing = {"ensemble", "catastrophe", "rehearsal", "sac"} - set(ckpt.tensors)
-    if missing:
-        raise ValueError(f"{source} is not a lookahead checkpoint: no module(s) {sorted(missing)}; it holds "
-                         f"{sorted(ckpt.tensors)}")
+    require_lookahead(ckpt, source, rehearsal=True)
     ensemble = ProbabilisticEnsemble(ckpt.obs_dim, ckpt.act_dim, cfg.members, cfg.hidden)
     ckpt.load_into("ensemble", ensemble)
     catastrophe = CatastropheClassifier(ckpt.obs_dim, cfg.hidden)
@@ -94,7 +92,5 @@ class LookaheadLayer:
         return {k: v for k, v in self.all.items() if k != "rehearsal"}
 
     def nonfinite(self) -> str:
-        """The modules holding a NaN or infinite value, comma-separated ('' when all are finite)."""
-        def states(v: Any) -> Mapping[str, torch.Tensor]:
-            return v.state_dict() if isinstance(v, torch.nn.Module) else v
-        return ", ".join(k for k, v in self.all.items() if any(not torch.isfinite(x).all() for x in states(v).values()))
+        """Comma-separated ``module.tensor`` names holding NaN or inf ('' when every weight is finite)."""
+        return nonfinite(self.all)

@@ -6,6 +6,7 @@ on a minibatch (``SafetyCritic.update``), then pi_rec on the same states against
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -38,9 +39,14 @@ class SafetyLayer:
 
     def nonfinite(self) -> str:
         """Comma-separated ``module.tensor`` names holding NaN or inf ('' when every weight is finite)."""
-        return ", ".join(f"{name}.{key}" for name, module in self.modules().items()
-                         for key, t in module.state_dict().items()
-                         if t.is_floating_point() and not bool(torch.isfinite(t).all()))
+        return nonfinite(self.modules())
+
+
+def nonfinite(modules: Mapping[str, nn.Module | Mapping[str, torch.Tensor]]) -> str:
+    """Comma-separated ``module.tensor`` names of ``modules`` (modules or state dicts) holding NaN or inf."""
+    return ", ".join(f"{name}.{key}" for name, module in modules.items()
+                     for key, t in (module.state_dict() if isinstance(module, nn.Module) else module).items()
+                     if t.is_floating_point() and not bool(torch.isfinite(t).all()))
 
     def reset_optimizer(self, lr: float) -> None:
         """Fresh Adam at ``lr`` for both networks."""
