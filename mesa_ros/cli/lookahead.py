@@ -24,6 +24,7 @@ import numpy as np
 
 from mesa_ros.cli.common import add_config_args, add_force_arg, check_outputs, overrides, set_threads
 from mesa_ros.core import checkpoint, lookahead_model, online
+from mesa_ros.core.bags import is_bag
 from mesa_ros.core.config import MesaConfig
 from mesa_ros.core.dataset import TransitionDataset, concatenate
 from mesa_ros.core.inference import frozen_lookahead, frozen_policy
@@ -84,8 +85,10 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def _without(paths: list[str], exclude: list[str]) -> list[TransitionDataset]:
-    """The training datasets of ``paths`` minus the files named in ``exclude`` (an unknown name is an error)."""
-    files = [f for p in map(Path, paths) for f in (sorted(p.glob("*.safetensors")) if p.is_dir() else [p])]
+    """The training datasets of ``paths`` minus the files (or bags) named in ``exclude`` (an unknown name is an
+    error); a directory of datasets counts by its files, a bag as one."""
+    files = [f for p in map(Path, paths)
+             for f in (sorted(p.glob("*.safetensors")) if p.is_dir() and not is_bag(p) else [p])]
     unknown = set(exclude) - {f.stem for f in files}
     if unknown:
         raise ValueError(f"--exclude {sorted(unknown)}: no such dataset among {sorted(f.stem for f in files)}")

@@ -4,6 +4,7 @@ Bad input is one line naming what was wrong, and writes nothing."""
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,3 +88,18 @@ def test_bad_input_is_one_line_and_writes_nothing(fitted, capsys, argv, message)
     err = capsys.readouterr().err
     assert err.startswith("mesa-ros lookahead: error:") and message in err and len(err.splitlines()) == 1
     assert not (d / "x.safetensors").exists() and not (d / "x.csv").exists()
+
+
+def test_a_bag_among_the_training_data_is_kept_and_can_be_excluded(fitted, monkeypatch, tmp_path) -> None:
+    """A recording of the graph is one dataset source, not a directory to search for dataset files."""
+    from mesa_ros.cli import lookahead
+
+    bag = tmp_path / "robot_bag"
+    bag.mkdir()
+    (bag / "metadata.yaml").write_text("rosbag2_bagfile_information: {}\n")
+    seen = []
+    monkeypatch.setattr(lookahead, "load_datasets", lambda paths, split: seen.append(paths) or ["loaded"])
+    assert lookahead._without([str(fitted / "train"), str(bag)], ["bfoot"]) == ["loaded"]
+    assert [Path(f).name for f in seen[0]] == ["bthigh.safetensors", "fshin.safetensors", "robot_bag"]
+    lookahead._without([str(fitted / "train"), str(bag)], ["robot_bag"])
+    assert [Path(f).name for f in seen[1]] == ["bfoot.safetensors", "bthigh.safetensors", "fshin.safetensors"]
