@@ -41,14 +41,14 @@ class SafetyLayer:
         """Comma-separated ``module.tensor`` names holding NaN or inf ('' when every weight is finite)."""
         return nonfinite(self.modules())
 
+    def reset_optimizer(self, lr: float) -> None:
+        """Fresh Adam at ``lr`` for both networks."""
+        self.critic.reset_optimizer(lr)
+        self.recovery.reset_optimizer(lr)
+
 
 def nonfinite(modules: Mapping[str, nn.Module | Mapping[str, torch.Tensor]]) -> str:
     """Comma-separated ``module.tensor`` names of ``modules`` (modules or state dicts) holding NaN or inf."""
     return ", ".join(f"{name}.{key}" for name, module in modules.items()
                      for key, t in (module.state_dict() if isinstance(module, nn.Module) else module).items()
                      if t.is_floating_point() and not bool(torch.isfinite(t).all()))
-
-    def reset_optimizer(self, lr: float) -> None:
-        """Fresh Adam at ``lr`` for both networks."""
-        self.critic.reset_optimizer(lr)
-        self.recovery.reset_optimizer(lr)
