@@ -136,8 +136,13 @@ def save_checkpoint(path: str | os.PathLike, cfg: MesaConfig, method: Method, sp
 
 def load_checkpoint(path: str | os.PathLike, env: str | None = None, method: str | None = None,
                     preset: str | None = None, overrides: Sequence[str] = ()) -> Run:
-    """Restore a checkpoint (see ``resolve_config`` for the config; ``method`` defaults to the stored one)."""
-    ckpt = checkpoint.load(path, env=env)
+    """Restore a checkpoint file (see ``resolve_config`` for the config; ``method`` defaults to the stored one)."""
+    return restore_run(checkpoint.load(path, env=env), path, method, preset, overrides)
+
+
+def restore_run(ckpt: checkpoint.Checkpoint, path: str | os.PathLike, method: str | None = None,
+                preset: str | None = None, overrides: Sequence[str] = ()) -> Run:
+    """``load_checkpoint`` of a checkpoint already read (``path`` names it in errors)."""
     name = method or ckpt.extra.get("method")
     if name is None:
         raise ValueError(f"checkpoint {path} names no method; pass --method")

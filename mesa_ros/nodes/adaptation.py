@@ -39,7 +39,7 @@ from mesa_ros.core.learner import Learner
 from mesa_ros.core.lifecycle import Effect, Lifecycle, Phase
 from mesa_ros.core.lookahead_model import LookaheadLayer
 from mesa_ros.core.methods import adapt_stage, get_method
-from mesa_ros.core.restore import env_spaces, load_checkpoint, save_checkpoint
+from mesa_ros.core.restore import env_spaces, load_checkpoint, restore_run, save_checkpoint
 from mesa_ros.core.safety_layer import SafetyLayer
 from mesa_ros.envs import env_class
 from mesa_ros.nodes import msgs, qos
@@ -112,7 +112,7 @@ class AdaptationNode(Node):
             self.lookahead = LookaheadLayer(lookahead_model.load(offline, self.cfg.lookahead, path))
             self.method_name = "lookahead"
         else:
-            self._safety_layer_method(load_checkpoint(path, env=self.env), method, steps, lr, path)
+            self._safety_layer_method(restore_run(offline, path), method, steps, lr, path)
         self.save_adapted = declare(
             self,
             "save_adapted",
