@@ -182,10 +182,10 @@ class FrozenEnsemble:
         logvar = self.max_logvar - _softplus(self.max_logvar - logvar)
         return mean, self.min_logvar + _softplus(logvar - self.min_logvar), out[:, -1]
 
-    def step(self, s: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """s' sampled from each row's member, and that member's catastrophe probability."""
+    def step(self, s: np.ndarray, a: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """s' sampled from each row's member with the standard normal ``noise`` (N, obs_dim), and that member's
+        catastrophe probability."""
         mean, logvar, logit = self.predict(s, a)
-        noise = rng.standard_normal(mean.shape, dtype=np.float32)
         delta = (mean + noise * np.exp(0.5 * logvar)) * self.y_std + self.y_mean
         return s + delta, _sigmoid(logit)
 

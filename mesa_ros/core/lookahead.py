@@ -8,12 +8,14 @@ Q_risk (paper sec. 2.3):
         s_0^p = s,  s_{t+1}^p ~ f_{p mod E}(s_t^p, a_t^p),  a_t^p = a_t for t < m, pi_task(s_t^p) after,
 
 the share of P particles (particle p follows member p mod E for the whole horizon, PETS' TS-infinity) that
-predict a catastrophe within H steps; c_hat is the ensemble's transition head or, with ``StateJudged``, a
-classifier of the predicted next state (``core/catastrophe.py``: a fault changes the dynamics, not what a
-fall is). The eps rule is the paper's: a_exec = a_task if risk(s, a_task) <=
-eps_risk; otherwise, in place of pi_rec, the first action of the least risky of K candidate sequences
-(a_task + N(0, sigma^2), then ``perturbed_steps - 1`` steps of N(0, sigma^2), clipped to the action bounds),
-a_task itself among them; ties go to the first action closest to a_task, so the override stays near the task.
+predict a catastrophe within H steps (with ``common_noise`` particle p meets the same model-noise draws in every
+sequence of one decision: the candidates are then compared on the same P futures, common random numbers);
+c_hat is the ensemble's transition head or, with ``StateJudged``, a classifier of the predicted next state
+(``core/catastrophe.py``: a fault changes the dynamics, not what a fall is). The eps rule is the paper's:
+a_exec = a_task if risk(s, a_task) <= eps_risk; otherwise, in place of pi_rec, the first action of the least
+risky of K candidate sequences (a_task + N(0, sigma^2), then ``perturbed_steps - 1`` steps of N(0, sigma^2),
+clipped to the action bounds), a_task itself among them; ties go to the first action closest to a_task, so the
+override stays near the task.
 
 Why: on this project's robot the deployed gait's falls under a new fault are not in the kind of data Q_risk
 learns from, and the meta-learned critic stays at 0.00-0.09 before them, while the adapted model's risk is
@@ -41,9 +43,10 @@ class Model(Protocol):
     (``inference.FrozenEnsemble``)."""
 
     members: int
+    obs_dim: int
     act_dim: int
 
-    def step(self, s: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]: ...
+    def step(self, s: np.ndarray, a: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class StateJudged:
@@ -52,10 +55,10 @@ class StateJudged:
 
     def __init__(self, model: Model, catastrophe: Callable[[np.ndarray], np.ndarray]) -> None:
         self.model, self.catastrophe = model, catastrophe
-        self.members, self.act_dim = model.members, model.act_dim
+        self.members, self.obs_dim, self.act_dim = model.members, model.obs_dim, model.act_dim
 
-    def step(self, s: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        s_next, _ = self.model.step(s, a, rng)
+    def step(self, s: np.ndarray, a: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s_next, _ = self.model.step(s, a, noise)
         return s_next, self.catastrophe(s_next)
 
 
@@ -74,16 +77,20 @@ class ModelLookahead:
 
     def risk(self, obs: np.ndarray, sequences: np.ndarray) -> np.ndarray:
         """risk(s, a_{0:m-1}) of each sequence (K, m, A) (NaN: the policy's action there): (K,)."""
-        k, P = len(sequences), self.cfg.particles
+        k, P, H = len(sequences), self.cfg.particles, self.cfg.horizon
         s = np.repeat(np.asarray(obs, dtype=np.float32)[None], k * P, 0)
         seq = np.repeat(np.asarray(sequences, dtype=np.float32), P, 0)
+        if self.cfg.common_noise:  # particle p meets the same draws in every sequence: (H, P, S) tiled to (H, kP, S)
+            noise = np.tile(self.rng.standard_normal((H, P, self.model.obs_dim), dtype=np.float32), (1, k, 1))
+        else:
+            noise = self.rng.standard_normal((H, k * P, self.model.obs_dim), dtype=np.float32)
         fell = np.zeros(k * P, dtype=bool)
-        for t in range(self.cfg.horizon):
+        for t in range(H):
             a = seq[:, t] if t < seq.shape[1] else np.full((k * P, self.model.act_dim), np.nan, np.float32)
             open_ = np.isnan(a)
             if open_.any():
                 a = np.where(open_, self.policy(s).astype(np.float32, copy=False), a)
-            s, p_catastrophe = self.model.step(s, a, self.rng)
+            s, p_catastrophe = self.model.step(s, a, noise[t])
             fell |= p_catastrophe > 0.5
         return fell.reshape(k, P).mean(1)
 

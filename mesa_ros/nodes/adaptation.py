@@ -47,6 +47,10 @@ from mesa_ros.nodes.defaults import default_checkpoint
 from mesa_ros.nodes.params import declare
 from mesa_ros.nodes.runner import run_node
 
+# Post-fault transitions before phase 2 of a critic (mesa / multitask / rrl): chosen on the training folds only
+# (docs/results.md, "Phase 2 on the robot"); the lookahead's own default is in its checkpoint's config.
+PHASE2_TRANSITIONS = 1000
+
 
 class AdaptationNode(Node):
     def __init__(self) -> None:
@@ -56,8 +60,9 @@ class AdaptationNode(Node):
                          read_only=True)
         policy = declare(self, "policy_checkpoint", "", "task policy for the critic targets a' ~ pi_task(s'); '' = "
                          "the shipped default", read_only=True)
-        self.transitions = declare(self, "transitions", 1000, "post-fault transitions collected before phase 2",
-                                   low=1, high=10**7, read_only=True)
+        transitions = declare(self, "transitions", -1, "post-fault transitions collected before phase 2; -1 = the "
+                              f"method's default (mesa / multitask / rrl: {PHASE2_TRANSITIONS}; lookahead: its "
+                              "checkpoint config's lookahead.post_transitions)", low=-1, high=10**7, read_only=True)
         steps = declare(self, "steps", -1, "phase-2 Adam steps M (method lookahead: of its model); -1 = the "
                         "checkpoint config's (paper: 500)",
                         low=-1, high=10**6, read_only=True)
@@ -113,6 +118,8 @@ class AdaptationNode(Node):
             self.method_name = "lookahead"
         else:
             self._safety_layer_method(restore_run(offline, path), method, steps, lr, path)
+        default = self.cfg.lookahead.post_transitions if self.lookahead is not None else PHASE2_TRANSITIONS
+        self.transitions = default if transitions < 0 else transitions
         self.save_adapted = declare(
             self,
             "save_adapted",

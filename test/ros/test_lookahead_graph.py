@@ -5,11 +5,10 @@ the adapted checkpoint it used is written."""
 from __future__ import annotations
 
 import torch
-import yaml
 
 from mesa_ros.core import checkpoint
+from mesa_ros.core.config import LookaheadConfig
 from mesa_ros.nodes.defaults import default_checkpoint
-from mesa_ros.paths import config_file
 
 from observer import shielded_run
 
@@ -18,14 +17,10 @@ PARTICLES = 20  # the shipped lookahead's config: risk is a share of 20 particle
 
 
 def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_risk(tmp_path, ros_env) -> None:
-    params = yaml.safe_load(config_file("cheetah_fault.yaml").read_text())
-    params["adaptation"]["ros__parameters"].update(transitions=200, steps=50)  # CI-sized phase 2
-    params_file = tmp_path / "params.yaml"
-    params_file.write_text(yaml.safe_dump(params))
     shipped = default_checkpoint("HalfCheetah-Disabled", "lookahead")
     adapted = tmp_path / "adapted.safetensors"
-    stamped = shielded_run(tmp_path / "bag", ros_env, FAULT_STEP, AFTER_SHIELD, f"params_file:={params_file}",
-                           f"safety_checkpoint:={shipped}", "adapt_method:=lookahead", f"adapted_checkpoint:={adapted}")
+    stamped = shielded_run(tmp_path / "bag", ros_env, FAULT_STEP, AFTER_SHIELD, f"safety_checkpoint:={shipped}",
+                           "adapt_method:=lookahead", f"adapted_checkpoint:={adapted}")
     decisions = [d for _, d in stamped]
     shielded = [d for d in decisions if d["shield_enabled"]]
     assert 0 < sum(d["overridden"] for d in shielded) < 0.5 * len(shielded)  # it acts, on a minority of the steps
@@ -36,5 +31,6 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
 
     used, fitted = checkpoint.load(adapted), checkpoint.load(shipped)
     assert sorted(used.tensors) == ["catastrophe", "ensemble", "rehearsal", "sac"]
-    assert used.extra["post_transitions"] == 200
+    # the node's defaults (transitions: -1, steps: -1) are the checkpoint config's post_transitions and adapt_steps
+    assert used.extra["post_transitions"] == LookaheadConfig().post_transitions == 100
     assert not torch.equal(used.tensors["ensemble"]["out.weight"], fitted.tensors["ensemble"]["out.weight"])

@@ -1,0 +1,105 @@
+"""Where does a lookahead-shielded episode still fall: no warning (the model) or no escape (the search)?
+
+Runs ``--episodes`` episodes exactly as ``mesa-ros lookahead evaluate --modes shield`` does (same seed, same
+draws: the shield is called unchanged) and records, at every step, the risk of a_task and, on the steps where
+the shield searched, the least risk among the candidates, how many candidates share it and whether the pick
+overrode a_task. For each episode that ends in a fall the last ``--tail`` steps are printed, and a summary
+counts the falls without any warning in their last ``--tail`` steps, with a warning but the search's best
+candidate no safer than the threshold ("no escape predicted"), and with a predicted escape that failed.
+Meant for *training* faults (validation folds).
+
+    python scripts/lookahead_trace.py runs/la/fold_bthigh_adapted.safetensors --task '{"power_scale": {"bthigh": 0}}' \
+        --episodes 100 --seed 1 --set lookahead.horizon=15
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mesa_ros.core import checkpoint, online
+from mesa_ros.core.inference import frozen_lookahead
+from mesa_ros.core.lookahead import ModelLookahead
+from mesa_ros.core.restore import resolve_config
+from mesa_ros.core.shield_rule import ShieldDecision
+from mesa_ros.core.tasks import parse_task
+
+
+@dataclass
+class Trace:
+    """Per-step records of the current episode: (risk of a_task, least candidate risk or NaN, ties, override)."""
+
+    rows: list[tuple[float, float, int, bool]] = field(default_factory=list)
+
+
+class TracedLookahead:
+    """``ModelLookahead.__call__`` step for step (the same random draws), recording what it saw."""
+
+    def __init__(self, shield: ModelLookahead) -> None:
+        self.shield, self.trace = shield, Trace()
+
+    def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
+        sh = self.shield
+        a_task = np.asarray(a_task, dtype=np.float32)
+        risk = sh.risk_of(obs, a_task)
+        if risk <= sh.eps_risk:
+            self.trace.rows.append((risk, float("nan"), 0, False))
+            return ShieldDecision(a_task, False, risk)
+        cand = sh.candidates(a_task)
+        risks = sh.risk(obs, cand)
+        best = np.flatnonzero(risks == risks.min())
+        pick = int(best[np.argmin(np.linalg.norm(cand[best, 0] - a_task, axis=1))])
+        self.trace.rows.append((risk, float(risks.min()), len(best), pick != 0))
+        return ShieldDecision(cand[pick, 0], pick != 0, risk)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint")
+    parser.add_argument("--task", required=True, help="JSON task, e.g. a training fault")
+    parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--tail", type=int, default=15)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    ckpt = checkpoint.load(args.checkpoint, numpy=True)
+    cfg = resolve_config(ckpt.env, None, [*args.set, f"seed={args.seed}"], stored=ckpt.config)
+    shield = TracedLookahead(frozen_lookahead(ckpt, args.checkpoint, cfg.lookahead, seed=cfg.seed))
+    traces: list[Trace] = []
+    original = online.play_episode
+
+    def play(env, act, g, *a, **k):  # noqa: ANN001, ANN202 (the one episode loop, with a new trace per episode)
+        shield.trace = Trace()
+        stats = original(env, act, g, *a, **k)
+        traces.append(shield.trace)
+        return stats
+
+    online.play_episode = play
+    rows = online.evaluate_policy(cfg, parse_task(args.task), shield.shield.policy, shield, episodes=args.episodes,
+                                  seed=cfg.seed)
+    eps = shield.shield.eps_risk
+    kinds = {"no warning": 0, "no escape predicted": 0, "predicted escape failed": 0}
+    for i, (row, trace) in enumerate(zip(rows, traces)):
+        if not row["violation"]:
+            continue
+        tail = trace.rows[-args.tail:]
+        warned = [r for r in tail if r[0] > eps]
+        escape = [r for r in warned if r[1] <= eps]
+        kind = "no warning" if not warned else "predicted escape failed" if escape else "no escape predicted"
+        kinds[kind] += 1
+        print(f"episode {i + 1}: fell after {row['steps']} steps ({kind})")
+        print("  risk(a_task): " + " ".join(f"{r[0]:.2f}" for r in tail))
+        print("  best cand.:   " + " ".join("  -  " if np.isnan(r[1]) else f"{r[1]:.2f}" for r in tail))
+        print("  override:     " + " ".join("  X  " if r[3] else "  .  " for r in tail))
+    searched = [r for t in traces for r in t.rows if not np.isnan(r[1])]
+    steps = sum(len(t.rows) for t in traces)
+    falls = sum(bool(r["violation"]) for r in rows)
+    print(f"{falls} falls in {len(rows)} episodes ({steps} steps); searched on {len(searched)} steps, "
+          f"overrode on {sum(r[3] for r in searched)}; least candidate risk > eps on "
+          f"{sum(r[1] > eps for r in searched)} of them, = 1.0 on {sum(r[1] >= 1.0 for r in searched)}")
+    print("falls by kind: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
+
+
+if __name__ == "__main__":
+    main()
