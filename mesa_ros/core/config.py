@@ -176,8 +176,6 @@ class LookaheadConfig:
     candidates: int = 32  # K perturbed action sequences tried when a_task is too risky
     sigma: float = 0.6  # std of the perturbations (action units; the simulator bound's value)
     perturbed_steps: int = 1  # m: steps of each candidate perturbed before the policy takes over
-    common_noise: bool = False  # every sequence of one decision meets the same P model-noise draws (common random
-    # numbers: the candidates' risks differ by their actions, not by their draws)
     judge: str = "transition"  # catastrophe of a model step: "transition" (CARL's head) or "state" (c_hat(s'))
     members: int = 5  # CARL / PETS: 5
     hidden: tuple[int, ...] = (200, 200)  # CARL ref half-cheetah: 5 x 200
@@ -186,6 +184,8 @@ class LookaheadConfig:
     adapt_steps: int = 250  # Adam steps on training + post-fault transitions; with post_transitions chosen on the
     # training fold bthigh (falls within noise of 2,000 steps, an eighth of the compute; docs/results.md "Time to safe")
     post_transitions: int = 100  # post-fault transitions the adaptation node collects first (5 s at 20 Hz)
+    refine_transitions: int = 1_000  # then, with this many, the model is adapted again on all of them (0: never) ...
+    refine_steps: int = 2_000  # ... in this many Adam steps (the defaults before post_transitions: docs/results.md)
     post_share: float = 0.5  # share of the post-fault transitions in the adaptation's data
     catastrophe_steps: int = 10_000  # Adam steps of the state classifier c_hat(s')
     rehearsal: int = 10_000  # training transitions kept in the checkpoint for the adaptation's mix (1.6 MB)
@@ -291,7 +291,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "catastrophe_threshold": _UNIT, "weight_decay": _NONNEG,
     "candidates": _NONNEG, "sigma": _NONNEG, "perturbed_steps": _AT_LEAST_1, "adapt_steps": _NONNEG,
     "post_share": (0, 1, True, True), "catastrophe_steps": _AT_LEAST_1, "rehearsal": _AT_LEAST_1,
-    "post_transitions": _AT_LEAST_1,
+    "post_transitions": _AT_LEAST_1, "refine_transitions": _NONNEG, "refine_steps": _AT_LEAST_1,
     "clip": _POSITIVE, "drift": _POSITIVE, "margin": (1, None, False, False), "clear_steps": _AT_LEAST_1,
 }
 

@@ -8,10 +8,9 @@ Q_risk (paper sec. 2.3):
         s_0^p = s,  s_{t+1}^p ~ f_{p mod E}(s_t^p, a_t^p),  a_t^p = a_t for t < m, pi_task(s_t^p) after,
 
 the share of P particles (particle p follows member p mod E for the whole horizon, PETS' TS-infinity) that
-predict a catastrophe within H steps (with ``common_noise`` particle p meets the same model-noise draws in every
-sequence of one decision: the candidates are then compared on the same P futures, common random numbers);
-c_hat is the ensemble's transition head or, with ``StateJudged``, a classifier of the predicted next state
-(``core/catastrophe.py``: a fault changes the dynamics, not what a fall is). The eps rule is the paper's:
+predict a catastrophe within H steps; c_hat is the ensemble's transition head or, with ``StateJudged``, a
+classifier of the predicted next state (``core/catastrophe.py``: a fault changes the dynamics, not what a fall
+is). The eps rule is the paper's:
 a_exec = a_task if risk(s, a_task) <= eps_risk; otherwise, in place of pi_rec, the first action of the least
 risky of K candidate sequences (a_task + N(0, sigma^2), then ``perturbed_steps - 1`` steps of N(0, sigma^2),
 clipped to the action bounds), a_task itself among them; ties go to the first action closest to a_task, so the
@@ -80,10 +79,7 @@ class ModelLookahead:
         k, P, H = len(sequences), self.cfg.particles, self.cfg.horizon
         s = np.repeat(np.asarray(obs, dtype=np.float32)[None], k * P, 0)
         seq = np.repeat(np.asarray(sequences, dtype=np.float32), P, 0)
-        if self.cfg.common_noise:  # particle p meets the same draws in every sequence: (H, P, S) tiled to (H, kP, S)
-            noise = np.tile(self.rng.standard_normal((H, P, self.model.obs_dim), dtype=np.float32), (1, k, 1))
-        else:
-            noise = self.rng.standard_normal((H, k * P, self.model.obs_dim), dtype=np.float32)
+        noise = self.rng.standard_normal((H, k * P, self.model.obs_dim), dtype=np.float32)  # each particle its own
         fell = np.zeros(k * P, dtype=bool)
         for t in range(H):
             a = seq[:, t] if t < seq.shape[1] else np.full((k * P, self.model.act_dim), np.nan, np.float32)

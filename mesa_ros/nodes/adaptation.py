@@ -10,7 +10,8 @@ checkpoint) the model-lookahead shield's ensemble, ``core.lookahead_model``; run
 thread would fight the message callbacks for the GIL and run many times slower; messages meanwhile wait
 in the deep subscription queues) -> ``shielding``: the adapted weights are sent to the safety monitor
 (latched weights topic) and, once the monitor reports them in use, its shield is enabled; critic and
-recovery keep learning online and are re-sent every ``publish_every`` steps (the lookahead's model does not).
+recovery keep learning online and are re-sent every ``publish_every`` steps (the lookahead's model is adapted once
+more, on all post-fault transitions, when ``lookahead.refine_transitions`` of them are in, and re-sent).
 Another fault change restarts collection (transitions stamped before it are never used); the robot healthy again (the
 simulator's clear event or ``~/fault_cleared``) disarms the shield and reloads the monitor's own
 checkpoint (its pre-fault state); with ``detect``, the detector's return to healthy dynamics does the same.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -135,6 +137,7 @@ class AdaptationNode(Node):
         self.metrics: dict[str, float] = {}
         self.nonfinite = self.refused = ""  # shown as ERROR in /diagnostics until the next fault change
         self.steps_since_publish = self.last_stamp = 0
+        self.refine_at = 0  # the lookahead: post-fault transitions at which its model is adapted again (0: not)
         self.sent_id = self.awaited_id = self.awaited_epoch = 0  # ids of the weights sent / awaited in use
 
         self.pub_weights = self.create_publisher(UInt8MultiArray, wire.WEIGHTS, qos.LATCHED)
@@ -242,7 +245,7 @@ class AdaptationNode(Node):
             if effect is Effect.DISARM:
                 disarm = self._request_enable(False)
             elif effect is Effect.RESTORE_OFFLINE:
-                self.layer, self.learner, self.nonfinite, self.refused = None, None, "", ""
+                self.layer, self.learner, self.nonfinite, self.refused, self.refine_at = None, None, "", "", 0
                 if disarm is None:
                     self.reload_client.call_async(Trigger.Request())
                 else:  # reload once the shield is off (a critic-only checkpoint cannot be loaded under a live shield)
@@ -275,6 +278,8 @@ class AdaptationNode(Node):
             self.learner = Learner(safety=self.layer, risk_buffer=self.buffer, task_policy=self.task_policy,
                                    every=self.online_every, critic_batch=self.cfg.critic.batch_size)
         self.adapt_seconds = time.monotonic() - start
+        refine = self.cfg.lookahead.refine_transitions if self.lookahead is not None else 0
+        self.refine_at = refine if refine > len(test_data) else 0  # 0: no second adaptation
         if self.save_adapted:
             try:
                 path = self._save_adapted(len(test_data))
@@ -316,13 +321,30 @@ class AdaptationNode(Node):
                                       f"{self.transitions} transitions): {result.message}")
 
     def _learn_online(self, new_steps: int) -> None:
-        if self.learner is None:  # the lookahead's model does not learn online
+        if self.learner is None:  # the lookahead's model: adapted once more when enough post-fault data are in
+            if self.refine_at and len(self.buffer) >= self.refine_at:
+                self._refine()
             return
         self.learner.learn(new_steps)
         self.steps_since_publish += new_steps
         if self.steps_since_publish >= self.publish_every:
             self.steps_since_publish = 0
             self._send_weights()
+
+    def _refine(self) -> None:
+        """The lookahead's offline model adapted again, on all post-fault transitions so far, and sent."""
+        self.refine_at, start = 0, time.monotonic()
+        post = self.buffer.to_dataset(DatasetMetadata(self.env, {}, "test", "ros_graph"))
+        cfg = replace(self.cfg.lookahead, adapt_steps=self.cfg.lookahead.refine_steps)
+        self.layer, self.metrics = self.lookahead.adapt(post, cfg, self.rng)
+        self.get_logger().warning(f"lookahead model adapted again on {len(post)} post-fault transitions "
+                                  f"({time.monotonic() - start:.2f} s); sent to the monitor")
+        if self.save_adapted:
+            try:
+                self._save_adapted(len(post))
+            except OSError as exc:
+                self.get_logger().error(f"could not write the adapted safety layer to {self.save_adapted}: {exc}")
+        self._send_weights()
 
     def _send_weights(self) -> bool:
         """Send the layer to the monitor with a fresh id; False (and ERROR in /diagnostics) if a weight is not

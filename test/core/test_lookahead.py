@@ -89,26 +89,6 @@ def test_a_risky_task_action_is_replaced_by_a_safe_action_and_a_safe_one_kept(fi
     assert not kept.overridden and kept.action[0] == 0.5 and kept.risk < 0.1
 
 
-class NoisyCliff:
-    """The cliff with a wide model noise: s' = s + 0.3 a + 0.3 noise, a catastrophe when s' > 1."""
-
-    members, obs_dim, act_dim = 5, 1, 1
-
-    def step(self, s: np.ndarray, a: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s_next = s + 0.3 * a + 0.3 * noise
-        return s_next, (s_next[:, 0] > 1).astype(np.float32)
-
-
-def test_with_common_noise_the_candidates_meet_the_same_futures():
-    bounds = np.array([-1.0]), np.array([1.0])
-    copies = np.full((16, 1, 1), 1.0, np.float32)  # 16 copies of one sequence from 0.7: a coin flip at the edge
-    guard = ModelLookahead(NoisyCliff(), back_off, *bounds, LookaheadConfig(horizon=1, common_noise=True), seed=0)
-    common = guard.risk(np.array([0.7], np.float32), copies)
-    assert np.all(common == common[0]) and 0 < common[0] < 1  # one set of 20 futures for all 16 copies
-    guard = ModelLookahead(NoisyCliff(), back_off, *bounds, LookaheadConfig(horizon=1), seed=0)
-    assert len(set(guard.risk(np.array([0.7], np.float32), copies).tolist())) > 1  # 16 x 20 independent futures
-
-
 def test_the_state_classifier_knows_where_the_cliff_is(fall):
     p = fall(np.array([[0.5], [0.9], [1.1], [1.5]], np.float32))
     assert p[0] < 0.1 and p[1] < 0.5 < p[2] and p[3] > 0.9

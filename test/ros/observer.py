@@ -21,10 +21,10 @@ MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
 
 
 def shielded_run(bag: Path, ros_env: dict[str, str], fault_step: int, after_shield: int,
-                 *launch_args: str) -> list[tuple[int, dict[str, float]]]:
+                 *launch_args: str) -> tuple[list[tuple[int, dict[str, float]]], str]:
     """``cheetah_fault`` with a fault at ``fault_step``, stopped ``after_shield`` steps after the shield came on,
     recorded to ``bag``; the monitor's decisions from the bag as (stamp, values), after checking that the graph
-    ended as asked and decided on each of those steps once."""
+    ended as asked and decided on each of those steps once, and the launcher's log."""
     cmd = [str(MESA_ROS), "launch", "cheetah_fault", f"fault_step:={fault_step}", "max_steps:=20000",
            f"steps_after_shield:={after_shield}", "record_bag:=true", f"bag_dir:={bag}", *launch_args]
     result = subprocess.run(cmd, env=ros_env, capture_output=True, text=True, timeout=400)
@@ -34,7 +34,7 @@ def shielded_run(bag: Path, ros_env: dict[str, str], fault_step: int, after_shie
     stamped = [wire.parse_values(msg) for _, _, msg in read_messages(bag, {wire.RISK})]
     # one decision per state until the simulator stopped; reset states and the last state add a few stamps
     assert after_shield <= len({stamp for stamp, d in stamped if d["shield_enabled"]}) <= after_shield + 20
-    return stamped
+    return stamped, log
 
 
 class Observer(Peer):

@@ -1,7 +1,8 @@
 """The graph with the shipped lookahead checkpoint (``adapt_method:=lookahead``): the adaptation node adapts its
 model on the post-fault transitions and sends it; the safety monitor runs the model-lookahead shield with it,
 overrides on a minority of the policy's own post-fault steps and only where the model's risk exceeds eps_risk;
-the adapted checkpoint it used is written."""
+once more post-fault data are in, the model is adapted again and the monitor swaps to it; the adapted checkpoint
+it used is written."""
 from __future__ import annotations
 
 import torch
@@ -17,10 +18,15 @@ PARTICLES = 20  # the shipped lookahead's config: risk is a share of 20 particle
 
 
 def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_risk(tmp_path, ros_env) -> None:
-    shipped = default_checkpoint("HalfCheetah-Disabled", "lookahead")
+    shipped = checkpoint.load(default_checkpoint("HalfCheetah-Disabled", "lookahead"))
+    # the shipped model with a CI-sized second adaptation: on all post-fault transitions once 300 are in
+    refine = {"refine_transitions": 300, "refine_steps": 250}
+    cfg = {**shipped.config, "lookahead": {**shipped.config["lookahead"], **refine}}
+    offline = checkpoint.save(tmp_path / "lookahead.safetensors", shipped.tensors, shipped.env, shipped.obs_dim,
+                              shipped.act_dim, cfg, shipped.extra)
     adapted = tmp_path / "adapted.safetensors"
-    stamped = shielded_run(tmp_path / "bag", ros_env, FAULT_STEP, AFTER_SHIELD, f"safety_checkpoint:={shipped}",
-                           "adapt_method:=lookahead", f"adapted_checkpoint:={adapted}")
+    stamped, log = shielded_run(tmp_path / "bag", ros_env, FAULT_STEP, AFTER_SHIELD, f"safety_checkpoint:={offline}",
+                                "adapt_method:=lookahead", f"adapted_checkpoint:={adapted}")
     decisions = [d for _, d in stamped]
     shielded = [d for d in decisions if d["shield_enabled"]]
     assert 0 < sum(d["overridden"] for d in shielded) < 0.5 * len(shielded)  # it acts, on a minority of the steps
@@ -29,8 +35,13 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
         assert not d["overridden"] or d["q_risk"] > d["eps_risk"], d  # an override only where the model flags risk
     assert not any(d["overridden"] for d in decisions if not d["shield_enabled"])
 
-    used, fitted = checkpoint.load(adapted), checkpoint.load(shipped)
+    # the node's defaults (transitions: -1, steps: -1): the checkpoint config's post_transitions and adapt_steps
+    assert f"{LookaheadConfig().post_transitions} transitions)" in log and LookaheadConfig().post_transitions == 100
+    # then the second adaptation: the monitor swaps to its weights under the live shield
+    ids = [int(d["weights_id"]) for d in shielded]
+    assert ids[0] > 0 and ids[-1] > ids[0] and ids == sorted(ids), sorted(set(ids))
+    assert "lookahead model adapted again on 300 post-fault transitions" in log
+    used, fitted = checkpoint.load(adapted), shipped
     assert sorted(used.tensors) == ["catastrophe", "ensemble", "rehearsal", "sac"]
-    # the node's defaults (transitions: -1, steps: -1) are the checkpoint config's post_transitions and adapt_steps
-    assert used.extra["post_transitions"] == LookaheadConfig().post_transitions == 100
+    assert used.extra["post_transitions"] == 300  # the file holds what the monitor used last
     assert not torch.equal(used.tensors["ensemble"]["out.weight"], fitted.tensors["ensemble"]["out.weight"])

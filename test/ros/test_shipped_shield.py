@@ -8,7 +8,7 @@ FAULT_STEP, AFTER_SHIELD = 200, 600
 
 
 def test_shipped_shield_overrides_a_minority_where_the_critic_flags_risk(tmp_path, ros_env) -> None:
-    stamped = shielded_run(tmp_path / "bag", ros_env, FAULT_STEP, AFTER_SHIELD)  # shipped checkpoints, fshin
+    stamped, _ = shielded_run(tmp_path / "bag", ros_env, FAULT_STEP, AFTER_SHIELD)  # shipped checkpoints, fshin
     decisions = [d for _, d in stamped]
     shielded = [d for d in decisions if d["shield_enabled"]]
     assert sum(d["overridden"] for d in shielded) < 0.5 * len(shielded)  # a minority of the steps
