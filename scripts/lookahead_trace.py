@@ -2,10 +2,10 @@
 
 Runs ``--episodes`` episodes exactly as ``mesa-ros lookahead evaluate --modes shield`` does (same seed, same
 draws: the shield is called unchanged) and records, at every step, the risk of a_task and, on the steps where
-the shield searched, the least risk among the candidates, how many candidates share it and whether the pick
+the shield searched, the picked candidate's risk, how many candidates share it and whether the pick
 overrode a_task. For each episode that ends in a fall the last ``--tail`` steps are printed, and a summary
-counts the falls without any warning in their last ``--tail`` steps, with a warning but the search's best
-candidate no safer than the threshold ("no escape predicted"), and with a predicted escape that failed.
+counts the falls without any warning in their last ``--tail`` steps, with a warning but the search's pick no
+safer than the threshold ("no escape predicted"), and with a predicted escape that failed.
 Meant for *training* faults (validation folds).
 
     python scripts/lookahead_trace.py runs/la/fold_bthigh_adapted.safetensors --task '{"power_scale": {"bthigh": 0}}' \
@@ -28,13 +28,14 @@ from mesa_ros.core.tasks import parse_task
 
 @dataclass
 class Trace:
-    """Per-step records of the current episode: (risk of a_task, least candidate risk or NaN, ties, override)."""
+    """Per-step records of the current episode: (risk of a_task, the picked candidate's risk or NaN, how many
+    candidates share the least risk, override)."""
 
     rows: list[tuple[float, float, int, bool]] = field(default_factory=list)
 
 
 class TracedLookahead:
-    """``ModelLookahead.__call__`` step for step (the same random draws), recording what it saw."""
+    """``ModelLookahead.__call__`` step for step (its own calls, the same random draws), recording what it saw."""
 
     def __init__(self, shield: ModelLookahead) -> None:
         self.shield, self.trace = shield, Trace()
@@ -46,11 +47,8 @@ class TracedLookahead:
         if risk <= sh.eps_risk:
             self.trace.rows.append((risk, float("nan"), 0, False))
             return ShieldDecision(a_task, False, risk)
-        cand = sh.candidates(a_task)
-        risks = sh.risk(obs, cand)
-        best = np.flatnonzero(risks == risks.min())
-        pick = int(best[np.argmin(np.linalg.norm(cand[best, 0] - a_task, axis=1))])
-        self.trace.rows.append((risk, float(risks.min()), len(best), pick != 0))
+        cand, risks, pick = sh.search(obs, a_task)
+        self.trace.rows.append((risk, float(risks[pick]), int(np.sum(risks == risks.min())), pick != 0))
         return ShieldDecision(cand[pick, 0], pick != 0, risk)
 
 
@@ -90,13 +88,13 @@ def main() -> None:
         kinds[kind] += 1
         print(f"episode {i + 1}: fell after {row['steps']} steps ({kind})")
         print("  risk(a_task): " + " ".join(f"{r[0]:.2f}" for r in tail))
-        print("  best cand.:   " + " ".join("  -  " if np.isnan(r[1]) else f"{r[1]:.2f}" for r in tail))
+        print("  picked cand.: " + " ".join("  -  " if np.isnan(r[1]) else f"{r[1]:.2f}" for r in tail))
         print("  override:     " + " ".join("  X  " if r[3] else "  .  " for r in tail))
     searched = [r for t in traces for r in t.rows if not np.isnan(r[1])]
     steps = sum(len(t.rows) for t in traces)
     falls = sum(bool(r["violation"]) for r in rows)
     print(f"{falls} falls in {len(rows)} episodes ({steps} steps); searched on {len(searched)} steps, "
-          f"overrode on {sum(r[3] for r in searched)}; least candidate risk > eps on "
+          f"overrode on {sum(r[3] for r in searched)}; picked candidate's risk > eps on "
           f"{sum(r[1] > eps for r in searched)} of them, = 1.0 on {sum(r[1] >= 1.0 for r in searched)}")
     print("falls by kind: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
 

@@ -76,6 +76,11 @@ class ModelLookahead:
 
     def risk(self, obs: np.ndarray, sequences: np.ndarray) -> np.ndarray:
         """risk(s, a_{0:m-1}) of each sequence (K, m, A) (NaN: the policy's action there): (K,)."""
+        return self.falls(obs, sequences).mean(1)
+
+    def falls(self, obs: np.ndarray, sequences: np.ndarray) -> np.ndarray:
+        """Whether each particle of each sequence (K, m, A) falls within the horizon: (K, P), particle p of
+        member p mod E."""
         k, P, H = len(sequences), self.cfg.particles, self.cfg.horizon
         s = np.repeat(np.asarray(obs, dtype=np.float32)[None], k * P, 0)
         seq = np.repeat(np.asarray(sequences, dtype=np.float32), P, 0)
@@ -88,7 +93,7 @@ class ModelLookahead:
                 a = np.where(open_, self.policy(s).astype(np.float32, copy=False), a)
             s, p_catastrophe = self.model.step(s, a, noise[t])
             fell |= p_catastrophe > 0.5
-        return fell.reshape(k, P).mean(1)
+        return fell.reshape(k, P)
 
     def candidates(self, a_task: np.ndarray) -> np.ndarray:
         """a_task (row 0, the policy after it) and K perturbed sequences: (K + 1, m, A)."""
@@ -109,8 +114,16 @@ class ModelLookahead:
         risk = self.risk_of(obs, a_task)
         if risk <= self.eps_risk:
             return ShieldDecision(a_task, False, risk)
-        cand = self.candidates(a_task)
-        risks = self.risk(obs, cand)
-        best = np.flatnonzero(risks == risks.min())
-        pick = int(best[np.argmin(np.linalg.norm(cand[best, 0] - a_task, axis=1))])
+        cand, _, pick = self.search(obs, a_task)
         return ShieldDecision(cand[pick, 0], pick != 0, risk)
+
+    def search(self, obs: np.ndarray, a_task: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """The candidates (a_task first), their risks and the index of the least risky, ties to the closest to
+        a_task (``rank: worst_member``: least risky for the ensemble member that sees the most falls first)."""
+        cand = self.candidates(a_task)
+        falls = self.falls(obs, cand)
+        risks = falls.mean(1)
+        keys = [np.linalg.norm(cand[:, 0] - a_task, axis=1), risks]  # np.lexsort: the last key sorts first
+        if self.cfg.rank == "worst_member":
+            keys.append(falls.reshape(len(cand), -1, self.model.members).mean(1).max(1))
+        return cand, risks, int(np.lexsort(keys)[0])
