@@ -176,7 +176,6 @@ class LookaheadConfig:
     candidates: int = 32  # K perturbed action sequences tried when a_task is too risky
     sigma: float = 0.6  # std of the perturbations (action units; the simulator bound's value)
     perturbed_steps: int = 1  # m: steps of each candidate perturbed before the policy takes over
-    rank: str = "mean"  # the candidates by their risk ("mean") or first by their worst member's ("worst_member")
     judge: str = "transition"  # catastrophe of a model step: "transition" (CARL's head) or "state" (c_hat(s'))
     members: int = 5  # CARL / PETS: 5
     hidden: tuple[int, ...] = (200, 200)  # CARL ref half-cheetah: 5 x 200
@@ -194,8 +193,6 @@ class LookaheadConfig:
     def __post_init__(self) -> None:
         if self.judge not in ("transition", "state"):
             raise ValueError(f"config value lookahead.judge={self.judge!r}: expected 'transition' or 'state'")
-        if self.rank not in ("mean", "worst_member"):
-            raise ValueError(f"config value lookahead.rank={self.rank!r}: expected 'mean' or 'worst_member'")
         if self.particles % self.members:
             raise ValueError(f"config value lookahead.particles={self.particles} must be a multiple of "
                              f"lookahead.members={self.members}")

@@ -119,11 +119,7 @@ class ModelLookahead:
 
     def search(self, obs: np.ndarray, a_task: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         """The candidates (a_task first), their risks and the index of the least risky, ties to the closest to
-        a_task (``rank: worst_member``: least risky for the ensemble member that sees the most falls first)."""
+        a_task."""
         cand = self.candidates(a_task)
-        falls = self.falls(obs, cand)
-        risks = falls.mean(1)
-        keys = [np.linalg.norm(cand[:, 0] - a_task, axis=1), risks]  # np.lexsort: the last key sorts first
-        if self.cfg.rank == "worst_member":
-            keys.append(falls.reshape(len(cand), -1, self.model.members).mean(1).max(1))
-        return cand, risks, int(np.lexsort(keys)[0])
+        risks = self.risk(obs, cand)
+        return cand, risks, int(np.lexsort([np.linalg.norm(cand[:, 0] - a_task, axis=1), risks])[0])

@@ -89,20 +89,16 @@ def test_a_risky_task_action_is_replaced_by_a_safe_action_and_a_safe_one_kept(fi
     assert not kept.overridden and kept.action[0] == 0.5 and kept.risk < 0.1
 
 
-def test_the_search_ranks_by_risk_then_closeness_or_first_by_the_worst_member(fitted):
+def test_the_search_picks_the_least_risky_candidate_ties_to_the_closest(fitted):
     model, _ = fitted
-    falls = np.zeros((3, 20), bool)  # a_task, candidate 1, candidate 2; particle p follows member p mod 5
-    falls[0, :10] = True  # a_task: risk 0.5
-    falls[1, 0::5] = True  # candidate 1: risk 0.2, all of it member 0's (its worst member: 1.0)
-    falls[2, :4] = True  # candidate 2: risk 0.2, one particle of each of four members (worst member: 0.25)
-    for rank, picked in (("mean", 1), ("worst_member", 2)):
-        guard = shield(model, back_off, candidates=2, rank=rank)
-        guard.falls = lambda obs, seq: falls
-        guard.candidates = lambda a: np.array([[[0.0]], [[0.1]], [[0.5]]], np.float32)  # 1 is closer to a_task
-        cand, risks, pick = guard.search(np.zeros(1, np.float32), np.zeros(1, np.float32))
-        assert pick == picked and risks.tolist() == [0.5, 0.2, 0.2], rank
-    with pytest.raises(ValueError, match="lookahead.rank"):
-        LookaheadConfig(rank="best")
+    falls = np.zeros((4, 20), bool)  # a_task and three candidates
+    falls[0, :10] = falls[1, :4] = True  # a_task: risk 0.5; candidate 1: 0.2
+    falls[2, :2] = falls[3, :2] = True  # candidates 2 and 3: 0.1 each, 3 closer to a_task
+    guard = shield(model, back_off, candidates=3)
+    guard.falls = lambda obs, seq: falls
+    guard.candidates = lambda a: np.array([[[0.0]], [[0.1]], [[0.6]], [[-0.4]]], np.float32)
+    cand, risks, pick = guard.search(np.zeros(1, np.float32), np.zeros(1, np.float32))
+    assert pick == 3 and risks.tolist() == [0.5, 0.2, 0.1, 0.1]
 
 
 def test_the_state_classifier_knows_where_the_cliff_is(fall):
