@@ -10,11 +10,10 @@ Q_risk (paper sec. 2.3):
 the share of P particles (particle p follows member p mod E for the whole horizon, PETS' TS-infinity) that
 predict a catastrophe within H steps; c_hat is the ensemble's transition head or, with ``StateJudged``, a
 classifier of the predicted next state (``core/catastrophe.py``: a fault changes the dynamics, not what a fall
-is). The eps rule is the paper's:
-a_exec = a_task if risk(s, a_task) <= eps_risk; otherwise, in place of pi_rec, the first action of the least
-risky of K candidate sequences (a_task + N(0, sigma^2), then ``perturbed_steps - 1`` steps of N(0, sigma^2),
-clipped to the action bounds), a_task itself among them; ties go to the first action closest to a_task, so the
-override stays near the task.
+is). The eps rule is the paper's: a_exec = a_task if risk(s, a_task) <= eps_risk; otherwise, in place of pi_rec,
+the first action of the least risky of K candidate sequences (a_task + N(0, sigma^2), then ``perturbed_steps - 1``
+steps of N(0, sigma^2), clipped to the action bounds), a_task itself among them; ties go to the first action
+closest to a_task, so the override stays near the task.
 
 Why: on this project's robot the deployed gait's falls under a new fault are not in the kind of data Q_risk
 learns from, and the meta-learned critic stays at 0.00-0.09 before them, while the adapted model's risk is

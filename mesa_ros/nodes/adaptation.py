@@ -280,15 +280,21 @@ class AdaptationNode(Node):
         self.adapt_seconds = time.monotonic() - start
         refine = self.cfg.lookahead.refine_transitions if self.lookahead is not None else 0
         self.refine_at = refine if refine > len(test_data) else 0  # 0: no second adaptation
-        if self.save_adapted:
-            try:
-                path = self._save_adapted(len(test_data))
-                self.get_logger().info(f"adapted safety layer written to {path}")
-            except OSError as exc:  # the shield still comes on; only the copy for inspection is missing
-                self.get_logger().error(f"could not write the adapted safety layer to {self.save_adapted}: {exc}")
+        self._save_adapted(len(test_data))
         self._apply(self.lifecycle.phase2_done(epoch))
 
-    def _save_adapted(self, transitions: int) -> str:
+    def _save_adapted(self, transitions: int) -> None:
+        """Write the layer as sent to the monitor to ``save_adapted`` (if set); a failure is logged: the shield still
+        comes on, only the copy for inspection is missing."""
+        if not self.save_adapted:
+            return
+        try:
+            path = self._write_layer(transitions)
+            self.get_logger().info(f"adapted safety layer written to {path}")
+        except OSError as exc:
+            self.get_logger().error(f"could not write the adapted safety layer to {self.save_adapted}: {exc}")
+
+    def _write_layer(self, transitions: int) -> str:
         if isinstance(self.layer, LookaheadLayer):
             return str(checkpoint.save(self.save_adapted, self.layer.all, self.env, self.space[0].shape[0],
                                        self.space[1].shape[0], self.cfg.to_dict(),
@@ -339,11 +345,7 @@ class AdaptationNode(Node):
         self.layer, self.metrics = self.lookahead.adapt(post, cfg, self.rng)
         self.get_logger().warning(f"lookahead model adapted again on {len(post)} post-fault transitions "
                                   f"({time.monotonic() - start:.2f} s); sent to the monitor")
-        if self.save_adapted:
-            try:
-                self._save_adapted(len(post))
-            except OSError as exc:
-                self.get_logger().error(f"could not write the adapted safety layer to {self.save_adapted}: {exc}")
+        self._save_adapted(len(post))
         self._send_weights()
 
     def _send_weights(self) -> bool:

@@ -33,7 +33,11 @@ def test_sigkill_loses_at_most_the_open_split(tmp_path, ros_env) -> None:
         deadline = time.monotonic() + 60
         while node.count_subscribers(wire.STEP) < 1 and time.monotonic() < deadline:  # the recorder is up
             executor.spin_once(timeout_sec=0.1)
-        sim = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.mujoco_sim"], env=ros_env,
+        # the simulator's start gate: its first state only once the recorder (and this driver) hear both topics,
+        # so slow discovery cannot make the recorder miss the run (a flaky 0 closed splits on a loaded machine)
+        waits = [f"bag_recorder:{wire.STATE}", f"bag_recorder:{wire.STEP}", f"crash_test_driver:{wire.STATE}"]
+        sim = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.mujoco_sim", "--ros-args",
+                                "-p", f"wait_for_subscribers:={waits!r}"], env=ros_env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         seen = {wire.STATE: 0, wire.STEP: 0}
         step_stamps: list[int] = []
