@@ -2,9 +2,10 @@
 lookahead checkpoint on the policy's own post-fault states, against the 50 ms control period at 20 Hz (the
 physical limit) and against the same risk computed through the torch ensemble as the prototype did (same run).
 
-A decision is risk(s, a_task) alone (20 particles x 10 model steps; every step) or, where that exceeds eps_risk,
-also the search over 32 perturbed sequences (33 x 20 rollouts). The numpy path evaluates the 5 members as one
-batched matmul per layer with no torch dispatch; the torch path calls ``ProbabilisticEnsemble.step``.
+A decision is risk(s, a_task) alone (20 particles x the checkpoint's horizon, 15 model steps; every step) or,
+where that exceeds eps_risk, also the search over 32 perturbed sequences (33 x 20 rollouts). The numpy path
+evaluates the 5 members as one batched matmul per layer with no torch dispatch; the torch path calls
+``ProbabilisticEnsemble.step``.
 
     .venv/bin/python bench/bench_lookahead.py [--states 200]
 """
