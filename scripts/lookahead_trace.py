@@ -1,11 +1,11 @@
 """Where does a lookahead-shielded episode still fall: no warning (the model) or no escape (the search)?
 
-Runs ``--episodes`` episodes exactly as ``mesa-ros lookahead evaluate --modes shield`` does (same seed, same
-draws: the shield is called unchanged) and records, at every step, the risk of a_task and, on the steps where
-the shield searched, the picked candidate's risk, how many candidates share it and whether the pick
-overrode a_task. For each episode that ends in a fall the last ``--tail`` steps are printed, and a summary
-counts the falls without any warning in their last ``--tail`` steps, with a warning but the search's pick no
-safer than the threshold ("no escape predicted"), and with a predicted escape that failed.
+Runs ``--episodes`` episodes exactly as ``mesa-ros lookahead evaluate --modes shield`` does (the same evaluation
+loop and seed; the shield is called unchanged, only its search is recorded) and records, at every step, the risk
+of a_task and, on the steps where the shield searched, the picked candidate's risk, how many candidates share the
+least risk and whether the pick overrode a_task. For each episode that ends in a fall the last ``--tail`` steps
+are printed, and a summary counts the falls without any warning in their last ``--tail`` steps, with a warning
+but the search's pick no safer than the threshold ("no escape predicted"), and with a predicted escape that failed.
 Meant for *training* faults (validation folds).
 
     python scripts/lookahead_trace.py runs/la/fold_bthigh_adapted.safetensors --task '{"power_scale": {"bthigh": 0}}' \
@@ -14,7 +14,6 @@ Meant for *training* faults (validation folds).
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,31 +24,32 @@ from mesa_ros.core.restore import resolve_config
 from mesa_ros.core.shield_rule import ShieldDecision
 from mesa_ros.core.tasks import parse_task
 
-
-@dataclass
-class Trace:
-    """Per-step records of the current episode: (risk of a_task, the picked candidate's risk or NaN, how many
-    candidates share the least risk, override)."""
-
-    rows: list[tuple[float, float, int, bool]] = field(default_factory=list)
+Row = tuple[float, float, int, bool]  # risk of a_task, the picked candidate's risk (NaN: no search), ties, override
 
 
 class TracedLookahead:
-    """``ModelLookahead.__call__`` step for step (its own calls, the same random draws), recording what it saw."""
+    """The shield itself, called unchanged (the same random draws), with its search recorded: one row per step."""
 
     def __init__(self, shield: ModelLookahead) -> None:
-        self.shield, self.trace = shield, Trace()
+        self.shield, self.searched = shield, None
+        self.rows: list[Row] = []
+        search = shield.search
+
+        def recorded(obs: np.ndarray, a_task: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+            self.searched = search(obs, a_task)
+            return self.searched
+
+        shield.search = recorded
 
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
-        sh = self.shield
-        a_task = np.asarray(a_task, dtype=np.float32)
-        risk = sh.risk_of(obs, a_task)
-        if risk <= sh.eps_risk:
-            self.trace.rows.append((risk, float("nan"), 0, False))
-            return ShieldDecision(a_task, False, risk)
-        cand, risks, pick = sh.search(obs, a_task)
-        self.trace.rows.append((risk, float(risks[pick]), int(np.sum(risks == risks.min())), pick != 0))
-        return ShieldDecision(cand[pick, 0], pick != 0, risk)
+        self.searched = None
+        decision = self.shield(obs, a_task)
+        if self.searched is None:
+            self.rows.append((decision.risk, float("nan"), 0, False))
+        else:
+            _, risks, pick = self.searched
+            self.rows.append((decision.risk, float(risks[pick]), int(np.sum(risks == risks.min())), pick != 0))
+        return decision
 
 
 def main() -> None:
@@ -64,24 +64,16 @@ def main() -> None:
     ckpt = checkpoint.load(args.checkpoint, numpy=True)
     cfg = resolve_config(ckpt.env, None, [*args.set, f"seed={args.seed}"], stored=ckpt.config)
     shield = TracedLookahead(frozen_lookahead(ckpt, args.checkpoint, cfg.lookahead, seed=cfg.seed))
-    traces: list[Trace] = []
-    original = online.play_episode
-
-    def play(env, act, g, *a, **k):  # noqa: ANN001, ANN202 (the one episode loop, with a new trace per episode)
-        shield.trace = Trace()
-        stats = original(env, act, g, *a, **k)
-        traces.append(shield.trace)
-        return stats
-
-    online.play_episode = play
     rows = online.evaluate_policy(cfg, parse_task(args.task), shield.shield.policy, shield, episodes=args.episodes,
                                   seed=cfg.seed)
+    ends = np.cumsum([r["steps"] for r in rows])  # one shield call per step: the episodes' rows, in order
+    traces = [shield.rows[end - r["steps"]:end] for r, end in zip(rows, ends)]
     eps = shield.shield.eps_risk
     kinds = {"no warning": 0, "no escape predicted": 0, "predicted escape failed": 0}
     for i, (row, trace) in enumerate(zip(rows, traces)):
         if not row["violation"]:
             continue
-        tail = trace.rows[-args.tail:]
+        tail = trace[-args.tail:]
         warned = [r for r in tail if r[0] > eps]
         escape = [r for r in warned if r[1] <= eps]
         kind = "no warning" if not warned else "predicted escape failed" if escape else "no escape predicted"
@@ -90,8 +82,8 @@ def main() -> None:
         print("  risk(a_task): " + " ".join(f"{r[0]:.2f}" for r in tail))
         print("  picked cand.: " + " ".join("  -  " if np.isnan(r[1]) else f"{r[1]:.2f}" for r in tail))
         print("  override:     " + " ".join("  X  " if r[3] else "  .  " for r in tail))
-    searched = [r for t in traces for r in t.rows if not np.isnan(r[1])]
-    steps = sum(len(t.rows) for t in traces)
+    searched = [r for r in shield.rows if not np.isnan(r[1])]
+    steps = len(shield.rows)
     falls = sum(bool(r["violation"]) for r in rows)
     print(f"{falls} falls in {len(rows)} episodes ({steps} steps); searched on {len(searched)} steps, "
           f"overrode on {sum(r[3] for r in searched)}; picked candidate's risk > eps on "

@@ -253,7 +253,7 @@ class AdaptationNode(Node):
             elif effect is Effect.RESET_BUFFER:
                 self.buffer = self._new_buffer()
             elif effect is Effect.RUN_PHASE2:
-                self._phase2(self.buffer.to_dataset(DatasetMetadata(self.env, {}, "test", "ros_graph")))
+                self._phase2(self._post_fault_data())
             elif effect is Effect.SEND_WEIGHTS:
                 if self._send_weights():  # the shield is armed once the monitor reports these weights (_on_risk)
                     self.awaited_id, self.awaited_epoch = self.sent_id, self.lifecycle.epoch
@@ -267,6 +267,10 @@ class AdaptationNode(Node):
         """The test-environment buffer (executed actions, as the risk buffer of the paper)."""
         return ReplayBuffer(self.space[0].shape[0], self.space[1].shape[0], capacity=self.buffer_size,
                             action="exec", seed=int(self.rng.integers(2**31)))
+
+    def _post_fault_data(self) -> TransitionDataset:
+        """The post-fault transitions collected so far, as phase 2's test dataset."""
+        return self.buffer.to_dataset(DatasetMetadata(self.env, {}, "test", "ros_graph"))
 
     def _phase2(self, test_data: TransitionDataset) -> None:
         start, epoch = time.monotonic(), self.lifecycle.epoch
@@ -340,7 +344,7 @@ class AdaptationNode(Node):
     def _refine(self) -> None:
         """The lookahead's offline model adapted again, on all post-fault transitions so far, and sent."""
         self.refine_at, start = 0, time.monotonic()
-        post = self.buffer.to_dataset(DatasetMetadata(self.env, {}, "test", "ros_graph"))
+        post = self._post_fault_data()
         cfg = replace(self.cfg.lookahead, adapt_steps=self.cfg.lookahead.refine_steps)
         self.layer, self.metrics = self.lookahead.adapt(post, cfg, self.rng)
         self.get_logger().warning(f"lookahead model adapted again on {len(post)} post-fault transitions "
