@@ -5,6 +5,8 @@ once more post-fault data are in, the model is adapted again and the monitor swa
 it used is written."""
 from __future__ import annotations
 
+import re
+
 import torch
 
 from mesa_ros.core import checkpoint
@@ -40,8 +42,10 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
     # then the second adaptation: the monitor swaps to its weights under the live shield
     ids = [int(d["weights_id"]) for d in shielded]
     assert ids[0] > 0 and ids[-1] > ids[0] and ids == sorted(ids), sorted(set(ids))
-    assert "lookahead model adapted again on 300 post-fault transitions" in log
+    # on the transitions in by the node's next check: 300 or a few more (the simulator does not wait for it)
+    refined = [int(n) for n in re.findall(r"lookahead model adapted again on (\d+) post-fault transitions", log)]
+    assert len(refined) == 1 and 300 <= refined[0] < 400, refined
     used, fitted = checkpoint.load(adapted), shipped
     assert sorted(used.tensors) == ["catastrophe", "ensemble", "rehearsal", "sac"]
-    assert used.extra["post_transitions"] == 300  # the file holds what the monitor used last
+    assert used.extra["post_transitions"] == refined[0]  # the file holds what the monitor used last
     assert not torch.equal(used.tensors["ensemble"]["out.weight"], fitted.tensors["ensemble"]["out.weight"])
