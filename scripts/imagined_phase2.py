@@ -29,7 +29,6 @@ import torch
 
 from mesa_ros.core import adaptation, checkpoint
 from mesa_ros.core.batch import Batch
-from mesa_ros.core.dataset import TransitionDataset
 from mesa_ros.core.inference import frozen_lookahead
 from mesa_ros.core.lookahead import ModelLookahead
 from mesa_ros.core.restore import load_checkpoint, load_datasets, resolve_config, save_checkpoint
@@ -92,7 +91,6 @@ def main() -> None:
     la = frozen_lookahead(la_ckpt, args.model, resolve_config(la_ckpt.env, stored=la_ckpt.config).lookahead,
                           seed=args.seed)
     (post,) = load_datasets([args.post])
-    assert isinstance(post, TransitionDataset)
     run = load_checkpoint(args.critic)
     layer, gamma, H = run.offline_layer(), run.cfg.critic.gamma_risk, la.cfg.horizon
 
