@@ -1,0 +1,92 @@
+"""How well does the adapted model rank the lookahead's candidates where it searches? (issue #12, diagnosis)
+
+Runs the lookahead shield (as ``mesa-ros lookahead evaluate``: deterministic policy, the model's decisions executed)
+and, at every step where it searches, plays each of its candidates in the *true* simulator from the same state (the
+candidate's first action, then the policy, ``horizon`` steps; ``scripts/lookahead_bound.py``'s rollout) to see
+whether it really falls. Prints, over all searched states: the model's risk of candidates that truly fall against
+those that do not (and the AUC of that ranking), how often the picked candidate truly falls, and how often some
+candidate would not have.
+
+    python scripts/candidate_check.py runs/la/fold_bthigh_adapted_100_s250.safetensors \\
+        --task '{"power_scale": {"bthigh": 0}}' --episodes 60 --set lookahead.horizon=15
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from mesa_ros import envs
+from mesa_ros.core import checkpoint
+from mesa_ros.core.inference import frozen_lookahead
+from mesa_ros.core.restore import resolve_config
+
+
+def auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """P(risk of a truly falling candidate > risk of a truly safe one), ties counted half."""
+    if not len(pos) or not len(neg):
+        return float("nan")
+    diff = pos[:, None] - neg[None, :]
+    return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint")
+    p.add_argument("--task", required=True)
+    p.add_argument("--episodes", type=int, default=60)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = p.parse_args()
+    ckpt = checkpoint.load(args.checkpoint, numpy=True)
+    cfg = resolve_config(ckpt.env, overrides=args.set, stored=ckpt.config)
+    shield = frozen_lookahead(ckpt, args.checkpoint, cfg.lookahead, seed=cfg.seed)
+    H = cfg.lookahead.horizon
+    env = envs.make("HalfCheetah-Disabled", terminate_on_violation=True, max_episode_steps=1000)
+    robot = env.unwrapped
+
+    def truly_falls(first: np.ndarray, obs: np.ndarray) -> bool:
+        qpos, qvel = robot.data.qpos.copy(), robot.data.qvel.copy()
+        fell = False
+        for k in range(H):
+            obs, _, _, _, info = robot.step(first if k == 0 else shield.policy(obs[None])[0])
+            if info["c"]:
+                fell = True
+                break
+        robot.set_state(qpos, qvel)
+        return fell
+
+    risks, falls, picked_falls, any_safe, searched, episode_falls = [], [], [], [], 0, 0
+    obs, _ = env.reset(seed=args.seed, options={"task": json.loads(args.task)})
+    for _ in range(args.episodes):
+        done = False
+        while not done:
+            a_task = shield.policy(np.asarray(obs, np.float32)[None])[0]
+            action = a_task
+            if shield.risk_of(obs, a_task) > shield.eps_risk:
+                cand, r, pick = shield.search(obs, a_task)
+                truth = np.array([truly_falls(c[0], obs) for c in cand])
+                risks.append(r)
+                falls.append(truth)
+                picked_falls.append(truth[pick])
+                any_safe.append(not truth.all())
+                searched += 1
+                action = cand[pick, 0]
+            obs, _, terminated, truncated, info = env.step(action)
+            episode_falls += bool(info["c"])
+            done = terminated or truncated
+        obs, _ = env.reset()
+    print(f"{args.episodes} episodes, {episode_falls} falls, {searched} searched states")
+    if not searched:
+        return
+    r, f = np.concatenate(risks), np.concatenate(falls)
+    print(f"candidates that truly fall: {f.mean():.1%}; model risk of those {r[f].mean():.3f}, of the others "
+          f"{r[~f].mean():.3f}; AUC {auc(r[f], r[~f]):.3f}")
+    print(f"picked candidate truly falls within {H} steps: {np.mean(picked_falls):.1%} of searched states; a truly "
+          f"safe candidate existed in {np.mean(any_safe):.1%}; a_task truly falls in "
+          f"{np.mean([x[0] for x in falls]):.1%}")
+
+
+if __name__ == "__main__":
+    main()
