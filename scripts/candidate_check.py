@@ -4,8 +4,8 @@ Runs the lookahead shield (as ``mesa-ros lookahead evaluate``: deterministic pol
 and, at every step where it searches, plays each of its candidates in the *true* simulator from the same state (the
 candidate's first action, then the policy, ``horizon`` steps; ``scripts/lookahead_bound.py``'s rollout) to see
 whether it really falls. Prints, over all searched states: the model's risk of candidates that truly fall against
-those that do not (and the AUC of that ranking), how often the picked candidate truly falls, and how often some
-candidate would not have.
+those that do not (and the AUC of that ranking, pooled and within one state), how often the picked candidate truly
+falls, and how often some candidate would not have.
 
     python scripts/candidate_check.py runs/la/fold_bthigh_adapted_100_s250.safetensors \\
         --task '{"power_scale": {"bthigh": 0}}' --episodes 60 --set lookahead.horizon=15
@@ -86,6 +86,9 @@ def main() -> None:
     print(f"picked candidate truly falls within {H} steps: {np.mean(picked_falls):.1%} of searched states; a truly "
           f"safe candidate existed in {np.mean(any_safe):.1%}; a_task truly falls in "
           f"{np.mean([x[0] for x in falls]):.1%}")
+    within = [auc(ri[fi], ri[~fi]) for ri, fi in zip(risks, falls) if 0 < fi.sum() < len(fi)]
+    print(f"within one state (the {len(within)} states with candidates of both kinds): mean AUC "
+          f"{np.mean(within) if within else float('nan'):.3f}")
 
 
 if __name__ == "__main__":
