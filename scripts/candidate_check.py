@@ -2,7 +2,7 @@
 
 Runs the lookahead shield (as ``mesa-ros lookahead evaluate``: deterministic policy, the model's decisions executed)
 and, at every step where it searches, plays each of its candidates in the *true* simulator from the same state (the
-candidate's first action, then the policy, ``horizon`` steps; ``scripts/lookahead_bound.py``'s rollout) to see
+candidate's first action, then the policy, ``horizon`` steps; ``lookahead_bound.steps_to_fall``) to see
 whether it really falls. Prints, over all searched states: the model's risk of candidates that truly fall against
 those that do not (and the AUC of that ranking, pooled and within one state), how often the picked candidate truly
 falls, and how often some candidate would not have.
@@ -16,6 +16,7 @@ import argparse
 import json
 
 import numpy as np
+from lookahead_bound import steps_to_fall  # scripts/: the true simulator's rollout
 
 from mesa_ros import envs
 from mesa_ros.core import checkpoint
@@ -47,15 +48,7 @@ def main() -> None:
     robot = env.unwrapped
 
     def truly_falls(first: np.ndarray, obs: np.ndarray) -> bool:
-        qpos, qvel = robot.data.qpos.copy(), robot.data.qvel.copy()
-        fell = False
-        for k in range(H):
-            obs, _, _, _, info = robot.step(first if k == 0 else shield.policy(obs[None])[0])
-            if info["c"]:
-                fell = True
-                break
-        robot.set_state(qpos, qvel)
-        return fell
+        return steps_to_fall(robot, lambda o: shield.policy(o[None])[0], [first], obs, H) < H
 
     risks, falls, picked_falls, any_safe, searched, episode_falls = [], [], [], [], 0, 0
     obs, _ = env.reset(seed=args.seed, options={"task": json.loads(args.task)})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -20,6 +21,21 @@ from mesa_ros import envs
 from mesa_ros.core import checkpoint
 from mesa_ros.core.inference import frozen_policy
 from mesa_ros.paths import config_file
+
+
+def steps_to_fall(robot, policy: Callable[[np.ndarray], np.ndarray], first: Sequence[np.ndarray], obs: np.ndarray,
+                  horizon: int) -> int:
+    """Steps until a violation (``horizon`` if none) of the actions ``first`` then ``policy`` in the simulator
+    ``robot`` (an unwrapped environment) from its current state, which is restored after."""
+    qpos, qvel = robot.data.qpos.copy(), robot.data.qvel.copy()
+    fall = horizon
+    for k in range(horizon):
+        obs, _, _, _, info = robot.step(first[k] if k < len(first) else policy(obs))
+        if info["c"]:
+            fall = k
+            break
+    robot.set_state(qpos, qvel)
+    return fall
 
 
 def main() -> None:
@@ -35,18 +51,6 @@ def main() -> None:
     env = envs.make("HalfCheetah-Disabled", terminate_on_violation=True, max_episode_steps=1000)
     robot, rng = env.unwrapped, np.random.default_rng(0)
 
-    def steps_to_fall(first: list[np.ndarray], obs: np.ndarray) -> int:
-        """Steps until a violation (``horizon`` if none) of ``first`` then the policy, from the current state."""
-        qpos, qvel = robot.data.qpos.copy(), robot.data.qvel.copy()
-        fall = args.horizon
-        for k in range(args.horizon):
-            obs, _, _, _, info = robot.step(first[k] if k < len(first) else policy(obs))
-            if info["c"]:
-                fall = k
-                break
-        robot.set_state(qpos, qvel)
-        return fall
-
     falls = steps = overrides = 0
     total, start = 0.0, time.time()
     for episode in range(args.episodes):
@@ -54,12 +58,12 @@ def main() -> None:
         done = False
         while not done:
             action = policy(obs)
-            if args.horizon and steps_to_fall([], obs) < args.horizon:
+            if args.horizon and steps_to_fall(robot, policy, [], obs, args.horizon) < args.horizon:
                 best, latest = action, -1
                 for _ in range(args.candidates):
                     seq = [np.clip(policy(obs) + rng.normal(0, 0.6, action.shape), -1, 1)]
                     seq += [np.clip(rng.normal(0, 0.6, action.shape), -1, 1) for _ in range(args.perturbed - 1)]
-                    fall = steps_to_fall(seq, obs)
+                    fall = steps_to_fall(robot, policy, seq, obs, args.horizon)
                     if fall > latest:
                         best, latest = seq[0], fall
                     if fall >= args.horizon:
