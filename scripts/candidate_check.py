@@ -5,7 +5,9 @@ and, at every step where it searches, plays each of its candidates in the *true*
 candidate's first action, then the policy, ``horizon`` steps; ``lookahead_bound.steps_to_fall``) to see
 whether it really falls. Prints, over all searched states: the model's risk of candidates that truly fall against
 those that do not (and the AUC of that ranking, pooled and within one state), how often the picked candidate truly
-falls, and how often some candidate would not have.
+falls, and how often some candidate would not have. ``--save`` keeps the searched states, their candidates'
+first actions and true steps to a fall (``horizon``: none), for ``scripts/rank_candidates.py`` to score other
+models and risk estimates on the same labelled set.
 
     python scripts/candidate_check.py runs/la/fold_bthigh_adapted_100_s250.safetensors \\
         --task '{"power_scale": {"bthigh": 0}}' --episodes 60 --set lookahead.horizon=15
@@ -39,6 +41,7 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=60)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--save", help="an .npz file for the labelled searched states")
     args = p.parse_args()
     ckpt = checkpoint.load(args.checkpoint, numpy=True)
     cfg = resolve_config(ckpt.env, overrides=args.set, stored=ckpt.config)
@@ -47,10 +50,11 @@ def main() -> None:
     env = envs.make("HalfCheetah-Disabled", terminate_on_violation=True, max_episode_steps=1000)
     robot = env.unwrapped
 
-    def truly_falls(first: np.ndarray, obs: np.ndarray) -> bool:
-        return steps_to_fall(robot, lambda o: shield.policy(o[None])[0], [first], obs, H) < H
+    def true_steps(first: np.ndarray, obs: np.ndarray) -> int:
+        return steps_to_fall(robot, lambda o: shield.policy(o[None])[0], [first], obs, H)
 
     risks, falls, picked_falls, any_safe, searched, episode_falls = [], [], [], [], 0, 0
+    saved: dict[str, list] = {"obs": [], "first": [], "steps": [], "pick": []}
     obs, _ = env.reset(seed=args.seed, options={"task": json.loads(args.task)})
     for _ in range(args.episodes):
         done = False
@@ -59,7 +63,10 @@ def main() -> None:
             action = a_task
             if shield.risk_of(obs, a_task) > shield.eps_risk:
                 cand, r, pick = shield.search(obs, a_task)
-                truth = np.array([truly_falls(c[0], obs) for c in cand])
+                steps = np.array([true_steps(c[0], obs) for c in cand])
+                truth = steps < H
+                for key, value in zip(saved, (obs, cand[:, 0], steps, pick)):
+                    saved[key].append(value)
                 risks.append(r)
                 falls.append(truth)
                 picked_falls.append(truth[pick])
@@ -71,6 +78,8 @@ def main() -> None:
             done = terminated or truncated
         obs, _ = env.reset()
     print(f"{args.episodes} episodes, {episode_falls} falls, {searched} searched states")
+    if args.save and searched:
+        np.savez(args.save, horizon=H, **{k: np.asarray(v) for k, v in saved.items()})
     if not searched:
         return
     r, f = np.concatenate(risks), np.concatenate(falls)
