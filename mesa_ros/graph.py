@@ -13,10 +13,12 @@ from typing import Any
 
 from mesa_ros import wire
 from mesa_ros.envs.faults import check_power_scale
-from mesa_ros.params_file import check_graph_params
+from mesa_ros.params_file import check_graph_params, parameter
 from mesa_ros.paths import config_file
 
 ENV = "HalfCheetah-Disabled"  # the environment of the cheetah_fault graph (its nodes' env parameter default)
+DECISION_SHARE = 0.7  # realtime: share of the control period the safety monitor may spend on one decision (the
+# rest is transport and the simulator's step)
 #: Console script (``ros2 run mesa_ros <name>``) -> module with ``main``. setup.py installs the same.
 EXECUTABLES: dict[str, str] = {
     "mujoco_sim": "mesa_ros.nodes.mujoco_sim",
@@ -195,6 +197,11 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
         nodes.append(NodeSpec("bag_recorder", "bag_recorder", params, {"output": args["bag_dir"],
                                                                        **_provenance(args, params)}))
     check_graph_params(nodes, EXECUTABLES)  # one clear error before any node starts
+    if args["mode"] == "realtime" and not parameter(params, "safety_monitor", "decision_budget_ms", 0.0):
+        # a late command would be replaced by safe_action: decide in time
+        budget = DECISION_SHARE * 1000.0 / float(parameter(params, "mujoco_sim", "rate_hz", 20.0))  # node default
+        nodes = [replace(n, parameters={**n.parameters, "decision_budget_ms": budget})
+                 if n.name == "safety_monitor" else n for n in nodes]
     return nodes
 
 

@@ -12,6 +12,7 @@ import importlib.util
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -65,6 +66,17 @@ def check_params_file(path: str, nodes: Mapping[str, str]) -> None:
             if name not in known:
                 raise ValueError(f"params file {file}: node {node!r} has no parameter {name!r}; "
                                  f"it declares {sorted(known)}")
+
+
+def parameter(path: str, node: str, name: str, default: Any) -> Any:
+    """The value a checked params file gives ``node``'s parameter ``name`` (dotted for nested keys), else
+    ``default``."""
+    section = (yaml.safe_load(Path(path).read_text()) or {}).get(node, {}).get("ros__parameters", {})
+    for key in name.split("."):
+        if not isinstance(section, dict) or key not in section:
+            return default
+        section = section[key]
+    return section
 
 
 def _flatten(params: Mapping, prefix: str = "") -> list[str]:

@@ -153,3 +153,22 @@ def test_a_good_params_file_with_nested_and_wildcard_sections_passes(tmp_path) -
                     "    fault: {power_scale: 0.5}\n    rate_hz: 40.0\nadaptation:\n  ros__parameters: {lr: 0.001}\n")
     graph = get_graph("cheetah_fault")
     assert len(graph.nodes(graph.resolve({"params_file": str(path)}))) == 4
+
+
+@pytest.mark.parametrize(("mode", "file_value", "expected"), [
+    ("lockstep", None, None),  # every candidate: the lockstep run does not depend on machine load
+    ("realtime", None, 0.7 * 1000 / 40.0),  # 70% of the params file's period
+    ("realtime", 12.5, None),  # the file's own budget stands
+])
+def test_realtime_gives_the_safety_monitor_a_decision_budget_within_the_period(tmp_path, mode, file_value,
+                                                                              expected) -> None:
+    monitor = f"safety_monitor:\n  ros__parameters: {{decision_budget_ms: {file_value}}}\n" if file_value else ""
+    path = tmp_path / "params.yaml"
+    path.write_text(f"mujoco_sim:\n  ros__parameters: {{rate_hz: 40.0}}\n{monitor}")
+    graph = get_graph("cheetah_fault")
+    (node,) = [n for n in graph.nodes(graph.resolve({"params_file": str(path), "mode": mode}))
+               if n.name == "safety_monitor"]
+    assert node.parameters.get("decision_budget_ms") == expected
+    ros2_control = get_graph("cheetah_ros2_control")  # always realtime; the shipped file's 20 Hz
+    (node,) = [n for n in ros2_control.nodes(ros2_control.resolve({})) if n.name == "safety_monitor"]
+    assert node.parameters["decision_budget_ms"] == pytest.approx(35.0)

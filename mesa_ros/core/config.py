@@ -176,6 +176,7 @@ class LookaheadConfig:
     candidates: int = 32  # K perturbed action sequences tried when a_task is too risky
     sigma: float = 0.6  # std of the perturbations (action units; the simulator bound's value)
     perturbed_steps: int = 1  # m: steps of each candidate perturbed before the policy takes over
+    search_chunk: int = 8  # sequences per batch when a decision budget applies (realtime; core/lookahead.py)
     judge: str = "transition"  # catastrophe of a model step: "transition" (CARL's head) or "state" (c_hat(s'))
     members: int = 5  # CARL / PETS: 5
     hidden: tuple[int, ...] = (200, 200)  # CARL ref half-cheetah: 5 x 200
@@ -193,6 +194,8 @@ class LookaheadConfig:
     def __post_init__(self) -> None:
         if self.judge not in ("transition", "state"):
             raise ValueError(f"config value lookahead.judge={self.judge!r}: expected 'transition' or 'state'")
+        if self.search_chunk < 1:
+            raise ValueError(f"config value lookahead.search_chunk={self.search_chunk} must be >= 1")
         if self.particles % self.members:
             raise ValueError(f"config value lookahead.particles={self.particles} must be a multiple of "
                              f"lookahead.members={self.members}")

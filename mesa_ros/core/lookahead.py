@@ -13,7 +13,10 @@ classifier of the predicted next state (``core/catastrophe.py``: a fault changes
 is). The eps rule is the paper's: a_exec = a_task if risk(s, a_task) <= eps_risk; otherwise, in place of pi_rec,
 the first action of the least risky of K candidate sequences (a_task + N(0, sigma^2), then ``perturbed_steps - 1``
 steps of N(0, sigma^2), clipped to the action bounds), a_task itself among them; ties go to the first action
-closest to a_task, so the override stays near the task.
+closest to a_task, so the override stays near the task. With a decision budget (``budget_s``, the safety monitor's
+``decision_budget_ms`` in realtime) the candidates are evaluated ``search_chunk`` at a time, a_task's first, until
+the next batch would end past the budget: the decision is then made among those evaluated, in time, instead of a
+late one (which a realtime simulator replaces by its safe default action).
 
 Why: on this project's robot the deployed gait's falls under a new fault are not in the kind of data Q_risk
 learns from, and the meta-learned critic stays at 0.00-0.09 before them, while the adapted model's risk is
@@ -25,6 +28,7 @@ no such shield; the lookahead with the true simulator (``scripts/lookahead_bound
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -72,6 +76,7 @@ class ModelLookahead:
         self.low, self.high = np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
         self.rng = np.random.default_rng(seed)
         self.eps_risk = cfg.eps_risk  # the safety monitor's eps_risk parameter may change it at run time
+        self.budget_s: float | None = None  # seconds one decision may take (None: every candidate, load-independent)
 
     def risk(self, obs: np.ndarray, sequences: np.ndarray) -> np.ndarray:
         """risk(s, a_{0:m-1}) of each sequence (K, m, A) (NaN: the policy's action there): (K,)."""
@@ -109,16 +114,28 @@ class ModelLookahead:
 
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
         """The eps rule for one observation (the interface of ``inference.FrozenShield``)."""
+        start = time.perf_counter()
         a_task = np.asarray(a_task, dtype=np.float32)
         risk = self.risk_of(obs, a_task)
         if risk <= self.eps_risk:
             return ShieldDecision(a_task, False, risk)
-        cand, _, pick = self.search(obs, a_task)
+        cand, _, pick = self.search(obs, a_task, None if self.budget_s is None else start + self.budget_s)
         return ShieldDecision(cand[pick, 0], pick != 0, risk)
 
-    def search(self, obs: np.ndarray, a_task: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        """The candidates (a_task first), their risks and the index of the least risky, ties to the closest to
-        a_task."""
+    def search(self, obs: np.ndarray, a_task: np.ndarray,
+               deadline: float | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+        """The candidates (a_task first), their risks (NaN: not evaluated before ``deadline``, a
+        ``time.perf_counter()`` value) and the index of the least risky, ties to the closest to a_task."""
         cand = self.candidates(a_task)
-        risks = self.risk(obs, cand)
-        return cand, risks, int(np.lexsort([np.linalg.norm(cand[:, 0] - a_task, axis=1), risks])[0])
+        if deadline is None:
+            risks = self.risk(obs, cand)
+        else:
+            risks, chunk = np.full(len(cand), np.nan), self.cfg.search_chunk
+            for i in range(0, len(cand), chunk):
+                begun = time.perf_counter()
+                risks[i:i + chunk] = self.risk(obs, cand[i:i + chunk])
+                done = time.perf_counter()
+                if done + (done - begun) > deadline:
+                    break
+        n = int(np.count_nonzero(~np.isnan(risks)))
+        return cand, risks, int(np.lexsort([np.linalg.norm(cand[:n, 0] - a_task, axis=1), risks[:n]])[0])

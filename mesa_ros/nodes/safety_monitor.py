@@ -3,7 +3,8 @@
 For each task action it evaluates Q_risk(s, a_task) and sends the simulator a_task, or pi_rec(s) when
 the shield is enabled and Q_risk(s, a_task) > eps_risk (``core.shield``). A lookahead checkpoint (``mesa-ros
 lookahead``) makes it the model-lookahead shield instead (``core.lookahead``): the risk is the share of model
-rollouts of the task policy that fall, the override the least risky action near a_task. The command carries the
+rollouts of the task policy that fall, the override the least risky action near a_task, searched within
+``decision_budget_ms`` (the graph sets 70% of the control period in realtime). The command carries the
 executed action in ``effort`` and the task action in ``position``. Risk and override go out per step;
 ``/diagnostics`` summarises. The shield is switched with ``~/enable`` (std_srvs/SetBool); new
 critic/recovery weights arrive on the latched weights topic (a safetensors checkpoint as
@@ -62,6 +63,10 @@ class SafetyMonitorNode(Node):
         )
         self.eps_override = declare(self, "eps_risk", -1.0, "override when Q_risk(s, a_task) > eps_risk; -1 = the "
                                     "checkpoint config's value (paper: 0.1 HalfCheetah)", low=-1.0, high=1.0)
+        self.budget_ms = declare(self, "decision_budget_ms", 0.0, "lookahead: time for one decision; it searches "
+                                 "its candidates in batches until the next would end past this and decides among "
+                                 "those tried (realtime: below the control period). 0: every candidate (lockstep: "
+                                 "load-independent)", low=0.0, high=10_000.0)
         self.noise = declare(
             self, "recovery_noise", True, "add pi_rec's N(0, 0.01^2) exploration noise (paper)", read_only=True
         )
@@ -69,7 +74,9 @@ class SafetyMonitorNode(Node):
         self.interface = declare(self, "interface", "native", "native: the simulator's stamped topics; "
                                  "ros2_control: filter Float64MultiArray commands against /joint_states",
                                  choices=("native", "ros2_control"), read_only=True)
-        self.add_on_set_parameters_callback(validator({"eps_risk": check_range("eps_risk", -1.0, 1.0)},
+        self.add_on_set_parameters_callback(validator({"eps_risk": check_range("eps_risk", -1.0, 1.0),
+                                                       "decision_budget_ms": check_range("decision_budget_ms", 0.0,
+                                                                                         10_000.0)},
                                                       apply=self._on_params))
         self.observation_from = env_class(self.env).observation_from
         self.names = list(env_class(self.env).actuator_names)
@@ -232,7 +239,14 @@ class SafetyMonitorNode(Node):
                 self.eps_override = p.value
                 if self.shield is not None:
                     self.shield.eps_risk = self.eps_risk
+            elif p.name == "decision_budget_ms":
+                self.budget_ms = p.value
+                self._apply_budget()
         return None
+
+    def _apply_budget(self) -> None:
+        if isinstance(self.shield, ModelLookahead):
+            self.shield.budget_s = self.budget_ms / 1e3 if self.budget_ms > 0 else None
 
     # -- weights and switching -------------------------------------------------------------------------
     def _checkpoint_path(self) -> str:
@@ -248,6 +262,7 @@ class SafetyMonitorNode(Node):
         if shield is None and self.enabled:
             raise ValueError("these weights have no recovery policy; disable the shield first")
         self.critic, self.shield, self.cfg_eps = critic, shield, cfg_eps
+        self._apply_budget()
         self.weights_version += 1
         self.weights_id = int(ckpt.extra.get("weights_id", 0)) if source.startswith("topic") else 0
         self.weights_source, self.weights_error = source, ""

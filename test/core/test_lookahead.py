@@ -101,6 +101,30 @@ def test_the_search_picks_the_least_risky_candidate_ties_to_the_closest(fitted):
     assert pick == 3 and risks.tolist() == [0.5, 0.2, 0.1, 0.1]
 
 
+def test_with_a_budget_the_search_decides_among_the_batches_it_had_time_for(fitted):
+    model, _ = fitted
+    guard = shield(model, back_off, horizon=5, candidates=32, search_chunk=8, sigma=1.0)
+    edge, over = np.array([0.9], np.float32), np.array([1.0], np.float32)
+    batches: list[int] = []
+    risk = guard.risk
+    guard.risk = lambda obs, seq: batches.append(len(seq)) or risk(obs, seq)
+    cand, risks, pick = guard.search(edge, over, deadline=0.0)  # already past: the first batch only
+    assert batches == [8] and np.isnan(risks[8:]).all() and not np.isnan(risks[:8]).any() and pick < 8
+    batches.clear()
+    guard.search(edge, over, deadline=float("inf"))
+    assert batches == [8, 8, 8, 8, 1]  # a_task and 32 candidates, in batches of 8
+    batches.clear()
+    guard.search(edge, over)  # no deadline: one batch of every sequence, as before budgets
+    assert batches == [33]
+    guard = shield(model, back_off, horizon=5, candidates=32, search_chunk=16, sigma=1.0)
+    guard.budget_s = 1e-9  # through the eps rule: a_task's risk, then one batch, and an override from it
+    batches.clear()
+    risk = guard.risk
+    guard.risk = lambda obs, seq: batches.append(len(seq)) or risk(obs, seq)
+    decision = guard(edge, np.array([0.0], np.float32))  # the model's risk 0.4 > eps_risk: it searches
+    assert batches == [1, 16] and decision.overridden and decision.action[0] < 0.0
+
+
 def test_the_state_classifier_knows_where_the_cliff_is(fall):
     p = fall(np.array([[0.5], [0.9], [1.1], [1.5]], np.float32))
     assert p[0] < 0.1 and p[1] < 0.5 < p[2] and p[3] > 0.9
@@ -140,6 +164,8 @@ def test_bad_settings_are_refused(fitted):
     model, train = fitted
     with pytest.raises(ValueError, match="particles"):
         shield(model, push, particles=12)
+    with pytest.raises(ValueError, match="search_chunk"):
+        shield(model, push, search_chunk=0)
     with pytest.raises(ValueError, match="post_share"):
         adapt_ensemble(model, train, train, FIT, np.random.default_rng(0), post_share=1.0)
     with pytest.raises(ValueError, match="0 violations"):

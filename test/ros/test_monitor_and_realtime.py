@@ -86,6 +86,12 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
     assert probe.spin_until(lambda: any("not a valid safetensors" in d["message"] for d in diagnostics), timeout=10)
     assert decide(a_task, 4) is not None  # still deciding with the old weights
 
+    for budget, reason in ((-5.0, "decision_budget_ms out of range"), (20.0, "")):
+        params = SetParameters.Request(parameters=[Parameter("decision_budget_ms", value=budget).to_parameter_msg()])
+        result = probe.call(SetParameters, "/safety_monitor/set_parameters", params).results[0]
+        assert result.successful == (not reason) and reason in result.reason, result.reason
+    assert decide(a_task, 6) is not None  # the critic's shield decides as before (the budget is the lookahead's)
+
     missing = str(tmp_path / "missing.safetensors")
     params = SetParameters.Request(parameters=[Parameter("checkpoint", value=missing).to_parameter_msg()])
     assert probe.call(SetParameters, "/safety_monitor/set_parameters", params).results[0].successful
