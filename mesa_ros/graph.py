@@ -199,7 +199,10 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
     check_graph_params(nodes, EXECUTABLES)  # one clear error before any node starts
     if args["mode"] == "realtime" and not parameter(params, "safety_monitor", "decision_budget_ms", 0.0):
         # a late command would be replaced by safe_action: decide in time
-        budget = DECISION_SHARE * 1000.0 / float(parameter(params, "mujoco_sim", "rate_hz", 20.0))  # node default
+        rate = parameter(params, "mujoco_sim", "rate_hz", 20.0)  # the node's default
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+            raise ValueError(f"params file {params}: mujoco_sim rate_hz={rate!r} must be a positive number")
+        budget = DECISION_SHARE * 1000.0 / rate
         nodes = [replace(n, parameters={**n.parameters, "decision_budget_ms": budget})
                  if n.name == "safety_monitor" else n for n in nodes]
     return nodes

@@ -71,7 +71,8 @@ def check_params_file(path: str, nodes: Mapping[str, str]) -> None:
 def parameter(path: str, node: str, name: str, default: Any) -> Any:
     """The value a checked params file gives ``node``'s parameter ``name`` (dotted for nested keys), else
     ``default``."""
-    section = (yaml.safe_load(Path(path).read_text()) or {}).get(node, {}).get("ros__parameters", {})
+    doc = yaml.safe_load(Path(path).read_text()) or {}
+    section = (doc.get(node) or doc.get(f"/{node}") or {}).get("ros__parameters", {})
     for key in name.split("."):
         if not isinstance(section, dict) or key not in section:
             return default

@@ -172,3 +172,6 @@ def test_realtime_gives_the_safety_monitor_a_decision_budget_within_the_period(t
     ros2_control = get_graph("cheetah_ros2_control")  # always realtime; the shipped file's 20 Hz
     (node,) = [n for n in ros2_control.nodes(ros2_control.resolve({})) if n.name == "safety_monitor"]
     assert node.parameters["decision_budget_ms"] == pytest.approx(35.0)
+    path.write_text("/mujoco_sim:\n  ros__parameters: {rate_hz: fast}\n")
+    with pytest.raises(ValueError, match=r"mujoco_sim rate_hz='fast' must be a positive number"):
+        graph.nodes(graph.resolve({"params_file": str(path), "mode": "realtime"}))
