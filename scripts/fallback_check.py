@@ -12,6 +12,7 @@ import argparse
 import json
 
 import numpy as np
+from lookahead_bound import set_from_observation
 
 from mesa_ros import envs
 from mesa_ros.core import checkpoint
@@ -32,10 +33,9 @@ def main() -> None:
     env = envs.make("HalfCheetah-Disabled", terminate_on_violation=True, max_episode_steps=1000)
     env.reset(seed=0, options={"task": json.loads(args.task)})
     robot = env.unwrapped
-    nq = robot.model.nq
 
     def falls(obs: np.ndarray, fallback, k: int) -> bool:
-        robot.set_state(np.concatenate(([0.0], obs[:nq - 1])), obs[nq - 1:])
+        set_from_observation(robot, obs)
         for t in range(H):
             obs, _, _, _, info = robot.step(fallback(obs) if t < k else policy(obs))
             if info["c"]:

@@ -38,6 +38,13 @@ def steps_to_fall(robot, policy: Callable[[np.ndarray], np.ndarray], first: Sequ
     return fall
 
 
+def set_from_observation(robot, obs: np.ndarray) -> None:
+    """Put the simulator ``robot`` (an unwrapped HalfCheetah) in the state of observation ``obs`` (qpos without
+    rootx, then qvel; rootx 0: the dynamics do not depend on it)."""
+    nq = robot.model.nq
+    robot.set_state(np.concatenate(([0.0], obs[:nq - 1])), obs[nq - 1:])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fault", default="fshin", help="the joint that loses all power")

@@ -16,7 +16,7 @@ import json
 
 import numpy as np
 from candidate_check import auc
-from lookahead_bound import steps_to_fall
+from lookahead_bound import set_from_observation, steps_to_fall
 
 from mesa_ros import envs
 from mesa_ros.core import checkpoint
@@ -38,13 +38,12 @@ def main() -> None:
     env = envs.make("HalfCheetah-Disabled", terminate_on_violation=True, max_episode_steps=1000)
     env.reset(seed=0, options={"task": json.loads(args.task)})
     robot, std = env.unwrapped, data["obs"].std(0)
-    nq = robot.model.nq
     risks = []
     for obs, first in zip(data["obs"], data["first"]):
         r = np.zeros(len(first))
         for _ in range(args.particles):
             o = obs + args.state_noise * std * rng.standard_normal(len(obs))
-            robot.set_state(np.concatenate(([0.0], o[:nq - 1])), o[nq - 1:])
+            set_from_observation(robot, o)
             r += [steps_to_fall(robot, policy, [a], o, H) < H for a in first]
         risks.append(r / args.particles)
     r = np.stack(risks)
