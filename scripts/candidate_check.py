@@ -53,7 +53,7 @@ def main() -> None:
     def true_steps(first: np.ndarray, obs: np.ndarray) -> int:
         return steps_to_fall(robot, lambda o: shield.policy(o[None])[0], [first], obs, H)
 
-    risks, falls, picked_falls, any_safe, searched, episode_falls = [], [], [], [], 0, 0
+    risks, episode_falls = [], 0
     saved: dict[str, list] = {"obs": [], "first": [], "steps": [], "pick": []}
     obs, _ = env.reset(seed=args.seed, options={"task": json.loads(args.task)})
     for _ in range(args.episodes):
@@ -64,34 +64,29 @@ def main() -> None:
             if shield.risk_of(obs, a_task) > shield.eps_risk:
                 cand, r, pick = shield.search(obs, a_task)
                 steps = np.array([true_steps(c[0], obs) for c in cand])
-                truth = steps < H
                 for key, value in zip(saved, (obs, cand[:, 0], steps, pick)):
                     saved[key].append(value)
                 risks.append(r)
-                falls.append(truth)
-                picked_falls.append(truth[pick])
-                any_safe.append(not truth.all())
-                searched += 1
                 action = cand[pick, 0]
             obs, _, terminated, truncated, info = env.step(action)
             episode_falls += bool(info["c"])
             done = terminated or truncated
         obs, _ = env.reset()
-    print(f"{args.episodes} episodes, {episode_falls} falls, {searched} searched states")
-    if args.save and searched:
-        np.savez(args.save, horizon=H, **{k: np.asarray(v) for k, v in saved.items()})
-    if not searched:
+    print(f"{args.episodes} episodes, {episode_falls} falls, {len(risks)} searched states")
+    if not risks:
         return
-    r, f = np.concatenate(risks), np.concatenate(falls)
+    if args.save:
+        np.savez(args.save, horizon=H, **{k: np.asarray(v) for k, v in saved.items()})
+    risks, falls = np.stack(risks), np.stack(saved["steps"]) < H  # (states, candidates), a_task first
+    r, f = risks.ravel(), falls.ravel()
     print(f"candidates that truly fall: {f.mean():.1%}; model risk of those {r[f].mean():.3f}, of the others "
           f"{r[~f].mean():.3f}; AUC {auc(r[f], r[~f]):.3f}")
-    print(f"picked candidate truly falls within {H} steps: {np.mean(picked_falls):.1%} of searched states; a truly "
-          f"safe candidate existed in {np.mean(any_safe):.1%}; a_task truly falls in "
-          f"{np.mean([x[0] for x in falls]):.1%}")
+    picked = falls[np.arange(len(falls)), saved["pick"]]
+    print(f"picked candidate truly falls within {H} steps: {picked.mean():.1%} of searched states; a truly "
+          f"safe candidate existed in {(~falls).any(1).mean():.1%}; a_task truly falls in {falls[:, 0].mean():.1%}")
     within = [auc(ri[fi], ri[~fi]) for ri, fi in zip(risks, falls) if 0 < fi.sum() < len(fi)]
     print(f"within one state (the {len(within)} states with candidates of both kinds): mean AUC "
           f"{np.mean(within) if within else float('nan'):.3f}")
-
 
 if __name__ == "__main__":
     main()
