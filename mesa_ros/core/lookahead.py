@@ -127,15 +127,13 @@ class ModelLookahead:
         """The candidates (a_task first), their risks (NaN: not evaluated before ``deadline``, a
         ``time.perf_counter()`` value) and the index of the least risky, ties to the closest to a_task."""
         cand = self.candidates(a_task)
-        if deadline is None:
-            risks = self.risk(obs, cand)
-        else:
-            risks, chunk = np.full(len(cand), np.nan), self.cfg.search_chunk
-            for i in range(0, len(cand), chunk):
-                begun = time.perf_counter()
-                risks[i:i + chunk] = self.risk(obs, cand[i:i + chunk])
-                done = time.perf_counter()
-                if done + (done - begun) > deadline:
-                    break
+        risks = np.full(len(cand), np.nan)
+        chunk = len(cand) if deadline is None else self.cfg.search_chunk  # no deadline: one batch of all
+        for i in range(0, len(cand), chunk):
+            begun = time.perf_counter()
+            risks[i:i + chunk] = self.risk(obs, cand[i:i + chunk])
+            done = time.perf_counter()
+            if deadline is not None and done + (done - begun) > deadline:
+                break
         n = int(np.count_nonzero(~np.isnan(risks)))
         return cand, risks, int(np.lexsort([np.linalg.norm(cand[:n, 0] - a_task, axis=1), risks[:n]])[0])
