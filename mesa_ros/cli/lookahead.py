@@ -127,7 +127,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     check_outputs(args, [args.csv], [args.checkpoint])
     ckpt, cfg = _load(args, numpy=True)
     task = parse_task(args.task)
-    shield = frozen_lookahead(ckpt, args.checkpoint, cfg.lookahead, seed=cfg.seed)
+    shield = frozen_lookahead(ckpt, args.checkpoint, cfg.lookahead, cfg.seed, cfg.governor)
     rows = []
     for mode in modes:
         start = time.monotonic()
@@ -137,9 +137,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         falls = sum(bool(r["violation"]) for r in found)
         total = sum(r["return"] for r in found)
         overrides_ = sum(r["override_rate"] * r["steps"] for r in found)
+        governed = f", governor's c at the end {shield.scale:.2f}" if mode == "shield" and shield.governor else ""
         print(f"{mode}: {json.dumps(task)}: {falls} violations in {len(found)} episodes ({steps} steps, "
               f"{falls / steps * 1000:.2f} per 1000), return per 1000 steps {total / steps * 1000:.0f}, overrides "
-              f"{overrides_ / steps:.1%} ({time.monotonic() - start:.0f} s)")
+              f"{overrides_ / steps:.1%}{governed} ({time.monotonic() - start:.0f} s)")
         rows += [{**r, "mode": mode} for r in found]
     if args.csv:
         with MetricsLog(args.csv, step_key="episode") as log:

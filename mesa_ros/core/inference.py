@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from mesa_ros.core.checkpoint import Checkpoint, require_lookahead, safety_modules
-from mesa_ros.core.config import LookaheadConfig, MesaConfig
+from mesa_ros.core.config import GovernorConfig, LookaheadConfig, MesaConfig
+from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.lookahead import ModelLookahead, StateJudged
 from mesa_ros.core.shield_rule import ShieldDecision, decide
 
@@ -220,15 +221,17 @@ def frozen_safety(ckpt: Checkpoint, source: str, obs_dim: int, act_dim: int, eps
     return q_risk, None if recovery is None else FrozenShield(q_risk, recovery, obs_dim, eps_risk, noise_std, seed)
 
 
-def frozen_lookahead(ckpt: Checkpoint, source: str, cfg: LookaheadConfig, seed: int = 0) -> ModelLookahead:
+def frozen_lookahead(ckpt: Checkpoint, source: str, cfg: LookaheadConfig, seed: int = 0,
+                     governor: GovernorConfig | None = None) -> ModelLookahead:
     """A lookahead checkpoint (``core/lookahead_model.py``) as the torch-free model-lookahead shield; the action
-    bounds are the policy's (SAC: bias -/+ scale)."""
+    bounds are the policy's (SAC: bias -/+ scale); with a risk governor when ``governor.budget`` > 0."""
     require_lookahead(ckpt, source)
     model = FrozenEnsemble(ckpt.tensors["ensemble"], f"{source}: ensemble")
     if cfg.judge == "state":
         model = StateJudged(model, FrozenCatastrophe(ckpt.tensors["catastrophe"], f"{source}: catastrophe"))
     policy = frozen_policy(ckpt, source)
-    return ModelLookahead(model, policy, policy.bias - policy.scale, policy.bias + policy.scale, cfg, seed)
+    return ModelLookahead(model, policy, policy.bias - policy.scale, policy.bias + policy.scale, cfg, seed,
+                          RiskGovernor(governor) if governor is not None and governor.budget > 0 else None)
 
 
 def frozen_guard(ckpt: Checkpoint, source: str, obs_dim: int, act_dim: int, cfg: MesaConfig, eps_override: float,
@@ -239,7 +242,7 @@ def frozen_guard(ckpt: Checkpoint, source: str, obs_dim: int, act_dim: int, cfg:
     the safety layer (``frozen_safety``); ``eps_override`` >= 0 replaces the config's eps_risk."""
     if "ensemble" in ckpt.tensors:
         eps = eps_override if eps_override >= 0 else cfg.lookahead.eps_risk
-        shield = frozen_lookahead(ckpt, source, dataclasses.replace(cfg.lookahead, eps_risk=eps), seed)
+        shield = frozen_lookahead(ckpt, source, dataclasses.replace(cfg.lookahead, eps_risk=eps), seed, cfg.governor)
         return None, shield, cfg.lookahead.eps_risk
     eps = eps_override if eps_override >= 0 else cfg.shield.eps_risk
     critic, safety = frozen_safety(ckpt, source, obs_dim, act_dim, eps, noise_std, seed)

@@ -16,7 +16,8 @@ steps of N(0, sigma^2), clipped to the action bounds), a_task itself among them;
 closest to a_task, so the override stays near the task. With a decision budget (``budget_s``, the safety monitor's
 ``decision_budget_ms`` in realtime) the candidates are evaluated ``search_chunk`` at a time, a_task's first, until
 the next batch would end past the budget: the decision is then made among those evaluated, in time, instead of a
-late one (which a realtime simulator replaces by its safe default action).
+late one (which a realtime simulator replaces by its safe default action). With a risk governor
+(``core/governor.py``) the rule runs on c * a_task and the model rolls c * pi, c regulated on the risks it sees.
 
 Why: on this project's robot the deployed gait's falls under a new fault are not in the kind of data Q_risk
 learns from, and the meta-learned critic stays at 0.00-0.09 before them, while the adapted model's risk is
@@ -35,6 +36,7 @@ from typing import Protocol
 import numpy as np
 
 from mesa_ros.core.config import LookaheadConfig
+from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.shield_rule import ShieldDecision
 
 Policy = Callable[[np.ndarray], np.ndarray]  # batched: observations (N, S) -> actions (N, A)
@@ -68,7 +70,7 @@ class ModelLookahead:
     """The eps rule with the model's risk of a_task and the least risky of K candidates as the override."""
 
     def __init__(self, model: Model, policy: Policy, low: np.ndarray, high: np.ndarray, cfg: LookaheadConfig,
-                 seed: int = 0) -> None:
+                 seed: int = 0, governor: RiskGovernor | None = None) -> None:
         if cfg.particles % model.members:
             raise ValueError(f"lookahead.particles ({cfg.particles}) must be a multiple of the ensemble's "
                              f"{model.members} members")
@@ -77,6 +79,12 @@ class ModelLookahead:
         self.rng = np.random.default_rng(seed)
         self.eps_risk = cfg.eps_risk  # the safety monitor's eps_risk parameter may change it at run time
         self.budget_s: float | None = None  # seconds one decision may take (None: every candidate, load-independent)
+        self.governor = governor  # None: c = 1
+
+    @property
+    def scale(self) -> float:
+        """c: the governor's action scale (1 without one)."""
+        return 1.0 if self.governor is None else self.governor.scale
 
     def risk(self, obs: np.ndarray, sequences: np.ndarray) -> np.ndarray:
         """risk(s, a_{0:m-1}) of each sequence (K, m, A) (NaN: the policy's action there): (K,)."""
@@ -94,7 +102,7 @@ class ModelLookahead:
             a = seq[:, t] if t < seq.shape[1] else np.full((k * P, self.model.act_dim), np.nan, np.float32)
             open_ = np.isnan(a)
             if open_.any():
-                a = np.where(open_, self.policy(s).astype(np.float32, copy=False), a)
+                a = np.where(open_, self.scale * self.policy(s).astype(np.float32, copy=False), a)
             s, p_catastrophe = self.model.step(s, a, noise[t])
             fell |= p_catastrophe > 0.5
         return fell.reshape(k, P)
@@ -113,14 +121,18 @@ class ModelLookahead:
         return float(self.risk(obs, np.asarray(a_task, dtype=np.float32)[None, None])[0])
 
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
-        """The eps rule for one observation (the interface of ``inference.FrozenShield``)."""
+        """The eps rule for one observation (the interface of ``inference.FrozenShield``), on c * a_task; the
+        governor then sees the risk. ``overridden``: the search's pick replaced c * a_task."""
         start = time.perf_counter()
-        a_task = np.asarray(a_task, dtype=np.float32)
+        a_task = np.clip(self.scale * np.asarray(a_task, dtype=np.float32), self.low, self.high)
         risk = self.risk_of(obs, a_task)
-        if risk <= self.eps_risk:
-            return ShieldDecision(a_task, False, risk)
-        cand, _, pick = self.search(obs, a_task, None if self.budget_s is None else start + self.budget_s)
-        return ShieldDecision(cand[pick, 0], pick != 0, risk)
+        decision = ShieldDecision(a_task, False, risk)
+        if risk > self.eps_risk:
+            cand, _, pick = self.search(obs, a_task, None if self.budget_s is None else start + self.budget_s)
+            decision = ShieldDecision(cand[pick, 0], pick != 0, risk)
+        if self.governor is not None:
+            self.governor.update(risk)
+        return decision
 
     def search(self, obs: np.ndarray, a_task: np.ndarray,
                deadline: float | None = None) -> tuple[np.ndarray, np.ndarray, int]:

@@ -4,7 +4,9 @@ For each task action it evaluates Q_risk(s, a_task) and sends the simulator a_ta
 the shield is enabled and Q_risk(s, a_task) > eps_risk (``core.shield``). A lookahead checkpoint (``mesa-ros
 lookahead``) makes it the model-lookahead shield instead (``core.lookahead``): the risk is the share of model
 rollouts of the task policy that fall, the override the least risky action near a_task, searched within
-``decision_budget_ms`` (the graph sets 70% of the control period in realtime). The command carries the
+``decision_budget_ms`` (the graph sets 70% of the control period in realtime); with a risk governor
+(``risk_budget`` or the checkpoint's ``governor.budget``; ``core.governor``) the gait is slowed, c * a_task, while
+the mean risk stays above the budget (c in ``/diagnostics`` as ``action_scale``). The command carries the
 executed action in ``effort`` and the task action in ``position``. Risk and override go out per step;
 ``/diagnostics`` summarises. The shield is switched with ``~/enable`` (std_srvs/SetBool); new
 critic/recovery weights arrive on the latched weights topic (a safetensors checkpoint as
@@ -20,6 +22,7 @@ command with the wrong length or NaN, it publishes ``safe_action`` (counted and 
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict, deque
 
@@ -34,6 +37,7 @@ from std_srvs.srv import SetBool, Trigger
 from mesa_ros import wire
 from mesa_ros.core import checkpoint, health
 from mesa_ros.core.config import stored_config
+from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.inference import FrozenCritic, FrozenShield, frozen_guard
 from mesa_ros.core.joint_map import JointMap
 from mesa_ros.core.lookahead import ModelLookahead
@@ -67,6 +71,9 @@ class SafetyMonitorNode(Node):
                                  "its candidates in batches until the next would end past this and decides among "
                                  "those tried (realtime: below the control period). 0: every candidate (lockstep: "
                                  "load-independent)", low=0.0, high=10_000.0)
+        self.budget_override = declare(self, "risk_budget", -1.0, "lookahead: the risk governor's budget, the mean "
+                                       "risk per window above which the gait is slowed (c * a_task); 0 = no "
+                                       "governor, -1 = the checkpoint config's value", low=-1.0, high=1.0)
         self.noise = declare(
             self, "recovery_noise", True, "add pi_rec's N(0, 0.01^2) exploration noise (paper)", read_only=True
         )
@@ -76,7 +83,8 @@ class SafetyMonitorNode(Node):
                                  choices=("native", "ros2_control"), read_only=True)
         self.add_on_set_parameters_callback(validator({"eps_risk": check_range("eps_risk", -1.0, 1.0),
                                                        "decision_budget_ms": check_range("decision_budget_ms", 0.0,
-                                                                                         10_000.0)},
+                                                                                         10_000.0),
+                                                       "risk_budget": check_range("risk_budget", -1.0, 1.0)},
                                                       apply=self._on_params))
         self.observation_from = env_class(self.env).observation_from
         self.names = list(env_class(self.env).actuator_names)
@@ -212,10 +220,8 @@ class SafetyMonitorNode(Node):
         """(a_exec, overridden) by the eps_risk rule; counts the decision and publishes the risk, stamped ``stamp``."""
         a_exec, overridden, risk = a_task, False, float("nan")
         if self.shield is not None and self.enabled:
-            decision = self.shield(obs, a_task)
-            risk = decision.risk
-            if decision.overridden:
-                a_exec, overridden = decision.action.astype(np.float64), True
+            decision = self.shield(obs, a_task)  # a_task itself, pi_rec's or the search's action, or c * a_task
+            a_exec, overridden, risk = decision.action.astype(np.float64), decision.overridden, decision.risk
         elif self.shield is not None:  # disabled: the risk alone (no recovery action, no search)
             risk = self.shield.risk_of(obs, a_task.astype(np.float32))
         elif self.critic is not None:  # critic only (e.g. meta-trained, before phase 2): report the risk
@@ -242,11 +248,27 @@ class SafetyMonitorNode(Node):
             elif p.name == "decision_budget_ms":
                 self.budget_ms = p.value
                 self._apply_budget()
+            elif p.name == "risk_budget":
+                self.budget_override = p.value
+                self._apply_governor(self.shield)
         return None
 
     def _apply_budget(self) -> None:
         if isinstance(self.shield, ModelLookahead):
             self.shield.budget_s = self.budget_ms / 1e3 if self.budget_ms > 0 else None
+
+    def _apply_governor(self, previous: FrozenShield | ModelLookahead | None) -> None:
+        """The lookahead's risk governor with the node's budget (if set), its scale carried over from ``previous``
+        (new weights of the same robot after the same fault: the gait is not sped up again by a weights swap)."""
+        if not isinstance(self.shield, ModelLookahead):
+            return
+        cfg = self.cfg.governor
+        if self.budget_override >= 0:
+            cfg = dataclasses.replace(cfg, budget=self.budget_override)
+        scale = previous.scale if isinstance(previous, ModelLookahead) else 1.0
+        self.shield.governor = RiskGovernor(cfg) if cfg.budget > 0 else None
+        if self.shield.governor is not None:
+            self.shield.governor.scale = scale
 
     # -- weights and switching -------------------------------------------------------------------------
     def _checkpoint_path(self) -> str:
@@ -261,8 +283,10 @@ class SafetyMonitorNode(Node):
                                                self.seed + self.weights_version)
         if shield is None and self.enabled:
             raise ValueError("these weights have no recovery policy; disable the shield first")
-        self.critic, self.shield, self.cfg_eps = critic, shield, cfg_eps
+        previous = getattr(self, "shield", None)
+        self.critic, self.shield, self.cfg_eps, self.cfg = critic, shield, cfg_eps, cfg
         self._apply_budget()
+        self._apply_governor(previous)
         self.weights_version += 1
         self.weights_id = int(ckpt.extra.get("weights_id", 0)) if source.startswith("topic") else 0
         self.weights_source, self.weights_error = source, ""
@@ -303,6 +327,8 @@ class SafetyMonitorNode(Node):
                   "last_risk": f"{self.last_risk:.4f}", "override_rate_recent": f"{rate:.3f}",
                   "decisions": self.decisions, "overrides": self.overrides,
                   "weights_version": self.weights_version, "weights_source": self.weights_source}
+        if isinstance(self.shield, ModelLookahead):
+            values["action_scale"] = f"{self.shield.scale:.2f}"
         if self.latency_us:
             p50, p99 = np.percentile(self.latency_us, [50, 99])
             values.update(decision_latency_p50_us=f"{p50:.0f}", decision_latency_p99_us=f"{p99:.0f}")

@@ -2,14 +2,18 @@
 model on the post-fault transitions and sends it; the safety monitor runs the model-lookahead shield with it,
 overrides on a minority of the policy's own post-fault steps and only where the model's risk exceeds eps_risk;
 once more post-fault data are in, the model is adapted again and the monitor swaps to it; the adapted checkpoint
-it used is written."""
+it used is written. A risk governor in the checkpoint's config slows the gait (c * a_task) in steps of its
+config, only at the end of a window of decisions, and keeps c across the swap."""
 from __future__ import annotations
 
 import re
 
+import numpy as np
 import torch
 
+from mesa_ros import wire
 from mesa_ros.core import checkpoint
+from mesa_ros.core.bags import read_messages
 from mesa_ros.core.config import LookaheadConfig
 from mesa_ros.nodes.defaults import default_checkpoint
 
@@ -23,7 +27,9 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
     shipped = checkpoint.load(default_checkpoint("HalfCheetah-Disabled", "lookahead"))
     # the shipped model with a CI-sized second adaptation: on all post-fault transitions once 300 are in
     refine = {"refine_transitions": 300, "refine_steps": 250}
-    cfg = {**shipped.config, "lookahead": {**shipped.config["lookahead"], **refine}}
+    # and a risk governor that acts within the run: c falls by 0.05 after each 50 decisions whose mean risk > 0.001
+    governor = {"budget": 0.001, "window": 50, "step": 0.05, "min_scale": 0.5}
+    cfg = {**shipped.config, "lookahead": {**shipped.config["lookahead"], **refine}, "governor": governor}
     offline = checkpoint.save(tmp_path / "lookahead.safetensors", shipped.tensors, shipped.env, shipped.obs_dim,
                               shipped.act_dim, cfg, shipped.extra)
     adapted = tmp_path / "adapted.safetensors"
@@ -50,3 +56,23 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
     assert sorted(used.tensors) == ["catastrophe", "ensemble", "rehearsal", "sac"]
     assert used.extra["post_transitions"] == refined[0]  # the file holds what the monitor used last
     assert not torch.equal(used.tensors["ensemble"]["out.weight"], fitted.tensors["ensemble"]["out.weight"])
+
+    # the governor: each shielded step's command is c * a_task (or the search's pick), c on the config's ladder,
+    # falling below 1, and changing by at most one step per window of 50 decisions: not reset by the swap to the
+    # refined model (stamps decided once only: a reset or a republished state can be decided again)
+    commands: dict[int, list] = {}
+    for _, _, m in read_messages(tmp_path / "bag", {wire.COMMAND}):
+        stamp, a_exec, a_task = wire.parse_action(m)
+        commands.setdefault(stamp, []).append((a_exec, a_task))
+    seen = []  # (index of the shielded decision, c)
+    for k, (stamp, d) in enumerate((stamp, d) for stamp, d in stamped if d["shield_enabled"]):
+        if not d["overridden"] and len(commands.get(stamp, ())) == 1:
+            a_exec, a_task = commands[stamp][0]
+            big = np.abs(a_task) > 0.05
+            if big.any():
+                seen.append((k, round(float(np.median(a_exec[big] / a_task[big])), 3)))
+    scales = [c for _, c in seen]
+    assert len(seen) > 100 and min(scales) < 1.0, sorted(set(scales))
+    assert set(scales) <= {round(1 - 0.05 * k, 3) for k in range(11)}, sorted(set(scales))
+    for (k1, c1), (k2, c2) in zip(seen, seen[1:]):
+        assert abs(c2 - c1) <= 0.05 * ((k2 - k1) // 50 + 1) + 1e-6, (k1, c1, k2, c2)

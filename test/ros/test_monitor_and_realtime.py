@@ -86,11 +86,14 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
     assert probe.spin_until(lambda: any("not a valid safetensors" in d["message"] for d in diagnostics), timeout=10)
     assert decide(a_task, 4) is not None  # still deciding with the old weights
 
-    for budget, reason in ((-5.0, "decision_budget_ms out of range"), (20.0, "")):
-        params = SetParameters.Request(parameters=[Parameter("decision_budget_ms", value=budget).to_parameter_msg()])
+    for name, value, reason in (("decision_budget_ms", -5.0, "decision_budget_ms out of range"),
+                                ("decision_budget_ms", 20.0, ""), ("risk_budget", 2.0, "risk_budget out of range"),
+                                ("risk_budget", 0.01, "")):
+        params = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
         result = probe.call(SetParameters, "/safety_monitor/set_parameters", params).results[0]
         assert result.successful == (not reason) and reason in result.reason, result.reason
-    assert decide(a_task, 6) is not None  # the critic's shield decides as before (the budget is the lookahead's)
+    decided = decide(a_task, 6)  # the critic's shield decides as before (budgets and governor are the lookahead's)
+    assert decided is not None and list(decided.effort) != list(a_task)  # pi_rec's override, at eps_risk 0
 
     missing = str(tmp_path / "missing.safetensors")
     params = SetParameters.Request(parameters=[Parameter("checkpoint", value=missing).to_parameter_msg()])

@@ -1,0 +1,61 @@
+"""The risk governor (core/governor.py): the action scale c steps down while a window's mean risk exceeds the
+budget, stays in the hysteresis band, steps back up under half the budget, within [min_scale, 1]; in the lookahead
+shield the eps rule runs on c * a_task and the model rolls c * pi."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mesa_ros.core.config import GovernorConfig, LookaheadConfig, MesaConfig, merge, parse_override
+from mesa_ros.core.governor import RiskGovernor
+from mesa_ros.core.lookahead import ModelLookahead
+
+
+def feed(governor: RiskGovernor, risks: list[float]) -> list[float]:
+    return [governor.update(r) for r in risks]
+
+
+def test_the_scale_follows_each_windows_mean_risk_against_the_budget():
+    gov = RiskGovernor(GovernorConfig(budget=0.1, window=4, step=0.05, min_scale=0.8))
+    assert feed(gov, [0.0, 0.0, 0.0, 0.5]) == [1.0, 1.0, 1.0, 0.95]  # mean 0.125 > 0.1: down, at the window's end
+    assert feed(gov, [0.3] * 4)[-1] == 0.9
+    assert feed(gov, [0.08] * 4)[-1] == 0.9  # 0.05 <= 0.08 <= 0.1: held
+    assert feed(gov, [0.0] * 4)[-1] == 0.95  # under half the budget: back up
+    for _ in range(10):
+        feed(gov, [1.0] * 4)
+    assert gov.scale == 0.8  # never below min_scale
+    for _ in range(10):
+        feed(gov, [0.0] * 4)
+    assert gov.scale == 1.0  # never above 1
+    assert feed(gov, [float("nan")] * 8 + [1.0] * 3)[-1] == 1.0  # NaN risks are not counted: 3 of 4 so far
+    assert gov.update(1.0) == 0.95
+
+
+@pytest.mark.parametrize("key, value", [("budget", -0.1), ("window", 0), ("step", 0.0), ("min_scale", 1.5)])
+def test_bad_governor_settings_are_refused_naming_the_key(key, value):
+    with pytest.raises(ValueError, match=f"governor.{key}"):
+        merge(MesaConfig(), parse_override(f"governor.{key}={value}"))  # as --set gives it
+
+
+class Cliff:
+    """s' = s + a; a catastrophe when s' > 1 (a model without noise, two members)."""
+
+    members, obs_dim, act_dim = 2, 1, 1
+
+    def step(self, s: np.ndarray, a: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s_next = s + a
+        return s_next, (s_next[:, 0] > 1).astype(np.float32)
+
+
+def test_the_lookahead_runs_its_rule_on_the_scaled_action_and_rolls_the_scaled_policy():
+    walk = lambda s: np.full((len(s), 1), 0.3, np.float32)  # noqa: E731
+    cfg = LookaheadConfig(horizon=3, particles=2, members=2, eps_risk=0.5)
+    gov = RiskGovernor(GovernorConfig(budget=0.4, window=1, step=0.5, min_scale=0.5))
+    guard = ModelLookahead(Cliff(), walk, np.array([-1.0]), np.array([1.0]), cfg, governor=gov)
+    s = np.array([0.2], np.float32)  # at c = 1: 0.5, 0.8, 1.1: falls at the third step
+    first = guard(s, np.array([0.3], np.float32))
+    assert first.risk == 1.0 and guard.scale == 0.5  # the window's mean risk 1 > 0.4: c halves for what follows
+    second = guard(s, np.array([0.3], np.float32))
+    assert second.risk == 0.0 and not second.overridden  # c = 0.5: 0.35, 0.5, 0.65: no fall
+    assert second.action[0] == pytest.approx(0.15)  # the executed action is c * a_task
+    assert guard.scale == 1.0  # mean risk 0 < 0.2: back up
