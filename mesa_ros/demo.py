@@ -111,11 +111,18 @@ class Recording:
     risk: list[tuple[int, wire.Risk]]  # (stamp, the monitor's decision), by stamp
     fault_at: int | None  # stamp at which the first fault landed
     shield_on: int | None  # first stamp whose decision had the shield enabled
+    scales: dict[int, float]  # stamp -> a_exec / a_task of its command (median over |a_task| > 0.05)
 
     @classmethod
     def read(cls, bag: Path) -> Recording:
-        steps, risk, shield_on, fault_at = [], [], None, None
-        for topic, _, msg in read_messages(bag, {wire.STEP, wire.RISK, wire.FAULT_STATE}):
+        steps, risk, shield_on, fault_at, scales = [], [], None, None, {}
+        for topic, _, msg in read_messages(bag, {wire.STEP, wire.RISK, wire.FAULT_STATE, wire.COMMAND}):
+            if topic == wire.COMMAND:
+                stamp, a_exec, a_task = wire.parse_action(msg)
+                big = np.abs(a_task) > 0.05
+                if big.any():
+                    scales[stamp] = float(np.median(a_exec[big] / a_task[big]))
+                continue
             stamp, values = wire.parse_values(msg)
             if topic == wire.STEP:
                 steps.append((stamp, wire.Step.from_values(values)))
@@ -126,7 +133,7 @@ class Recording:
                     shield_on = stamp
             elif topic == wire.FAULT_STATE and wire.faulted(values) and fault_at is None:
                 fault_at = stamp
-        return cls(sorted(steps, key=lambda s: s[0]), sorted(risk, key=lambda s: s[0]), fault_at, shield_on)
+        return cls(sorted(steps, key=lambda s: s[0]), sorted(risk, key=lambda s: s[0]), fault_at, shield_on, scales)
 
     @property
     def last_stamp(self) -> int:
@@ -160,6 +167,12 @@ class Recording:
         """Share of the monitor's decisions in [start, end] that overrode the task action."""
         decisions = [d.overridden for stamp, d in self.risk if start <= stamp <= end]
         return float(np.mean(decisions)) if decisions else float("nan")
+
+    def action_scale(self, start: int, end: int) -> float:
+        """Mean a_exec / a_task of the commands not overridden in [start, end]: the risk governor's c (1: none)."""
+        kept = [self.scales[stamp] for stamp, d in self.risk
+                if start <= stamp <= end and not d.overridden and stamp in self.scales]
+        return float(np.mean(kept)) if kept else float("nan")
 
 
 @dataclass
@@ -243,6 +256,7 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
                          "fault_at_s": None if rec.fault_at is None else rec.fault_at / 1e9,
                          "window": {"start_s": rec.shield_on / 1e9, "end_s": end / 1e9},
                          "override_rate": rec.override_rate(rec.shield_on, end),
+                         "action_scale": rec.action_scale(rec.shield_on, end),
                          "no_shield": without.as_dict(), "shield_on": within.as_dict(),
                          "time_to_safe": time_to_safe((d / "launch.log").read_text(), dt,
                                                       None if rec.fault_at is None else rec.fault_at / 1e9),

@@ -1,8 +1,9 @@
 """Is there a fixed fallback behaviour that is safe where the lookahead warns? (issue #12, diagnosis)
 
 On a labelled set of searched states (``scripts/candidate_check.py --save``), each fallback (no torque, the
-policy's action halved, scaled by 1.5, negated) is played for k steps and the policy after, in the true simulator
-under ``--task``; prints how often it falls within the set's horizon, against a_task (the set's labels).
+policy's action scaled by 0.5, 0.8, 0.9 or 1.5, negated, a PD brake to the standing pose) is played for k steps
+and the policy after, in the true simulator under ``--task``; prints how often it falls within the set's horizon,
+against a_task (the set's labels).
 
     python scripts/fallback_check.py runs/rank/bthigh_300.npz --task '{"power_scale": {"bthigh": 0}}'
 """
@@ -44,8 +45,12 @@ def main() -> None:
 
     fallbacks = {"no torque": lambda o: np.zeros(robot.action_space.shape),
                  "a_task x 0.5": lambda o: 0.5 * policy(o),
+                 "a_task x 0.8": lambda o: 0.8 * policy(o),
+                 "a_task x 0.9": lambda o: 0.9 * policy(o),
                  "a_task x 1.5": lambda o: np.clip(1.5 * policy(o), -1, 1),
-                 "-a_task": lambda o: -policy(o)}
+                 "-a_task": lambda o: -policy(o),
+                 # brake: PD (in action units) of the joints to the standing pose (angles obs[2:8], rates obs[11:17])
+                 "PD to stand": lambda o: np.clip(-2.0 * o[2:8] - 0.1 * o[11:17], -1, 1)}
     print(f"{len(task_falls)} states; a_task (the policy throughout) falls within {H} steps in {task_falls.mean():.1%}")
     for name, fallback in fallbacks.items():
         for k in (1, 3, 5, H):

@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         print("  " + row.row())
     for run in s["runs"]:
         line = (f"  seed {run['seed']}, {run['shield']}: shield on at sim t {run['shield_on_s']:.2f} s, overrides "
-                f"{run['override_rate']:.1%} of the monitor's decisions")
+                f"{run['override_rate']:.1%} of the monitor's decisions, mean action scale (risk governor) "
+                f"{run['action_scale']:.2f}")
         if (safe := run["time_to_safe"]) is not None:
             detected = (f"detection ({safe['detection_robot_s']:.2f} s) + " if "detection_robot_s" in safe else "")
             line += (f"; time to safe on a robot at {safe['control_hz']:.0f} Hz: {safe['robot_s']:.1f} s = {detected}"
