@@ -220,8 +220,11 @@ class SafetyMonitorNode(Node):
         """(a_exec, overridden) by the eps_risk rule; counts the decision and publishes the risk, stamped ``stamp``."""
         a_exec, overridden, risk = a_task, False, float("nan")
         if self.shield is not None and self.enabled:
-            decision = self.shield(obs, a_task)  # a_task itself, pi_rec's or the search's action, or c * a_task
-            a_exec, overridden, risk = decision.action.astype(np.float64), decision.overridden, decision.risk
+            decision = self.shield(obs, a_task)
+            overridden, risk = decision.overridden, decision.risk
+            slowed = isinstance(self.shield, ModelLookahead) and self.shield.governor is not None  # c * a_task
+            if overridden or slowed:  # else a_task exactly as received
+                a_exec = decision.action.astype(np.float64)
         elif self.shield is not None:  # disabled: the risk alone (no recovery action, no search)
             risk = self.shield.risk_of(obs, a_task.astype(np.float32))
         elif self.critic is not None:  # critic only (e.g. meta-trained, before phase 2): report the risk

@@ -41,7 +41,8 @@ def test_demo_compares_each_shield_with_none_over_the_same_steps(tmp_path, check
         span = round((float(window.group(3)) - float(window.group(2))) / 0.05) + 1
         assert 0.9 * span <= rows[baseline][0] <= span
         assert run["fault_at_s"] < run["shield_on_s"] and 0.0 <= run["override_rate"] <= 1.0
-        assert run["action_scale"] == pytest.approx(1.0)  # the governor is the lookahead's: critics never slow
+        # the governor is the lookahead's: a critic's kept commands are a_task itself (NaN: every one overridden)
+        assert run["action_scale"] == 1.0 if run["override_rate"] < 1.0 else run["action_scale"] != run["action_scale"]
         safe = run["time_to_safe"]  # 200 post-fault transitions at 20 Hz, then phase 2's compute
         assert safe["transitions"] == 200 and safe["robot_s"] == pytest.approx(10.0 + safe["phase2_s"])
         adapted = load_checkpoint(run["adapted_checkpoint"])  # what `mesa-ros calibration` reads
