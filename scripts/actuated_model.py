@@ -78,8 +78,8 @@ def evaluate(argv: list[str]) -> int:
 
     frozen = cli_lookahead.frozen_lookahead
 
-    def with_gain(ckpt, source, cfg, seed=0):
-        shield = frozen(ckpt, source, cfg, seed)
+    def with_gain(ckpt, source, cfg, seed=0, governor=None):
+        shield = frozen(ckpt, source, cfg, seed, governor)
         shield.model = Applied(shield.model, np.asarray(ckpt.extra["gain"], np.float32))
         return shield
 

@@ -20,6 +20,7 @@ end at a fall, as in ``mesa-ros evaluate``):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Callable
 
@@ -27,7 +28,6 @@ import numpy as np
 
 from mesa_ros import envs
 from mesa_ros.core import checkpoint
-from mesa_ros.core.config import GovernorConfig
 from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.inference import frozen_guard, frozen_policy
 from mesa_ros.core.lookahead import ModelLookahead
@@ -86,7 +86,7 @@ def main() -> None:
         shield.governor = None
 
     if args.governor is not None:
-        governor = RiskGovernor(GovernorConfig(budget=args.governor, window=args.window))
+        governor = RiskGovernor(dataclasses.replace(cfg.governor, budget=args.governor, window=args.window))
         levels: list[float] = []  # c at the end of each window
         decided = [0]
 

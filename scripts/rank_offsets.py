@@ -81,7 +81,8 @@ def main() -> None:
     states = data["obs"][:args.states or None]
     risks, truth = [], []
     for obs in states:
-        offsets = np.concatenate([np.zeros((1, shield.model.act_dim)), rng.normal(0, args.sigma, (K, 6))])
+        A = shield.model.act_dim
+        offsets = np.concatenate([np.zeros((1, A)), rng.normal(0, args.sigma, (K, A))])
         risks.append(model_falls(shield, obs, offsets, args.hold))
         truth.append([true_steps(robot, policy, obs, b, args.hold, H, shield.low, shield.high) < H for b in offsets])
     r, truth = np.stack(risks), np.array(truth)

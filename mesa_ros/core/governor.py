@@ -3,14 +3,16 @@
 A joint's power loss can leave the deployed gait marginal, and at a state where a fall is near no action close to
 the task's reliably escapes it (docs/results.md, "Why the lookahead's choice is hard"); a slightly less forceful
 gait, a = c * pi(s), falls far less often (HalfCheetah, bthigh lost: 32 falls in 300 episodes at c = 1, 4 at
-0.95). How much to slow down depends on the fault, so c is regulated on the shield's own risk of the executed
-action, r_t (the lookahead: the share of model particles that fall), over windows of W decisions:
+0.95). How much to slow down depends on the fault, so c is regulated on the shield's risk of the proposed action
+c * a_task, r_t (before any override; the lookahead: the share of model particles that fall), over windows of W
+decisions:
 
     c <- max(c_min, c - step)   if mean_{window} r_t > budget
     c <- min(1, c + step)       if mean_{window} r_t < budget / 2
     c unchanged                 otherwise (hysteresis)
 
-The shield then runs its eps rule on c * a_task, its model rolling c * pi. Neither the paper nor the reference
+The shield then runs its eps rule on c * a_task, its model rolling c * pi (scaling towards 0: the action bounds are
+assumed symmetric about 0, as SAC's tanh policies of this project have them). Neither the paper nor the reference
 has it; it is a reference governor (control literature) driven by a learned risk. Budget chosen on the training
 faults only (docs/results.md, "A risk governor").
 """
@@ -22,10 +24,15 @@ from mesa_ros.core.config import GovernorConfig
 class RiskGovernor:
     """The action scale c, updated once per ``window`` risks."""
 
-    def __init__(self, cfg: GovernorConfig) -> None:
+    def __init__(self, cfg: GovernorConfig, scale: float = 1.0) -> None:
         self.cfg = cfg
-        self.scale = 1.0
+        self.scale = min(1.0, max(cfg.min_scale, scale))  # a scale carried over, within this config's bounds
         self._sum, self._count = 0.0, 0
+
+    @classmethod
+    def from_config(cls, cfg: GovernorConfig | None, scale: float = 1.0) -> RiskGovernor | None:
+        """A governor for ``cfg``, or None when there is none or its budget is 0 (off)."""
+        return cls(cfg, scale) if cfg is not None and cfg.budget > 0 else None
 
     def update(self, risk: float) -> float:
         """Record one decision's risk (NaN ignored); the scale for the next decision."""

@@ -231,7 +231,7 @@ def frozen_lookahead(ckpt: Checkpoint, source: str, cfg: LookaheadConfig, seed: 
         model = StateJudged(model, FrozenCatastrophe(ckpt.tensors["catastrophe"], f"{source}: catastrophe"))
     policy = frozen_policy(ckpt, source)
     return ModelLookahead(model, policy, policy.bias - policy.scale, policy.bias + policy.scale, cfg, seed,
-                          RiskGovernor(governor) if governor is not None and governor.budget > 0 else None)
+                          RiskGovernor.from_config(governor))
 
 
 def frozen_guard(ckpt: Checkpoint, source: str, obs_dim: int, act_dim: int, cfg: MesaConfig, eps_override: float,

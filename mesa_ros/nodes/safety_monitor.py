@@ -51,6 +51,11 @@ from mesa_ros.nodes.start_gate import StartGate
 STATES_KEPT = 64  # states awaiting their task action (the policy answers within a step or two)
 
 
+def _check_risk_budget(value: float) -> str | None:
+    """-1 (the checkpoint's) or a budget in [0, 1]."""
+    return None if value == -1.0 or 0.0 <= value <= 1.0 else f"risk_budget must be -1 or in [0, 1], got {value}"
+
+
 def _trim(store: OrderedDict) -> None:
     while len(store) > STATES_KEPT:
         store.popitem(last=False)
@@ -71,9 +76,9 @@ class SafetyMonitorNode(Node):
                                  "its candidates in batches until the next would end past this and decides among "
                                  "those tried (realtime: below the control period). 0: every candidate (lockstep: "
                                  "load-independent)", low=0.0, high=10_000.0)
-        self.budget_override = declare(self, "risk_budget", -1.0, "lookahead: the risk governor's budget, the mean "
-                                       "risk per window above which the gait is slowed (c * a_task); 0 = no "
-                                       "governor, -1 = the checkpoint config's value", low=-1.0, high=1.0)
+        self.risk_budget = declare(self, "risk_budget", -1.0, "lookahead: the risk governor's budget, the mean risk "
+                                   "per window above which the gait is slowed (c * a_task); 0 = no governor, -1 = "
+                                   "the checkpoint config's value", low=-1.0, high=1.0)
         self.noise = declare(
             self, "recovery_noise", True, "add pi_rec's N(0, 0.01^2) exploration noise (paper)", read_only=True
         )
@@ -84,7 +89,7 @@ class SafetyMonitorNode(Node):
         self.add_on_set_parameters_callback(validator({"eps_risk": check_range("eps_risk", -1.0, 1.0),
                                                        "decision_budget_ms": check_range("decision_budget_ms", 0.0,
                                                                                          10_000.0),
-                                                       "risk_budget": check_range("risk_budget", -1.0, 1.0)},
+                                                       "risk_budget": _check_risk_budget},
                                                       apply=self._on_params))
         self.observation_from = env_class(self.env).observation_from
         self.names = list(env_class(self.env).actuator_names)
@@ -220,9 +225,9 @@ class SafetyMonitorNode(Node):
         """(a_exec, overridden) by the eps_risk rule; counts the decision and publishes the risk, stamped ``stamp``."""
         a_exec, overridden, risk = a_task, False, float("nan")
         if self.shield is not None and self.enabled:
+            slowed = isinstance(self.shield, ModelLookahead) and self.shield.scale != 1.0  # c * a_task
             decision = self.shield(obs, a_task)
             overridden, risk = decision.overridden, decision.risk
-            slowed = isinstance(self.shield, ModelLookahead) and self.shield.governor is not None  # c * a_task
             if overridden or slowed:  # else a_task exactly as received
                 a_exec = decision.action.astype(np.float64)
         elif self.shield is not None:  # disabled: the risk alone (no recovery action, no search)
@@ -252,7 +257,7 @@ class SafetyMonitorNode(Node):
                 self.budget_ms = p.value
                 self._apply_budget()
             elif p.name == "risk_budget":
-                self.budget_override = p.value
+                self.risk_budget = p.value
                 self._apply_governor(self.shield)
         return None
 
@@ -261,17 +266,16 @@ class SafetyMonitorNode(Node):
             self.shield.budget_s = self.budget_ms / 1e3 if self.budget_ms > 0 else None
 
     def _apply_governor(self, previous: FrozenShield | ModelLookahead | None) -> None:
-        """The lookahead's risk governor with the node's budget (if set), its scale carried over from ``previous``
-        (new weights of the same robot after the same fault: the gait is not sped up again by a weights swap)."""
+        """The lookahead's risk governor with the node's budget (if set), c carried over from ``previous`` (new
+        weights of the same robot after the same fault do not speed the gait up again; a budget of 0 turns the
+        governor off, c = 1)."""
         if not isinstance(self.shield, ModelLookahead):
             return
         cfg = self.cfg.governor
-        if self.budget_override >= 0:
-            cfg = dataclasses.replace(cfg, budget=self.budget_override)
+        if self.risk_budget >= 0:
+            cfg = dataclasses.replace(cfg, budget=self.risk_budget)
         scale = previous.scale if isinstance(previous, ModelLookahead) else 1.0
-        self.shield.governor = RiskGovernor(cfg) if cfg.budget > 0 else None
-        if self.shield.governor is not None:
-            self.shield.governor.scale = scale
+        self.shield.governor = RiskGovernor.from_config(cfg, scale)
 
     # -- weights and switching -------------------------------------------------------------------------
     def _checkpoint_path(self) -> str:
@@ -318,6 +322,8 @@ class SafetyMonitorNode(Node):
             res.success, res.message = False, "no recovery policy loaded: send adapted weights first"
             return res
         self.enabled = req.data
+        if not self.enabled:  # the robot runs the policy as it is: a later enable starts the governor at c = 1
+            self._apply_governor(None)
         res.success, res.message = True, f"shield {'enabled' if self.enabled else 'disabled'} " \
                                          f"(weights v{self.weights_version}, eps_risk {self.eps_risk})"
         self.get_logger().warning(res.message)

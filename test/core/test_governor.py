@@ -31,6 +31,13 @@ def test_the_scale_follows_each_windows_mean_risk_against_the_budget():
     assert gov.update(1.0) == 0.95
 
 
+def test_a_governor_from_a_config_is_none_when_off_and_a_carried_scale_is_kept_within_bounds():
+    assert RiskGovernor.from_config(None) is None and RiskGovernor.from_config(GovernorConfig(budget=0.0)) is None
+    assert RiskGovernor.from_config(GovernorConfig(budget=0.01), scale=0.7).scale == 0.7
+    assert RiskGovernor.from_config(GovernorConfig(budget=0.01, min_scale=0.9), scale=0.5).scale == 0.9
+    assert RiskGovernor.from_config(GovernorConfig(budget=0.01), scale=1.3).scale == 1.0
+
+
 @pytest.mark.parametrize("key, value", [("budget", -0.1), ("window", 0), ("step", 0.0), ("min_scale", 1.5)])
 def test_bad_governor_settings_are_refused_naming_the_key(key, value):
     with pytest.raises(ValueError, match=f"governor.{key}"):

@@ -64,15 +64,18 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
     for _, _, m in read_messages(tmp_path / "bag", {wire.COMMAND}):
         stamp, a_exec, a_task = wire.parse_action(m)
         commands.setdefault(stamp, []).append((a_exec, a_task))
-    seen = []  # (index of the shielded decision, c)
+    seen = []  # (index of the shielded decision, c, weights id)
     for k, (stamp, d) in enumerate((stamp, d) for stamp, d in stamped if d["shield_enabled"]):
         if not d["overridden"] and len(commands.get(stamp, ())) == 1:
             a_exec, a_task = commands[stamp][0]
             big = np.abs(a_task) > 0.05
             if big.any():
-                seen.append((k, round(float(np.median(a_exec[big] / a_task[big])), 3)))
-    scales = [c for _, c in seen]
+                seen.append((k, round(float(np.median(a_exec[big] / a_task[big])), 3), d["weights_id"]))
+    scales = [c for _, c, _ in seen]
     assert len(seen) > 100 and min(scales) < 1.0, sorted(set(scales))
     assert set(scales) <= {round(1 - 0.05 * k, 3) for k in range(11)}, sorted(set(scales))
-    for (k1, c1), (k2, c2) in zip(seen, seen[1:]):
+    for (k1, c1, _), (k2, c2, _) in zip(seen, seen[1:]):
         assert abs(c2 - c1) <= 0.05 * ((k2 - k1) // 50 + 1) + 1e-6, (k1, c1, k2, c2)
+    swap = next(i for i in range(1, len(seen)) if seen[i][2] != seen[i - 1][2])  # the refined model's first
+    (k1, c1, _), (k2, c2, _) = seen[swap - 1], seen[swap]
+    assert c1 < 1.0 and c2 <= c1 + 0.05 * ((k2 - k1) // 50 + 1) + 1e-6 and c2 < 1.0, seen[swap - 3:swap + 3]

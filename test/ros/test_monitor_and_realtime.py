@@ -88,6 +88,7 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
 
     for name, value, reason in (("decision_budget_ms", -5.0, "decision_budget_ms out of range"),
                                 ("decision_budget_ms", 20.0, ""), ("risk_budget", 2.0, "risk_budget out of range"),
+                                ("risk_budget", -0.5, "risk_budget must be -1 or in [0, 1]"),
                                 ("risk_budget", 0.01, "")):
         params = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
         result = probe.call(SetParameters, "/safety_monitor/set_parameters", params).results[0]
