@@ -103,6 +103,13 @@ def run_graph(out: Path, shield: str, max_steps: int, fault_step: int, seed: int
     return bag
 
 
+def command_scale(a_exec: np.ndarray, a_task: np.ndarray) -> float | None:
+    """a_exec / a_task of one command, the median over the joints with |a_task| > 0.05 (None: no such joint): the
+    risk governor's c where the shield kept the task action."""
+    big = np.abs(a_task) > 0.05
+    return float(np.median(a_exec[big] / a_task[big])) if big.any() else None
+
+
 @dataclass
 class Recording:
     """The per-step outcomes of one recorded run, keyed by sim stamp (ns), and when things happened."""
@@ -119,9 +126,8 @@ class Recording:
         for topic, _, msg in read_messages(bag, {wire.STEP, wire.RISK, wire.FAULT_STATE, wire.COMMAND}):
             if topic == wire.COMMAND:
                 stamp, a_exec, a_task = wire.parse_action(msg)
-                big = np.abs(a_task) > 0.05
-                if big.any():
-                    scales[stamp] = float(np.median(a_exec[big] / a_task[big]))
+                if (scale := command_scale(a_exec, a_task)) is not None:
+                    scales[stamp] = scale
                 continue
             stamp, values = wire.parse_values(msg)
             if topic == wire.STEP:

@@ -290,7 +290,7 @@ class SafetyMonitorNode(Node):
                                                self.seed + self.weights_version)
         if shield is None and self.enabled:
             raise ValueError("these weights have no recovery policy; disable the shield first")
-        previous = getattr(self, "shield", None)
+        previous = self.shield
         self.critic, self.shield, self.cfg_eps, self.cfg = critic, shield, cfg_eps, cfg
         self._apply_budget()
         self._apply_governor(previous)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import torch
 
 from mesa_ros import wire
 from mesa_ros.core import checkpoint
 from mesa_ros.core.bags import read_messages
 from mesa_ros.core.config import LookaheadConfig
+from mesa_ros.demo import command_scale
 from mesa_ros.nodes.defaults import default_checkpoint
 
 from observer import shielded_run
@@ -67,10 +67,8 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
     seen = []  # (index of the shielded decision, c, weights id)
     for k, (stamp, d) in enumerate((stamp, d) for stamp, d in stamped if d["shield_enabled"]):
         if not d["overridden"] and len(commands.get(stamp, ())) == 1:
-            a_exec, a_task = commands[stamp][0]
-            big = np.abs(a_task) > 0.05
-            if big.any():
-                seen.append((k, round(float(np.median(a_exec[big] / a_task[big])), 3), d["weights_id"]))
+            if (c := command_scale(*commands[stamp][0])) is not None:
+                seen.append((k, round(c, 3), d["weights_id"]))
     scales = [c for _, c, _ in seen]
     assert len(seen) > 100 and min(scales) < 1.0, sorted(set(scales))
     assert set(scales) <= {round(1 - 0.05 * k, 3) for k in range(11)}, sorted(set(scales))
