@@ -213,6 +213,7 @@ class GovernorConfig:
     # docs/results/derate/governor_training_faults.txt)
     window: int = 100  # decisions per update (5 s at 20 Hz)
     step: float = 0.05  # change of c per update
+    max_steps_down: int = 1  # at most this many steps down per update: ceil(log2(mean risk / budget)) of them
     min_scale: float = 0.5  # the slowest gait allowed
 
     def __post_init__(self) -> None:
@@ -222,6 +223,8 @@ class GovernorConfig:
             raise ValueError(f"config value governor.window={self.window} must be >= 1")
         if not 0 < self.step <= 1:
             raise ValueError(f"config value governor.step={self.step} must be in (0, 1]")
+        if self.max_steps_down < 1:
+            raise ValueError(f"config value governor.max_steps_down={self.max_steps_down} must be >= 1")
         if not 0 < self.min_scale <= 1:
             raise ValueError(f"config value governor.min_scale={self.min_scale} must be in (0, 1]")
 
