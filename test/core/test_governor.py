@@ -31,6 +31,17 @@ def test_the_scale_follows_each_windows_mean_risk_against_the_budget():
     assert gov.update(1.0) == 0.95
 
 
+def test_the_step_down_grows_with_log2_of_the_risk_over_the_budget_up_to_max_steps_down():
+    gov = RiskGovernor(GovernorConfig(budget=0.01, window=2, step=0.05, max_steps_down=3, min_scale=0.5))
+    assert feed(gov, [0.015, 0.015])[-1] == 0.95  # 1.5 x the budget: one step
+    assert feed(gov, [0.03, 0.03])[-1] == 0.85  # 3 x: ceil(log2 3) = 2 steps
+    assert feed(gov, [0.5, 0.5])[-1] == 0.7  # 50 x: 6 steps, at most 3
+    assert feed(gov, [0.0, 0.0])[-1] == 0.75  # up: always one step
+    assert feed(gov, [1.0, 1.0])[-1] == 0.6 and feed(gov, [1.0, 1.0])[-1] == 0.5  # never below min_scale
+    ladder = RiskGovernor(GovernorConfig(budget=0.01, window=2, step=0.05))  # max_steps_down 1: the plain ladder
+    assert feed(ladder, [0.5, 0.5])[-1] == 0.95
+
+
 def test_a_governor_from_a_config_is_none_when_off_and_a_carried_scale_is_kept_within_bounds():
     assert RiskGovernor.from_config(None) is None and RiskGovernor.from_config(GovernorConfig(budget=0.0)) is None
     assert RiskGovernor.from_config(GovernorConfig(budget=0.01), scale=0.7).scale == 0.7
@@ -38,7 +49,8 @@ def test_a_governor_from_a_config_is_none_when_off_and_a_carried_scale_is_kept_w
     assert RiskGovernor.from_config(GovernorConfig(budget=0.01), scale=1.3).scale == 1.0
 
 
-@pytest.mark.parametrize("key, value", [("budget", -0.1), ("window", 0), ("step", 0.0), ("min_scale", 1.5)])
+@pytest.mark.parametrize("key, value", [("budget", -0.1), ("window", 0), ("step", 0.0), ("max_steps_down", 0),
+                                        ("min_scale", 1.5)])
 def test_bad_governor_settings_are_refused_naming_the_key(key, value):
     with pytest.raises(ValueError, match=f"governor.{key}"):
         merge(MesaConfig(), parse_override(f"governor.{key}={value}"))  # as --set gives it
