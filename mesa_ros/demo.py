@@ -169,6 +169,10 @@ class Recording:
             segment.violations += int(step.cost)
         return out
 
+    def violation_times(self, start: int, end: int) -> list[float]:
+        """Sim seconds after ``start`` of each violation in [start, end]: how soon after the shield came on."""
+        return [round((stamp - start) / 1e9, 2) for stamp, step in self.steps if start <= stamp <= end and step.cost]
+
     def override_rate(self, start: int, end: int) -> float:
         """Share of the monitor's decisions in [start, end] that overrode the task action."""
         decisions = [d.overridden for stamp, d in self.risk if start <= stamp <= end]
@@ -264,6 +268,8 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
                          "override_rate": rec.override_rate(rec.shield_on, end),
                          "action_scale": rec.action_scale(rec.shield_on, end),
                          "no_shield": without.as_dict(), "shield_on": within.as_dict(),
+                         "violations_after_shield_on_s": {"no_shield": baseline.violation_times(rec.shield_on, end),
+                                                          "shield_on": rec.violation_times(rec.shield_on, end)},
                          "time_to_safe": time_to_safe((d / "launch.log").read_text(), dt,
                                                       None if rec.fault_at is None else rec.fault_at / 1e9),
                          "adapted_checkpoint": str(d / "adapted.safetensors")})

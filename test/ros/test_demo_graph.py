@@ -41,6 +41,10 @@ def test_demo_compares_each_shield_with_none_over_the_same_steps(tmp_path, check
         span = round((float(window.group(3)) - float(window.group(2))) / 0.05) + 1
         assert 0.9 * span <= rows[baseline][0] <= span
         assert run["fault_at_s"] < run["shield_on_s"] and 0.0 <= run["override_rate"] <= 1.0
+        for key, name in (("no_shield", baseline), ("shield_on", shielded)):  # each violation, when after shield-on
+            times = run["violations_after_shield_on_s"][key]
+            assert len(times) == rows[name][1] and all(0.0 <= t <= run["window"]["end_s"] - run["shield_on_s"]
+                                                       for t in times)
         # the governor is the lookahead's: a critic's kept commands are a_task itself (NaN: every one overridden)
         assert run["action_scale"] == 1.0 if run["override_rate"] < 1.0 else run["action_scale"] != run["action_scale"]
         safe = run["time_to_safe"]  # 200 post-fault transitions at 20 Hz, then phase 2's compute
