@@ -16,7 +16,7 @@ def feed(governor: RiskGovernor, risks: list[float]) -> list[float]:
 
 
 def test_the_scale_follows_each_windows_mean_risk_against_the_budget():
-    gov = RiskGovernor(GovernorConfig(budget=0.1, window=4, step=0.05, min_scale=0.8))
+    gov = RiskGovernor(GovernorConfig(budget=0.1, window=4, step=0.05, max_steps_down=1, min_scale=0.8))
     assert feed(gov, [0.0, 0.0, 0.0, 0.5]) == [1.0, 1.0, 1.0, 0.95]  # mean 0.125 > 0.1: down, at the window's end
     assert feed(gov, [0.3] * 4)[-1] == 0.9
     assert feed(gov, [0.08] * 4)[-1] == 0.9  # 0.05 <= 0.08 <= 0.1: held
@@ -38,7 +38,7 @@ def test_the_step_down_grows_with_log2_of_the_risk_over_the_budget_up_to_max_ste
     assert feed(gov, [0.5, 0.5])[-1] == 0.7  # 50 x: 6 steps, at most 3
     assert feed(gov, [0.0, 0.0])[-1] == 0.75  # up: always one step
     assert feed(gov, [1.0, 1.0])[-1] == 0.6 and feed(gov, [1.0, 1.0])[-1] == 0.5  # never below min_scale
-    ladder = RiskGovernor(GovernorConfig(budget=0.01, window=2, step=0.05))  # max_steps_down 1: the plain ladder
+    ladder = RiskGovernor(GovernorConfig(budget=0.01, window=2, step=0.05, max_steps_down=1))  # the plain ladder
     assert feed(ladder, [0.5, 0.5])[-1] == 0.95
 
 
