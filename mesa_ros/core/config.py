@@ -216,7 +216,6 @@ class GovernorConfig:
     step: float = 0.05  # change of c per update
     max_steps_down: int = 4  # at most this many steps down per update: ceil(log2(mean risk / budget)) of them
     min_scale: float = 0.5  # the slowest gait allowed
-    relative: float = 0.0  # kappa > 0: the budget is max(budget, kappa x the first window's mean risk); 0: absolute
 
     def __post_init__(self) -> None:
         if self.budget < 0:
@@ -229,8 +228,6 @@ class GovernorConfig:
             raise ValueError(f"config value governor.max_steps_down={self.max_steps_down} must be >= 1")
         if not 0 < self.min_scale <= 1:
             raise ValueError(f"config value governor.min_scale={self.min_scale} must be in (0, 1]")
-        if not 0 <= self.relative <= 1:
-            raise ValueError(f"config value governor.relative={self.relative} must be in [0, 1] (0: absolute budget)")
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,6 @@ decisions:
     c <- min(1, c + step)       if mean_{window} r_t < budget / 2
     c unchanged                 otherwise (hysteresis)
 
-With ``relative`` = kappa > 0 the budget is max(budget, kappa * r_0), r_0 the first window's mean risk (at full
-speed after arming): slow down until the model expects kappa of the fault's own risk (the aim's "half the
-violations": kappa = 0.5), ``budget`` the floor under which a benign fault is left alone. A fixed budget in
-absolute risk did not transfer between faults (docs/results.md, session 18); the model's risk ratios may.
-
 The shield then runs its eps rule on c * a_task, its model rolling c * pi (scaling towards 0: the action bounds are
 assumed symmetric about 0, as SAC's tanh policies of this project have them). The further the risk is above the
 budget, the larger the step down (n >= 1): on the validation fold the model's risk halves per 0.1 of slowing
@@ -34,25 +29,15 @@ from mesa_ros.core.config import GovernorConfig
 class RiskGovernor:
     """The action scale c, updated once per ``window`` risks."""
 
-    def __init__(self, cfg: GovernorConfig, scale: float = 1.0, reference: float | None = None) -> None:
+    def __init__(self, cfg: GovernorConfig, scale: float = 1.0) -> None:
         self.cfg = cfg
         self.scale = min(1.0, max(cfg.min_scale, scale))  # a scale carried over, within this config's bounds
-        self.reference = reference  # the first window's mean risk (cfg.relative > 0), carried over with the scale
         self._sum, self._count = 0.0, 0
 
     @classmethod
-    def from_config(cls, cfg: GovernorConfig | None, scale: float = 1.0,
-                    reference: float | None = None) -> RiskGovernor | None:
+    def from_config(cls, cfg: GovernorConfig | None, scale: float = 1.0) -> RiskGovernor | None:
         """A governor for ``cfg``, or None when there is none or its budget is 0 (off)."""
-        return cls(cfg, scale, reference) if cfg is not None and cfg.budget > 0 else None
-
-    @property
-    def budget(self) -> float:
-        """The mean risk a window may have: ``cfg.budget``, with ``cfg.relative`` > 0 at least that share of the
-        first window's mean risk (the fault's own risk at the scale the governor started with)."""
-        if self.cfg.relative > 0 and self.reference is not None:
-            return max(self.cfg.budget, self.cfg.relative * self.reference)
-        return self.cfg.budget
+        return cls(cfg, scale) if cfg is not None and cfg.budget > 0 else None
 
     def update(self, risk: float) -> float:
         """Record one decision's risk (NaN ignored); the scale for the next decision."""
@@ -60,13 +45,10 @@ class RiskGovernor:
             self._sum, self._count = self._sum + risk, self._count + 1
         if self._count == self.cfg.window:
             mean, step = self._sum / self._count, self.cfg.step
-            if self.reference is None and self.cfg.relative > 0:
-                self.reference = mean
-            budget = self.budget
-            if mean > budget:
-                n = min(self.cfg.max_steps_down, max(1, math.ceil(math.log2(mean / budget))))
+            if mean > self.cfg.budget:
+                n = min(self.cfg.max_steps_down, max(1, math.ceil(math.log2(mean / self.cfg.budget))))
                 self.scale = max(self.cfg.min_scale, round(self.scale - n * step, 6))
-            elif mean < budget / 2:
+            elif mean < self.cfg.budget / 2:
                 self.scale = min(1.0, round(self.scale + step, 6))
             self._sum, self._count = 0.0, 0
         return self.scale

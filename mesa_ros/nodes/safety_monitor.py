@@ -266,16 +266,16 @@ class SafetyMonitorNode(Node):
             self.shield.budget_s = self.budget_ms / 1e3 if self.budget_ms > 0 else None
 
     def _apply_governor(self, previous: FrozenShield | ModelLookahead | None) -> None:
-        """The lookahead's risk governor with the node's budget (if set), c (and a relative budget's reference)
-        carried over from ``previous`` (new weights of the same robot after the same fault do not speed the gait up
-        again; a budget of 0 turns the governor off, c = 1)."""
+        """The lookahead's risk governor with the node's budget (if set), c carried over from ``previous`` (new
+        weights of the same robot after the same fault do not speed the gait up again; a budget of 0 turns the
+        governor off, c = 1)."""
         if not isinstance(self.shield, ModelLookahead):
             return
         cfg = self.cfg.governor
         if self.risk_budget >= 0:
             cfg = dataclasses.replace(cfg, budget=self.risk_budget)
-        carried = previous.governor if isinstance(previous, ModelLookahead) else None
-        self.shield.governor = RiskGovernor.from_config(cfg, *((carried.scale, carried.reference) if carried else ()))
+        scale = previous.scale if isinstance(previous, ModelLookahead) else 1.0
+        self.shield.governor = RiskGovernor.from_config(cfg, scale)
 
     # -- weights and switching -------------------------------------------------------------------------
     def _checkpoint_path(self) -> str:

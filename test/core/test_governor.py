@@ -42,20 +42,6 @@ def test_the_step_down_grows_with_log2_of_the_risk_over_the_budget_up_to_max_ste
     assert feed(ladder, [0.5, 0.5])[-1] == 0.95
 
 
-def test_a_relative_budget_is_a_share_of_the_first_windows_risk_with_the_absolute_budget_as_floor():
-    cfg = GovernorConfig(budget=0.01, window=2, step=0.05, max_steps_down=1, relative=0.5)
-    gov = RiskGovernor(cfg)
-    assert gov.budget == 0.01  # no reference yet
-    assert feed(gov, [0.08, 0.08])[-1] == 0.95 and gov.reference == 0.08 and gov.budget == 0.04  # 0.08 > 0.04: down
-    assert feed(gov, [0.05, 0.05])[-1] == 0.9 and gov.reference == 0.08  # the reference stays the first window's
-    assert feed(gov, [0.03, 0.03])[-1] == 0.9  # 0.02 <= 0.03 <= 0.04: held
-    assert feed(gov, [0.01, 0.01])[-1] == 0.95  # under half of 0.04: up
-    benign = RiskGovernor(cfg)
-    assert feed(benign, [0.004, 0.004])[-1] == 1.0 and benign.budget == 0.01  # 0.5 x 0.004 < the floor 0.01
-    carried = RiskGovernor.from_config(cfg, gov.scale, gov.reference)  # new weights: scale and reference kept
-    assert carried.scale == 0.95 and carried.budget == 0.04
-
-
 def test_a_governor_from_a_config_is_none_when_off_and_a_carried_scale_is_kept_within_bounds():
     assert RiskGovernor.from_config(None) is None and RiskGovernor.from_config(GovernorConfig(budget=0.0)) is None
     assert RiskGovernor.from_config(GovernorConfig(budget=0.01), scale=0.7).scale == 0.7
@@ -64,7 +50,7 @@ def test_a_governor_from_a_config_is_none_when_off_and_a_carried_scale_is_kept_w
 
 
 @pytest.mark.parametrize("key, value", [("budget", -0.1), ("window", 0), ("step", 0.0), ("max_steps_down", 0),
-                                        ("min_scale", 1.5), ("relative", 1.5)])
+                                        ("min_scale", 1.5)])
 def test_bad_governor_settings_are_refused_naming_the_key(key, value):
     with pytest.raises(ValueError, match=f"governor.{key}"):
         merge(MesaConfig(), parse_override(f"governor.{key}={value}"))  # as --set gives it
