@@ -17,7 +17,9 @@ budget, the larger the step down (n >= 1): on the validation fold the model's ri
 (bthigh: 0.0054 at c = 1, 0.0026 at 0.9), so n = ceil(log2(mean / budget)) steps of 0.05 close about half the gap
 at once (no overshoot from one noisy window), the next windows the rest. Neither the paper nor the reference
 has it; it is a reference governor (control literature) driven by a learned risk. Budget chosen on the training
-faults only (docs/results.md, "A risk governor").
+faults only (docs/results.md, "A risk governor" and "The governor's budget on a severe training fault"). Its premise,
+slower is safer, does not hold for every fault: with bshin, bfoot and ffoot lost a slower gait falls more, and a low
+budget then slows it to a crawl.
 """
 from __future__ import annotations
 
