@@ -171,7 +171,8 @@ class Recording:
 
     def violation_times(self, start: int, end: int) -> list[float]:
         """Sim seconds after ``start`` of each violation in [start, end]: how soon after the shield came on."""
-        return [round((stamp - start) / 1e9, 2) for stamp, step in self.steps if start <= stamp <= end and step.cost]
+        return [round((stamp - start) / 1e9, 2) for stamp, step in self.steps
+                if start <= stamp <= end and int(step.cost)]
 
     def override_rate(self, start: int, end: int) -> float:
         """Share of the monitor's decisions in [start, end] that overrode the task action."""

@@ -66,12 +66,14 @@ def main() -> None:
     p.add_argument("--checkpoint", help="a shield checkpoint (lookahead or critic) for --measure-risk / --governor")
     p.add_argument("--measure-risk", action="store_true", help="record the shield's risk of each scaled gait")
     p.add_argument("--governor", type=float, metavar="BUDGET", help="run the shield with a risk governor")
-    p.add_argument("--window", type=int, default=100, help="decisions per governor update")
+    p.add_argument("--window", type=int, help="decisions per governor update (default: the config's governor.window)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--policy", default=str(config_file("checkpoints/halfcheetah_disabled/policy.safetensors")))
     args = p.parse_args()
     if (args.measure_risk or args.governor is not None) and not args.checkpoint:
         p.error("--measure-risk and --governor need --checkpoint")
+    if args.governor is not None and args.governor <= 0:
+        p.error(f"--governor must be a budget > 0, got {args.governor}")
     pi = frozen_policy(checkpoint.load(args.policy, numpy=True), args.policy)
     policy = lambda o: pi(np.asarray(o, np.float32)[None])[0]  # noqa: E731
     env = envs.make("HalfCheetah-Disabled", terminate_on_violation=True, max_episode_steps=1000)
@@ -86,6 +88,7 @@ def main() -> None:
         shield.governor = None
 
     if args.governor is not None:
+        args.window = args.window or cfg.governor.window
         governor = RiskGovernor(dataclasses.replace(cfg.governor, budget=args.governor, window=args.window))
         levels: list[float] = []  # c at the end of each window
         decided = [0]

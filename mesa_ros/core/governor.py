@@ -32,6 +32,8 @@ class RiskGovernor:
     """The action scale c, updated once per ``window`` risks."""
 
     def __init__(self, cfg: GovernorConfig, scale: float = 1.0) -> None:
+        if cfg.budget <= 0:
+            raise ValueError(f"a risk governor needs governor.budget > 0, got {cfg.budget} (0: none, from_config)")
         self.cfg = cfg
         self.scale = min(1.0, max(cfg.min_scale, scale))  # a scale carried over, within this config's bounds
         self._sum, self._count = 0.0, 0
@@ -48,7 +50,7 @@ class RiskGovernor:
         if self._count == self.cfg.window:
             mean, step = self._sum / self._count, self.cfg.step
             if mean > self.cfg.budget:
-                n = min(self.cfg.max_steps_down, max(1, math.ceil(math.log2(mean / self.cfg.budget))))
+                n = min(self.cfg.max_steps_down, max(1, math.ceil(math.log2(mean) - math.log2(self.cfg.budget))))
                 self.scale = max(self.cfg.min_scale, round(self.scale - n * step, 6))
             elif mean < self.cfg.budget / 2:
                 self.scale = min(1.0, round(self.scale + step, 6))

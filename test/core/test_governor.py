@@ -40,6 +40,10 @@ def test_the_step_down_grows_with_log2_of_the_risk_over_the_budget_up_to_max_ste
     assert feed(gov, [1.0, 1.0])[-1] == 0.6 and feed(gov, [1.0, 1.0])[-1] == 0.5  # never below min_scale
     ladder = RiskGovernor(GovernorConfig(budget=0.01, window=2, step=0.05, max_steps_down=1))  # the plain ladder
     assert feed(ladder, [0.5, 0.5])[-1] == 0.95
+    tiny = RiskGovernor(GovernorConfig(budget=1e-320, window=1, step=0.05, max_steps_down=4))  # mean / budget = inf
+    assert tiny.update(1.0) == 0.8
+    with pytest.raises(ValueError, match="governor.budget > 0"):
+        RiskGovernor(GovernorConfig(budget=0.0))  # off: from_config gives None instead
 
 
 def test_a_governor_from_a_config_is_none_when_off_and_a_carried_scale_is_kept_within_bounds():
