@@ -92,11 +92,12 @@ def main() -> None:
         governor = RiskGovernor(dataclasses.replace(cfg.governor, budget=args.governor, window=args.window))
         levels: list[float] = []  # c at the end of each window
         decided = [0]
+        if inside:
+            shield.governor = governor  # the product's path: the lookahead scales and updates c
 
         def act(obs):
             if inside:
-                shield.governor = governor
-                decision = shield(obs, policy(obs))  # the product's path: the lookahead scales and updates c
+                decision = shield(obs, policy(obs))
             else:
                 decision = shield(obs, (governor.scale * policy(obs)).astype(np.float32))
                 governor.update(decision.risk)
