@@ -217,14 +217,21 @@ class GovernorConfig:
     step: float = 0.05  # change of c per update
     max_steps_down: int = 4  # at most this many steps down per update: ceil(log2(mean risk / budget)) of them
     min_scale: float = 0.5  # the slowest gait allowed
+    rule: str = "step"  # "step": c stepped on the risk of the gait that runs; "model": c chosen each window from the
+    # model's risk of every gait of the grid 1, 1 - step, ..., min_scale (core/governor.py)
+    grid_every: int = 5  # model rule: the grid is rolled at every this-many-th decision (10 states of a window of 50)
 
     def __post_init__(self) -> None:
+        if self.rule not in ("step", "model"):
+            raise ValueError(f"config value governor.rule={self.rule!r}: expected 'step' or 'model'")
         if self.budget < 0:
             raise ValueError(f"config value governor.budget={self.budget} must be >= 0 (0: off)")
         if self.window < 1:
             raise ValueError(f"config value governor.window={self.window} must be >= 1")
         if not 0 < self.step <= 1:
             raise ValueError(f"config value governor.step={self.step} must be in (0, 1]")
+        if self.grid_every < 1:
+            raise ValueError(f"config value governor.grid_every={self.grid_every} must be >= 1")
         if self.max_steps_down < 1:
             raise ValueError(f"config value governor.max_steps_down={self.max_steps_down} must be >= 1")
         if not 0 < self.min_scale <= 1:

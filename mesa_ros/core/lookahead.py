@@ -17,7 +17,8 @@ closest to a_task, so the override stays near the task. With a decision budget (
 ``decision_budget_ms`` in realtime) the candidates are evaluated ``search_chunk`` at a time, a_task's first, until
 the next batch would end past the budget: the decision is then made among those evaluated, in time, instead of a
 late one (which a realtime simulator replaces by its safe default action). With a risk governor
-(``core/governor.py``) the rule runs on c * a_task and the model rolls c * pi, c regulated on the risks it sees.
+(``core/governor.py``) the rule runs on c * a_task and the model rolls c * pi, c regulated on the risks it sees
+(step rule) or chosen from the model's risk of each gait of a grid of scales (model rule).
 
 Why: on this project's robot the deployed gait's falls under a new fault are not in the kind of data Q_risk
 learns from, and the meta-learned critic stays at 0.00-0.09 before them, while the adapted model's risk is
@@ -90,22 +91,33 @@ class ModelLookahead:
         """risk(s, a_{0:m-1}) of each sequence (K, m, A) (NaN: the policy's action there): (K,)."""
         return self.falls(obs, sequences).mean(1)
 
-    def falls(self, obs: np.ndarray, sequences: np.ndarray) -> np.ndarray:
+    def falls(self, obs: np.ndarray, sequences: np.ndarray, scales: np.ndarray | None = None) -> np.ndarray:
         """Whether each particle of each sequence (K, m, A) falls within the horizon: (K, P), particle p of
-        member p mod E."""
+        member p mod E; the policy after the sequence scaled by c, or by ``scales`` (K,), one per sequence, with
+        common random numbers (particle p draws the same noise in every sequence)."""
         k, P, H = len(sequences), self.cfg.particles, self.cfg.horizon
         s = np.repeat(np.asarray(obs, dtype=np.float32)[None], k * P, 0)
         seq = np.repeat(np.asarray(sequences, dtype=np.float32), P, 0)
-        noise = self.rng.standard_normal((H, k * P, self.model.obs_dim), dtype=np.float32)  # each particle its own
+        if scales is None:
+            scale = np.float32(self.scale)
+            noise = self.rng.standard_normal((H, k * P, self.model.obs_dim), dtype=np.float32)  # each its own
+        else:
+            scale = np.repeat(np.asarray(scales, dtype=np.float32), P)[:, None]
+            noise = np.tile(self.rng.standard_normal((H, P, self.model.obs_dim), dtype=np.float32), (1, k, 1))
         fell = np.zeros(k * P, dtype=bool)
         for t in range(H):
             a = seq[:, t] if t < seq.shape[1] else np.full((k * P, self.model.act_dim), np.nan, np.float32)
             open_ = np.isnan(a)
             if open_.any():
-                a = np.where(open_, self.scale * self.policy(s).astype(np.float32, copy=False), a)
+                a = np.where(open_, scale * self.policy(s).astype(np.float32, copy=False), a)
             s, p_catastrophe = self.model.step(s, a, noise[t])
             fell |= p_catastrophe > 0.5
         return fell.reshape(k, P)
+
+    def scale_risks(self, obs: np.ndarray, scales: np.ndarray) -> np.ndarray:
+        """The risk of the policy scaled by each of ``scales`` from ``obs`` on (the governor's model rule): (G,)."""
+        open_ = np.full((len(scales), 1, self.model.act_dim), np.nan, dtype=np.float32)
+        return self.falls(obs, open_, scales).mean(1)
 
     def candidates(self, a_task: np.ndarray) -> np.ndarray:
         """a_task (row 0, the policy after it) and K perturbed sequences: (K + 1, m, A)."""
@@ -131,7 +143,8 @@ class ModelLookahead:
             cand, _, pick = self.search(obs, a_task, None if self.budget_s is None else start + self.budget_s)
             decision = ShieldDecision(cand[pick, 0], pick != 0, risk)
         if self.governor is not None:
-            self.governor.update(risk)
+            due = self.governor.grid_due
+            self.governor.update(risk, self.scale_risks(obs, self.governor.grid) if due else None)
         return decision
 
     def search(self, obs: np.ndarray, a_task: np.ndarray,
