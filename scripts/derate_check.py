@@ -11,7 +11,8 @@ end at a fall, as in ``mesa-ros evaluate``):
   Q_risk(s, c * pi(s));
 - ``--governor BUDGET --checkpoint CKPT``: the shield runs with the risk governor (``core/governor.py``) at this
   budget and ``--window``, c kept across episodes (one robot, one fault): inside the lookahead (as the product
-  runs it), or around a critic's eps rule (its Q_risk of c * a_task as the governor's risk).
+  runs it), or around a critic's eps rule (its Q_risk of c * a_task as the governor's risk); the other governor
+  settings from the checkpoint's config and ``--set`` (e.g. ``--set governor.rule=model``).
 
     python scripts/derate_check.py --task '{"power_scale": {"bthigh": 0}}' --scales 1,0.95,0.9 --episodes 300
     python scripts/derate_check.py --task '{"power_scale": {"bthigh": 0}}' --governor 0.005 \\
@@ -108,7 +109,8 @@ def main() -> None:
 
         t = episodes_of(env, task, args.episodes, args.seed, act)
         hist = ", ".join(f"{c}: {levels.count(c) / len(levels):.0%}" for c in sorted(set(levels), reverse=True))
-        print(f"{args.task} governor budget {args.governor}, window {args.window}: {t['falls']} falls in "
+        print(f"{args.task} governor ({governor.cfg.rule} rule) budget {args.governor}, window {args.window}: "
+              f"{t['falls']} falls in "
               f"{args.episodes} episodes, {1000 * t['falls'] / t['steps']:.3f} per 1000 steps, return per 1000 steps "
               f"{1000 * t['return'] / t['steps']:.0f}, overrides {t['overrides'] / t['steps']:.2%}; mean c "
               f"{np.mean(levels):.3f}, share of windows at each c {hist}; c after 1-10 windows {levels[:10]}")

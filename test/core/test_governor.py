@@ -1,6 +1,7 @@
 """The risk governor (core/governor.py): the action scale c steps down while a window's mean risk exceeds the
 budget, stays in the hysteresis band, steps back up under half the budget, within [min_scale, 1]; in the lookahead
-shield the eps rule runs on c * a_task and the model rolls c * pi."""
+shield the eps rule runs on c * a_task and the model rolls c * pi. The model rule instead takes, per window, the
+fastest gait of its grid whose mean model risk is within budget, else the least risky."""
 from __future__ import annotations
 
 import numpy as np
@@ -54,7 +55,7 @@ def test_a_governor_from_a_config_is_none_when_off_and_a_carried_scale_is_kept_w
 
 
 @pytest.mark.parametrize("key, value", [("budget", -0.1), ("window", 0), ("step", 0.0), ("max_steps_down", 0),
-                                        ("min_scale", 1.5)])
+                                        ("min_scale", 1.5), ("rule", "fast"), ("grid_every", 0)])
 def test_bad_governor_settings_are_refused_naming_the_key(key, value):
     with pytest.raises(ValueError, match=f"governor.{key}"):
         merge(MesaConfig(), parse_override(f"governor.{key}={value}"))  # as --set gives it
@@ -82,3 +83,53 @@ def test_the_lookahead_runs_its_rule_on_the_scaled_action_and_rolls_the_scaled_p
     assert second.risk == 0.0 and not second.overridden  # c = 0.5: 0.35, 0.5, 0.65: no fall
     assert second.action[0] == pytest.approx(0.15)  # the executed action is c * a_task
     assert guard.scale == 1.0  # mean risk 0 < 0.2: back up
+
+
+def test_the_model_rule_takes_the_fastest_gait_within_budget_else_the_least_risky():
+    gov = RiskGovernor(GovernorConfig(budget=0.1, window=4, step=0.25, min_scale=0.5, rule="model", grid_every=2))
+    assert gov.grid.tolist() == [1.0, 0.75, 0.5]
+    due = []
+    for risks in ([0.4, 0.1, 0.0], [9.0, 9.0, 9.0], [0.2, 0.1, 0.0], [9.0, 9.0, 9.0]):
+        due.append(gov.grid_due)
+        gov.update(float("nan"), np.array(risks) if gov.grid_due else None)
+    assert due == [True, False, True, False]  # the grid is rolled at every second decision only
+    assert gov.scale == 0.75  # window means 0.3, 0.1, 0.0: the fastest within 0.1
+    for risks in ([0.5, 0.3, 0.4], [0.5, 0.3, 0.4]):
+        gov.update(0.0, np.array(risks))
+        gov.update(0.0)
+    assert gov.scale == 0.75  # none within budget: the least risky, here not the slowest
+    for risks in ([0.3, 0.3, 0.3], [0.3, 0.3, 0.3]):
+        gov.update(0.0, np.array(risks))
+        gov.update(0.0)
+    assert gov.scale == 1.0  # a tie goes to the faster gait: slowing down is not free
+    for _ in range(4):
+        gov.update(0.0)
+    assert gov.scale == 1.0  # a window without a grid sample keeps c
+    with pytest.raises(ValueError, match="each of the 3 gaits"):
+        gov.update(0.0, np.array([0.1, 0.2]))
+
+
+def test_the_lookahead_rolls_each_gait_of_the_grid_with_common_noise_and_the_model_rule_picks_one():
+    walk = lambda s: np.full((len(s), 1), 0.3, np.float32)  # noqa: E731
+    cfg = LookaheadConfig(horizon=3, particles=2, members=2, eps_risk=0.5)
+    gov = RiskGovernor(GovernorConfig(budget=0.4, window=1, step=0.25, min_scale=0.5, rule="model"))
+    guard = ModelLookahead(Cliff(), walk, np.array([-1.0]), np.array([1.0]), cfg, governor=gov)
+    s = np.array([0.2], np.float32)  # c = 1: 0.5, 0.8, 1.1 falls; 0.75: 0.425, 0.65, 0.875 and 0.5: no fall
+    assert guard.scale_risks(s, gov.grid).tolist() == [1.0, 0.0, 0.0]
+    decision = guard(s, np.array([0.3], np.float32))
+    assert decision.risk == 1.0 and guard.scale == 0.75  # the fastest gait the model deems within budget
+
+
+class Gust(Cliff):
+    """A catastrophe whenever the particle's noise is positive, whatever the action."""
+
+    def step(self, s: np.ndarray, a: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return s + a, (noise[:, 0] > 0).astype(np.float32)
+
+
+def test_every_gait_of_the_grid_sees_the_same_noise():
+    walk = lambda s: np.full((len(s), 1), 0.3, np.float32)  # noqa: E731
+    guard = ModelLookahead(Gust(), walk, np.array([-1.0]), np.array([1.0]),
+                           LookaheadConfig(horizon=1, particles=64, members=2))
+    risks = guard.scale_risks(np.array([0.0], np.float32), np.array([1.0, 0.8, 0.6]))
+    assert 0.2 < risks[0] < 0.8 and risks.tolist() == [risks[0]] * 3  # common random numbers, not three draws
