@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mesa_ros.demo import scripted_fault_demo
+from mesa_ros import wire
+from mesa_ros.demo import Recording, scripted_fault_demo
 
 MESA_ROS = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mesa-ros"
 
@@ -54,3 +55,13 @@ def test_cli_refuses_to_overwrite_an_earlier_demo(tmp_path) -> None:
     assert f"{earlier} holds an earlier demo; choose another --out" in result.stderr
     assert (earlier / "launch.log").read_text() == "an earlier run\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rrl_seed1"]  # no graph was started
+
+
+def test_violation_times_are_the_sim_seconds_after_shield_on_of_each_violation_in_the_window() -> None:
+    def step(cost: float) -> wire.Step:
+        return wire.Step(1.0, cost, bool(cost), False, 0, 0, 0, False, {})
+
+    costs = {0: 1.0, 50_000_000: 1.0, 1_000_000_000: 0.0, 1_500_000_000: 1.0, 3_000_000_000: 1.0}
+    rec = Recording([(stamp, step(c)) for stamp, c in costs.items()], [], 0, 50_000_000, {})
+    assert rec.violation_times(50_000_000, 2_000_000_000) == [0.0, 1.45]  # before shield-on / after the end: out
+    assert rec.segments(50_000_000, 2_000_000_000)["after"].violations == 2  # the same violations the rows count
