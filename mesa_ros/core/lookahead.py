@@ -81,6 +81,7 @@ class ModelLookahead:
         self.eps_risk = cfg.eps_risk  # the safety monitor's eps_risk parameter may change it at run time
         self.budget_s: float | None = None  # seconds one decision may take (None: every candidate, load-independent)
         self.governor = governor  # None: c = 1
+        self.grid_s = 0.0  # seconds the governor's last grid roll took: reserved out of a decision budget when due
 
     @property
     def scale(self) -> float:
@@ -134,17 +135,24 @@ class ModelLookahead:
 
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
         """The eps rule for one observation (the interface of ``inference.FrozenShield``), on c * a_task; the
-        governor then sees the risk. ``overridden``: the search's pick replaced c * a_task."""
+        governor then sees the risk (and, when due, the grid's: its time comes out of the search's budget).
+        ``overridden``: the search's pick replaced c * a_task."""
         start = time.perf_counter()
+        due = self.governor is not None and self.governor.grid_due
         a_task = np.clip(self.scale * np.asarray(a_task, dtype=np.float32), self.low, self.high)
         risk = self.risk_of(obs, a_task)
         decision = ShieldDecision(a_task, False, risk)
         if risk > self.eps_risk:
-            cand, _, pick = self.search(obs, a_task, None if self.budget_s is None else start + self.budget_s)
+            deadline = None if self.budget_s is None else start + self.budget_s - (self.grid_s if due else 0.0)
+            cand, _, pick = self.search(obs, a_task, deadline)
             decision = ShieldDecision(cand[pick, 0], pick != 0, risk)
         if self.governor is not None:
-            due = self.governor.grid_due
-            self.governor.update(risk, self.scale_risks(obs, self.governor.grid) if due else None)
+            grid_risks = None
+            if due:
+                begun = time.perf_counter()
+                grid_risks = self.scale_risks(obs, self.governor.grid)
+                self.grid_s = time.perf_counter() - begun
+            self.governor.update(risk, grid_risks)
         return decision
 
     def search(self, obs: np.ndarray, a_task: np.ndarray,

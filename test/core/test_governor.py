@@ -118,6 +118,14 @@ def test_the_lookahead_rolls_each_gait_of_the_grid_with_common_noise_and_the_mod
     assert guard.scale_risks(s, gov.grid).tolist() == [1.0, 0.0, 0.0]
     decision = guard(s, np.array([0.3], np.float32))
     assert decision.risk == 1.0 and guard.scale == 0.75  # the fastest gait the model deems within budget
+    assert guard.grid_s > 0.0  # its time is known, and reserved out of a decision budget when next due:
+    guard.grid_s, guard.budget_s = 1e3, 10.0
+    batches: list[int] = []
+    risk = guard.risk
+    guard.risk = lambda obs, seq: batches.append(len(seq)) or risk(obs, seq)
+    guard.scale_risks = lambda obs, scales: np.zeros(len(scales))
+    guard(np.array([0.9], np.float32), np.array([0.3], np.float32))  # risky: a search with no time left
+    assert batches == [1, cfg.search_chunk]  # a_task's risk, then the first batch only
 
 
 class Gust(Cliff):
