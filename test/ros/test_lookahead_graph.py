@@ -28,7 +28,7 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
     # the shipped model with a CI-sized second adaptation: on all post-fault transitions once 300 are in
     refine = {"refine_transitions": 300, "refine_steps": 250}
     # and a risk governor that acts within the run: c falls by 0.05 after each 50 decisions whose mean risk > 0.001
-    governor = {"budget": 0.001, "window": 50, "step": 0.05, "max_steps_down": 1, "min_scale": 0.5}
+    governor = {"budget": 0.001, "window": 50, "step": 0.05, "max_steps_down": 1, "min_scale": 0.5, "rule": "step"}
     cfg = {**shipped.config, "lookahead": {**shipped.config["lookahead"], **refine}, "governor": governor}
     offline = checkpoint.save(tmp_path / "lookahead.safetensors", shipped.tensors, shipped.env, shipped.obs_dim,
                               shipped.act_dim, cfg, shipped.extra)
