@@ -17,7 +17,7 @@ def feed(governor: RiskGovernor, risks: list[float]) -> list[float]:
 
 
 def test_the_scale_follows_each_windows_mean_risk_against_the_budget():
-    gov = RiskGovernor(GovernorConfig(budget=0.1, window=4, step=0.05, max_steps_down=1, min_scale=0.8))
+    gov = RiskGovernor(GovernorConfig(budget=0.1, window=4, step=0.05, max_steps_down=1, min_scale=0.8, rule="step"))
     assert feed(gov, [0.0, 0.0, 0.0, 0.5]) == [1.0, 1.0, 1.0, 0.95]  # mean 0.125 > 0.1: down, at the window's end
     assert feed(gov, [0.3] * 4)[-1] == 0.9
     assert feed(gov, [0.08] * 4)[-1] == 0.9  # 0.05 <= 0.08 <= 0.1: held
@@ -33,15 +33,15 @@ def test_the_scale_follows_each_windows_mean_risk_against_the_budget():
 
 
 def test_the_step_down_grows_with_log2_of_the_risk_over_the_budget_up_to_max_steps_down():
-    gov = RiskGovernor(GovernorConfig(budget=0.01, window=2, step=0.05, max_steps_down=3, min_scale=0.5))
+    gov = RiskGovernor(GovernorConfig(budget=0.01, window=2, step=0.05, max_steps_down=3, min_scale=0.5, rule="step"))
     assert feed(gov, [0.015, 0.015])[-1] == 0.95  # 1.5 x the budget: one step
     assert feed(gov, [0.03, 0.03])[-1] == 0.85  # 3 x: ceil(log2 3) = 2 steps
     assert feed(gov, [0.5, 0.5])[-1] == 0.7  # 50 x: 6 steps, at most 3
     assert feed(gov, [0.0, 0.0])[-1] == 0.75  # up: always one step
     assert feed(gov, [1.0, 1.0])[-1] == 0.6 and feed(gov, [1.0, 1.0])[-1] == 0.5  # never below min_scale
-    ladder = RiskGovernor(GovernorConfig(budget=0.01, window=2, step=0.05, max_steps_down=1))  # the plain ladder
+    ladder = RiskGovernor(GovernorConfig(budget=0.01, window=2, step=0.05, max_steps_down=1, rule="step"))  # a ladder
     assert feed(ladder, [0.5, 0.5])[-1] == 0.95
-    tiny = RiskGovernor(GovernorConfig(budget=1e-320, window=1, step=0.05, max_steps_down=4))  # mean / budget = inf
+    tiny = RiskGovernor(GovernorConfig(budget=1e-320, window=1, step=0.05, max_steps_down=4, rule="step"))  # inf ratio
     assert tiny.update(1.0) == 0.8
     with pytest.raises(ValueError, match="governor.budget > 0"):
         RiskGovernor(GovernorConfig(budget=0.0))  # off: from_config gives None instead
@@ -74,7 +74,7 @@ class Cliff:
 def test_the_lookahead_runs_its_rule_on_the_scaled_action_and_rolls_the_scaled_policy():
     walk = lambda s: np.full((len(s), 1), 0.3, np.float32)  # noqa: E731
     cfg = LookaheadConfig(horizon=3, particles=2, members=2, eps_risk=0.5)
-    gov = RiskGovernor(GovernorConfig(budget=0.4, window=1, step=0.5, min_scale=0.5))
+    gov = RiskGovernor(GovernorConfig(budget=0.4, window=1, step=0.5, min_scale=0.5, rule="step"))
     guard = ModelLookahead(Cliff(), walk, np.array([-1.0]), np.array([1.0]), cfg, governor=gov)
     s = np.array([0.2], np.float32)  # at c = 1: 0.5, 0.8, 1.1: falls at the third step
     first = guard(s, np.array([0.3], np.float32))
