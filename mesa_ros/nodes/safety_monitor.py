@@ -5,10 +5,10 @@ the shield is enabled and Q_risk(s, a_task) > eps_risk (``core.shield``). A look
 lookahead``) makes it the model-lookahead shield instead (``core.lookahead``): the risk is the share of model
 rollouts of the task policy that fall, the override the least risky action near a_task, searched within
 ``decision_budget_ms`` (the graph sets 70% of the control period in realtime); with a risk governor
-(``risk_budget`` or the checkpoint's ``governor.budget``; ``core.governor``) the gait is slowed, c * a_task, while
-the mean risk stays above the budget (c in ``/diagnostics`` as ``action_scale``). The command carries the
-executed action in ``effort`` and the task action in ``position``. Risk and override go out per step;
-``/diagnostics`` summarises. The shield is switched with ``~/enable`` (std_srvs/SetBool); new
+(``risk_budget`` or the checkpoint's ``governor.budget``; ``core.governor``) the gait is slowed, c * a_task, to the
+fastest gait whose model risk over a window meets the budget (c in ``/diagnostics`` as ``action_scale``). The
+command carries the executed action in ``effort`` and the task action in ``position``. Risk and override go out
+per step; ``/diagnostics`` summarises. The shield is switched with ``~/enable`` (std_srvs/SetBool); new
 critic/recovery weights arrive on the latched weights topic (a safetensors checkpoint as
 std_msgs/UInt8MultiArray) or are reloaded from the ``checkpoint`` file with ``~/reload``.
 
@@ -76,8 +76,9 @@ class SafetyMonitorNode(Node):
                                  "its candidates in batches until the next would end past this and decides among "
                                  "those tried (realtime: below the control period). 0: every candidate (lockstep: "
                                  "load-independent)", low=0.0, high=10_000.0)
-        self.risk_budget = declare(self, "risk_budget", -1.0, "lookahead: the risk governor's budget, the mean risk "
-                                   "per window above which the gait is slowed (c * a_task); 0 = no governor, -1 = "
+        self.risk_budget = declare(self, "risk_budget", -1.0, "lookahead: the risk governor's budget, the mean model "
+                                   "risk per window a gait c * a_task may have (the fastest within it runs); 0 = no "
+                                   "governor, -1 = "
                                    "the checkpoint config's value", low=-1.0, high=1.0)
         self.noise = declare(
             self, "recovery_noise", True, "add pi_rec's N(0, 0.01^2) exploration noise (paper)", read_only=True
