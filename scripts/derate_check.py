@@ -87,6 +87,9 @@ def main() -> None:
     inside = isinstance(shield, ModelLookahead)
     if inside:
         shield.governor = None
+    if args.governor is not None and not inside and cfg.governor.rule == "model":
+        p.error("the governor's model rule needs a lookahead checkpoint (its model rolls the gaits); a critic's "
+                "checkpoint takes --set governor.rule=step")
 
     if args.governor is not None:
         args.window = args.window or cfg.governor.window

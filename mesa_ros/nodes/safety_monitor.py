@@ -78,8 +78,7 @@ class SafetyMonitorNode(Node):
                                  "load-independent)", low=0.0, high=10_000.0)
         self.risk_budget = declare(self, "risk_budget", -1.0, "lookahead: the risk governor's budget, the mean model "
                                    "risk per window a gait c * a_task may have (the fastest within it runs); 0 = no "
-                                   "governor, -1 = "
-                                   "the checkpoint config's value", low=-1.0, high=1.0)
+                                   "governor, -1 = the checkpoint config's value", low=-1.0, high=1.0)
         self.noise = declare(
             self, "recovery_noise", True, "add pi_rec's N(0, 0.01^2) exploration noise (paper)", read_only=True
         )
