@@ -21,6 +21,7 @@ import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,14 @@ def command_scale(a_exec: np.ndarray, a_task: np.ndarray) -> float | None:
     return float(np.median(a_exec[big] / a_task[big])) if big.any() else None
 
 
+def command_scales(commands: list[tuple[int, np.ndarray, np.ndarray]]) -> dict[int, float]:
+    """stamp -> ``command_scale`` of each (stamp, a_exec, a_task) whose stamp has one command: a state decided
+    twice (a reset, a republished state) has two, and which decision each belongs to is ambiguous."""
+    counts = Counter(stamp for stamp, _, _ in commands)
+    scales = {stamp: command_scale(a_exec, a_task) for stamp, a_exec, a_task in commands if counts[stamp] == 1}
+    return {stamp: scale for stamp, scale in scales.items() if scale is not None}
+
+
 @dataclass
 class Recording:
     """The per-step outcomes of one recorded run, keyed by sim stamp (ns), and when things happened."""
@@ -118,16 +127,14 @@ class Recording:
     risk: list[tuple[int, wire.Risk]]  # (stamp, the monitor's decision), by stamp
     fault_at: int | None  # stamp at which the first fault landed
     shield_on: int | None  # first stamp whose decision had the shield enabled
-    scales: dict[int, float]  # stamp -> a_exec / a_task of its command (median over |a_task| > 0.05)
+    scales: dict[int, float]  # stamp -> a_exec / a_task of its one command (median over |a_task| > 0.05)
 
     @classmethod
     def read(cls, bag: Path) -> Recording:
-        steps, risk, shield_on, fault_at, scales = [], [], None, None, {}
+        steps, risk, shield_on, fault_at, commands = [], [], None, None, []
         for topic, _, msg in read_messages(bag, {wire.STEP, wire.RISK, wire.FAULT_STATE, wire.COMMAND}):
             if topic == wire.COMMAND:
-                stamp, a_exec, a_task = wire.parse_action(msg)
-                if (scale := command_scale(a_exec, a_task)) is not None:
-                    scales[stamp] = scale
+                commands.append(wire.parse_action(msg))
                 continue
             stamp, values = wire.parse_values(msg)
             if topic == wire.STEP:
@@ -139,7 +146,8 @@ class Recording:
                     shield_on = stamp
             elif topic == wire.FAULT_STATE and wire.faulted(values) and fault_at is None:
                 fault_at = stamp
-        return cls(sorted(steps, key=lambda s: s[0]), sorted(risk, key=lambda s: s[0]), fault_at, shield_on, scales)
+        return cls(sorted(steps, key=lambda s: s[0]), sorted(risk, key=lambda s: s[0]), fault_at, shield_on,
+                   command_scales(commands))
 
     @property
     def last_stamp(self) -> int:

@@ -6,10 +6,11 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mesa_ros import wire
-from mesa_ros.demo import Recording, scripted_fault_demo
+from mesa_ros.demo import Recording, command_scales, scripted_fault_demo
 
 MESA_ROS = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mesa-ros"
 
@@ -65,3 +66,17 @@ def test_violation_times_are_the_sim_seconds_after_shield_on_of_each_violation_i
     rec = Recording([(stamp, step(c)) for stamp, c in costs.items()], [], 0, 50_000_000, {})
     assert rec.violation_times(50_000_000, 2_000_000_000) == [0.0, 1.45]  # before shield-on / after the end: out
     assert rec.segments(50_000_000, 2_000_000_000)["after"].violations == 2  # the same violations the rows count
+
+
+def test_the_governors_c_is_measured_only_on_kept_commands_of_states_decided_once() -> None:
+    a_task = np.array([0.5, -0.4, 0.01])
+    commands = [(0, 0.9 * a_task, a_task), (1, a_task, a_task),
+                (2, np.array([0.2, 0.3, 0.0]), a_task), (2, 0.8 * a_task, a_task),  # decided twice: ambiguous
+                (3, np.zeros(3), np.array([0.01, -0.02, 0.0]))]  # no joint commanded beyond 0.05: no c
+    scales = command_scales(commands)
+    assert scales == pytest.approx({0: 0.9, 1: 1.0})
+    risk = [(stamp, wire.Risk(0.1, bool(overridden), 0.2, True, 1, 0)) for stamp, overridden in
+            ((0, False), (1, True), (2, False), (2, True), (3, False))]
+    rec = Recording([], risk, 0, 0, scales)
+    assert rec.action_scale(0, 3) == pytest.approx(0.9)  # stamp 1 overridden, 2 ambiguous, 3 unmeasurable
+    assert np.isnan(rec.action_scale(1, 3))

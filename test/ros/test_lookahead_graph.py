@@ -7,6 +7,7 @@ config, only at the end of a window of decisions, and keeps c across the swap.""
 from __future__ import annotations
 
 import re
+import subprocess
 
 import torch
 
@@ -14,12 +15,12 @@ from mesa_ros import wire
 from mesa_ros.core import checkpoint
 from mesa_ros.core.bags import read_messages
 from mesa_ros.core.config import LookaheadConfig
-from mesa_ros.demo import command_scale
+from mesa_ros.demo import command_scales
 from mesa_ros.nodes.defaults import default_checkpoint
 
-from observer import shielded_run
+from observer import MESA_ROS, clean_log, watching
 
-FAULT_STEP, AFTER_SHIELD = 200, 400
+FAULT_STEP, AFTER_SWAP = 200, 150
 PARTICLES = 20  # the shipped lookahead's config: risk is a share of 20 particles
 
 
@@ -32,9 +33,26 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
     cfg = {**shipped.config, "lookahead": {**shipped.config["lookahead"], **refine}, "governor": governor}
     offline = checkpoint.save(tmp_path / "lookahead.safetensors", shipped.tensors, shipped.env, shipped.obs_dim,
                               shipped.act_dim, cfg, shipped.extra)
-    adapted = tmp_path / "adapted.safetensors"
-    stamped, log = shielded_run(tmp_path / "bag", ros_env, FAULT_STEP, AFTER_SHIELD, f"safety_checkpoint:={offline}",
-                                "adapt_method:=lookahead", f"adapted_checkpoint:={adapted}")
+    adapted, bag = tmp_path / "adapted.safetensors", tmp_path / "bag"
+    # Lockstep, stopped by events, not by a step count: the simulator runs on while the node refines the model,
+    # so how many steps that takes depends on the machine's load. The run goes on until the monitor has decided
+    # AFTER_SWAP more steps with the refined weights, then Ctrl-C (the recorder closes the bag).
+    graph = subprocess.Popen([str(MESA_ROS), "launch", "cheetah_fault", f"fault_step:={FAULT_STEP}", "max_steps:=20000",
+                              "record_bag:=true", f"bag_dir:={bag}", f"safety_checkpoint:={offline}",
+                              "adapt_method:=lookahead", f"adapted_checkpoint:={adapted}"], env=ros_env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with watching(graph) as obs:
+        obs.wait(lambda: obs.shield_enabled == 1.0 and obs.weights_id > 0, "the shield", timeout=200)
+        first = obs.weights_id
+        obs.wait(lambda: obs.weights_id > first, "the refined model", timeout=200)
+        swapped = obs.decisions
+        obs.wait(lambda: obs.decisions >= swapped + AFTER_SWAP, f"{AFTER_SWAP} decisions with the refined model")
+    log = clean_log(graph)
+    stamped = [wire.parse_values(msg) for _, _, msg in read_messages(bag, {wire.RISK})]
+    steps = sorted(wire.parse_values(msg)[0] for _, _, msg in read_messages(bag, {wire.STEP}))
+    shield_on = min(stamp for stamp, d in stamped if d["shield_enabled"])
+    decided = {stamp for stamp, d in stamped if d["shield_enabled"]}
+    assert not {stamp for stamp in steps[:-5] if stamp >= shield_on} - decided  # each shielded step was decided
     decisions = [d for _, d in stamped]
     shielded = [d for d in decisions if d["shield_enabled"]]
     assert 0 < sum(d["overridden"] for d in shielded) < 0.5 * len(shielded)  # it acts, on a minority of the steps
@@ -48,6 +66,7 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
     # then the second adaptation: the monitor swaps to its weights under the live shield
     ids = [int(d["weights_id"]) for d in shielded]
     assert ids[0] > 0 and ids[-1] > ids[0] and ids == sorted(ids), sorted(set(ids))
+    assert ids.count(ids[-1]) >= AFTER_SWAP  # the bag holds the decisions the observer counted after the swap
     # once, on all transitions in by then: at least 300, more when the lockstep simulator ran on while the first
     # adaptation and the arming took their time (the node refines at its first shielded step; 880 seen in CI)
     refined = [int(n) for n in re.findall(r"lookahead model adapted again on (\d+) post-fault transitions", log)]
@@ -60,15 +79,10 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
     # the governor: each shielded step's command is c * a_task (or the search's pick), c on the config's ladder,
     # falling below 1, and changing by at most one step per window of 50 decisions: not reset by the swap to the
     # refined model (stamps decided once only: a reset or a republished state can be decided again)
-    commands: dict[int, list] = {}
-    for _, _, m in read_messages(tmp_path / "bag", {wire.COMMAND}):
-        stamp, a_exec, a_task = wire.parse_action(m)
-        commands.setdefault(stamp, []).append((a_exec, a_task))
-    seen = []  # (index of the shielded decision, c, weights id)
-    for k, (stamp, d) in enumerate((stamp, d) for stamp, d in stamped if d["shield_enabled"]):
-        if not d["overridden"] and len(commands.get(stamp, ())) == 1:
-            if (c := command_scale(*commands[stamp][0])) is not None:
-                seen.append((k, round(c, 3), d["weights_id"]))
+    measured = command_scales([wire.parse_action(m) for _, _, m in read_messages(bag, {wire.COMMAND})])
+    seen = [(k, round(measured[stamp], 3), d["weights_id"])  # (index of the shielded decision, c, weights id)
+            for k, (stamp, d) in enumerate((stamp, d) for stamp, d in stamped if d["shield_enabled"])
+            if not d["overridden"] and stamp in measured]
     scales = [c for _, c, _ in seen]
     assert len(seen) > 100 and min(scales) < 1.0, sorted(set(scales))
     assert set(scales) <= {round(1 - 0.05 * k, 3) for k in range(11)}, sorted(set(scales))
