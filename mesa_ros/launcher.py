@@ -56,7 +56,11 @@ class Launcher:
         if len(set(names)) != len(names):
             raise ValueError(f"node names must be unique, got {names}")
         self.specs, self.out, self.stop_timeout = list(specs), out, stop_timeout
-        self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1", LAUNCHER_PID: str(os.getpid())}
+        # numpy's BLAS one thread per node unless set: the nodes' batches are small, and BLAS threads of several
+        # processes spin against each other (session 19: the lookahead monitor next to a busy core took ~0.5 s per
+        # lockstep step with the default threads, ~20 ms with one)
+        self.env = {"OPENBLAS_NUM_THREADS": "1", **os.environ, **(env or {}), "PYTHONUNBUFFERED": "1",
+                    LAUNCHER_PID: str(os.getpid())}
         self.running: list[Running] = []
         self.failure: str | None = None
         self.interrupted = False

@@ -101,3 +101,11 @@ def test_duplicate_node_names_and_unknown_executables_are_rejected(dummy) -> Non
         launcher.Launcher([dummy("x"), dummy("x")])
     with pytest.raises(ValueError, match="unknown executable 'nope'"):
         launcher.node_command(NodeSpec("x", "nope", "p.yaml"), Path("o.yaml"))
+
+
+def test_nodes_get_one_blas_thread_unless_the_caller_sets_it(monkeypatch):
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    assert launcher.Launcher([]).env["OPENBLAS_NUM_THREADS"] == "1"
+    assert launcher.Launcher([], env={"OPENBLAS_NUM_THREADS": "2"}).env["OPENBLAS_NUM_THREADS"] == "2"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    assert launcher.Launcher([]).env["OPENBLAS_NUM_THREADS"] == "4"
