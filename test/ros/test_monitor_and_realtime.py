@@ -45,8 +45,16 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
     pub_action = node.create_publisher(JointState, wire.TASK_ACTION, qos.STREAM_PUB)
     pub_weights = node.create_publisher(UInt8MultiArray, wire.WEIGHTS, qos.LATCHED)
     commands: dict[int, JointState] = {}
+    sent: list[JointState] = []  # every command
+    risks: list[int] = []  # the stamp of each decision
     diagnostics: list[dict[str, str]] = []
-    node.create_subscription(JointState, wire.COMMAND, lambda m: commands.setdefault(wire.stamp_ns(m.header.stamp), m),
+
+    def on_command(m: JointState) -> None:
+        commands.setdefault(wire.stamp_ns(m.header.stamp), m)
+        sent.append(m)
+
+    node.create_subscription(JointState, wire.COMMAND, on_command, qos.LOGGER_SUB)
+    node.create_subscription(JointState, wire.RISK, lambda m: risks.append(wire.stamp_ns(m.header.stamp)),
                              qos.LOGGER_SUB)
     node.create_subscription(
         DiagnosticArray,
@@ -74,6 +82,14 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
     first = decide(a_task, 1)
     assert first is not None and list(first.position) == list(a_task)
     assert list(first.effort) != list(a_task)  # eps_risk 0: every action is overridden by pi_rec
+    # the state re-published (as the lockstep simulator does when its command is late), with another task action:
+    # the same command again, not a new decision
+    state = sim.state
+    pub_state.publish(msgs.state_msg(1, sim.joint_names, state.position, state.velocity, state.effort))
+    pub_action.publish(msgs.action_msg(1, sim.actuator_names, np.full(6, -0.5)))
+    assert probe.spin_until(lambda: len(sent) == 2, timeout=5), len(sent)
+    assert (list(sent[1].position), list(sent[1].effort)) == (list(first.position), list(first.effort))
+    assert risks == [1]
     assert decide([0.1, np.nan, 0, 0, 0, 0], 2) is None  # a NaN task action gets no command
     assert decide(np.zeros(5), 3) is None  # nor does a wrong-shaped one
 
