@@ -95,6 +95,7 @@ def main() -> None:
         args.window = args.window or cfg.governor.window
         governor = RiskGovernor(dataclasses.replace(cfg.governor, budget=args.governor, window=args.window))
         levels: list[float] = []  # c at the end of each window
+        window_means: list[np.ndarray] = []  # what each window's c was chosen on
         decided = [0]
         if inside:
             shield.governor = governor  # the product's path: the lookahead scales and updates c
@@ -108,6 +109,8 @@ def main() -> None:
             decided[0] += 1
             if decided[0] % args.window == 0:
                 levels.append(round(governor.scale, 2))
+                if governor.window_means is not None:
+                    window_means.append(governor.window_means.copy())
             return decision.action, decision.risk, decision.overridden
 
         t = episodes_of(env, task, args.episodes, args.seed, act)
@@ -117,6 +120,11 @@ def main() -> None:
               f"{args.episodes} episodes, {1000 * t['falls'] / t['steps']:.3f} per 1000 steps, return per 1000 steps "
               f"{1000 * t['return'] / t['steps']:.0f}, overrides {t['overrides'] / t['steps']:.2%}; mean c "
               f"{np.mean(levels):.3f}, share of windows at each c {hist}; c after 1-10 windows {levels[:10]}")
+        within = np.array(window_means) <= args.governor
+        per_gait = ", ".join(f"{g}: {m:.4f} / {w:.0%}" for g, m, w in zip(
+            governor.grid if len(governor.grid) else ("c",), np.mean(window_means, axis=0), within.mean(axis=0)))
+        print(f"  window mean risk (the rule's input), mean / share of windows within budget, per gait: {per_gait}; "
+              f"windows with no gait within budget: {np.mean(~within.any(axis=1)):.0%}")
         return
 
     base = None

@@ -51,6 +51,8 @@ class RiskGovernor:
         # the gaits whose risk the model rule needs (none for the step rule), fastest first
         self.grid = np.round(1.0 - cfg.step * np.arange(n), 6) if cfg.rule == "model" else np.empty(0)
         self._sum, self._samples, self._count = np.zeros(max(1, len(self.grid))), 0, 0  # per window
+        # the mean risk of the last window that had one (per gait of ``grid``; the step rule: one), None before
+        self.window_means: np.ndarray | None = None
 
     @classmethod
     def from_config(cls, cfg: GovernorConfig | None, scale: float = 1.0) -> RiskGovernor | None:
@@ -77,7 +79,7 @@ class RiskGovernor:
             self._sum, self._samples, self._count = self._sum + risk, self._samples + 1, self._count + 1
         if self._count == self.cfg.window:
             if self._samples:
-                means = self._sum / self._samples
+                self.window_means = means = self._sum / self._samples
                 self.scale = self._choose(means) if len(self.grid) else self._step(float(means[0]))
             self._sum, self._samples, self._count = np.zeros_like(self._sum), 0, 0
         return self.scale

@@ -6,7 +6,8 @@ lookahead``) makes it the model-lookahead shield instead (``core.lookahead``): t
 rollouts of the task policy that fall, the override the least risky action near a_task, searched within
 ``decision_budget_ms`` (the graph sets 70% of the control period in realtime); with a risk governor
 (``risk_budget`` or the checkpoint's ``governor.budget``; ``core.governor``) the gait is slowed, c * a_task, to the
-fastest gait whose model risk over a window meets the budget (c in ``/diagnostics`` as ``action_scale``). The
+fastest gait whose model risk over a window meets the budget (c in ``/diagnostics`` as ``action_scale``, the last
+window's mean risk, per gait of the model rule's grid, as ``governor_window_risk``). The
 command carries the executed action in ``effort`` and the task action in ``position``. Risk and override go out
 per step; ``/diagnostics`` summarises. The shield is switched with ``~/enable`` (std_srvs/SetBool); new
 critic/recovery weights arrive on the latched weights topic (a safetensors checkpoint as
@@ -348,6 +349,12 @@ class SafetyMonitorNode(Node):
                   "weights_version": self.weights_version, "weights_source": self.weights_source}
         if isinstance(self.shield, ModelLookahead):
             values["action_scale"] = f"{self.shield.scale:.2f}"
+            governor = self.shield.governor
+            if governor is not None and governor.window_means is not None:  # what the last window's c was chosen on
+                gaits = governor.grid if len(governor.grid) else ()
+                values["governor_window_risk"] = " ".join(
+                    f"{g:.2f}:{r:.4f}" for g, r in zip(gaits, governor.window_means)
+                ) or f"{governor.window_means[0]:.4f}"
         if self.latency_us:
             p50, p99 = np.percentile(self.latency_us, [50, 99])
             values.update(decision_latency_p50_us=f"{p50:.0f}", decision_latency_p99_us=f"{p99:.0f}")

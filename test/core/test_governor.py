@@ -18,7 +18,9 @@ def feed(governor: RiskGovernor, risks: list[float]) -> list[float]:
 
 def test_the_scale_follows_each_windows_mean_risk_against_the_budget():
     gov = RiskGovernor(GovernorConfig(budget=0.1, window=4, step=0.05, max_steps_down=1, min_scale=0.8, rule="step"))
+    assert gov.window_means is None
     assert feed(gov, [0.0, 0.0, 0.0, 0.5]) == [1.0, 1.0, 1.0, 0.95]  # mean 0.125 > 0.1: down, at the window's end
+    assert gov.window_means.tolist() == [0.125]
     assert feed(gov, [0.3] * 4)[-1] == 0.9
     assert feed(gov, [0.08] * 4)[-1] == 0.9  # 0.05 <= 0.08 <= 0.1: held
     assert feed(gov, [0.0] * 4)[-1] == 0.95  # under half the budget: back up
@@ -94,6 +96,7 @@ def test_the_model_rule_takes_the_fastest_gait_within_budget_else_the_least_risk
         gov.update(float("nan"), np.array(risks) if gov.grid_due else None)
     assert due == [True, False, True, False]  # the grid is rolled at every second decision only
     assert gov.scale == 0.75  # window means 0.3, 0.1, 0.0: the fastest within 0.1
+    assert gov.window_means.tolist() == pytest.approx([0.3, 0.1, 0.0])  # what it chose on, for diagnostics
     for risks in ([0.5, 0.3, 0.4], [0.5, 0.3, 0.4]):
         gov.update(0.0, np.array(risks))
         gov.update(0.0)
@@ -104,7 +107,7 @@ def test_the_model_rule_takes_the_fastest_gait_within_budget_else_the_least_risk
     assert gov.scale == 1.0  # a tie goes to the faster gait: slowing down is not free
     for _ in range(4):
         gov.update(0.0)
-    assert gov.scale == 1.0  # a window without a grid sample keeps c
+    assert gov.scale == 1.0 and gov.window_means.tolist() == [0.3] * 3  # a window without a grid sample keeps c
     with pytest.raises(ValueError, match="each of the 3 gaits"):
         gov.update(0.0, np.array([0.1, 0.2]))
 

@@ -47,6 +47,9 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
         obs.wait(lambda: obs.weights_id > first, "the refined model", timeout=200)
         swapped = obs.decisions
         obs.wait(lambda: obs.decisions >= swapped + AFTER_SWAP, f"{AFTER_SWAP} decisions with the refined model")
+        # /diagnostics: c and the mean risk it was chosen on (the step rule: one, of the gait that ran)
+        obs.wait(lambda: "governor_window_risk" in obs.monitor, "the governor's window risk in /diagnostics")
+        assert 0.5 <= float(obs.monitor["action_scale"]) <= 1.0 and 0.0 <= float(obs.monitor["governor_window_risk"])
     log = clean_log(graph)
     stamped = [wire.parse_values(msg) for _, _, msg in read_messages(bag, {wire.RISK})]
     steps = sorted(wire.parse_values(msg)[0] for _, _, msg in read_messages(bag, {wire.STEP}))
