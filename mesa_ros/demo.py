@@ -229,6 +229,9 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
     (``<shield>_seed<k>/adapted.safetensors``) and the bags converted to datasets under ``out``."""
     for shield in shields:
         shield_args(shield)  # unknown names fail before anything runs
+    # lockstep: the simulator waits for the adaptation node, so collection, phase 2 and arming take the same sim
+    # steps on any machine (their robot time is reported apart); not where the caller chose the mode or the sync
+    sync = [] if any(a.startswith(("mode:=", "sync_adaptation:=")) for a in extra) else ["sync_adaptation:=true"]
     names = [f"{run}_seed{seed}" for seed in seeds for run in (*shields, "no_shield")]
     earlier = [out / n for n in names if (out / n).exists() and any((out / n).iterdir())]
     if earlier:
@@ -246,7 +249,7 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
             d = out / f"{shield}_seed{seed}"
             rec = Recording.read(run_graph(d, "adapt", max_steps, fault_step, seed, [
                 f"steps_after_shield:={steps_after_shield}", f"adapted_checkpoint:={d / 'adapted.safetensors'}",
-                *shield_args(shield), *extra]))
+                *shield_args(shield), *sync, *extra]))
             if rec.shield_on is None:
                 raise RuntimeError(
                     f"the {shield} shield was never enabled within {max_steps} steps; see {d / 'launch.log'}"

@@ -98,6 +98,8 @@ CHEETAH_FAULT_ARGS = (
     LaunchArg("seed", "0", "seed of the simulator and policies"),
     LaunchArg("max_steps", "0", "stop the graph after this many control steps (0: run until Ctrl-C)"),
     LaunchArg("steps_after_shield", "0", "stop the graph this many control steps after the shield comes on (0: no)"),
+    LaunchArg("sync_adaptation", "false", "lockstep: the simulator also waits for the adaptation node to take each "
+              "step in, so that collection, phase 2 and arming take the same sim steps on any machine"),
     LaunchArg("adapt_method", "", "adaptation: mesa / multitask (phase 2 of safety_checkpoint's critic), rrl (a "
               "fresh critic from the post-fault data alone) or lookahead (a lookahead safety_checkpoint's model "
               "adapted: mesa-ros lookahead); '' = the checkpoint's method",
@@ -162,7 +164,7 @@ def cheetah_ros2_control_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
     loop = {"mujoco_sim": {"interface": "ros2_control", "mode": "realtime"},
             "task_policy": {"interface": "ros2_control"}, "safety_monitor": {"interface": "ros2_control"}}
     nodes = [replace(n, parameters={**n.parameters, **loop.get(n.name, {})})
-             for n in _cheetah_nodes({**args, "mode": "realtime"})]
+             for n in _cheetah_nodes({**args, "mode": "realtime", "sync_adaptation": "false"})]
     check_graph_params(nodes, EXECUTABLES)
     return with_start_gates(nodes, ROS2_CONTROL_LISTENERS)
 
@@ -176,9 +178,14 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
     power = check_power_scale("launch argument power_scale", args["power_scale"])
     shield = args["shield"]
     faulted = [] if args["fault"] == "none" else [args["fault"]]
+    sync = _bool(args["sync_adaptation"], "sync_adaptation")
+    if sync and (args["mode"] != "lockstep" or shield != "adapt"):
+        raise ValueError("sync_adaptation:=true needs mode:=lockstep and shield:=adapt (the adaptation node to wait "
+                         f"for), got mode:={args['mode']} shield:={shield}")
     nodes = [
         NodeSpec("mujoco_sim", "mujoco_sim", params, {"mode": args["mode"], "seed": seed, "max_steps": max_steps,
                                                       "max_steps_after_shield": after_shield,
+                                                      "lockstep_sync_adaptation": sync,
                                                       wire.POWER_SCALE: power,
                                                       wire.SCHEDULED_STEP: fault_step if faulted else -1,
                                                       wire.SCHEDULED_JOINTS: faulted or [""]}, required=True),
@@ -225,7 +232,8 @@ def with_start_gates(nodes: list[NodeSpec],
 
 GRAPHS: dict[str, Graph] = {
     "cheetah_fault": Graph("cheetah_fault", CHEETAH_FAULT_ARGS, cheetah_fault_nodes),
-    "cheetah_ros2_control": Graph("cheetah_ros2_control", tuple(a for a in CHEETAH_FAULT_ARGS if a.name != "mode"),
+    "cheetah_ros2_control": Graph("cheetah_ros2_control",
+                                  tuple(a for a in CHEETAH_FAULT_ARGS if a.name not in ("mode", "sync_adaptation")),
                                   cheetah_ros2_control_nodes),
 }
 

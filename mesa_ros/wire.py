@@ -35,6 +35,11 @@ RISK = "/safety_monitor/risk"  # named values: Risk
 WEIGHTS = "/safety_monitor/weights"  # std_msgs/UInt8MultiArray: safetensors checkpoint (latched)
 DIAGNOSTICS = "/diagnostics"
 DETECTION = "/adaptation/detection"  # named values: Detection (latched)
+#: std_msgs/Header: the stamp of the last transition the adaptation node has taken in (``Step.stamp``, -1: none yet),
+#: published once it is done with it: not while phase 2 runs or weights it sent are not yet in use at the monitor
+#: (frame_id ACK_RESYNC after such a wait). A lockstep simulator with ``lockstep_sync_adaptation`` waits for it.
+ADAPTATION_ACK = "/adaptation/ack"
+ACK_RESYNC = "resync"
 
 #: ros2_control's conventions (``interface: ros2_control``): the robot's joint states, a task controller's commands.
 JOINT_STATES = "/joint_states"  # sensor_msgs/JointState, joints by name

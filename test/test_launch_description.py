@@ -115,6 +115,15 @@ def test_every_executable_is_a_console_script_with_main() -> None:
         assert callable(importlib.import_module(module).main)
 
 
+def test_sync_adaptation_makes_the_lockstep_simulator_wait_for_the_adaptation_node() -> None:
+    graph = get_graph("cheetah_fault")
+    for given, expected in (({}, False), ({"sync_adaptation": "true"}, True)):
+        sim = next(n for n in graph.nodes(graph.resolve(given)) if n.name == "mujoco_sim")
+        assert sim.parameters["lockstep_sync_adaptation"] is expected
+    with pytest.raises(ValueError, match=r"unknown launch argument\(s\) \['sync_adaptation'\]"):
+        get_graph("cheetah_ros2_control").resolve({"sync_adaptation": "true"})  # realtime: nothing waits
+
+
 @pytest.mark.parametrize(("given", "message"), [
     ({"shield": "maybe"}, r"shield:='maybe' must be one of \['adapt', 'on', 'off'\]"),
     ({"speed": "1"}, r"unknown launch argument\(s\) \['speed'\]"),
@@ -122,6 +131,9 @@ def test_every_executable_is_a_console_script_with_main() -> None:
     ({"power_scale": "2"}, r"power scale for 'launch argument power_scale' must be in \[0, 1\], got 2.0"),
     ({"power_scale": "half"}, r"'launch argument power_scale' must be a number in \[0, 1\], got 'half'"),
     ({"record_bag": "perhaps"}, r"record_bag:='perhaps' must be true or false"),
+    ({"sync_adaptation": "true", "mode": "realtime"}, r"sync_adaptation:=true needs mode:=lockstep and shield:=adapt "
+                                                      r"\(the adaptation node to wait for\), got mode:=realtime"),
+    ({"sync_adaptation": "true", "shield": "on"}, r"needs mode:=lockstep and shield:=adapt .*shield:=on"),
 ])
 def test_bad_launch_arguments_are_named(given: dict[str, str], message: str) -> None:
     graph = get_graph("cheetah_fault")

@@ -139,14 +139,18 @@ class AdaptationNode(Node):
         self.steps_since_publish = self.last_stamp = 0
         self.refine_at = 0  # the lookahead: post-fault transitions at which its model is adapted again (0: not)
         self.sent_id = self.awaited_id = self.awaited_epoch = 0  # ids of the weights sent / awaited in use
+        # the ack (wire.ADAPTATION_ACK): withheld while sent weights are not yet in use at the monitor or an enable
+        # request is pending; the next one after such a wait says resync
+        self.unconfirmed_id, self.enabling, self.held = 0, False, False
+        self.newest_state = -1  # the newest state stamp seen
 
         self.pub_weights = self.create_publisher(UInt8MultiArray, wire.WEIGHTS, qos.LATCHED)
         self.pub_diag = self.create_publisher(DiagnosticArray, wire.DIAGNOSTICS, 10)
         self.pub_detection = self.create_publisher(JointState, wire.DETECTION, qos.LATCHED)
         self.enable_client = self.create_client(SetBool, wire.service(wire.SAFETY_MONITOR, wire.ENABLE_SHIELD))
         self.reload_client = self.create_client(Trigger, wire.service(wire.SAFETY_MONITOR, wire.RELOAD_WEIGHTS))
-        self.create_subscription(JointState, wire.STATE, lambda m: self.assembler.add_state(*wire.parse_state(m)),
-                                 qos.BACKLOG_SUB)
+        self.pub_ack = self.create_publisher(Header, wire.ADAPTATION_ACK, qos.STREAM_PUB)
+        self.create_subscription(JointState, wire.STATE, self._on_state, qos.BACKLOG_SUB)
         self.create_subscription(JointState, wire.COMMAND,
                                  lambda m: self.assembler.add_command(*wire.parse_action(m)), qos.BACKLOG_SUB)
         self.create_subscription(JointState, wire.STEP, self._on_step, qos.BACKLOG_SUB)
@@ -212,10 +216,23 @@ class AdaptationNode(Node):
         res.success = not res.message.startswith("already")
         return res
 
+    def _on_state(self, msg: JointState) -> None:
+        stamp, position, velocity = wire.parse_state(msg)
+        self.assembler.add_state(stamp, position, velocity)
+        self._take_in()  # the next state can be what completes a transition
+        if stamp <= self.newest_state:  # re-published: the simulator waits on something, maybe a lost ack
+            self._ack()
+        self.newest_state = max(self.newest_state, stamp)
+
     def _on_step(self, msg: JointState) -> None:
         self.assembler.add_step(*wire.parse_values(msg))
+        self._take_in()
+
+    def _take_in(self) -> None:
+        """The transitions complete so far: detector, buffer and life cycle (phase 2 included); then the ack."""
+        ready = self.assembler.pop_ready()
         added = 0
-        for t in self.assembler.pop_ready():
+        for t in ready:
             self.last_stamp = max(self.last_stamp, t.stamp_ns)
             if self.detector is not None and (found := self.detector.update(t.s, t.a_exec, t.s_next)):
                 self._apply(self.lifecycle.added(added), added)  # what belongs to the dynamics before the change
@@ -226,6 +243,18 @@ class AdaptationNode(Node):
                 added += 1
         if added:
             self._apply(self.lifecycle.added(added), added)
+        if ready:
+            self._ack()
+
+    def _ack(self) -> None:
+        """Tell a lockstep simulator waiting on this node that it may go on (``wire.ADAPTATION_ACK``), unless sent
+        weights are not yet in use or the shield's enable is pending: it then waits, whatever the machine's speed."""
+        if self.unconfirmed_id or self.enabling:
+            self.held = True
+            return
+        resync = wire.ACK_RESYNC if self.held else ""
+        self.pub_ack.publish(Header(stamp=msgs.to_stamp(self.last_stamp), frame_id=resync))
+        self.held = False
 
     def _on_detection(self, found: detector.Detection, stamp_ns: int) -> None:
         """Publish the detector's decision and act on it as on an announcement (or the robot healthy again)."""
@@ -308,19 +337,25 @@ class AdaptationNode(Node):
 
     def _on_risk(self, msg: JointState) -> None:
         """Arm the shield only when the monitor reports the adapted weights (by the id sent with them) in use."""
-        if self.awaited_id and wire.Risk.from_values(wire.parse_values(msg)[1]).weights_id == self.awaited_id:
+        in_use = wire.Risk.from_values(wire.parse_values(msg)[1]).weights_id
+        if self.awaited_id and in_use == self.awaited_id:
             self.awaited_id = 0
             self._apply(self.lifecycle.weights_in_use(self.awaited_epoch))
+        if self.unconfirmed_id and in_use >= self.unconfirmed_id:
+            self.unconfirmed_id = 0
+            self._ack()
 
     def _request_enable(self, on: bool):
         epoch = self.lifecycle.epoch
         future = self.enable_client.call_async(SetBool.Request(data=on))
         if on:
+            self.enabling = True
             future.add_done_callback(lambda f: self._on_enabled(f, epoch))
         return future
 
     def _on_enabled(self, future, epoch: int) -> None:
         result = future.result()
+        self.enabling = False
         self._apply(self.lifecycle.enabled(epoch, result.success))
         self.refused = "" if result.success else result.message
         if not result.success:
@@ -329,6 +364,7 @@ class AdaptationNode(Node):
             self.get_logger().warning(f"shield enabled {time.monotonic() - self.announced_at:.2f} s after the fault "
                                       f"announcement (phase 2: {self.adapt_seconds:.2f} s, "
                                       f"{self.transitions} transitions): {result.message}")
+        self._ack()
 
     def _learn_online(self, new_steps: int) -> None:
         if self.learner is None:  # the lookahead's model: adapted once more when enough post-fault data are in
@@ -365,6 +401,7 @@ class AdaptationNode(Node):
                                    self.cfg.to_dict(), {"method": self.method_name, "stage": "adapted-online",
                                                         "weights_id": self.sent_id})
         self.pub_weights.publish(UInt8MultiArray(data=blob))
+        self.unconfirmed_id = self.sent_id
         return True
 
     def _publish_diagnostics(self) -> None:

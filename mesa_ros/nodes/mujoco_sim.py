@@ -2,9 +2,11 @@
 
 Modes: ``lockstep`` (default; each state waits for the command that answers it: exact and
 reproducible, as fast as the graph allows) and ``realtime`` (fixed rate; when no command answers the
-current state in time the safe default action is applied and counted as stale). In both, the first
-state goes out only when the ``wait_for_subscribers`` are matched (``start_gate``: the bag recorder
-and the nodes that answer each state), so a recording holds every step from step 0.
+current state in time the safe default action is applied and counted as stale). With
+``lockstep_sync_adaptation`` the lockstep loop also waits for the adaptation node's ack of each step
+(``core.lockstep``), so that its collection, phase 2 and arming take the same sim steps on any machine.
+In both, the first state goes out only when the ``wait_for_subscribers`` are matched (``start_gate``: the
+bag recorder and the nodes that answer each state), so a recording holds every step from step 0.
 
 Faults: at once by service (``~/faults/<joint>/power_loss``, ``~/faults/clear``, ``~/faults/random``)
 or the ``fault.joints`` parameter, or scheduled exactly: ``fault.scheduled_joints`` lose power (to
@@ -19,6 +21,7 @@ fault topics stay, so the adaptation node and the bag recorder work unchanged.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import partial
 
@@ -35,6 +38,7 @@ from std_srvs.srv import SetBool, Trigger
 from mesa_ros import wire
 from mesa_ros.core import health
 from mesa_ros.core.joint_map import JointMap
+from mesa_ros.core.lockstep import AdaptationSync
 from mesa_ros.envs.base import check_action
 from mesa_ros.envs.faults import check_power_scale
 from mesa_ros.envs.session import SimSession, StampedState, StepOutcome
@@ -95,6 +99,12 @@ class MujocoSimNode(Node):
         republish = declare(self, "lockstep_republish_s", 0.5,
                             "lockstep: re-publish the awaited state after this many wall seconds without its command",
                             low=0.01, high=60.0, read_only=True)
+        sync = declare(self, "lockstep_sync_adaptation", False, "lockstep: apply each command only once the "
+                       f"adaptation node has acknowledged the step before it ({wire.ADAPTATION_ACK}): collection, "
+                       "phase 2 and arming take the same sim steps on any machine", read_only=True)
+        sync_timeout = declare(self, "lockstep_sync_timeout_s", 120.0, "lockstep_sync_adaptation: go ahead after "
+                               "this many wall seconds without the ack (counted and warned)", low=0.1, high=3600.0,
+                               read_only=True)
         declare(self, wire.POWER_SCALE, 0.0, "power left on a joint faulted by a power_loss service or fault.joints "
                 "(0: total loss, 0.5: half power)", low=0.0, high=1.0)
         declare(
@@ -127,6 +137,9 @@ class MujocoSimNode(Node):
         if self.interface == "ros2_control" and self.mode != "realtime":
             raise ValueError("interface ros2_control needs mode realtime: Float64MultiArray commands carry no stamp "
                              "to wait for in lockstep")
+        if sync and self.mode != "lockstep":
+            raise ValueError("lockstep_sync_adaptation needs mode lockstep: in realtime the robot does not wait")
+        self.sync = AdaptationSync(sync_timeout) if sync else None
         self.session = SimSession(env, seed=seed, max_episode_steps=horizon, terminate_on_violation=terminate)
         self.rng = np.random.default_rng(seed)
         nu = len(self.session.actuator_names)
@@ -169,6 +182,8 @@ class MujocoSimNode(Node):
         else:
             self.create_subscription(JointState, wire.COMMAND, self._on_command, qos.CONTROL_SUB)
         self.create_subscription(JointState, wire.RISK, self._on_risk, qos.CONTROL_SUB)
+        if self.sync is not None:
+            self.create_subscription(Header, wire.ADAPTATION_ACK, self._on_ack, qos.CONTROL_SUB)
         for joint in self.session.actuator_names:
             self.create_service(SetBool, wire.power_loss_service(wire.PRIVATE, joint),
                                 lambda req, res, j=joint: self._on_power_loss(j, req, res))
@@ -196,7 +211,16 @@ class MujocoSimNode(Node):
         if self.mode == "realtime":
             self.latest_command = (stamp, action)
             return
+        if self.sync is not None and (action := self.sync.command(action, time.monotonic())) is None:
+            return  # held until the adaptation node has taken the last step in
         self._apply(action)
+
+    def _on_ack(self, msg: Header) -> None:
+        held, ask_again = self.sync.ack(wire.stamp_ns(msg.stamp), msg.frame_id == wire.ACK_RESYNC)
+        if held is not None:
+            self._apply(held)
+        elif ask_again:  # the graph changed while it waited (weights, shield): the state's command anew
+            self._publish_state(self.session.state)
 
     def _on_array_command(self, msg: Float64MultiArray) -> None:
         """ros2_control: a command for the state that is current now (applied at the next tick)."""
@@ -221,6 +245,11 @@ class MujocoSimNode(Node):
             self._apply(command[1])
 
     def _republish(self) -> None:
+        if self.sync is not None and (held := self.sync.expire(time.monotonic())) is not None:
+            self.get_logger().warning(f"no ack from the adaptation node for {self.sync.timeout_s:.0f} s: step "
+                                      f"{self.steps} goes ahead ({self.sync.timeouts} time(s))")
+            self._apply(held)
+            return
         self._publish_state(self.session.state)
 
     def _apply(self, action: np.ndarray, stale: bool = False) -> None:
@@ -228,11 +257,14 @@ class MujocoSimNode(Node):
             return
         if self.steps == self.scheduled_step:
             self._fire_schedule()
+        key = self.session.state.stamp_ns
         try:
             outcome = self.session.step(action)
         except ValueError as exc:  # e.g. a NaN command: rejected, state unchanged, loop keeps waiting
-            self.get_logger().error(f"command for stamp {self.session.state.stamp_ns} rejected: {exc}")
+            self.get_logger().error(f"command for stamp {key} rejected: {exc}")
             return
+        if self.sync is not None:
+            self.sync.applied(key)
         self.steps += 1
         self._publish_outcome(outcome, stale)
         if self.shielded_steps is not None:

@@ -62,6 +62,11 @@ def _trim(store: OrderedDict) -> None:
         store.popitem(last=False)
 
 
+def _same(a: tuple, b: tuple) -> bool:
+    """Equal decision keys (stamp, observation, weights version, enabled)."""
+    return a[0] == b[0] and np.array_equal(a[1], b[1]) and a[2:] == b[2:]
+
+
 class SafetyMonitorNode(Node):
     def __init__(self) -> None:
         super().__init__("safety_monitor")
@@ -106,7 +111,8 @@ class SafetyMonitorNode(Node):
 
         self.states: OrderedDict[int, np.ndarray] = OrderedDict()
         self.pending: OrderedDict[int, np.ndarray] = OrderedDict()  # task actions whose state has not arrived
-        self.answered: tuple[int, np.ndarray, JointState] | None = None  # (stamp, observation, command) last decided
+        # the last decision: (stamp, observation, weights version, shield enabled) and its command
+        self.answered: tuple[tuple[int, np.ndarray, int, bool], JointState] | None = None
         self.decisions = self.overrides = 0
         self.recent: deque[bool] = deque(maxlen=200)
         self.recent_risk: deque[float] = deque(maxlen=200)
@@ -220,16 +226,18 @@ class SafetyMonitorNode(Node):
     def _decide(self, stamp: int, a_task: np.ndarray, received: float) -> None:
         """The eps_risk rule for one state; publishes the command (timed from ``received``) and the risk. A state
         decided last and published again (the lockstep simulator re-publishes a state it has no command for) gets
-        that command again, not a new decision: a monitor slower than the re-publishing would otherwise spend
-        its time on the re-published copies queued behind it and never catch up."""
+        that command again, not a new decision, unless the weights or the shield's state changed since: a monitor
+        slower than the re-publishing would otherwise spend its time on the re-published copies queued behind it
+        and never catch up."""
         obs = self.states[stamp]
-        if self.answered is not None and self.answered[0] == stamp and np.array_equal(self.answered[1], obs):
-            self.pub_command.publish(self.answered[2])
+        key = (stamp, obs, self.weights_version, self.enabled)
+        if self.answered is not None and _same(self.answered[0], key):
+            self.pub_command.publish(self.answered[1])
             return
         a_exec, _ = self._shield(stamp, obs, a_task)
         command = msgs.action_msg(stamp, self.names, a_exec, a_task)
         self.pub_command.publish(command)
-        self.answered = (stamp, obs, command)
+        self.answered = (key, command)
         self.latency_us.append((time.perf_counter() - received) * 1e6)
 
     def _shield(self, stamp: int, obs: np.ndarray, a_task: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -89,6 +89,7 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
     pub_action.publish(msgs.action_msg(1, sim.actuator_names, np.full(6, -0.5)))
     assert probe.spin_until(lambda: len(sent) == 2, timeout=5), len(sent)
     assert (list(sent[1].position), list(sent[1].effort)) == (list(first.position), list(first.effort))
+    probe.spin_until(lambda: len(risks) > 1, timeout=0.5)  # no second decision comes
     assert risks == [1]
     assert decide([0.1, np.nan, 0, 0, 0, 0], 2) is None  # a NaN task action gets no command
     assert decide(np.zeros(5), 3) is None  # nor does a wrong-shaped one
@@ -119,6 +120,11 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
     assert not reload.success and "does not exist" in reload.message and "keeping v1" in reload.message
     off = probe.call(SetBool, "/safety_monitor/enable", SetBool.Request(data=False))
     assert off.success and off.message.startswith("shield disabled")
+    sent.clear()  # the state decided last, re-published once the shield is off: decided anew, a pass-through now
+    pub_state.publish(msgs.state_msg(6, sim.joint_names, state.position, state.velocity, state.effort))
+    pub_action.publish(msgs.action_msg(6, sim.actuator_names, a_task))
+    assert probe.spin_until(lambda: len(sent) == 1 and risks.count(6) == 2, timeout=5), (len(sent), risks)
+    assert list(sent[0].effort) == list(a_task)
     passed = decide(a_task, 5)
     assert list(passed.effort) == list(a_task)  # disabled: a pass-through
 
