@@ -15,6 +15,9 @@ more, on all post-fault transitions, when ``lookahead.refine_transitions`` of th
 Another fault change restarts collection (transitions stamped before it are never used); the robot healthy again (the
 simulator's clear event or ``~/fault_cleared``) disarms the shield and reloads the monitor's own
 checkpoint (its pre-fault state); with ``detect``, the detector's return to healthy dynamics does the same.
+Each step taken in is acknowledged on ``/adaptation/ack`` once the node is done with it (not during phase 2, nor
+until sent weights are in use and the shield's enable is answered): a lockstep simulator with
+``lockstep_sync_adaptation`` waits for it (``core.lockstep``).
 """
 from __future__ import annotations
 
@@ -275,6 +278,7 @@ class AdaptationNode(Node):
                 disarm = self._request_enable(False)
             elif effect is Effect.RESTORE_OFFLINE:
                 self.layer, self.learner, self.nonfinite, self.refused, self.refine_at = None, None, "", "", 0
+                self.unconfirmed_id = 0  # weights sent before are superseded by the monitor's own: not awaited
                 if disarm is None:
                     self.reload_client.call_async(Trigger.Request())
                 else:  # reload once the shield is off (a critic-only checkpoint cannot be loaded under a live shield)
