@@ -17,11 +17,13 @@ A scripted variant without ROS (``scripted_fault_demo``) shows the effect of a f
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,18 +92,36 @@ def scripted_fault_demo(steps: int = 3000, fault_step: int = 1000, fault_joint: 
 
 
 # -- the ROS graph demo ----------------------------------------------------------------------------
-def run_graph(out: Path, shield: str, max_steps: int, fault_step: int, seed: int, extra: list[str]) -> Path:
-    """One ``mesa-ros launch cheetah_fault`` run recorded to ``out/bag``; returns the bag path."""
+def demo_ros_env(environ: Mapping[str, str], pid: int) -> dict[str, str]:
+    """The demo's graphs on a ROS domain of their own: ``ROS_DOMAIN_ID`` as the caller set it, else one from the
+    process id (1-101) with discovery kept on this machine, so that another graph on the default domain (another
+    demo, a user's nodes) does not talk into the recorded runs."""
+    if "ROS_DOMAIN_ID" in environ:
+        return dict(environ)
+    return {**environ, "ROS_DOMAIN_ID": str(1 + pid % 101), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+
+
+def run_graph(out: Path, shield: str, max_steps: int, fault_step: int, seed: int, extra: list[str],
+              env: Mapping[str, str]) -> Path:
+    """One ``mesa-ros launch cheetah_fault`` run recorded to ``out/bag`` with ``env``; returns the bag path."""
     bag = out / "bag"
     cmd = [sys.executable, "-m", "mesa_ros.cli", "launch", "cheetah_fault", f"shield:={shield}",
            f"max_steps:={max_steps}", f"fault_step:={fault_step}", f"seed:={seed}", "record_bag:=true",
            f"bag_dir:={bag}", *extra]
     out.mkdir(parents=True, exist_ok=True)
     with (out / "launch.log").open("w") as log:
-        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(env)).returncode
     if code != 0:
         raise RuntimeError(f"the {shield} run failed (exit code {code}); see {out / 'launch.log'}")
     return bag
+
+
+def check_one_simulator(step_stamps: list[int], bag: Path) -> None:
+    """Each step of one simulator has a stamp of its own: two steps with one stamp mean that another simulator on
+    the same ROS domain talked into the recorded run (``RuntimeError``)."""
+    if twice := sorted(stamp for stamp, n in Counter(step_stamps).items() if n > 1):
+        raise RuntimeError(f"{bag} holds two steps stamped {twice[0]} ns ({len(twice)} such stamps): another "
+                           "simulator on the same ROS domain talked into this run (set ROS_DOMAIN_ID apart)")
 
 
 def command_scale(a_exec: np.ndarray, a_task: np.ndarray) -> float | None:
@@ -146,6 +166,7 @@ class Recording:
                     shield_on = stamp
             elif topic == wire.FAULT_STATE and wire.faulted(values) and fault_at is None:
                 fault_at = stamp
+        check_one_simulator([stamp for stamp, _ in steps], bag)
         return cls(sorted(steps, key=lambda s: s[0]), sorted(risk, key=lambda s: s[0]), fault_at, shield_on,
                    command_scales(commands))
 
@@ -232,6 +253,7 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
     # lockstep: the simulator waits for the adaptation node, so collection, phase 2 and arming take the same sim
     # steps on any machine (their robot time is reported apart); not where the caller chose the mode or the sync
     sync = [] if any(a.startswith(("mode:=", "sync_adaptation:=")) for a in extra) else ["sync_adaptation:=true"]
+    ros_env = demo_ros_env(os.environ, os.getpid())
     names = [f"{run}_seed{seed}" for seed in seeds for run in (*shields, "no_shield")]
     earlier = [out / n for n in names if (out / n).exists() and any((out / n).iterdir())]
     if earlier:
@@ -249,7 +271,7 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
             d = out / f"{shield}_seed{seed}"
             rec = Recording.read(run_graph(d, "adapt", max_steps, fault_step, seed, [
                 f"steps_after_shield:={steps_after_shield}", f"adapted_checkpoint:={d / 'adapted.safetensors'}",
-                *shield_args(shield), *sync, *extra]))
+                *shield_args(shield), *sync, *extra], ros_env))
             if rec.shield_on is None:
                 raise RuntimeError(
                     f"the {shield} shield was never enabled within {max_steps} steps; see {d / 'launch.log'}"
@@ -258,7 +280,7 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
         # every step advances the clock by dt (a reset by one more): this many steps reach the last window's end
         last = max(end for _, end, _ in shielded.values())
         baseline = Recording.read(run_graph(out / f"no_shield_seed{seed}", "off", last // dt_ns + 1, fault_step, seed,
-                                            extra))
+                                            extra, ros_env))
         tag = f"seed {seed}: " if len(seeds) > 1 else ""
         first = shielded[shields[0]][0]
         early = first.segments(first.shield_on, first.shield_on)
@@ -295,6 +317,7 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
     summary = {
         "env": "HalfCheetah-Disabled", "seeds": seeds, "shields": list(shields), "fault_step": fault_step,
         "extra_launch_args": extra, "steps_after_shield": steps_after_shield, "max_steps": max_steps,
+        "ros_domain_id": int(ros_env["ROS_DOMAIN_ID"]),
         "rows": [row.as_dict() for row in rows], "runs": runs,
         "wall_seconds": round(time.monotonic() - start, 1), "figure": str(out / "demo.png"),
     }

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mesa_ros import wire
-from mesa_ros.demo import Recording, command_scales, scripted_fault_demo
+from mesa_ros.demo import Recording, check_one_simulator, command_scales, demo_ros_env, scripted_fault_demo
 
 MESA_ROS = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mesa-ros"
 
@@ -80,3 +80,15 @@ def test_the_governors_c_is_measured_only_on_kept_commands_of_states_decided_onc
     rec = Recording([], risk, 0, 0, scales)
     assert rec.action_scale(0, 3) == pytest.approx(0.9)  # stamp 1 overridden, 2 ambiguous, 3 unmeasurable
     assert np.isnan(rec.action_scale(1, 3))
+
+
+def test_the_demo_runs_its_graphs_on_a_domain_of_their_own_unless_the_caller_chose_one() -> None:
+    env = demo_ros_env({"PATH": "/bin"}, pid=205)
+    assert env == {"PATH": "/bin", "ROS_DOMAIN_ID": "4", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    assert demo_ros_env({"ROS_DOMAIN_ID": "0"}, pid=205) == {"ROS_DOMAIN_ID": "0"}  # the caller's choice stands
+
+
+def test_steps_of_another_simulator_in_a_recording_are_an_error_naming_the_cause(tmp_path) -> None:
+    check_one_simulator([0, 50_000_000, 100_000_000], tmp_path)  # one simulator: nothing to say
+    with pytest.raises(RuntimeError, match=r"two steps stamped 0 ns \(2 such stamps\): another simulator"):
+        check_one_simulator([0, 50_000_000, 0, 50_000_000, 100_000_000], tmp_path)

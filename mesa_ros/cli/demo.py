@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     s = result.summary
     print(f"HalfCheetah-Disabled through the ROS graph (lockstep), {args.fault} power loss at step {args.fault_step}, "
-          f"seeds {seeds}, {s['wall_seconds']:.0f} s")
+          f"seeds {seeds}, {s['wall_seconds']:.0f} s, ROS domain {s['ros_domain_id']}")
     for row in result.rows:
         print("  " + row.row())
     for run in s["runs"]:
