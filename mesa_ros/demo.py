@@ -317,7 +317,7 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
     summary = {
         "env": "HalfCheetah-Disabled", "seeds": seeds, "shields": list(shields), "fault_step": fault_step,
         "extra_launch_args": extra, "steps_after_shield": steps_after_shield, "max_steps": max_steps,
-        "ros_domain_id": int(ros_env["ROS_DOMAIN_ID"]),
+        "ros_domain_id": ros_env["ROS_DOMAIN_ID"],
         "rows": [row.as_dict() for row in rows], "runs": runs,
         "wall_seconds": round(time.monotonic() - start, 1), "figure": str(out / "demo.png"),
     }
