@@ -132,10 +132,15 @@ def command_scale(a_exec: np.ndarray, a_task: np.ndarray) -> float | None:
 
 
 def command_scales(commands: list[tuple[int, np.ndarray, np.ndarray]]) -> dict[int, float]:
-    """stamp -> ``command_scale`` of each (stamp, a_exec, a_task) whose stamp has one command: a state decided
-    twice (a reset, a republished state) has two, and which decision each belongs to is ambiguous."""
-    counts = Counter(stamp for stamp, _, _ in commands)
-    scales = {stamp: command_scale(a_exec, a_task) for stamp, a_exec, a_task in commands if counts[stamp] == 1}
+    """stamp -> ``command_scale`` of each (stamp, a_exec, a_task) whose stamp has one command (repeats of the same
+    command, as the monitor re-sends it for a re-published state, count once): a state decided twice anew (a reset,
+    a change of weights) has two different ones, and which decision each belongs to is ambiguous."""
+    by_stamp: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for stamp, a_exec, a_task in commands:
+        seen = by_stamp.setdefault(stamp, [])
+        if not any(np.array_equal(a_exec, e) and np.array_equal(a_task, t) for e, t in seen):
+            seen.append((a_exec, a_task))
+    scales = {stamp: command_scale(*pairs[0]) for stamp, pairs in by_stamp.items() if len(pairs) == 1}
     return {stamp: scale for stamp, scale in scales.items() if scale is not None}
 
 
@@ -279,8 +284,9 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
             shielded[shield] = rec, rec.stamp_after(rec.shield_on, steps_after_shield), d
         # every step advances the clock by dt (a reset by one more): this many steps reach the last window's end
         last = max(end for _, end, _ in shielded.values())
+        unshielded = [a for a in extra if not a.startswith("sync_adaptation:=")]  # nothing to wait for
         baseline = Recording.read(run_graph(out / f"no_shield_seed{seed}", "off", last // dt_ns + 1, fault_step, seed,
-                                            extra, ros_env))
+                                            unshielded, ros_env))
         tag = f"seed {seed}: " if len(seeds) > 1 else ""
         first = shielded[shields[0]][0]
         early = first.segments(first.shield_on, first.shield_on)
@@ -317,7 +323,7 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
     summary = {
         "env": "HalfCheetah-Disabled", "seeds": seeds, "shields": list(shields), "fault_step": fault_step,
         "extra_launch_args": extra, "steps_after_shield": steps_after_shield, "max_steps": max_steps,
-        "ros_domain_id": ros_env["ROS_DOMAIN_ID"],
+        "ros_domain_id": ros_env["ROS_DOMAIN_ID"], "sync_adaptation": bool(sync) or "sync_adaptation:=true" in extra,
         "rows": [row.as_dict() for row in rows], "runs": runs,
         "wall_seconds": round(time.monotonic() - start, 1), "figure": str(out / "demo.png"),
     }

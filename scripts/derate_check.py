@@ -120,6 +120,8 @@ def main() -> None:
               f"{args.episodes} episodes, {1000 * t['falls'] / t['steps']:.3f} per 1000 steps, return per 1000 steps "
               f"{1000 * t['return'] / t['steps']:.0f}, overrides {t['overrides'] / t['steps']:.2%}; mean c "
               f"{np.mean(levels):.3f}, share of windows at each c {hist}; c after 1-10 windows {levels[:10]}")
+        if not window_means:
+            return  # no window completed: nothing more to say
         within = np.array(window_means) <= args.governor
         per_gait = ", ".join(f"{g}: {m:.4f} / {w:.0%}" for g, m, w in zip(
             governor.grid if len(governor.grid) else ("c",), np.mean(window_means, axis=0), within.mean(axis=0)))

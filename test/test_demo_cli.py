@@ -72,7 +72,8 @@ def test_the_governors_c_is_measured_only_on_kept_commands_of_states_decided_onc
     a_task = np.array([0.5, -0.4, 0.01])
     commands = [(0, 0.9 * a_task, a_task), (1, a_task, a_task),
                 (2, np.array([0.2, 0.3, 0.0]), a_task), (2, 0.8 * a_task, a_task),  # decided twice: ambiguous
-                (3, np.zeros(3), np.array([0.01, -0.02, 0.0]))]  # no joint commanded beyond 0.05: no c
+                (3, np.zeros(3), np.array([0.01, -0.02, 0.0])),  # no joint commanded beyond 0.05: no c
+                (0, 0.9 * a_task, a_task)]  # the same command re-sent for a re-published state: counts once
     scales = command_scales(commands)
     assert scales == pytest.approx({0: 0.9, 1: 1.0})
     risk = [(stamp, wire.Risk(0.1, bool(overridden), 0.2, True, 1, 0)) for stamp, overridden in

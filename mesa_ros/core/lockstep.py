@@ -1,4 +1,4 @@
-"""The lockstep simulator waiting for the adaptation node (``mujoco_sim``'s ``lockstep_sync_adaptation``; ours).
+"""The lockstep simulator waiting for the adaptation node (``mujoco_sim``'s ``lockstep_sync_adaptation``).
 
 In lockstep the simulator steps as soon as the safety monitor answers, so the adaptation node, which takes the
 transitions in from deep queues, falls behind, and its phase 2 takes as many sim steps as the machine allows: the
@@ -9,7 +9,8 @@ weights it sent are in use and the shield's enable has been answered, and marks 
 ``resync``: the command held meanwhile answered the state before the change, so it is dropped and the state's
 command asked for again. Collection, phase 2 and arming then take the same sim steps on any machine; their robot
 time is reported apart (transitions x dt + phase-2 compute). If no ack comes within ``timeout_s`` the step goes
-ahead (counted in ``timeouts``): a stalled adaptation node does not stall the robot.
+ahead (counted in ``timeouts``, shown in the simulator's ``/diagnostics``); the adaptation node itself stops waiting
+for weights the monitor never reports in use (refused) after 30 s.
 """
 from __future__ import annotations
 

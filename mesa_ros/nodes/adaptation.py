@@ -55,6 +55,7 @@ from mesa_ros.nodes.runner import run_node
 # Post-fault transitions before phase 2 of a critic (mesa / multitask / rrl): chosen on the training folds only
 # (docs/results.md, "Phase 2 on the robot"); the lookahead's own default is in its checkpoint's config.
 PHASE2_TRANSITIONS = 1000
+ACK_WAIT_S = 30.0  # how long the ack waits for weights in use / the enable's answer before it goes out anyway
 
 
 class AdaptationNode(Node):
@@ -139,12 +140,15 @@ class AdaptationNode(Node):
         self.announced_at = self.adapt_seconds = float("nan")
         self.metrics: dict[str, float] = {}
         self.nonfinite = self.refused = ""  # shown as ERROR in /diagnostics until the next fault change
-        self.steps_since_publish = self.last_stamp = 0
+        self.steps_since_publish = 0
+        self.last_stamp = -1  # the newest transition taken in (-1: none yet)
         self.refine_at = 0  # the lookahead: post-fault transitions at which its model is adapted again (0: not)
         self.sent_id = self.awaited_id = self.awaited_epoch = 0  # ids of the weights sent / awaited in use
         # the ack (wire.ADAPTATION_ACK): withheld while sent weights are not yet in use at the monitor or an enable
         # request is pending; the next one after such a wait says resync
         self.unconfirmed_id, self.enabling, self.held = 0, False, False
+        self.held_since = 0.0  # when the ack was first withheld (monotonic s)
+        self.resync_stamp = -1  # the stamp last acknowledged with resync: a repeated ack of it says resync too
         self.newest_state = -1  # the newest state stamp seen
 
         self.pub_weights = self.create_publisher(UInt8MultiArray, wire.WEIGHTS, qos.LATCHED)
@@ -153,11 +157,13 @@ class AdaptationNode(Node):
         self.enable_client = self.create_client(SetBool, wire.service(wire.SAFETY_MONITOR, wire.ENABLE_SHIELD))
         self.reload_client = self.create_client(Trigger, wire.service(wire.SAFETY_MONITOR, wire.RELOAD_WEIGHTS))
         self.pub_ack = self.create_publisher(Header, wire.ADAPTATION_ACK, qos.STREAM_PUB)
+        # the fault event first: when it and the first faulted step are ready together, the executor takes
+        # subscriptions in the order they were created, and the step must find collection started
+        self.create_subscription(Header, wire.FAULT_EVENT, self._on_fault_event, qos.LATCHED)
         self.create_subscription(JointState, wire.STATE, self._on_state, qos.BACKLOG_SUB)
         self.create_subscription(JointState, wire.COMMAND,
                                  lambda m: self.assembler.add_command(*wire.parse_action(m)), qos.BACKLOG_SUB)
         self.create_subscription(JointState, wire.STEP, self._on_step, qos.BACKLOG_SUB)
-        self.create_subscription(Header, wire.FAULT_EVENT, self._on_fault_event, qos.LATCHED)
         self.create_subscription(JointState, wire.RISK, self._on_risk, qos.CONTROL_SUB)
         self.create_service(Trigger, wire.service(wire.PRIVATE, wire.FAULT_DETECTED), self._on_fault_detected)
         self.create_service(Trigger, wire.service(wire.PRIVATE, wire.FAULT_CLEARED), self._on_fault_cleared)
@@ -224,6 +230,7 @@ class AdaptationNode(Node):
         self.assembler.add_state(stamp, position, velocity)
         self._take_in()  # the next state can be what completes a transition
         if stamp <= self.newest_state:  # re-published: the simulator waits on something, maybe a lost ack
+            self._give_up_waiting()
             self._ack()
         self.newest_state = max(self.newest_state, stamp)
 
@@ -253,11 +260,24 @@ class AdaptationNode(Node):
         """Tell a lockstep simulator waiting on this node that it may go on (``wire.ADAPTATION_ACK``), unless sent
         weights are not yet in use or the shield's enable is pending: it then waits, whatever the machine's speed."""
         if self.unconfirmed_id or self.enabling:
-            self.held = True
+            if not self.held:
+                self.held, self.held_since = True, time.monotonic()
             return
-        resync = wire.ACK_RESYNC if self.held else ""
+        if self.last_stamp < 0:
+            return  # nothing taken in yet: nothing to acknowledge
+        if self.held:
+            self.resync_stamp = self.last_stamp
+        resync = wire.ACK_RESYNC if self.last_stamp == self.resync_stamp else ""
         self.pub_ack.publish(Header(stamp=msgs.to_stamp(self.last_stamp), frame_id=resync))
         self.held = False
+
+    def _give_up_waiting(self) -> None:
+        """Weights the monitor never reports in use (it refused them) or an enable never answered would hold a
+        waiting simulator for good: after ``ACK_WAIT_S`` the ack goes out anyway, with an error."""
+        if self.held and time.monotonic() - self.held_since > ACK_WAIT_S:
+            self.get_logger().error(f"weights {self.unconfirmed_id} not reported in use / enable not answered after "
+                                    f"{ACK_WAIT_S:.0f} s: acknowledging step {self.last_stamp} anyway")
+            self.unconfirmed_id, self.enabling = 0, False
 
     def _on_detection(self, found: detector.Detection, stamp_ns: int) -> None:
         """Publish the detector's decision and act on it as on an announcement (or the robot healthy again)."""

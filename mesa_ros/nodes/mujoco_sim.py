@@ -183,7 +183,7 @@ class MujocoSimNode(Node):
             self.create_subscription(JointState, wire.COMMAND, self._on_command, qos.CONTROL_SUB)
         self.create_subscription(JointState, wire.RISK, self._on_risk, qos.CONTROL_SUB)
         if self.sync is not None:
-            self.create_subscription(Header, wire.ADAPTATION_ACK, self._on_ack, qos.CONTROL_SUB)
+            self.create_subscription(Header, wire.ADAPTATION_ACK, self._on_ack, qos.LOGGER_SUB)  # none dropped
         for joint in self.session.actuator_names:
             self.create_service(SetBool, wire.power_loss_service(wire.PRIVATE, joint),
                                 lambda req, res, j=joint: self._on_power_loss(j, req, res))
@@ -427,6 +427,8 @@ class MujocoSimNode(Node):
         values = {"mode": self.mode, "steps": self.steps, "stale_commands": self.stale, "episode": stats.episode,
                   "episode_steps": stats.steps, "episode_return": f"{stats.episode_return:.3f}",
                   "episode_violations": stats.violations, "sim_time_s": f"{self.session.state.stamp_ns / 1e9:.3f}"}
+        if self.sync is not None:
+            values["sync_timeouts"] = self.sync.timeouts  # steps that went ahead without the adaptation node's ack
         level, message = health.simulator(self.stale - self.stale_reported, self.mode)
         self.stale_reported = self.stale
         self.pub_diag.publish(msgs.diagnostics(msgs.to_stamp(self.session.state.stamp_ns), "mujoco_sim: simulation",

@@ -63,7 +63,7 @@ def _trim(store: OrderedDict) -> None:
 
 
 def _same(a: tuple, b: tuple) -> bool:
-    """Equal decision keys (stamp, observation, weights version, enabled)."""
+    """Equal decision keys (stamp, observation, weights version, settings changes)."""
     return a[0] == b[0] and np.array_equal(a[1], b[1]) and a[2:] == b[2:]
 
 
@@ -111,8 +111,9 @@ class SafetyMonitorNode(Node):
 
         self.states: OrderedDict[int, np.ndarray] = OrderedDict()
         self.pending: OrderedDict[int, np.ndarray] = OrderedDict()  # task actions whose state has not arrived
-        # the last decision: (stamp, observation, weights version, shield enabled) and its command
-        self.answered: tuple[tuple[int, np.ndarray, int, bool], JointState] | None = None
+        # the last decision: (stamp, observation, weights version, settings_changed) and its command
+        self.answered: tuple[tuple[int, np.ndarray, int, int], JointState] | None = None
+        self.settings_changed = 0  # counts enable / disable and runtime parameter changes
         self.decisions = self.overrides = 0
         self.recent: deque[bool] = deque(maxlen=200)
         self.recent_risk: deque[float] = deque(maxlen=200)
@@ -226,11 +227,11 @@ class SafetyMonitorNode(Node):
     def _decide(self, stamp: int, a_task: np.ndarray, received: float) -> None:
         """The eps_risk rule for one state; publishes the command (timed from ``received``) and the risk. A state
         decided last and published again (the lockstep simulator re-publishes a state it has no command for) gets
-        that command again, not a new decision, unless the weights or the shield's state changed since: a monitor
+        that command again, not a new decision, unless the weights, the shield's state or a parameter changed: a monitor
         slower than the re-publishing would otherwise spend its time on the re-published copies queued behind it
         and never catch up."""
         obs = self.states[stamp]
-        key = (stamp, obs, self.weights_version, self.enabled)
+        key = (stamp, obs, self.weights_version, self.settings_changed)
         if self.answered is not None and _same(self.answered[0], key):
             self.pub_command.publish(self.answered[1])
             return
@@ -267,6 +268,7 @@ class SafetyMonitorNode(Node):
         return self.eps_override if self.eps_override >= 0 else self.cfg_eps
 
     def _on_params(self, params) -> str | None:
+        self.settings_changed += 1
         for p in params:
             if p.name == "eps_risk":
                 self.eps_override = p.value
@@ -341,6 +343,7 @@ class SafetyMonitorNode(Node):
             res.success, res.message = False, "no recovery policy loaded: send adapted weights first"
             return res
         self.enabled = req.data
+        self.settings_changed += 1
         if not self.enabled:  # the robot runs the policy as it is: a later enable starts the governor at c = 1
             self._apply_governor(None)
         res.success, res.message = True, f"shield {'enabled' if self.enabled else 'disabled'} " \
