@@ -146,7 +146,7 @@ class AdaptationNode(Node):
         self.sent_id = self.awaited_id = self.awaited_epoch = 0  # ids of the weights sent / awaited in use
         # the ack (wire.ADAPTATION_ACK): withheld while sent weights are not yet in use at the monitor or an enable
         # request is pending; the next one after such a wait says resync
-        self.unconfirmed_id, self.enabling, self.held = 0, False, False
+        self.unconfirmed_id, self.calls, self.held = 0, 0, False  # calls: the monitor's services not answered yet
         self.held_since = 0.0  # when the ack was first withheld (monotonic s)
         self.resync_stamp = -1  # the stamp last acknowledged with resync: a repeated ack of it says resync too
         self.newest_state = -1  # the newest state stamp seen
@@ -258,8 +258,9 @@ class AdaptationNode(Node):
 
     def _ack(self) -> None:
         """Tell a lockstep simulator waiting on this node that it may go on (``wire.ADAPTATION_ACK``), unless sent
-        weights are not yet in use or the shield's enable is pending: it then waits, whatever the machine's speed."""
-        if self.unconfirmed_id or self.enabling:
+        weights are not yet in use or a call to the monitor (enable, disable, reload) is unanswered: it then waits,
+        whatever the machine's speed."""
+        if self.unconfirmed_id or self.calls:
             if not self.held:
                 self.held, self.held_since = True, time.monotonic()
             return
@@ -272,12 +273,13 @@ class AdaptationNode(Node):
         self.held = False
 
     def _give_up_waiting(self) -> None:
-        """Weights the monitor never reports in use (it refused them) or an enable never answered would hold a
+        """Weights the monitor never reports in use (it refused them) or a call never answered would hold a
         waiting simulator for good: after ``ACK_WAIT_S`` the ack goes out anyway, with an error."""
         if self.held and time.monotonic() - self.held_since > ACK_WAIT_S:
-            self.get_logger().error(f"weights {self.unconfirmed_id} not reported in use / enable not answered after "
-                                    f"{ACK_WAIT_S:.0f} s: acknowledging step {self.last_stamp} anyway")
-            self.unconfirmed_id, self.enabling = 0, False
+            self.get_logger().error(f"weights {self.unconfirmed_id} not reported in use / {self.calls} monitor call(s) "
+                                    f"not answered after {ACK_WAIT_S:.0f} s: acknowledging step {self.last_stamp} "
+                                    "anyway")
+            self.unconfirmed_id, self.calls = 0, 0
 
     def _on_detection(self, found: detector.Detection, stamp_ns: int) -> None:
         """Publish the detector's decision and act on it as on an announcement (or the robot healthy again)."""
@@ -300,9 +302,11 @@ class AdaptationNode(Node):
                 self.layer, self.learner, self.nonfinite, self.refused, self.refine_at = None, None, "", "", 0
                 self.unconfirmed_id = 0  # weights sent before are superseded by the monitor's own: not awaited
                 if disarm is None:
-                    self.reload_client.call_async(Trigger.Request())
+                    self._track(self.reload_client.call_async(Trigger.Request()))
                 else:  # reload once the shield is off (a critic-only checkpoint cannot be loaded under a live shield)
-                    disarm.add_done_callback(lambda _: self.reload_client.call_async(Trigger.Request()))
+                    self.calls += 1  # counted now: the ack waits for it from here
+                    disarm.add_done_callback(
+                        lambda _: self._track(self.reload_client.call_async(Trigger.Request()), counted=True))
             elif effect is Effect.RESET_BUFFER:
                 self.buffer = self._new_buffer()
             elif effect is Effect.RUN_PHASE2:
@@ -371,15 +375,23 @@ class AdaptationNode(Node):
 
     def _request_enable(self, on: bool):
         epoch = self.lifecycle.epoch
-        future = self.enable_client.call_async(SetBool.Request(data=on))
+        future = self._track(self.enable_client.call_async(SetBool.Request(data=on)))
         if on:
-            self.enabling = True
             future.add_done_callback(lambda f: self._on_enabled(f, epoch))
         return future
 
+    def _track(self, future, counted: bool = False):
+        """A call to the monitor's services (enable, reload): the ack waits for its answer."""
+        self.calls += 0 if counted else 1
+        future.add_done_callback(self._call_done)
+        return future
+
+    def _call_done(self, _future) -> None:
+        self.calls = max(0, self.calls - 1)
+        self._ack()
+
     def _on_enabled(self, future, epoch: int) -> None:
         result = future.result()
-        self.enabling = False
         self._apply(self.lifecycle.enabled(epoch, result.success))
         self.refused = "" if result.success else result.message
         if not result.success:
@@ -388,7 +400,6 @@ class AdaptationNode(Node):
             self.get_logger().warning(f"shield enabled {time.monotonic() - self.announced_at:.2f} s after the fault "
                                       f"announcement (phase 2: {self.adapt_seconds:.2f} s, "
                                       f"{self.transitions} transitions): {result.message}")
-        self._ack()
 
     def _learn_online(self, new_steps: int) -> None:
         if self.learner is None:  # the lookahead's model: adapted once more when enough post-fault data are in
