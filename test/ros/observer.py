@@ -44,6 +44,7 @@ class Observer(Peer):
         super().__init__("lifecycle_observer")
         self.adaptation: dict[str, str] = {}
         self.monitor: dict[str, str] = {}  # the safety monitor's last status values
+        self.sim: dict[str, str] = {}  # the simulator's
         self.history: list[tuple[str, int]] = []  # (state, epoch) each time it changes
         self.shield_enabled = self.weights_id = 0.0
         self.decisions = 0  # the monitor's decisions seen: the control loop is running
@@ -62,6 +63,8 @@ class Observer(Peer):
         for status in msg.status:
             if status.name == "safety_monitor: shield":
                 self.monitor = {kv.key: kv.value for kv in status.values}
+            if status.name == "mujoco_sim: simulation":
+                self.sim = {kv.key: kv.value for kv in status.values}
             if status.name == "adaptation: phase 2":
                 # Recorded, not asserted: an assert in a callback surfaces from spin_once without a message. The
                 # stamp is the node's sim clock: 0 until its first /clock, which may come after its first status.
