@@ -16,7 +16,7 @@ Another fault change restarts collection (transitions stamped before it are neve
 simulator's clear event or ``~/fault_cleared``) disarms the shield and reloads the monitor's own
 checkpoint (its pre-fault state); with ``detect``, the detector's return to healthy dynamics does the same.
 Each step taken in is acknowledged on ``/adaptation/ack`` once the node is done with it (not during phase 2, nor
-until sent weights are in use and the shield's enable is answered): a lockstep simulator with
+until sent weights are in use and its calls to the monitor are answered): a lockstep simulator with
 ``lockstep_sync_adaptation`` waits for it (``core.lockstep``).
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ from mesa_ros.nodes.runner import run_node
 # Post-fault transitions before phase 2 of a critic (mesa / multitask / rrl): chosen on the training folds only
 # (docs/results.md, "Phase 2 on the robot"); the lookahead's own default is in its checkpoint's config.
 PHASE2_TRANSITIONS = 1000
-ACK_WAIT_S = 30.0  # how long the ack waits for weights in use / the enable's answer before it goes out anyway
+ACK_WAIT_S = 30.0  # how long the ack waits for weights in use / the monitor's answers before it goes out anyway
 
 
 class AdaptationNode(Node):
@@ -144,8 +144,8 @@ class AdaptationNode(Node):
         self.last_stamp = -1  # the newest transition taken in (-1: none yet)
         self.refine_at = 0  # the lookahead: post-fault transitions at which its model is adapted again (0: not)
         self.sent_id = self.awaited_id = self.awaited_epoch = 0  # ids of the weights sent / awaited in use
-        # the ack (wire.ADAPTATION_ACK): withheld while sent weights are not yet in use at the monitor or an enable
-        # request is pending; the next one after such a wait says resync
+        # the ack (wire.ADAPTATION_ACK): withheld while sent weights are not yet in use at the monitor or a call to
+        # its services is unanswered; the next one after such a wait says resync
         self.unconfirmed_id, self.calls, self.held = 0, 0, False  # calls: the monitor's services not answered yet
         self.held_since = 0.0  # when the ack was first withheld (monotonic s)
         self.resync_stamp = -1  # the stamp last acknowledged with resync: a repeated ack of it says resync too

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
@@ -104,6 +105,21 @@ def watching(graph: subprocess.Popen) -> Iterator[Observer]:
         obs.close()
         if graph.poll() is None:
             graph.send_signal(signal.SIGINT)
+
+
+def start_graph(ros_env: dict[str, str], *launch_args: str) -> subprocess.Popen:
+    """``mesa-ros launch cheetah_fault`` with ``launch_args`` in the background, stdout and stderr piped together."""
+    return subprocess.Popen([str(MESA_ROS), "launch", "cheetah_fault", *launch_args], env=ros_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def params_with(params_file: Path, out: Path, changes: dict[str, dict[str, object]]) -> Path:
+    """``params_file`` with ``{node: {parameter: value}}`` changed, written to ``out``."""
+    params = yaml.safe_load(params_file.read_text())
+    for node, values in changes.items():
+        params[node]["ros__parameters"].update(values)
+    out.write_text(yaml.safe_dump(params))
+    return out
 
 
 def clean_log(graph: subprocess.Popen) -> str:

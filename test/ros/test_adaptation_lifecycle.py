@@ -3,25 +3,19 @@ user drives it: fault -> shield armed; faults cleared -> monitoring and the moni
 collection starts again from zero for the new dynamics and the shield comes back adapted to it."""
 from __future__ import annotations
 
-import subprocess
-
-import yaml
 from std_srvs.srv import SetBool, Trigger
 
-from observer import MESA_ROS, clean_log, watching
+from observer import clean_log, params_with, start_graph, watching
 
 
 def test_fault_clear_and_new_fault_move_the_shield_as_documented(checkpoints, params_file, ros_env, tmp_path) -> None:
     # Realtime at 50 Hz: every node keeps up (in lockstep the simulator outruns the adaptation node's online
     # learning on a loaded machine, and the events queue behind its backlog of step messages).
-    params = yaml.safe_load(params_file.read_text())
-    params["mujoco_sim"]["ros__parameters"]["rate_hz"] = 50.0
-    params["adaptation"]["ros__parameters"]["transitions"] = 100
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    graph = subprocess.Popen([str(MESA_ROS), "launch", "cheetah_fault", f"policy_checkpoint:={checkpoints['policy']}",
-                              f"safety_checkpoint:={checkpoints['safety']}", f"params_file:={tmp_path / 'params.yaml'}",
-                              "fault:=none", "mode:=realtime"], env=ros_env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    params = params_with(params_file, tmp_path / "params.yaml",
+                         {"mujoco_sim": {"rate_hz": 50.0}, "adaptation": {"transitions": 100}})
+    graph = start_graph(ros_env, f"policy_checkpoint:={checkpoints['policy']}",
+                        f"safety_checkpoint:={checkpoints['safety']}", f"params_file:={params}", "fault:=none",
+                        "mode:=realtime")
     with watching(graph) as obs:
         obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.decisions > 10, "the graph to run")
         assert obs.call(SetBool, "/mujoco_sim/faults/ffoot/power_loss", SetBool.Request(data=True)).success, "ffoot"

@@ -4,21 +4,14 @@ unannounced, is noticed and the shield goes off. The simulator's fault events ar
 safety layer and detector (fitted for that policy)."""
 from __future__ import annotations
 
-import subprocess
-
-import yaml
 from std_srvs.srv import SetBool, Trigger
 
-from observer import MESA_ROS, clean_log, watching
+from observer import clean_log, params_with, start_graph, watching
 
 
 def test_a_fault_is_detected_without_announcement_and_the_shield_comes_on(params_file, ros_env, tmp_path) -> None:
-    params = yaml.safe_load(params_file.read_text())
-    params["mujoco_sim"]["ros__parameters"]["rate_hz"] = 50.0
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    graph = subprocess.Popen([str(MESA_ROS), "launch", "cheetah_fault", f"params_file:={tmp_path / 'params.yaml'}",
-                              "fault:=none", "mode:=realtime", "detect:=true"], env=ros_env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    params = params_with(params_file, tmp_path / "params.yaml", {"mujoco_sim": {"rate_hz": 50.0}})
+    graph = start_graph(ros_env, f"params_file:={params}", "fault:=none", "mode:=realtime", "detect:=true")
     with watching(graph) as obs:
         obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.decisions > 100, "the graph to run")
         assert obs.adaptation["detector"] == "healthy" and obs.detections == []  # no false alarm on healthy running

@@ -4,23 +4,17 @@ adapts, arms, disarms and reloads the monitor, and never has to go ahead without
 shield comes on, goes off and comes back adapted to the second fault."""
 from __future__ import annotations
 
-import subprocess
-
-import yaml
 from std_srvs.srv import SetBool, Trigger
 
-from observer import MESA_ROS, clean_log, watching
+from observer import clean_log, params_with, start_graph, watching
 
 
 def test_a_synced_lockstep_graph_goes_through_fault_repair_and_a_new_fault_without_a_timeout(
         checkpoints, params_file, ros_env, tmp_path) -> None:
-    params = yaml.safe_load(params_file.read_text())
-    params["adaptation"]["ros__parameters"]["transitions"] = 100
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    graph = subprocess.Popen([str(MESA_ROS), "launch", "cheetah_fault", f"policy_checkpoint:={checkpoints['policy']}",
-                              f"safety_checkpoint:={checkpoints['safety']}", f"params_file:={tmp_path / 'params.yaml'}",
-                              "fault:=none", "sync_adaptation:=true"], env=ros_env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    params = params_with(params_file, tmp_path / "params.yaml", {"adaptation": {"transitions": 100}})
+    graph = start_graph(ros_env, f"policy_checkpoint:={checkpoints['policy']}",
+                        f"safety_checkpoint:={checkpoints['safety']}", f"params_file:={params}", "fault:=none",
+                        "sync_adaptation:=true")
     with watching(graph) as obs:
         obs.wait(lambda: obs.adaptation.get("state") == "monitoring" and obs.decisions > 10, "the graph to run")
         assert obs.call(SetBool, "/mujoco_sim/faults/ffoot/power_loss", SetBool.Request(data=True)).success

@@ -7,7 +7,6 @@ config, only at the end of a window of decisions, and keeps c across the swap.""
 from __future__ import annotations
 
 import re
-import subprocess
 
 import torch
 
@@ -18,7 +17,7 @@ from mesa_ros.core.config import LookaheadConfig
 from mesa_ros.demo import command_scales
 from mesa_ros.nodes.defaults import default_checkpoint
 
-from observer import MESA_ROS, clean_log, watching
+from observer import clean_log, start_graph, watching
 
 FAULT_STEP, AFTER_SWAP = 200, 150
 PARTICLES = 20  # the shipped lookahead's config: risk is a share of 20 particles
@@ -37,10 +36,9 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
     # Lockstep, stopped by events, not by a step count: the simulator runs on while the node refines the model,
     # so how many steps that takes depends on the machine's load. The run goes on until the monitor has decided
     # AFTER_SWAP more steps with the refined weights, then Ctrl-C (the recorder closes the bag).
-    graph = subprocess.Popen([str(MESA_ROS), "launch", "cheetah_fault", f"fault_step:={FAULT_STEP}", "max_steps:=20000",
-                              "record_bag:=true", f"bag_dir:={bag}", f"safety_checkpoint:={offline}",
-                              "adapt_method:=lookahead", f"adapted_checkpoint:={adapted}"], env=ros_env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    graph = start_graph(ros_env, f"fault_step:={FAULT_STEP}", "max_steps:=20000", "record_bag:=true",
+                        f"bag_dir:={bag}", f"safety_checkpoint:={offline}", "adapt_method:=lookahead",
+                        f"adapted_checkpoint:={adapted}")
     with watching(graph) as obs:
         # the adaptation node's weights: id 1 the first adaptation's, id 2 the refined model's
         obs.wait(lambda: obs.shield_enabled == 1.0 and obs.weights_id >= 2, "the refined model", timeout=300)
