@@ -90,6 +90,10 @@ class MetaConfig:
     grad_clip: float = 40.0  # outer gradient-norm clip
     iterations: int = 10_000  # ref: 10k; 15k for HalfCheetah/Ant
     first_order: bool = False  # the paper's MESA is second order
+    # Share of each offline batch (MAML inner and outer, pi_rec's, Multi-Task's pooled) drawn from the violating
+    # transitions of its dataset, the rest from the others. Paper: none (uniform, 0.0). The reference samples 30%
+    # on HalfCheetah in every stage (replay_memory.py:48-66; run_multitask.py:428-450, 545-547; mesa_exps.txt).
+    pos_fraction: float = 0.0
     # Not a hyperparameter: torch.compile the torch.func meta-gradient (~1.5x on 2 CPU cores, ~20 s to
     # compile once; bench/bench_phase1.py). The env configs turn it on, the smoke preset off.
     compile: bool = False

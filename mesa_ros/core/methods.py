@@ -89,11 +89,12 @@ def meta_train(cfg: MesaConfig, layer: SafetyLayer, train_data: Sequence[Transit
     the current meta-critic (ref ``run_multitask.py:542-559``).
 
     Each meta-step draws K = ``meta.num_tasks`` training datasets (without replacement when there
-    are at least K, else with) and, per task, an inner and an outer minibatch of that task's data.
+    are at least K, else with) and, per task, an inner and an outer minibatch of that task's data
+    (``meta.pos_fraction`` of every offline batch from its dataset's violating transitions, as the reference).
     Returns one metrics row every ``log_every`` iterations (and the last), also passed to ``on_log``.
     """
     _check_nonempty(train_data, "meta-training")
-    meta = cfg.meta
+    meta, pf = cfg.meta, cfg.meta.pos_fraction
     critic, recovery = layer.critic, layer.recovery
     learner = MetaLearner(critic, meta)
     recovery_data = recovery_data if recovery_data is not None else _pooled(train_data)
@@ -103,10 +104,10 @@ def meta_train(cfg: MesaConfig, layer: SafetyLayer, train_data: Sequence[Transit
     with critic.offline():
         for iteration in tqdm(range(1, meta.iterations + 1), desc="meta-train (MAML)", disable=not progress):
             tasks = rng.choice(len(train_data), size=meta.num_tasks, replace=len(train_data) < meta.num_tasks)
-            inner = Batch.stack([train_data[k].sample(meta.inner_batch_size, rng) for k in tasks])
-            outer = Batch.stack([train_data[k].sample(meta.outer_batch_size, rng) for k in tasks])
+            inner = Batch.stack([train_data[k].sample(meta.inner_batch_size, rng, pos_fraction=pf) for k in tasks])
+            outer = Batch.stack([train_data[k].sample(meta.outer_batch_size, rng, pos_fraction=pf) for k in tasks])
             metrics = learner.meta_step(inner, outer, task_policy)
-            metrics |= recovery.update(recovery_data.sample(cfg.adapt.batch_size, rng), critic)
+            metrics |= recovery.update(recovery_data.sample(cfg.adapt.batch_size, rng, pos_fraction=pf), critic)
             if iteration % log_every == 0 or iteration == meta.iterations:
                 lrs = learner.inner_lr().values()
                 row = {"iteration": iteration, **metrics, "mean_inner_lr": sum(lrs) / len(lrs),
@@ -122,7 +123,7 @@ def pooled_train(cfg: MesaConfig, layer: SafetyLayer, train_data: Sequence[Trans
                  *, progress: bool = False, log_every: int = 100, on_log: OnLog | None = None) -> list[Metrics]:
     """Multi-Task offline stage: critic and pi_rec on all training transitions pooled (one dataset),
     ``cfg.meta.iterations`` Adam steps at ``adapt.pretrain_lr``, batch ``critic.batch_size``, a recovery step
-    with every critic step on the same batch (ref ``sac.py:174-208``).
+    with every critic step on the same batch (ref ``sac.py:174-208``), ``meta.pos_fraction`` of it violating.
 
     ``recovery_data``, ``progress`` and ``log_every`` are accepted for a uniform stage signature (the
     reference trains Multi-Task's pi_rec on the pooled data); the loop reports one summary row.
@@ -131,8 +132,8 @@ def pooled_train(cfg: MesaConfig, layer: SafetyLayer, train_data: Sequence[Trans
     pooled = _pooled(train_data)
     start = time.perf_counter()
     with layer.critic.offline():
-        metrics = train(layer, lambda n: pooled.sample(n, rng), task_policy, steps=cfg.meta.iterations,
-                        lr=cfg.adapt.pretrain_lr, batch_size=cfg.critic.batch_size)
+        metrics = train(layer, lambda n: pooled.sample(n, rng, pos_fraction=cfg.meta.pos_fraction), task_policy,
+                        steps=cfg.meta.iterations, lr=cfg.adapt.pretrain_lr, batch_size=cfg.critic.batch_size)
     row = {"iteration": cfg.meta.iterations, **metrics, "wall_time": time.perf_counter() - start}
     if on_log is not None:
         on_log(row)

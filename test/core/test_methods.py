@@ -1,6 +1,8 @@
 """The comparisons' registry: every method builds, RRL reads only test data, the others learn from training data."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -199,3 +201,27 @@ def test_offline_recovery_policy_acts_safer_than_random_actions(method, wall_dat
     with torch.no_grad():
         q_recovery, q_random = layer.critic(obs, layer.recovery(obs)), layer.critic(obs, random)
     assert (q_recovery < q_random).float().mean() > 0.9 and q_recovery.mean() < q_random.mean()
+
+
+@pytest.mark.parametrize("method", ["mesa", "multitask"])
+def test_offline_oversampling_of_violations_raises_the_risk_learned_there(method, wall_data):
+    """meta.pos_fraction (the reference's 30% violating transitions per offline batch): the critic trained with it
+    rates the training data's violating transitions riskier, relative to its safe ones, than the uniform one."""
+    train, _, _ = wall_data
+    m = get_method(method)
+    cfg = m.configure(load_config(ENV, "smoke", {"meta": {"iterations": 300, "outer_lr": 1e-3}}))
+    agent = new_agent(cfg, SPACE)
+    pooled = train[0].arrays()
+    violating = pooled["c"] > 0
+    assert 0 < violating.sum() < len(violating)
+    obs = torch.as_tensor(pooled["s"], dtype=torch.float32)
+    act = torch.as_tensor(pooled["a_exec"], dtype=torch.float32)
+    at_violations, gaps = [], []
+    for pf in (0.0, 0.5):
+        c = dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, pos_fraction=pf))
+        critic = offline_stage(m, c, *SPACE, agent.policy, train, seed=0).critic
+        with torch.no_grad():
+            q = critic(obs, act).numpy().ravel()
+        at_violations.append(q[violating].mean())
+        gaps.append(q[violating].mean() - q[~violating].mean())
+    assert at_violations[1] > at_violations[0] + 0.1 and gaps[1] > gaps[0] + 0.05
