@@ -33,6 +33,7 @@ from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.inference import frozen_guard, frozen_policy
 from mesa_ros.core.lookahead import ModelLookahead
 from mesa_ros.core.restore import resolve_config
+from mesa_ros.core.shield_rule import ShieldDecision
 from mesa_ros.paths import config_file
 
 
@@ -66,13 +67,22 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--checkpoint", help="a shield checkpoint (lookahead or critic) for --measure-risk / --governor")
     p.add_argument("--measure-risk", action="store_true", help="record the shield's risk of each scaled gait")
+    p.add_argument("--state-risk", action="store_true",
+                   help="with --measure-risk and a critic: Q_risk(s, pi(s)), the risk of the full gait from the state "
+                        "the scaled gait reached (the critic's own action distribution), not Q_risk(s, c * pi(s))")
     p.add_argument("--governor", type=float, metavar="BUDGET", help="run the shield with a risk governor")
+    p.add_argument("--warnings", action="store_true",
+                   help="with --governor and a critic: the governor regulates on warnings, 1[Q_risk(s, pi(s)) > "
+                        "eps_risk] (the full gait's risk from the state reached), and c * a_task is executed without "
+                        "the eps rule's override (the slowed gait is the recovery)")
     p.add_argument("--window", type=int, help="decisions per governor update (default: the config's governor.window)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--policy", default=str(config_file("checkpoints/halfcheetah_disabled/policy.safetensors")))
     args = p.parse_args()
     if (args.measure_risk or args.governor is not None) and not args.checkpoint:
         p.error("--measure-risk and --governor need --checkpoint")
+    if args.warnings and args.governor is None:
+        p.error("--warnings needs --governor")
     if args.governor is not None and args.governor <= 0:
         p.error(f"--governor must be a budget > 0, got {args.governor}")
     pi = frozen_policy(checkpoint.load(args.policy, numpy=True), args.policy)
@@ -103,6 +113,11 @@ def main() -> None:
         def act(obs):
             if inside:
                 decision = shield(obs, policy(obs))
+            elif args.warnings:
+                a_task = policy(obs).astype(np.float32)
+                risk = shield.risk_of(obs, a_task)
+                decision = ShieldDecision((governor.scale * a_task).astype(np.float32), False, risk)
+                governor.update(float(risk > shield.eps_risk))
             else:
                 decision = shield(obs, (governor.scale * policy(obs)).astype(np.float32))
                 governor.update(decision.risk)
@@ -135,8 +150,10 @@ def main() -> None:
             shield.policy = lambda s, c=scale: c * pi(s)  # the model rolls the scaled gait
 
         def act(obs, c=scale):
-            a = (c * policy(obs)).astype(np.float32)
-            return a, shield.risk_of(obs, a) if args.measure_risk else float("nan"), False
+            a_full = policy(obs).astype(np.float32)
+            a = (c * a_full).astype(np.float32)
+            risk = shield.risk_of(obs, a_full if args.state_risk else a) if args.measure_risk else float("nan")
+            return a, risk, False
 
         t = episodes_of(env, task, args.episodes, args.seed, act, shield.eps_risk if args.measure_risk else np.inf)
         per_k = 1000 * t["return"] / t["steps"]

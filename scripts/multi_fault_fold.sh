@@ -8,7 +8,8 @@
 # and EPISODES evaluation episodes with each shield beside the policy without one.
 # usage: scripts/multi_fault_fold.sh FOLD [OUT]      (env: PRESET, EPISODES, HELD_OUT, NOISE, STRETCH, STRETCH_STEPS, MAX_JOINTS:
 #   3 by default, 1 for the shipped distribution of single-joint losses as the control; META_SET: "--set k=v ..." for
-#   meta-train, e.g. "--set meta.pos_fraction=0.3")
+#   meta-train, e.g. "--set meta.pos_fraction=0.3"; ONLY_FOLD=1: FOLD's total loss is the only validation fault; EPISODES=0:
+#   adapt only, no evaluation)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 FOLD=$1; OUT=${2:-runs/multi_$FOLD}; PRESET=${PRESET:-cpu-small}; EPISODES=${EPISODES:-30}; HELD_OUT=${HELD_OUT:-fshin}
@@ -36,15 +37,17 @@ for method in mesa multitask; do
   [ -f "$OUT/$method.safetensors" ] || $M meta-train --method $method --data "$OUT/train" --policy-checkpoint $P \
     --preset "$PRESET" ${META_SET:-} --seed 0 --out "$OUT/$method.safetensors" --no-progress --threads 1 | tail -1
 done
-for other in "" "${JOINTS[@]}"; do
+OTHERS=("${JOINTS[@]}"); [ -z "${ONLY_FOLD:-}" ] || OTHERS=()
+for other in "" "${OTHERS[@]}"; do
   if [ -z "$other" ]; then name=$FOLD; T=$(task "$FOLD"); else name=$FOLD+$other; T=$(task "$FOLD" "$other"); fi
   [ -f "$OUT/post_$name.safetensors" ] || $M collect --env HalfCheetah-Disabled --split test --task "$T" --policy $P \
     --deterministic --transitions 1000 --seed 7 --out "$OUT/post_$name.safetensors" --no-progress | tail -1
-  echo "== $name: no shield"
-  $M evaluate --checkpoint $P --task "$T" --episodes "$EPISODES" --no-shield --no-progress --threads 1 | tail -1
+  [ "$EPISODES" = 0 ] || { echo "== $name: no shield"
+    $M evaluate --checkpoint $P --task "$T" --episodes "$EPISODES" --no-shield --no-progress --threads 1 | tail -1; }
   for method in mesa multitask; do
     $M adapt --checkpoint "$OUT/$method.safetensors" --data "$OUT/post_$name.safetensors" --set adapt.lr=1e-4 --force \
       --out "$OUT/${method}_$name.safetensors" --no-progress --threads 1 > /dev/null
+    [ "$EPISODES" = 0 ] && continue
     echo "== $name: $method"
     $M calibration --checkpoint "$OUT/${method}_$name.safetensors" --data "$OUT/post_$name.safetensors" | tail -5
     $M evaluate --checkpoint "$OUT/${method}_$name.safetensors" --task "$T" --episodes "$EPISODES" --no-progress \
