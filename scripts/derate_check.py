@@ -33,7 +33,6 @@ from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.inference import frozen_guard, frozen_policy
 from mesa_ros.core.lookahead import ModelLookahead
 from mesa_ros.core.restore import resolve_config
-from mesa_ros.core.shield_rule import ShieldDecision
 from mesa_ros.paths import config_file
 
 
@@ -72,9 +71,9 @@ def main() -> None:
                         "the scaled gait reached (the critic's own action distribution), not Q_risk(s, c * pi(s))")
     p.add_argument("--governor", type=float, metavar="BUDGET", help="run the shield with a risk governor")
     p.add_argument("--warnings", action="store_true",
-                   help="with --governor and a critic: the governor regulates on warnings, 1[Q_risk(s, pi(s)) > "
-                        "eps_risk] (the full gait's risk from the state reached), and c * a_task is executed without "
-                        "the eps rule's override (the slowed gait is the recovery)")
+                   help="with --governor and a critic: its warning governor, as the product runs it (the gait c * pi "
+                        "slowed on the share of warnings 1[Q_risk(s, pi(s)) > eps_risk], no pi_rec override; "
+                        "core/shield_rule.govern); the governor settings from --set governor.*")
     p.add_argument("--window", type=int, help="decisions per governor update (default: the config's governor.window)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--policy", default=str(config_file("checkpoints/halfcheetah_disabled/policy.safetensors")))
@@ -95,8 +94,8 @@ def main() -> None:
         cfg = resolve_config(ckpt.env, overrides=args.set, stored=ckpt.config)
         _, shield, _ = frozen_guard(ckpt, args.checkpoint, 17, 6, cfg, -1.0, 0.0, cfg.seed)
     inside = isinstance(shield, ModelLookahead)
-    if inside:
-        shield.governor = None
+    if shield is not None:
+        shield.governor = None  # a checkpoint's own governor is replaced by this script's (or none)
     if args.governor is not None and not inside and cfg.governor.rule == "model":
         p.error("the governor's model rule needs a lookahead checkpoint (its model rolls the gaits); a critic's "
                 "checkpoint takes --set governor.rule=step")
@@ -107,17 +106,12 @@ def main() -> None:
         levels: list[float] = []  # c at the end of each window
         window_means: list[np.ndarray] = []  # what each window's c was chosen on
         decided = [0]
-        if inside:
-            shield.governor = governor  # the product's path: the lookahead scales and updates c
+        if inside or args.warnings:
+            shield.governor = governor  # the product's path: the shield scales and updates c
 
         def act(obs):
-            if inside:
+            if inside or args.warnings:
                 decision = shield(obs, policy(obs))
-            elif args.warnings:
-                a_task = policy(obs).astype(np.float32)
-                risk = shield.risk_of(obs, a_task)
-                decision = ShieldDecision((governor.scale * a_task).astype(np.float32), False, risk)
-                governor.update(float(risk > shield.eps_risk))
             else:
                 decision = shield(obs, (governor.scale * policy(obs)).astype(np.float32))
                 governor.update(decision.risk)

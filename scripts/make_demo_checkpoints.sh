@@ -9,7 +9,11 @@
 #     stretches of 20 uniform random actions starting with probability 0.01 per step; 20k transitions each;
 #  3. safety.safetensors (MESA: MAML of Q_risk) and safety_multitask.safetensors (Multi-Task: pooled), each
 #     with a' ~ pi_task(s') from that policy and its recovery policy trained offline on the pooled training
-#     data, preset cpu-small.
+#     data, preset cpu-small; trained on the same perturbed behaviour under the total loss of every set of 1-3
+#     joints but HELD_OUT (25 faults; scripts/multi_fault_fold.sh), with the reference's 30% violating
+#     transitions per offline batch (meta.pos_fraction) and the warning governor (critic_governor.budget 0.002:
+#     the gait slowed on the critic's warnings instead of pi_rec's override), both chosen on the fold bthigh
+#     (docs/results.md, "A critic that foresees falls, and a gait it slows").
 #  4. lookahead.safetensors: the model-lookahead shield's model (mesa-ros lookahead fit) on the same data, with
 #     the policy's actor and 10k rehearsal transitions for the adaptation on the robot.
 #  5. detector.safetensors: the change detector for that policy (detect:=true), fitted and calibrated on its healthy
@@ -34,17 +38,16 @@ for fault in bthigh bshin bfoot fthigh fshin ffoot; do
     --action-noise 0.3 --random-stretch 0.01 20 --transitions 20000 --seed "$i" \
     --out "$OUT/train_$HELD_OUT/$fault.safetensors" --no-progress
 done
-for method in mesa multitask; do
-  $M meta-train --method "$method" --data "$OUT/train_$HELD_OUT" --policy-checkpoint "$OUT/policy.safetensors" --force \
-    --preset cpu-small --seed 0 --out "$OUT/safety_${method}_$HELD_OUT.safetensors" --no-progress
-done
+POLICY="$OUT/policy.safetensors" HELD_OUT=$HELD_OUT META_ONLY=1 \
+  META_SET="--set meta.pos_fraction=0.3 --set critic_governor.budget=0.002" \
+  scripts/multi_fault_fold.sh "$HELD_OUT" "$OUT/critics_$HELD_OUT"
 $M lookahead fit --data "$OUT/train_$HELD_OUT" --policy "$OUT/policy.safetensors" --seed 0 --force \
   --out "$OUT/lookahead_$HELD_OUT.safetensors" --no-progress
 [ -f "$OUT/detector.safetensors" ] || $M detector fit --policy "$OUT/policy.safetensors" --seed 0 \
   --out "$OUT/detector.safetensors" --no-progress
 cp "$OUT/policy.safetensors" "$DEST/policy.safetensors"
 cp "$OUT/detector.safetensors" "$DEST/detector.safetensors"
-cp "$OUT/safety_mesa_$HELD_OUT.safetensors" "$DEST/safety.safetensors"
-cp "$OUT/safety_multitask_$HELD_OUT.safetensors" "$DEST/safety_multitask.safetensors"
+cp "$OUT/critics_$HELD_OUT/mesa.safetensors" "$DEST/safety.safetensors"
+cp "$OUT/critics_$HELD_OUT/multitask.safetensors" "$DEST/safety_multitask.safetensors"
 cp "$OUT/lookahead_$HELD_OUT.safetensors" "$DEST/lookahead.safetensors"
 echo "wrote $DEST/{policy,safety,safety_multitask,lookahead,detector}.safetensors (held-out fault: $HELD_OUT)"

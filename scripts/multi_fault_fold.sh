@@ -9,12 +9,12 @@
 # usage: scripts/multi_fault_fold.sh FOLD [OUT]      (env: PRESET, EPISODES, HELD_OUT, NOISE, STRETCH, STRETCH_STEPS, MAX_JOINTS:
 #   3 by default, 1 for the shipped distribution of single-joint losses as the control; META_SET: "--set k=v ..." for
 #   meta-train, e.g. "--set meta.pos_fraction=0.3"; ONLY_FOLD=1: FOLD's total loss is the only validation fault; EPISODES=0:
-#   adapt only, no evaluation)
+#   adapt only, no evaluation; META_ONLY=1: stop after meta-training; POLICY: the deployed policy's checkpoint)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 FOLD=$1; OUT=${2:-runs/multi_$FOLD}; PRESET=${PRESET:-cpu-small}; EPISODES=${EPISODES:-30}; HELD_OUT=${HELD_OUT:-fshin}
 NOISE=${NOISE:-0.3}; STRETCH=${STRETCH:-0.01}; STRETCH_STEPS=${STRETCH_STEPS:-20}; MAX_JOINTS=${MAX_JOINTS:-3}
-M=.venv/bin/mesa-ros; P=config/checkpoints/halfcheetah_disabled/policy.safetensors
+M=.venv/bin/mesa-ros; P=${POLICY:-config/checkpoints/halfcheetah_disabled/policy.safetensors}
 JOINTS=(); for j in bthigh bshin bfoot fthigh fshin ffoot; do [ "$j" = "$FOLD" ] || [ "$j" = "$HELD_OUT" ] || JOINTS+=("$j"); done
 task() { local s='{"power_scale": {'; local first=1; for j in "$@"; do [ $first = 1 ] || s+=', '; s+="\"$j\": 0"; first=0; done; echo "$s}}"; }
 mkdir -p "$OUT/train"; i=0; n=${#JOINTS[@]}
@@ -37,6 +37,7 @@ for method in mesa multitask; do
   [ -f "$OUT/$method.safetensors" ] || $M meta-train --method $method --data "$OUT/train" --policy-checkpoint $P \
     --preset "$PRESET" ${META_SET:-} --seed 0 --out "$OUT/$method.safetensors" --no-progress --threads 1 | tail -1
 done
+[ -z "${META_ONLY:-}" ] || exit 0
 OTHERS=("${JOINTS[@]}"); [ -z "${ONLY_FOLD:-}" ] || OTHERS=()
 for other in "" "${OTHERS[@]}"; do
   if [ -z "$other" ]; then name=$FOLD; T=$(task "$FOLD"); else name=$FOLD+$other; T=$(task "$FOLD" "$other"); fi

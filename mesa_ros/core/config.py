@@ -276,6 +276,12 @@ class MesaConfig:
     carl: CarlConfig = field(default_factory=CarlConfig)
     lookahead: LookaheadConfig = field(default_factory=LookaheadConfig)
     governor: GovernorConfig = field(default_factory=GovernorConfig)
+    # The critics' warning governor (ours, issue #12; shield_rule.govern): the share of warnings
+    # 1[Q_risk(s, a_task) > eps_risk] allowed per decision; 0 (default): none, the paper's shield (pi_rec on every
+    # warning). HalfCheetah's deployed-policy critics use 0.002 with a floor of c = 0.85, chosen on the training-fault
+    # fold bthigh (docs/results.md, "A critic that foresees falls, and a gait it slows").
+    critic_governor: GovernorConfig = field(default_factory=lambda: GovernorConfig(
+        budget=0.0, rule="step", window=100, min_scale=0.85))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists), e.g. to store beside a checkpoint."""

@@ -19,7 +19,7 @@ from mesa_ros.core.checkpoint import Checkpoint, require_lookahead, safety_modul
 from mesa_ros.core.config import GovernorConfig, LookaheadConfig, MesaConfig
 from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.lookahead import ModelLookahead, StateJudged
-from mesa_ros.core.shield_rule import ShieldDecision, decide
+from mesa_ros.core.shield_rule import ShieldDecision, decide, govern
 
 State = Mapping[str, np.ndarray]
 
@@ -105,23 +105,31 @@ class FrozenCritic:
 
 
 class FrozenShield:
-    """``shield.Shield`` on frozen copies of Q_risk and pi_rec; the recovery noise from a numpy generator."""
+    """``shield.Shield`` on frozen copies of Q_risk and pi_rec; the recovery noise from a numpy generator; with a
+    warning governor (``shield_rule.govern``) the gait c * a_task instead of pi_rec."""
 
     def __init__(self, critic: FrozenCritic, recovery: State, obs_dim: int, eps_risk: float, noise_std: float = 0.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, governor: RiskGovernor | None = None) -> None:
         actor = _sub(recovery, "recovery_policy.")
         self.q_risk: Callable[[np.ndarray, np.ndarray], float] = critic
         try:
-            self.scale, self.bias, self.low, self.high = actor["scale"], actor["bias"], actor["low"], actor["high"]
+            self.rec_scale, self.rec_bias, self.low, self.high = (actor["scale"], actor["bias"], actor["low"],
+                                                                  actor["high"])
         except KeyError as exc:
             raise ValueError(f"recovery: tensor recovery_policy.{exc.args[0]} missing from the checkpoint") from None
-        self.recovery = NumpyMLP(_sub(actor, "net."), obs_dim, len(self.scale), "recovery.recovery_policy.net")
+        self.recovery = NumpyMLP(_sub(actor, "net."), obs_dim, len(self.rec_scale), "recovery.recovery_policy.net")
         self.noise_std, self.eps_risk = noise_std, eps_risk
         self.rng = np.random.default_rng(seed)
+        self.governor = governor  # None: the paper's rule
+
+    @property
+    def scale(self) -> float:
+        """c: the warning governor's action scale (1 without one)."""
+        return 1.0 if self.governor is None else self.governor.scale
 
     def recovery_action(self, obs: np.ndarray) -> np.ndarray:
         """pi_rec(s) (+ N(0, noise_std^2)), clipped to the action bounds."""
-        action = np.tanh(self.recovery(obs)) * self.scale + self.bias
+        action = np.tanh(self.recovery(obs)) * self.rec_scale + self.rec_bias
         if self.noise_std:
             action = action + self.rng.normal(0.0, self.noise_std, action.shape).astype(np.float32)
         return np.clip(action, self.low, self.high)
@@ -133,7 +141,10 @@ class FrozenShield:
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
         obs = np.asarray(obs, dtype=np.float32)
         a_task = np.asarray(a_task, dtype=np.float32)
-        return decide(self.q_risk(obs, a_task), self.eps_risk, a_task, lambda: self.recovery_action(obs))
+        risk = self.q_risk(obs, a_task)
+        if self.governor is not None:
+            return govern(risk, self.eps_risk, a_task, self.governor)
+        return decide(risk, self.eps_risk, a_task, lambda: self.recovery_action(obs))
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
@@ -213,12 +224,16 @@ def frozen_policy(ckpt: Checkpoint, source: str) -> FrozenPolicy:
 
 
 def frozen_safety(ckpt: Checkpoint, source: str, obs_dim: int, act_dim: int, eps_risk: float, noise_std: float = 0.0,
-                  seed: int = 0) -> tuple[FrozenCritic, FrozenShield | None]:
+                  seed: int = 0, governor: GovernorConfig | None = None) -> tuple[FrozenCritic, FrozenShield | None]:
     """A checkpoint's safety layer as frozen copies: Q_risk, and the shield when the checkpoint holds pi_rec
-    (``checkpoint.safety_modules``: the same rule as the torch rebuild, ``restore.load_checkpoint``)."""
+    (``checkpoint.safety_modules``: the same rule as the torch rebuild, ``restore.load_checkpoint``); with a warning
+    governor when ``governor.budget`` > 0."""
     critic, recovery = safety_modules(ckpt, source)
     q_risk = FrozenCritic(critic, obs_dim, act_dim)
-    return q_risk, None if recovery is None else FrozenShield(q_risk, recovery, obs_dim, eps_risk, noise_std, seed)
+    if recovery is None:
+        return q_risk, None
+    return q_risk, FrozenShield(q_risk, recovery, obs_dim, eps_risk, noise_std, seed,
+                                RiskGovernor.from_config(governor))
 
 
 def frozen_lookahead(ckpt: Checkpoint, source: str, cfg: LookaheadConfig, seed: int = 0,
@@ -238,12 +253,13 @@ def frozen_guard(ckpt: Checkpoint, source: str, obs_dim: int, act_dim: int, cfg:
                  noise_std: float, seed: int
                  ) -> tuple[FrozenCritic | None, FrozenShield | ModelLookahead | None, float]:
     """Whatever shield a checkpoint holds, as the safety monitor runs it: (Q_risk or None, the shield or None, the
-    config's eps_risk). A lookahead checkpoint (module ``ensemble``) gives the model-lookahead shield, any other
-    the safety layer (``frozen_safety``); ``eps_override`` >= 0 replaces the config's eps_risk."""
+    config's eps_risk). A lookahead checkpoint (module ``ensemble``) gives the model-lookahead shield (with
+    ``cfg.governor``), any other the safety layer (``frozen_safety``, with ``cfg.critic_governor``); ``eps_override``
+    >= 0 replaces the config's eps_risk."""
     if "ensemble" in ckpt.tensors:
         eps = eps_override if eps_override >= 0 else cfg.lookahead.eps_risk
         shield = frozen_lookahead(ckpt, source, dataclasses.replace(cfg.lookahead, eps_risk=eps), seed, cfg.governor)
         return None, shield, cfg.lookahead.eps_risk
     eps = eps_override if eps_override >= 0 else cfg.shield.eps_risk
-    critic, safety = frozen_safety(ckpt, source, obs_dim, act_dim, eps, noise_std, seed)
+    critic, safety = frozen_safety(ckpt, source, obs_dim, act_dim, eps, noise_std, seed, cfg.critic_governor)
     return critic, safety, cfg.shield.eps_risk

@@ -120,7 +120,8 @@ def run(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety: Saf
             else:
                 risk_buffer = ReplayBuffer.from_dataset(offline_data, capacity + len(offline_data), action="exec",
                                                         seed=seed + 1)
-        guard = None if safety is None else safety.shield(cfg.shield.eps_risk, noise=True)
+        guard = None if safety is None else safety.shield(cfg.shield.eps_risk, noise=True,
+                                                          governor=cfg.critic_governor)
         learner = Learner(agent, task_buffer, safety, risk_buffer, learning_starts=cfg.sac.learning_starts,
                           sac_updates=cfg.sac.updates_per_step, safety_updates=cfg.online.critic_updates_per_step,
                           sac_batch=cfg.sac.batch_size, critic_batch=cfg.critic.batch_size,
@@ -130,7 +131,7 @@ def run(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety: Saf
         for episode in tqdm(range(1, episodes + 1), desc="phase 3", unit="episode", disable=not progress):
             row = log.add("train", episode, play_episode(env, learner.act, guard, learner.add))
             if cfg.online.eval_every and episode % cfg.online.eval_every == 0:
-                log.add("eval", episode, _evaluation_episode(env, agent, safety, cfg.shield.eps_risk))
+                log.add("eval", episode, _evaluation_episode(env, agent, safety, cfg))
             if cfg.online.max_total_steps and row["total_steps"] >= cfg.online.max_total_steps:
                 break
         return OnlineResult(log.rows, agent, safety, task_buffer, risk_buffer)
@@ -142,7 +143,7 @@ def evaluate(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety
              episodes: int = 10, seed: int = 0, progress: bool = False) -> list[dict[str, Any]]:
     """``episodes`` evaluation episodes (deterministic pi_task, noise-free shield, no learning)."""
     torch.manual_seed(seed)
-    guard = None if safety is None else safety.shield(cfg.shield.eps_risk, noise=False)
+    guard = None if safety is None else safety.shield(cfg.shield.eps_risk, noise=False, governor=cfg.critic_governor)
     return evaluate_policy(cfg, task, lambda obs: agent.act(obs, deterministic=True), guard, episodes=episodes,
                            seed=seed, progress=progress)
 
@@ -163,8 +164,8 @@ def evaluate_policy(cfg: MesaConfig, task: Mapping[str, Any] | None, act: Act, g
         env.close()
 
 
-def _evaluation_episode(env: gym.Env, agent: SAC, safety: SafetyLayer | None, eps_risk: float) -> EpisodeStats:
-    guard = None if safety is None else safety.shield(eps_risk, noise=False)
+def _evaluation_episode(env: gym.Env, agent: SAC, safety: SafetyLayer | None, cfg: MesaConfig) -> EpisodeStats:
+    guard = None if safety is None else safety.shield(cfg.shield.eps_risk, noise=False, governor=cfg.critic_governor)
     return play_episode(env, lambda obs: agent.act(obs, deterministic=True), guard)
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from mesa_ros.core.batch import Batch
+from mesa_ros.core.config import GovernorConfig
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic, TaskPolicy
 from mesa_ros.core.shield import Shield
@@ -29,9 +30,10 @@ class SafetyLayer:
         """Checkpoint modules by name."""
         return {"critic": self.critic, "recovery": self.recovery}
 
-    def shield(self, eps_risk: float, noise: bool = True) -> Shield:
-        """The Recovery RL rule over this layer (live: later updates of the networks take effect)."""
-        return Shield(self.critic, self.recovery, eps_risk, noise=noise)
+    def shield(self, eps_risk: float, noise: bool = True, governor: GovernorConfig | None = None) -> Shield:
+        """The Recovery RL rule over this layer (live: later updates of the networks take effect), with a warning
+        governor when ``governor.budget`` > 0 (``critic_governor``)."""
+        return Shield(self.critic, self.recovery, eps_risk, noise=noise, governor=governor)
 
     def update(self, batch: Batch, task_policy: TaskPolicy) -> dict[str, float]:
         """One critic step on ``batch``, then one pi_rec step on its states."""

@@ -7,7 +7,9 @@ rollouts of the task policy that fall, the override the least risky action near 
 ``decision_budget_ms`` (the graph sets 70% of the control period in realtime); with a risk governor
 (``risk_budget`` or the checkpoint's ``governor.budget``; ``core.governor``) the gait is slowed, c * a_task, to the
 fastest gait whose model risk over a window meets the budget (c in ``/diagnostics`` as ``action_scale``, the last
-window's mean risk, per gait of the model rule's grid, as ``governor_window_risk``). The
+window's mean risk, per gait of the model rule's grid, as ``governor_window_risk``). A critic with a warning
+governor (``risk_budget`` or the checkpoint's ``critic_governor.budget``; ``core.shield_rule.govern``) slows the
+gait instead of overriding: c stepped on the share of its warnings per window. The
 command carries the executed action in ``effort`` and the task action in ``position``. Risk and override go out
 per step; ``/diagnostics`` summarises. The shield is switched with ``~/enable`` (std_srvs/SetBool); new
 critic/recovery weights arrive on the latched weights topic (a safetensors checkpoint as
@@ -82,9 +84,10 @@ class SafetyMonitorNode(Node):
                                  "its candidates in batches until the next would end past this and decides among "
                                  "those tried (realtime: below the control period). 0: every candidate (lockstep: "
                                  "load-independent)", low=0.0, high=10_000.0)
-        self.risk_budget = declare(self, "risk_budget", -1.0, "lookahead: the risk governor's budget, the mean model "
-                                   "risk per window a gait c * a_task may have (the fastest within it runs); 0 = no "
-                                   "governor, -1 = the checkpoint config's value", low=-1.0, high=1.0)
+        self.risk_budget = declare(self, "risk_budget", -1.0, "the governor's budget; lookahead: the mean model "
+                                   "risk per window a gait c * a_task may have (the fastest within it runs); a critic: "
+                                   "the share of warnings per window above which the gait slows; 0 = no governor, "
+                                   "-1 = the checkpoint config's value", low=-1.0, high=1.0)
         self.noise = declare(
             self, "recovery_noise", True, "add pi_rec's N(0, 0.01^2) exploration noise (paper)", read_only=True
         )
@@ -245,7 +248,7 @@ class SafetyMonitorNode(Node):
         """(a_exec, overridden) by the eps_risk rule; counts the decision and publishes the risk, stamped ``stamp``."""
         a_exec, overridden, risk = a_task, False, float("nan")
         if self.shield is not None and self.enabled:
-            slowed = isinstance(self.shield, ModelLookahead) and self.shield.scale != 1.0  # c * a_task
+            slowed = self.shield.scale != 1.0  # a governor's c * a_task
             decision = self.shield(obs, a_task)
             overridden, risk = decision.overridden, decision.risk
             if overridden or slowed:  # else a_task exactly as received
@@ -287,15 +290,15 @@ class SafetyMonitorNode(Node):
             self.shield.budget_s = self.budget_ms / 1e3 if self.budget_ms > 0 else None
 
     def _apply_governor(self, previous: FrozenShield | ModelLookahead | None) -> None:
-        """The lookahead's risk governor with the node's budget (if set), c carried over from ``previous`` (new
-        weights of the same robot after the same fault do not speed the gait up again; a budget of 0 turns the
-        governor off, c = 1)."""
-        if not isinstance(self.shield, ModelLookahead):
+        """The shield's governor (the lookahead's risk governor, ``governor``; a critic's warning governor,
+        ``critic_governor``) with the node's budget (if set), c carried over from ``previous`` (new weights of the
+        same robot after the same fault do not speed the gait up again; a budget of 0 turns the governor off, c = 1)."""
+        if self.shield is None:
             return
-        cfg = self.cfg.governor
+        cfg = self.cfg.governor if isinstance(self.shield, ModelLookahead) else self.cfg.critic_governor
         if self.risk_budget >= 0:
             cfg = dataclasses.replace(cfg, budget=self.risk_budget)
-        scale = previous.scale if isinstance(previous, ModelLookahead) else 1.0
+        scale = previous.scale if previous is not None and type(previous) is type(self.shield) else 1.0
         self.shield.governor = RiskGovernor.from_config(cfg, scale)
 
     # -- weights and switching -------------------------------------------------------------------------
@@ -358,7 +361,7 @@ class SafetyMonitorNode(Node):
                   "last_risk": f"{self.last_risk:.4f}", "override_rate_recent": f"{rate:.3f}",
                   "decisions": self.decisions, "overrides": self.overrides,
                   "weights_version": self.weights_version, "weights_source": self.weights_source}
-        if isinstance(self.shield, ModelLookahead):
+        if self.shield is not None:
             values["action_scale"] = f"{self.shield.scale:.2f}"
             governor = self.shield.governor
             if governor is not None and governor.window_means is not None:  # what the last window's c was chosen on

@@ -6,7 +6,8 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from mesa_ros.core.config import RecoveryConfig, SACConfig, SafetyCriticConfig
+from mesa_ros.core.config import GovernorConfig, RecoveryConfig, SACConfig, SafetyCriticConfig
+from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.inference import FrozenCritic, FrozenPolicy, FrozenShield, numpy_state
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.sac import SAC
@@ -69,3 +70,32 @@ def test_frozen_shield_noise_is_small_and_stays_in_bounds() -> None:
         diffs.append(a - clean(obs, np.zeros(ACT_DIM, np.float32)).action)
     diffs = np.concatenate(diffs)
     assert 0.005 < diffs.std() < 0.02  # N(0, 0.01^2), clipped at the bounds
+
+
+def test_warning_governor_slows_the_gait_on_warnings_and_never_calls_pi_rec() -> None:
+    """critic_governor (shield_rule.govern), torch and frozen alike: c * a_task is executed, nothing is overridden; a
+    window with more warnings than the budget steps c down (not below min_scale), a quiet one steps it back up."""
+    torch.manual_seed(0)
+    critic = SafetyCritic(OBS_DIM, ACT_DIM, SafetyCriticConfig(hidden=(32, 32)))
+    recovery = RecoveryPolicy(OBS_DIM, ACT_DIM, LOW, HIGH, RecoveryConfig(hidden=(32, 32)))
+    cfg = GovernorConfig(budget=0.1, rule="step", window=10, min_scale=0.85)
+    obs, a_task = observations(1)[0], np.array([0.5, -1.0, 0.25], np.float32)
+    with torch.no_grad():
+        risk = critic.q_risk(torch.as_tensor(obs), torch.as_tensor(a_task)).item()
+    shields = [Shield(critic, recovery, risk / 2, noise=False, governor=cfg)]  # every decision a warning
+    shields.append(frozen_shield(critic, recovery, risk / 2))
+    shields[1].governor = RiskGovernor(cfg)
+    for shield in shields:
+        scales = []
+        for _ in range(40):
+            decision = shield(obs, a_task)
+            assert not decision.overridden
+            scales.append(float(decision.action[0] / a_task[0]))
+            np.testing.assert_allclose(decision.action, scales[-1] * a_task, rtol=1e-6)
+        assert scales[:10] == [1.0] * 10 and scales[10:20] == [pytest.approx(0.85)] * 10  # 4 steps down, at the floor
+        assert scales[-1] == pytest.approx(0.85)
+        shield.eps_risk = 1.0  # no more warnings: one step up per window
+        ups = [float(shield(obs, a_task).action[0] / a_task[0]) for _ in range(20)]
+        assert ups[0] == pytest.approx(0.85) and ups[-1] == pytest.approx(0.9)
+    paper = Shield(critic, recovery, risk / 2, noise=False)  # no governor: the paper's override
+    assert paper(obs, a_task).overridden

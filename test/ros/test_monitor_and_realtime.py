@@ -110,8 +110,14 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
         params = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
         result = probe.call(SetParameters, "/safety_monitor/set_parameters", params).results[0]
         assert result.successful == (not reason) and reason in result.reason, result.reason
-    decided = decide(a_task, 6)  # the critic's shield decides as before (budgets and governor are the lookahead's)
-    assert decided is not None and list(decided.effort) != list(a_task)  # pi_rec's override, at eps_risk 0
+    # the shipped critic's warning governor at the new budget: every step a warning at eps_risk 0, but c is still 1
+    # in the governor's first window and pi_rec never overrides: a_task as it came
+    decided = decide(a_task, 6)
+    assert decided is not None and list(decided.effort) == list(a_task)
+    params = SetParameters.Request(parameters=[Parameter("risk_budget", value=0.0).to_parameter_msg()])
+    assert probe.call(SetParameters, "/safety_monitor/set_parameters", params).results[0].successful
+    decided = decide(a_task, 7)  # no governor: the paper's rule, pi_rec's override at eps_risk 0
+    assert decided is not None and list(decided.effort) != list(a_task)
 
     missing = str(tmp_path / "missing.safetensors")
     params = SetParameters.Request(parameters=[Parameter("checkpoint", value=missing).to_parameter_msg()])
@@ -121,9 +127,9 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
     off = probe.call(SetBool, "/safety_monitor/enable", SetBool.Request(data=False))
     assert off.success and off.message.startswith("shield disabled")
     sent.clear()  # the state decided last, re-published once the shield is off: decided anew, a pass-through now
-    pub_state.publish(msgs.state_msg(6, sim.joint_names, state.position, state.velocity, state.effort))
-    pub_action.publish(msgs.action_msg(6, sim.actuator_names, a_task))
-    assert probe.spin_until(lambda: len(sent) == 1 and risks.count(6) == 2, timeout=5), (len(sent), risks)
+    pub_state.publish(msgs.state_msg(7, sim.joint_names, state.position, state.velocity, state.effort))
+    pub_action.publish(msgs.action_msg(7, sim.actuator_names, a_task))
+    assert probe.spin_until(lambda: len(sent) == 1 and risks.count(7) == 2, timeout=5), (len(sent), risks)
     assert list(sent[0].effort) == list(a_task)
     passed = decide(a_task, 5)
     assert list(passed.effort) == list(a_task)  # disabled: a pass-through
