@@ -364,14 +364,16 @@ def time_to_safe(adaptation_log: str, dt: float, fault_at_s: float | None = None
 
 def plot_runs(path: Path, runs: dict[str, Recording], fault_at: int | None, end: int) -> None:
     """Per run over sim time up to ``end``: the risk of a_task (Q_risk; the lookahead's share of falling
-    particles), overrides (share over the last 100 decisions), cumulative violations and cumulative return; the
-    fault and each run's shield-on time (in its colour) marked."""
+    particles), overrides (share over the last 100 decisions) and the governor's action scale c (dashed, right
+    axis), cumulative violations and cumulative return; the fault and each run's shield-on time (in its colour)
+    marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(4, 1, figsize=(8, 9), sharex=True)
+    scale_ax = axes[1].twinx()
     for name, run in runs.items():
         risk = [(s / 1e9, v) for s, v in run.risk if s <= end]
         steps = [(s / 1e9, v) for s, v in run.steps if s <= end]
@@ -382,7 +384,10 @@ def plot_runs(path: Path, runs: dict[str, Recording], fault_at: int | None, end:
             trailing = np.convolve(overridden, np.ones(100))[: len(overridden)] / np.minimum(
                 np.arange(1, len(t) + 1), 100
             )
-            axes[1].plot(t, trailing, lw=0.8, label=name)
+            override_line, = axes[1].plot(t, trailing, lw=0.8, label=name)
+            scales = sorted((stamp / 1e9, c) for stamp, c in run.scales.items() if stamp <= end)
+            if scales:
+                scale_ax.plot(*zip(*scales), ls="--", lw=0.8, color=override_line.get_color())
         t = np.array([s[0] for s in steps])
         axes[2].plot(t, np.cumsum([s[1].cost for s in steps]), label=name)
         line, = axes[3].plot(t, np.cumsum([s[1].reward for s in steps]), label=name)
@@ -394,6 +399,7 @@ def plot_runs(path: Path, runs: dict[str, Recording], fault_at: int | None, end:
         ax.set_ylabel(label)
         if fault_at is not None:
             ax.axvline(fault_at / 1e9, color="k", ls="--", lw=0.8)
+    scale_ax.set_ylabel("action scale c (dashed)")
     axes[0].legend(loc="upper left", fontsize=8)
     axes[-1].set_xlabel("sim time (s); dashed: fault, dotted: each run's shield on")
     fig.tight_layout()
