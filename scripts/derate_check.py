@@ -9,6 +9,8 @@ end at a fall, as in ``mesa-ros evaluate``):
 - ``--measure-risk --checkpoint CKPT``: the same, and the shield's risk of each executed action is recorded
   (warnings above its eps_risk and mean risk): a lookahead's model rolls the same scaled policy, a critic gives
   Q_risk(s, c * pi(s));
+- ``--governor BUDGET --checkpoint CKPT --warnings``: a critic's warning governor as the product runs it (the gait
+  slowed on the share of its warnings, no pi_rec; ``critic_governor``), at this budget;
 - ``--governor BUDGET --checkpoint CKPT``: the shield runs with the risk governor (``core/governor.py``) at this
   budget and ``--window``, c kept across episodes (one robot, one fault): inside the lookahead (as the product
   runs it), or around a critic's eps rule (its Q_risk of c * a_task as the governor's risk); the other governor
@@ -73,7 +75,8 @@ def main() -> None:
     p.add_argument("--warnings", action="store_true",
                    help="with --governor and a critic: its warning governor, as the product runs it (the gait c * pi "
                         "slowed on the share of warnings 1[Q_risk(s, pi(s)) > eps_risk], no pi_rec override; "
-                        "core/shield_rule.govern); the governor settings from --set governor.*")
+                        "core/shield_rule.govern); the other settings from the checkpoint's critic_governor and "
+                        "--set critic_governor.*")
     p.add_argument("--window", type=int, help="decisions per governor update (default: the config's governor.window)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--policy", default=str(config_file("checkpoints/halfcheetah_disabled/policy.safetensors")))
@@ -82,6 +85,8 @@ def main() -> None:
         p.error("--measure-risk and --governor need --checkpoint")
     if args.warnings and args.governor is None:
         p.error("--warnings needs --governor")
+    if args.state_risk and not args.measure_risk:
+        p.error("--state-risk needs --measure-risk")
     if args.governor is not None and args.governor <= 0:
         p.error(f"--governor must be a budget > 0, got {args.governor}")
     pi = frozen_policy(checkpoint.load(args.policy, numpy=True), args.policy)
@@ -96,13 +101,16 @@ def main() -> None:
     inside = isinstance(shield, ModelLookahead)
     if shield is not None:
         shield.governor = None  # a checkpoint's own governor is replaced by this script's (or none)
-    if args.governor is not None and not inside and cfg.governor.rule == "model":
+    if args.warnings and inside:
+        p.error("--warnings is a critic's governor; a lookahead checkpoint runs its own with --governor")
+    if args.governor is not None and not inside and not args.warnings and cfg.governor.rule == "model":
         p.error("the governor's model rule needs a lookahead checkpoint (its model rolls the gaits); a critic's "
                 "checkpoint takes --set governor.rule=step")
 
     if args.governor is not None:
-        args.window = args.window or cfg.governor.window
-        governor = RiskGovernor(dataclasses.replace(cfg.governor, budget=args.governor, window=args.window))
+        base = cfg.critic_governor if args.warnings else cfg.governor
+        args.window = args.window or base.window
+        governor = RiskGovernor(dataclasses.replace(base, budget=args.governor, window=args.window))
         levels: list[float] = []  # c at the end of each window
         window_means: list[np.ndarray] = []  # what each window's c was chosen on
         decided = [0]

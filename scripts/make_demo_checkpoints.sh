@@ -14,7 +14,7 @@
 #     transitions per offline batch (meta.pos_fraction) and the warning governor (critic_governor.budget 0.002:
 #     the gait slowed on the critic's warnings instead of pi_rec's override), both chosen on the fold bthigh
 #     (docs/results.md, "A critic that foresees falls, and a gait it slows").
-#  4. lookahead.safetensors: the model-lookahead shield's model (mesa-ros lookahead fit) on the same data, with
+#  4. lookahead.safetensors: the model-lookahead shield's model (mesa-ros lookahead fit) on the data of 2., with
 #     the policy's actor and 10k rehearsal transitions for the adaptation on the robot.
 #  5. detector.safetensors: the change detector for that policy (detect:=true), fitted and calibrated on its healthy
 #     behaviour only (mesa-ros detector fit; no fault is ever seen).
@@ -38,6 +38,7 @@ for fault in bthigh bshin bfoot fthigh fshin ffoot; do
     --action-noise 0.3 --random-stretch 0.01 20 --transitions 20000 --seed "$i" \
     --out "$OUT/train_$HELD_OUT/$fault.safetensors" --no-progress
 done
+rm -f "$OUT/critics_$HELD_OUT/mesa.safetensors" "$OUT/critics_$HELD_OUT/multitask.safetensors"  # always retrained
 POLICY="$OUT/policy.safetensors" HELD_OUT=$HELD_OUT META_ONLY=1 \
   META_SET="--set meta.pos_fraction=0.3 --set critic_governor.budget=0.002" \
   scripts/multi_fault_fold.sh "$HELD_OUT" "$OUT/critics_$HELD_OUT"

@@ -15,13 +15,14 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 FOLD=$1; OUT=${2:-runs/multi_$FOLD}; PRESET=${PRESET:-cpu-small}; EPISODES=${EPISODES:-30}; HELD_OUT=${HELD_OUT:-fshin}
 NOISE=${NOISE:-0.3}; STRETCH=${STRETCH:-0.01}; STRETCH_STEPS=${STRETCH_STEPS:-20}; MAX_JOINTS=${MAX_JOINTS:-3}
 M=.venv/bin/mesa-ros; P=${POLICY:-config/checkpoints/halfcheetah_disabled/policy.safetensors}
+case " bthigh bshin bfoot fthigh fshin ffoot " in *" $FOLD "*) ;; *) echo "unknown joint FOLD=$FOLD" >&2; exit 2;; esac
 JOINTS=(); for j in bthigh bshin bfoot fthigh fshin ffoot; do [ "$j" = "$FOLD" ] || [ "$j" = "$HELD_OUT" ] || JOINTS+=("$j"); done
 task() { local s='{"power_scale": {'; local first=1; for j in "$@"; do [ $first = 1 ] || s+=', '; s+="\"$j\": 0"; first=0; done; echo "$s}}"; }
 mkdir -p "$OUT/train"; i=0; n=${#JOINTS[@]}
 collect_set() {   # the training dataset of one fault: the total loss of the joints given
   i=$((i + 1)); local name; name=$(IFS=+; echo "$*")
   [ -f "$OUT/train/$name.safetensors" ] || $M collect --env HalfCheetah-Disabled --split train --task "$(task "$@")" \
-    --policy $P --deterministic --action-noise "$NOISE" --random-stretch "$STRETCH" "$STRETCH_STEPS" --transitions 20000 \
+    --policy "$P" --deterministic --action-noise "$NOISE" --random-stretch "$STRETCH" "$STRETCH_STEPS" --transitions 20000 \
     --seed $((100 + i)) --out "$OUT/train/$name.safetensors" --no-progress | tail -1
 }
 for ((a = 0; a < n; a++)); do
@@ -34,17 +35,17 @@ for ((a = 0; a < n; a++)); do
   done
 done
 for method in mesa multitask; do
-  [ -f "$OUT/$method.safetensors" ] || $M meta-train --method $method --data "$OUT/train" --policy-checkpoint $P \
+  [ -f "$OUT/$method.safetensors" ] || $M meta-train --method $method --data "$OUT/train" --policy-checkpoint "$P" \
     --preset "$PRESET" ${META_SET:-} --seed 0 --out "$OUT/$method.safetensors" --no-progress --threads 1 | tail -1
 done
-[ -z "${META_ONLY:-}" ] || exit 0
-OTHERS=("${JOINTS[@]}"); [ -z "${ONLY_FOLD:-}" ] || OTHERS=()
+[ "${META_ONLY:-0}" != 1 ] || exit 0
+OTHERS=("${JOINTS[@]}"); [ "${ONLY_FOLD:-0}" != 1 ] || OTHERS=()
 for other in "" "${OTHERS[@]}"; do
   if [ -z "$other" ]; then name=$FOLD; T=$(task "$FOLD"); else name=$FOLD+$other; T=$(task "$FOLD" "$other"); fi
-  [ -f "$OUT/post_$name.safetensors" ] || $M collect --env HalfCheetah-Disabled --split test --task "$T" --policy $P \
+  [ -f "$OUT/post_$name.safetensors" ] || $M collect --env HalfCheetah-Disabled --split test --task "$T" --policy "$P" \
     --deterministic --transitions 1000 --seed 7 --out "$OUT/post_$name.safetensors" --no-progress | tail -1
   [ "$EPISODES" = 0 ] || { echo "== $name: no shield"
-    $M evaluate --checkpoint $P --task "$T" --episodes "$EPISODES" --no-shield --no-progress --threads 1 | tail -1; }
+    $M evaluate --checkpoint "$P" --task "$T" --episodes "$EPISODES" --no-shield --no-progress --threads 1 | tail -1; }
   for method in mesa multitask; do
     $M adapt --checkpoint "$OUT/$method.safetensors" --data "$OUT/post_$name.safetensors" --set adapt.lr=1e-4 --force \
       --out "$OUT/${method}_$name.safetensors" --no-progress --threads 1 > /dev/null

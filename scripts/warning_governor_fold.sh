@@ -3,17 +3,17 @@
 # slowed while the adapted critic's warnings, 1[Q_risk(s, pi(s)) > eps_risk], exceed BUDGET per decision over a
 # window (step rule), no pi_rec override; against the policy alone. Critics from scripts/multi_fault_fold.sh.
 # usage: scripts/warning_governor_fold.sh DIR "BUDGETS" FAULT...   (env: EPISODES 60, WINDOW 100, METHOD mesa,
-#   MIN_SCALE: the slowest gait allowed, default the config's governor.min_scale)
+#   MIN_SCALE: the slowest gait allowed, default the checkpoint's critic_governor.min_scale, 0.85)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 DIR=$1; BUDGETS=$2; shift 2; EPISODES=${EPISODES:-60}; WINDOW=${WINDOW:-100}; METHOD=${METHOD:-mesa}
-FLOOR=(); [ -z "${MIN_SCALE:-}" ] || FLOOR=(--set "governor.min_scale=$MIN_SCALE")
+FLOOR=(); [ -z "${MIN_SCALE:-}" ] || FLOOR=(--set "critic_governor.min_scale=$MIN_SCALE")
 PY=.venv/bin/python
 for fault in "$@"; do
   T="{\"power_scale\": {$(echo "$fault" | sed 's/\([a-z]*\)/"\1": 0/g; s/+/, /g')}}"
   $PY scripts/derate_check.py --task "$T" --scales 1 --episodes "$EPISODES" --seed 1 | tail -1
   for b in $BUDGETS; do
-    $PY scripts/derate_check.py --task "$T" --governor "$b" --warnings --window "$WINDOW" --set governor.rule=step "${FLOOR[@]}" \
+    $PY scripts/derate_check.py --task "$T" --governor "$b" --warnings --window "$WINDOW" "${FLOOR[@]}" \
       --checkpoint "$DIR/${METHOD}_$fault.safetensors" --episodes "$EPISODES" --seed 1
   done
 done

@@ -207,13 +207,14 @@ class LookaheadConfig:
 
 @dataclass(frozen=True)
 class GovernorConfig:
-    """The risk governor of the lookahead shield (ours, issue #12; ``core/governor.py``): the executed action is
-    c * a_task, c the fastest gait of a grid whose model risk over a window is within ``budget`` (rule "model"), or
-    c stepped down while the risk of the running gait exceeds it (rule "step"). Neither the paper nor the reference
-    has it; values chosen on the training faults (docs/results.md, "A risk governor", "The governor's budget on a
-    severe training fault" and "The governor chooses c with the model")."""
+    """A risk governor (ours, issue #12; ``core/governor.py``): the executed action is c * a_task, c the fastest gait
+    of a grid whose model risk over a window is within ``budget`` (rule "model"), or c stepped down while the risk of
+    the running gait exceeds it (rule "step"). ``governor``: the lookahead shield's (risk: the share of falling
+    particles); ``critic_governor``: a critic's (risk: the share of its warnings, step rule). Neither the paper nor
+    the reference has it; values chosen on the training faults (docs/results.md, "A risk governor", "The governor's
+    budget on a severe training fault", "The governor chooses c with the model" and "A critic that foresees falls")."""
 
-    budget: float = 0.005  # mean risk (share of falling particles) allowed per window; 0: no governor (c = 1).
+    budget: float = 0.005  # mean risk allowed per window (lookahead: share of falling particles); 0: no governor.
     # Model rule (session 19): the smallest of 0.005, 0.01 keeping <= half the falls and >= 90% of the return on
     # bshin + bfoot + ffoot lost (5 vs 58 falls in 150 episodes, 99.8%), then checked on bthigh (12 vs 32, 98.8%)
     # and the benign faults (>= 99.4%) (docs/results/derate/governor_model_rule.txt). The step rule's (session 18):
@@ -282,6 +283,11 @@ class MesaConfig:
     # fold bthigh (docs/results.md, "A critic that foresees falls, and a gait it slows").
     critic_governor: GovernorConfig = field(default_factory=lambda: GovernorConfig(
         budget=0.0, rule="step", window=100, min_scale=0.85))
+
+    def __post_init__(self) -> None:
+        if self.critic_governor.rule != "step":
+            raise ValueError(f"config value critic_governor.rule={self.critic_governor.rule!r}: a critic's warning "
+                             "governor has only the 'step' rule (the 'model' rule needs the lookahead's model)")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (tuples as lists), e.g. to store beside a checkpoint."""

@@ -27,6 +27,11 @@ class Shield:
         self.critic, self.recovery, self.eps_risk, self.noise = critic, recovery, eps_risk, noise
         self.governor = RiskGovernor.from_config(governor)  # None: the paper's rule
 
+    @property
+    def scale(self) -> float:
+        """c: the warning governor's action scale (1 without one)."""
+        return 1.0 if self.governor is None else self.governor.scale
+
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
         obs_t = torch.from_numpy(np.asarray(obs, dtype=np.float32))
         a_task_t = torch.from_numpy(np.asarray(a_task, dtype=np.float32))

@@ -39,7 +39,8 @@ def decide(risk: float, eps_risk: float, a_task: np.ndarray, recover: Callable[[
 
 def govern(risk: float, eps_risk: float, a_task: np.ndarray, governor: RiskGovernor) -> ShieldDecision:
     """The warning governor's rule for one observation: c * a_task (c before this decision), then the warning
-    1[risk > eps_risk] recorded. Scaling towards 0 assumes action bounds symmetric about 0 (SAC's tanh policies)."""
+    1[risk > eps_risk] recorded; a NaN risk counts as a warning (fails safe, as ``decide`` overrides on it). Scaling
+    towards 0 assumes action bounds symmetric about 0 (SAC's tanh policies)."""
     scale = governor.scale
-    governor.update(float(risk > eps_risk))
+    governor.update(float(not risk <= eps_risk))
     return ShieldDecision((scale * np.asarray(a_task)).astype(np.float32), False, risk)

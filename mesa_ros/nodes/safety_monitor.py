@@ -1,7 +1,8 @@
 """``safety_monitor``: the Recovery RL shield between the task policy and the simulator.
 
 For each task action it evaluates Q_risk(s, a_task) and sends the simulator a_task, or pi_rec(s) when
-the shield is enabled and Q_risk(s, a_task) > eps_risk (``core.shield``). A lookahead checkpoint (``mesa-ros
+the shield is enabled and Q_risk(s, a_task) > eps_risk (``core.shield``; with a warning governor c * a_task
+instead, below). A lookahead checkpoint (``mesa-ros
 lookahead``) makes it the model-lookahead shield instead (``core.lookahead``): the risk is the share of model
 rollouts of the task policy that fall, the override the least risky action near a_task, searched within
 ``decision_budget_ms`` (the graph sets 70% of the control period in realtime); with a risk governor

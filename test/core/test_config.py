@@ -31,6 +31,8 @@ def test_float_overrides_accept_every_usual_spelling(text: str, expected: float)
     ("critic.tau=1.5", "config value critic.tau=1.5 out of range: must be in [0, 1]"),
     ("adapt.pos_fraction=1", "config value adapt.pos_fraction=1.0 out of range: must be in [0, 1)"),
     ("recovery.bc_weight=-1", "config value recovery.bc_weight=-1.0 out of range"),
+    ("meta.pos_fraction=1", "config value meta.pos_fraction=1.0 out of range: must be in [0, 1)"),
+    ("critic_governor.rule=model", "critic_governor.rule='model': a critic's warning governor has only the 'step'"),
 ])
 def test_bad_overrides_are_rejected_naming_the_key(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):

@@ -13,6 +13,7 @@ from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.sac import SAC
 from mesa_ros.core.safety_critic import SafetyCritic
 from mesa_ros.core.shield import Shield
+from mesa_ros.core.shield_rule import decide, govern
 
 OBS_DIM, ACT_DIM = 5, 3
 LOW, HIGH = np.array([-1.0, -2.0, 0.0]), np.array([1.0, 2.0, 0.5])
@@ -72,7 +73,7 @@ def test_frozen_shield_noise_is_small_and_stays_in_bounds() -> None:
     assert 0.005 < diffs.std() < 0.02  # N(0, 0.01^2), clipped at the bounds
 
 
-def test_warning_governor_slows_the_gait_on_warnings_and_never_calls_pi_rec() -> None:
+def test_warning_governor_slows_the_gait_on_warnings_and_never_calls_pi_rec(monkeypatch) -> None:
     """critic_governor (shield_rule.govern), torch and frozen alike: c * a_task is executed, nothing is overridden; a
     window with more warnings than the budget steps c down (not below min_scale), a quiet one steps it back up."""
     torch.manual_seed(0)
@@ -85,6 +86,11 @@ def test_warning_governor_slows_the_gait_on_warnings_and_never_calls_pi_rec() ->
     shields = [Shield(critic, recovery, risk / 2, noise=False, governor=cfg)]  # every decision a warning
     shields.append(frozen_shield(critic, recovery, risk / 2))
     shields[1].governor = RiskGovernor(cfg)
+
+    def no_recovery(*_args, **_kwargs):
+        raise AssertionError("pi_rec was called")
+    monkeypatch.setattr(recovery, "act", no_recovery)
+    monkeypatch.setattr(shields[1], "recovery_action", no_recovery)
     for shield in shields:
         scales = []
         for _ in range(40):
@@ -97,5 +103,16 @@ def test_warning_governor_slows_the_gait_on_warnings_and_never_calls_pi_rec() ->
         shield.eps_risk = 1.0  # no more warnings: one step up per window
         ups = [float(shield(obs, a_task).action[0] / a_task[0]) for _ in range(20)]
         assert ups[0] == pytest.approx(0.85) and ups[-1] == pytest.approx(0.9)
+    monkeypatch.undo()
     paper = Shield(critic, recovery, risk / 2, noise=False)  # no governor: the paper's override
     assert paper(obs, a_task).overridden
+
+
+def test_a_nan_risk_counts_as_a_warning() -> None:
+    """A broken critic (NaN) must not speed the gait up: govern counts it as a warning, as decide overrides on it."""
+    governor = RiskGovernor(GovernorConfig(budget=0.1, rule="step", window=10, min_scale=0.85))
+    for _ in range(10):
+        decision = govern(float("nan"), 0.1, np.ones(3, np.float32), governor)
+        assert not decision.overridden
+    assert governor.scale == pytest.approx(0.85)
+    assert decide(float("nan"), 0.1, np.ones(3, np.float32), lambda: np.zeros(3, np.float32)).overridden

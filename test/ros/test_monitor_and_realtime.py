@@ -110,8 +110,8 @@ def test_monitor_rejects_bad_weights_actions_and_reloads(monitor, tmp_path) -> N
         params = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
         result = probe.call(SetParameters, "/safety_monitor/set_parameters", params).results[0]
         assert result.successful == (not reason) and reason in result.reason, result.reason
-    # the shipped critic's warning governor at the new budget: every step a warning at eps_risk 0, but c is still 1
-    # in the governor's first window and pi_rec never overrides: a_task as it came
+    # risk_budget 0.01 gave the critic a warning governor: every step a warning at eps_risk 0, but c is still 1 in
+    # the governor's first window and pi_rec never overrides: a_task as it came
     decided = decide(a_task, 6)
     assert decided is not None and list(decided.effort) == list(a_task)
     params = SetParameters.Request(parameters=[Parameter("risk_budget", value=0.0).to_parameter_msg()])

@@ -9,7 +9,7 @@ import numpy as np
 from mesa_ros import wire
 from mesa_ros.core import checkpoint
 from mesa_ros.core.bags import read_messages
-from mesa_ros.core.config import GovernorConfig
+from mesa_ros.core.config import stored_config
 from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.nodes.defaults import default_checkpoint
 from mesa_ros.paths import config_file
@@ -36,7 +36,7 @@ def test_shipped_critic_slows_the_gait_on_its_warnings(tmp_path, ros_env) -> Non
     bag = tmp_path / "bag"
     stamped, _ = shielded_run(bag, ros_env, FAULT_STEP, AFTER_SHIELD)
     shipped = checkpoint.load(default_checkpoint("HalfCheetah-Disabled", "safety"))
-    cfg = GovernorConfig(**shipped.config["critic_governor"])
+    cfg = stored_config("HalfCheetah-Disabled", shipped.config).critic_governor
     assert cfg.budget > 0
     # the governor replayed on the decisions in the order they were made: a new one at the enable and with each new
     # weights (c carried over), each decision's warning 1[q_risk > eps_risk] counted after its scale was used
@@ -55,13 +55,13 @@ def test_shipped_critic_slows_the_gait_on_its_warnings(tmp_path, ros_env) -> Non
     for _, _, msg in read_messages(bag, {wire.COMMAND}):
         stamp, a_exec, a_task = wire.parse_action(msg)
         executed.setdefault(stamp, []).append((a_exec, a_task))
-    checked = 0
+    checked, slowest = 0, 1.0
     for stamp, scale in expected.items():
         commands = {(tuple(e), tuple(t)) for e, t in executed.get(stamp, [])}
         if counts[stamp] == 1 and len(commands) == 1:  # one decision and one command at this stamp
             (a_exec, a_task), = commands
             np.testing.assert_allclose(a_exec, scale * np.asarray(a_task), rtol=1e-5, atol=1e-6)
             checked += 1
+            slowest = min(slowest, scale)
     assert checked >= 0.9 * len(expected)
-    assert min(expected.values()) < 1.0  # fshin's warnings slowed the gait
-    assert min(expected.values()) >= cfg.min_scale
+    assert slowest < 1.0  # fshin's warnings slowed the executed gait
