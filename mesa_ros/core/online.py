@@ -122,6 +122,10 @@ def run(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety: Saf
                                                         seed=seed + 1)
         guard = None if safety is None else safety.shield(cfg.shield.eps_risk, noise=True,
                                                           governor=cfg.critic_governor)
+        # the evaluation episodes' own shield (noise-free), its governor's c carried from one to the next as the
+        # training shield's is (one robot, one fault)
+        eval_guard = None if safety is None else safety.shield(cfg.shield.eps_risk, noise=False,
+                                                               governor=cfg.critic_governor)
         learner = Learner(agent, task_buffer, safety, risk_buffer, learning_starts=cfg.sac.learning_starts,
                           sac_updates=cfg.sac.updates_per_step, safety_updates=cfg.online.critic_updates_per_step,
                           sac_batch=cfg.sac.batch_size, critic_batch=cfg.critic.batch_size,
@@ -131,7 +135,7 @@ def run(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety: Saf
         for episode in tqdm(range(1, episodes + 1), desc="phase 3", unit="episode", disable=not progress):
             row = log.add("train", episode, play_episode(env, learner.act, guard, learner.add))
             if cfg.online.eval_every and episode % cfg.online.eval_every == 0:
-                log.add("eval", episode, _evaluation_episode(env, agent, safety, cfg))
+                log.add("eval", episode, play_episode(env, lambda obs: agent.act(obs, deterministic=True), eval_guard))
             if cfg.online.max_total_steps and row["total_steps"] >= cfg.online.max_total_steps:
                 break
         return OnlineResult(log.rows, agent, safety, task_buffer, risk_buffer)
@@ -163,10 +167,6 @@ def evaluate_policy(cfg: MesaConfig, task: Mapping[str, Any] | None, act: Act, g
     finally:
         env.close()
 
-
-def _evaluation_episode(env: gym.Env, agent: SAC, safety: SafetyLayer | None, cfg: MesaConfig) -> EpisodeStats:
-    guard = None if safety is None else safety.shield(cfg.shield.eps_risk, noise=False, governor=cfg.critic_governor)
-    return play_episode(env, lambda obs: agent.act(obs, deterministic=True), guard)
 
 
 def check_dataset(data: TransitionDataset, env: str, obs_dim: int, act_dim: int) -> None:
