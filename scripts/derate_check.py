@@ -77,6 +77,10 @@ def main() -> None:
                         "slowed on the share of warnings 1[Q_risk(s, pi(s)) > eps_risk], no pi_rec override; "
                         "core/shield_rule.govern); the other settings from the checkpoint's critic_governor and "
                         "--set critic_governor.*")
+    p.add_argument("--lookahead", metavar="CKPT",
+                   help="with --warnings: a lookahead checkpoint that then decides on the critic's c * a_task (its eps "
+                        "rule and near-task search, its model rolling c * pi; no governor of its own): both shields "
+                        "stacked")
     p.add_argument("--window", type=int, help="decisions per governor update (default: the config's governor.window)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--policy", default=str(config_file("checkpoints/halfcheetah_disabled/policy.safetensors")))
@@ -103,6 +107,16 @@ def main() -> None:
         shield.governor = None  # a checkpoint's own governor is replaced by this script's (or none)
     if args.warnings and inside:
         p.error("--warnings is a critic's governor; a lookahead checkpoint runs its own with --governor")
+    stacked = None
+    if args.lookahead:
+        if not args.warnings:
+            p.error("--lookahead stacks a lookahead on a critic's warning governor: it needs --warnings")
+        la_ckpt = checkpoint.load(args.lookahead, numpy=True)
+        la_cfg = resolve_config(la_ckpt.env, stored=la_ckpt.config)
+        _, stacked, _ = frozen_guard(la_ckpt, args.lookahead, 17, 6, la_cfg, -1.0, 0.0, la_cfg.seed)
+        if not isinstance(stacked, ModelLookahead):
+            p.error(f"--lookahead {args.lookahead} is not a lookahead checkpoint")
+        stacked.governor = None
     if args.governor is not None and not inside and not args.warnings and cfg.governor.rule == "model":
         p.error("the governor's model rule needs a lookahead checkpoint (its model rolls the gaits); a critic's "
                 "checkpoint takes --set governor.rule=step")
@@ -116,9 +130,13 @@ def main() -> None:
         decided = [0]
         if inside or args.warnings:
             shield.governor = governor  # the product's path: the shield scales and updates c
+        if stacked is not None:
+            stacked.policy = lambda s: governor.scale * pi(s)  # the model rolls the gait that runs
 
         def act(obs):
-            if inside or args.warnings:
+            if stacked is not None:
+                decision = stacked(obs, shield(obs, policy(obs)).action)
+            elif inside or args.warnings:
                 decision = shield(obs, policy(obs))
             else:
                 decision = shield(obs, (governor.scale * policy(obs)).astype(np.float32))

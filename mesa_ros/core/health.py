@@ -3,7 +3,8 @@
 Levels are those of ``diagnostic_msgs/DiagnosticStatus`` (OK 0, WARN 1, ERROR 2). ERROR: the safety layer
 cannot do its job (a network with NaN, weights rejected, a shield enabled without a recovery policy or
 refused). WARN: it works but something needs a look (stale commands in realtime, the shield overriding
-most steps, a critic saturated at 1, a faulted robot without a shield while data is collected).
+most steps, a governor holding the gait at its slowest, a critic saturated at 1, a faulted robot without a shield
+while data is collected).
 """
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ def simulator(stale_since_last: int, mode: str) -> tuple[int, str]:
 
 
 def monitor(enabled: bool, has_recovery: bool, weights_error: str, overridden: Sequence[bool],
-            risks: Sequence[float], input_error: str = "", failed_safe: int = 0) -> tuple[int, str]:
-    """safety_monitor: from its state and its recent decisions (override flags, Q_risk(s, a_task)); as a
-    ros2_control filter also its inputs (a joint state it cannot use; commands answered with safe_action)."""
+            risks: Sequence[float], input_error: str = "", failed_safe: int = 0, scales: Sequence[float] = (),
+            min_scale: float = 0.0) -> tuple[int, str]:
+    """safety_monitor: from its state and its recent decisions (override flags, Q_risk(s, a_task), the governor's
+    action scale c of each, ``min_scale`` its floor); as a ros2_control filter also its inputs (a joint state it
+    cannot use; commands answered with safe_action)."""
     if weights_error:
         return ERROR, f"weights rejected: {weights_error}"
     if input_error:
@@ -38,6 +41,9 @@ def monitor(enabled: bool, has_recovery: bool, weights_error: str, overridden: S
     rate = sum(overridden) / len(overridden) if overridden else 0.0
     if enabled and len(overridden) >= MIN_WINDOW and rate > MOST_STEPS:
         return WARN, f"shield overriding most steps ({rate:.0%} of the last {len(overridden)})"
+    if enabled and len(scales) >= MIN_WINDOW and min_scale > 0 and max(scales) <= min_scale:
+        return WARN, (f"governor holding the gait at its slowest, c = {min_scale:g}, over the last {len(scales)} "
+                      "decisions: the fault may need more than a slower gait")
     if failed_safe:
         return WARN, f"{failed_safe} commands answered with safe_action in the last period (stale or invalid input)"
     if len(risks) >= MIN_WINDOW and min(risks) >= SATURATED:

@@ -121,6 +121,7 @@ class SafetyMonitorNode(Node):
         self.decisions = self.overrides = 0
         self.recent: deque[bool] = deque(maxlen=200)
         self.recent_risk: deque[float] = deque(maxlen=200)
+        self.recent_scale: deque[float] = deque(maxlen=200)  # the governor's c of each decision
         self.latency_us: deque[float] = deque(maxlen=2000)  # task action in -> command published, in this node
         self.last_risk = float("nan")
         # ros2_control: commands answered with safe_action (stale_state, bad_command), unusable joint states
@@ -248,8 +249,10 @@ class SafetyMonitorNode(Node):
     def _shield(self, stamp: int, obs: np.ndarray, a_task: np.ndarray) -> tuple[np.ndarray, bool]:
         """(a_exec, overridden) by the eps_risk rule; counts the decision and publishes the risk, stamped ``stamp``."""
         a_exec, overridden, risk = a_task, False, float("nan")
+        scale = 1.0
         if self.shield is not None and self.enabled:
-            slowed = self.shield.scale != 1.0  # a governor's c * a_task
+            scale = self.shield.scale
+            slowed = scale != 1.0  # a governor's c * a_task
             decision = self.shield(obs, a_task)
             overridden, risk = decision.overridden, decision.risk
             if overridden or slowed:  # else a_task exactly as received
@@ -262,6 +265,7 @@ class SafetyMonitorNode(Node):
         self.overrides += overridden
         self.recent.append(overridden)
         self.recent_risk.append(risk)
+        self.recent_scale.append(scale)
         self.last_risk = risk
         self.pub_risk.publish(msgs.values_msg(stamp, wire.Risk(risk, overridden, self.eps_risk, self.enabled,
                                                                self.weights_version, self.weights_id).to_values()))
@@ -376,8 +380,10 @@ class SafetyMonitorNode(Node):
         if self.interface == "ros2_control":
             values.update(interface="ros2_control", **{f"failed_safe_{k}": v for k, v in self.failed_safe.items()})
         answered_safe = self.failed_safe["stale_state"] + self.failed_safe["bad_command"]
+        governor = getattr(self.shield, "governor", None)
         level, message = health.monitor(self.enabled, self.shield is not None, self.weights_error, self.recent,
-                                        self.recent_risk, self.input_error, answered_safe - self.failed_safe_reported)
+                                        self.recent_risk, self.input_error, answered_safe - self.failed_safe_reported,
+                                        self.recent_scale, governor.cfg.min_scale if governor is not None else 0.0)
         self.failed_safe_reported = answered_safe
         self.pub_diag.publish(msgs.diagnostics(self.get_clock().now().to_msg(), "safety_monitor: shield", self.env,
                                                level, message, values))

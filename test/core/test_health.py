@@ -26,6 +26,10 @@ def test_monitor_levels() -> None:
     assert health.monitor(True, True, "", [True] * 10, [0.5] * 10)[0] == OK  # too few decisions to judge
     saturated = health.monitor(False, True, "", [False] * 60, [0.995] * 60)
     assert saturated[0] == WARN and "saturated" in saturated[1]
+    floor = health.monitor(True, True, "", *calm, scales=[0.85] * 60, min_scale=0.85)
+    assert floor[0] == WARN and "slowest, c = 0.85, over the last 60" in floor[1]
+    assert health.monitor(True, True, "", *calm, scales=[0.85] * 59 + [0.9], min_scale=0.85)[0] == OK  # it came back up
+    assert health.monitor(True, True, "", *calm, scales=[0.85] * 60, min_scale=0.0)[0] == OK  # no governor
 
 
 def test_adaptation_levels() -> None:
