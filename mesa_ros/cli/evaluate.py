@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
                            progress=args.progress)
     for r in rows:
         print(f"episode {r['episode']:3d}  steps {r['steps']:4d}  return {r['return']:10.2f}  "
-              f"violation {r['violation']}  override rate {r['override_rate']:.3f}")
+              f"violation {r['violation']}  override rate {r['override_rate']:.3f}  "
+              f"action scale {r['action_scale']:.3f}")
     if args.csv:
         with MetricsLog(args.csv, step_key="episode") as log:
             for r in rows:
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     shield = "on" if safety is not None else ("off" if loaded.safety is not None else "none in checkpoint")
     mean = sum(r["return"] for r in rows) / len(rows)
     overrides_rate = sum(r["override_rate"] for r in rows) / len(rows)
+    scale = sum(r["action_scale"] * r["steps"] for r in rows) / sum(r["steps"] for r in rows)
     print(f"{cfg.env} task={task} shield {shield}: {len(rows)} episodes, mean return {mean:.2f}, "
-          f"violations {rows[-1]['cumulative_violations']}/{len(rows)}, mean override rate {overrides_rate:.3f}")
+          f"violations {rows[-1]['cumulative_violations']}/{len(rows)}, mean override rate {overrides_rate:.3f}, "
+          f"mean action scale (governor) {scale:.3f}")
     return 0

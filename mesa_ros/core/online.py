@@ -47,7 +47,7 @@ from mesa_ros.core.safety_layer import SafetyLayer
 #: Columns of the per-episode log; ``total_steps`` and ``cumulative_violations`` accumulate per ``mode``
 #: ("train": learning episodes, the paper's cumulative-violations curve; "eval": evaluation episodes).
 EPISODE_FIELDS = ("mode", "episode", "steps", "total_steps", "return", "violation", "cumulative_violations",
-                  "override_rate", "wall_time")
+                  "override_rate", "action_scale", "wall_time")
 
 
 class EpisodeLog:
@@ -65,7 +65,8 @@ class EpisodeLog:
         totals[1] += stats.violation
         row = {"mode": mode, "episode": episode, "steps": stats.steps, "total_steps": totals[0],
                "return": stats.episode_return, "violation": int(stats.violation), "cumulative_violations": totals[1],
-               "override_rate": stats.overrides / stats.steps, "wall_time": time.perf_counter() - self.start}
+               "override_rate": stats.overrides / stats.steps, "action_scale": stats.scale_sum / stats.steps,
+               "wall_time": time.perf_counter() - self.start}
         self.rows.append(row)
         if self.on_episode is not None:
             self.on_episode(row)

@@ -28,12 +28,14 @@ OnStep = Callable[[np.ndarray, np.ndarray, np.ndarray, float, float, np.ndarray,
 
 @dataclass
 class EpisodeStats:
-    """What one episode did: its length, return, whether it violated the constraint, shield overrides."""
+    """What one episode did: its length, return, whether it violated the constraint, shield overrides, and the sum
+    over its steps of the action scale c a governor of the shield ran at (1 per step without one)."""
 
     steps: int = 0
     episode_return: float = 0.0
     violation: bool = False
     overrides: int = 0
+    scale_sum: float = 0.0
 
 
 def random_policy(action_space: gym.spaces.Box, rng: np.random.Generator) -> Act:
@@ -51,6 +53,7 @@ def play_episode(env: gym.Env, act: Act, guard: Guard | None = None, on_step: On
     done = False
     while not done and (max_steps is None or stats.steps < max_steps):
         a_task = np.asarray(act(obs), dtype=np.float32) if float32 else act(obs)
+        scale = 1.0 if guard is None else getattr(guard, "scale", 1.0)  # c of this decision (a governor's)
         if guard is None:
             a_exec, overridden = a_task, False
         else:
@@ -64,6 +67,7 @@ def play_episode(env: gym.Env, act: Act, guard: Guard | None = None, on_step: On
         stats.episode_return += float(reward)
         stats.violation |= c > 0
         stats.overrides += overridden
+        stats.scale_sum += scale
         done = terminated or truncated
         obs = next_obs
     return stats

@@ -19,6 +19,19 @@ def test_an_episode_reports_every_transition_and_the_shield_decides_what_runs() 
     assert all(t[1].dtype == np.float32 and np.all(t[1] == 1) and np.all(t[2] == 0) for t in seen)  # a_task, a_exec
     assert stats.episode_return == pytest.approx(sum(t[3] for t in seen))
     np.testing.assert_array_equal(seen[1][0], seen[0][5])  # s of a step is s' of the one before
+    assert stats.scale_sum == 20.0  # a guard without a governor runs at c = 1
+
+
+def test_an_episode_sums_the_governors_action_scale_of_each_decision() -> None:
+    class Governed:  # a shield whose governor slows the gait by 0.05 per decision
+        scale = 1.0
+
+        def __call__(self, s, a):
+            decision = ShieldDecision((self.scale * a).astype(np.float32), False, 0.0)
+            self.scale -= 0.05
+            return decision
+    stats = play_episode(envs.make("Navigation-2", max_episode_steps=4), lambda obs: np.ones(2), Governed(), seed=3)
+    assert stats.overrides == 0 and stats.scale_sum == pytest.approx(1.0 + 0.95 + 0.9 + 0.85)
 
 
 def test_max_steps_cuts_an_episode_and_float32_false_keeps_the_policys_actions() -> None:
