@@ -28,6 +28,7 @@ header metadata holds three strings::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -286,12 +287,17 @@ class TransitionDataset:
             raise ValueError("cannot sample from an empty dataset")
         if not 0.0 <= pos_fraction <= 1.0:
             raise ValueError(f"pos_fraction must be in [0, 1], got {pos_fraction}")
-        pos = np.flatnonzero(self.c > 0) if pos_fraction else np.empty(0, dtype=np.int64)
+        pos, neg = self._violating_split if pos_fraction else (np.empty(0, dtype=np.int64), None)
         if len(pos) == 0 or len(pos) == len(self):
             return rng.integers(0, len(self), size=batch_size)
-        neg = np.flatnonzero(self.c <= 0)
         n_pos = int(round(pos_fraction * batch_size))
         return np.concatenate((rng.choice(pos, n_pos), rng.choice(neg, batch_size - n_pos)))
+
+    @functools.cached_property
+    def _violating_split(self) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the violating transitions and of the others, found once (offline batches draw from both at
+        every step; the arrays are not changed after construction)."""
+        return np.flatnonzero(self.c > 0), np.flatnonzero(self.c <= 0)
 
     # -- files -----------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
