@@ -22,7 +22,8 @@ def graph_run(tmp_path_factory, checkpoints, params_file, ros_env) -> dict:
     out = tmp_path_factory.mktemp("graph")
     cmd = [str(MESA_ROS), "launch", "cheetah_fault", f"policy_checkpoint:={checkpoints['policy']}",
            f"safety_checkpoint:={checkpoints['safety']}", f"max_steps:={STEPS}", f"fault_step:={FAULT_STEP}",
-           "record_bag:=true", f"bag_dir:={out / 'bag'}", f"params_file:={params_file}", "fault:=ffoot"]
+           "record_bag:=true", f"bag_dir:={out / 'bag'}", f"params_file:={params_file}", "fault:=ffoot",
+           "sync_adaptation:=true"]  # the simulator waits for the adaptation node: the shield is on in time on any load
     result = subprocess.run(cmd, env=ros_env, capture_output=True, text=True, timeout=240)
     return {"code": result.returncode, "log": result.stdout + result.stderr, "bag": out / "bag"}
 
