@@ -27,11 +27,13 @@ from mesa_ros.core.restore import resolve_config
 
 
 def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(risk of a truly falling candidate > risk of a truly safe one), ties counted half."""
+    """P(risk of a truly falling candidate > risk of a truly safe one), ties counted half (Mann-Whitney, by sorting:
+    pooled sets are too large for a pairwise matrix)."""
     if not len(pos) or not len(neg):
         return float("nan")
-    diff = pos[:, None] - neg[None, :]
-    return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
+    neg = np.sort(neg)
+    below, upto = np.searchsorted(neg, pos, "left"), np.searchsorted(neg, pos, "right")
+    return float((below + 0.5 * (upto - below)).sum() / (len(pos) * len(neg)))
 
 
 def main() -> None:

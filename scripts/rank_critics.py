@@ -15,20 +15,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from candidate_check import auc
 
 from mesa_ros.core import checkpoint
 from mesa_ros.core.checkpoint import safety_modules
 from mesa_ros.core.inference import FrozenCritic
-
-
-def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(risk of a truly falling candidate > risk of a truly safe one), ties counted half (Mann-Whitney, by
-    sorting: the pooled sets are too large for a pairwise matrix)."""
-    if not len(pos) or not len(neg):
-        return float("nan")
-    neg = np.sort(neg)
-    below, upto = np.searchsorted(neg, pos, "left"), np.searchsorted(neg, pos, "right")
-    return float((below + 0.5 * (upto - below)).sum() / (len(pos) * len(neg)))
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from mesa_ros.core.checkpoint import Checkpoint, require_lookahead, safety_modul
 from mesa_ros.core.config import GovernorConfig, LookaheadConfig, MesaConfig
 from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.lookahead import ModelLookahead, StateJudged
-from mesa_ros.core.shield_rule import ShieldDecision, decide, govern
+from mesa_ros.core.shield_rule import ShieldDecision, decide
 
 State = Mapping[str, np.ndarray]
 
@@ -141,10 +141,8 @@ class FrozenShield:
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
         obs = np.asarray(obs, dtype=np.float32)
         a_task = np.asarray(a_task, dtype=np.float32)
-        risk = self.q_risk(obs, a_task)
-        if self.governor is not None:
-            return govern(risk, self.eps_risk, a_task, self.governor)
-        return decide(risk, self.eps_risk, a_task, lambda: self.recovery_action(obs))
+        return decide(self.q_risk(obs, a_task), self.eps_risk, a_task, lambda: self.recovery_action(obs),
+                      self.governor)
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:

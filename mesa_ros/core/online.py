@@ -121,12 +121,10 @@ def run(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety: Saf
             else:
                 risk_buffer = ReplayBuffer.from_dataset(offline_data, capacity + len(offline_data), action="exec",
                                                         seed=seed + 1)
-        guard = None if safety is None else safety.shield(cfg.shield.eps_risk, noise=True,
-                                                          governor=cfg.critic_governor)
+        guard = _guard(cfg, safety, noise=True)
         # the evaluation episodes' own shield (noise-free), its governor's c carried from one to the next as the
         # training shield's is (one robot, one fault)
-        eval_guard = None if safety is None else safety.shield(cfg.shield.eps_risk, noise=False,
-                                                               governor=cfg.critic_governor)
+        eval_guard = _guard(cfg, safety, noise=False)
         learner = Learner(agent, task_buffer, safety, risk_buffer, learning_starts=cfg.sac.learning_starts,
                           sac_updates=cfg.sac.updates_per_step, safety_updates=cfg.online.critic_updates_per_step,
                           sac_batch=cfg.sac.batch_size, critic_batch=cfg.critic.batch_size,
@@ -148,9 +146,13 @@ def evaluate(cfg: MesaConfig, task: Mapping[str, Any] | None, agent: SAC, safety
              episodes: int = 10, seed: int = 0, progress: bool = False) -> list[dict[str, Any]]:
     """``episodes`` evaluation episodes (deterministic pi_task, noise-free shield, no learning)."""
     torch.manual_seed(seed)
-    guard = None if safety is None else safety.shield(cfg.shield.eps_risk, noise=False, governor=cfg.critic_governor)
-    return evaluate_policy(cfg, task, lambda obs: agent.act(obs, deterministic=True), guard, episodes=episodes,
-                           seed=seed, progress=progress)
+    return evaluate_policy(cfg, task, lambda obs: agent.act(obs, deterministic=True), _guard(cfg, safety, noise=False),
+                           episodes=episodes, seed=seed, progress=progress)
+
+
+def _guard(cfg: MesaConfig, safety: SafetyLayer | None, noise: bool) -> Guard | None:
+    """The shield of an episode loop as configured (eps_risk, the critic's warning governor), or None."""
+    return None if safety is None else safety.shield(cfg.shield.eps_risk, noise=noise, governor=cfg.critic_governor)
 
 
 def evaluate_policy(cfg: MesaConfig, task: Mapping[str, Any] | None, act: Act, guard: Guard | None, *,
@@ -167,7 +169,6 @@ def evaluate_policy(cfg: MesaConfig, task: Mapping[str, Any] | None, act: Act, g
         return log.rows
     finally:
         env.close()
-
 
 
 def check_dataset(data: TransitionDataset, env: str, obs_dim: int, act_dim: int) -> None:

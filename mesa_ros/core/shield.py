@@ -16,7 +16,7 @@ from mesa_ros.core.config import GovernorConfig, ShieldConfig
 from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic
-from mesa_ros.core.shield_rule import ShieldDecision, decide, govern
+from mesa_ros.core.shield_rule import ShieldDecision, decide
 
 
 class Shield:
@@ -36,8 +36,5 @@ class Shield:
         obs_t = torch.from_numpy(np.asarray(obs, dtype=np.float32))
         a_task_t = torch.from_numpy(np.asarray(a_task, dtype=np.float32))
         with torch.inference_mode():
-            risk = self.critic.q_risk(obs_t, a_task_t).item()
-            if self.governor is not None:
-                return govern(risk, self.eps_risk, a_task_t.numpy(), self.governor)
-            return decide(risk, self.eps_risk, a_task_t.numpy(),
-                          lambda: self.recovery.act(obs_t, noise=self.noise).numpy())
+            return decide(self.critic.q_risk(obs_t, a_task_t).item(), self.eps_risk, a_task_t.numpy(),
+                          lambda: self.recovery.act(obs_t, noise=self.noise).numpy(), self.governor)

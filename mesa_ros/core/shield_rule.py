@@ -30,8 +30,12 @@ class ShieldDecision:
     risk: float  # Q_risk(s, a_task)
 
 
-def decide(risk: float, eps_risk: float, a_task: np.ndarray, recover: Callable[[], np.ndarray]) -> ShieldDecision:
-    """The eps_risk rule for one observation; ``recover()`` (pi_rec(s)) runs only when a_task is too risky."""
+def decide(risk: float, eps_risk: float, a_task: np.ndarray, recover: Callable[[], np.ndarray],
+           governor: RiskGovernor | None = None) -> ShieldDecision:
+    """The eps_risk rule for one observation; ``recover()`` (pi_rec(s)) runs only when a_task is too risky. With a
+    warning ``governor``: ``govern`` instead (pi_rec never runs)."""
+    if governor is not None:
+        return govern(risk, eps_risk, a_task, governor)
     if risk <= eps_risk:
         return ShieldDecision(a_task, False, risk)
     return ShieldDecision(recover(), True, risk)
