@@ -7,11 +7,12 @@
 #   MODEL: a fitted (unadapted) lookahead checkpoint, NAME: its label in runs/la_multi/
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
+source scripts/fault_task.sh
 MODEL=$1; NAME=$2; shift 2; EPISODES=${EPISODES:-60}
 M=.venv/bin/mesa-ros; P=config/checkpoints/halfcheetah_disabled/policy.safetensors; D=runs/la_multi
 mkdir -p $D
 for fault in "$@"; do   # a fault: joints joined by '+', each lost entirely
-  T="{\"power_scale\": {$(echo "$fault" | sed 's/\([a-z]*\)/"\1": 0/g; s/+/, /g')}}"
+  T=$(fault_task "$fault")
   [ -f "$D/post_$fault.safetensors" ] || $M collect --env HalfCheetah-Disabled --split test --task "$T" --policy $P \
     --deterministic --transitions 100 --seed 0 --out "$D/post_$fault.safetensors" --no-progress | tail -1
   $M lookahead adapt --checkpoint "$MODEL" --data "$D/post_$fault.safetensors" --out "$D/${NAME}_$fault.safetensors" \

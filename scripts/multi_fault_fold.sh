@@ -17,11 +17,11 @@ NOISE=${NOISE:-0.3}; STRETCH=${STRETCH:-0.01}; STRETCH_STEPS=${STRETCH_STEPS:-20
 M=.venv/bin/mesa-ros; P=${POLICY:-config/checkpoints/halfcheetah_disabled/policy.safetensors}
 case " bthigh bshin bfoot fthigh fshin ffoot " in *" $FOLD "*) ;; *) echo "unknown joint FOLD=$FOLD" >&2; exit 2;; esac
 JOINTS=(); for j in bthigh bshin bfoot fthigh fshin ffoot; do [ "$j" = "$FOLD" ] || [ "$j" = "$HELD_OUT" ] || JOINTS+=("$j"); done
-task() { local s='{"power_scale": {'; local first=1; for j in "$@"; do [ $first = 1 ] || s+=', '; s+="\"$j\": 0"; first=0; done; echo "$s}}"; }
+source scripts/fault_task.sh
 mkdir -p "$OUT/train"; i=0; n=${#JOINTS[@]}
 collect_set() {   # the training dataset of one fault: the total loss of the joints given
   i=$((i + 1)); local name; name=$(IFS=+; echo "$*")
-  [ -f "$OUT/train/$name.safetensors" ] || $M collect --env HalfCheetah-Disabled --split train --task "$(task "$@")" \
+  [ -f "$OUT/train/$name.safetensors" ] || $M collect --env HalfCheetah-Disabled --split train --task "$(fault_task "$@")" \
     --policy "$P" --deterministic --action-noise "$NOISE" --random-stretch "$STRETCH" "$STRETCH_STEPS" --transitions 20000 \
     --seed $((100 + i)) --out "$OUT/train/$name.safetensors" --no-progress | tail -1
 }
@@ -41,7 +41,7 @@ done
 [ "${META_ONLY:-0}" != 1 ] || exit 0
 OTHERS=("${JOINTS[@]}"); [ "${ONLY_FOLD:-0}" != 1 ] || OTHERS=()
 for other in "" "${OTHERS[@]}"; do
-  if [ -z "$other" ]; then name=$FOLD; T=$(task "$FOLD"); else name=$FOLD+$other; T=$(task "$FOLD" "$other"); fi
+  if [ -z "$other" ]; then name=$FOLD; T=$(fault_task "$FOLD"); else name=$FOLD+$other; T=$(fault_task "$FOLD" "$other"); fi
   [ -f "$OUT/post_$name.safetensors" ] || $M collect --env HalfCheetah-Disabled --split test --task "$T" --policy "$P" \
     --deterministic --transitions 1000 --seed 7 --out "$OUT/post_$name.safetensors" --no-progress | tail -1
   [ "$EPISODES" = 0 ] || { echo "== $name: no shield"

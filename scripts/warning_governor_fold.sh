@@ -6,11 +6,12 @@
 #   MIN_SCALE: the slowest gait allowed, default the checkpoint's critic_governor.min_scale, 0.85)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
+source scripts/fault_task.sh
 DIR=$1; BUDGETS=$2; shift 2; EPISODES=${EPISODES:-60}; WINDOW=${WINDOW:-100}; METHOD=${METHOD:-mesa}
 FLOOR=(); [ -z "${MIN_SCALE:-}" ] || FLOOR=(--set "critic_governor.min_scale=$MIN_SCALE")
 PY=.venv/bin/python
 for fault in "$@"; do
-  T="{\"power_scale\": {$(echo "$fault" | sed 's/\([a-z]*\)/"\1": 0/g; s/+/, /g')}}"
+  T=$(fault_task "$fault")
   $PY scripts/derate_check.py --task "$T" --scales 1 --episodes "$EPISODES" --seed 1 | tail -1
   for b in $BUDGETS; do
     $PY scripts/derate_check.py --task "$T" --governor "$b" --warnings --window "$WINDOW" "${FLOOR[@]}" \
