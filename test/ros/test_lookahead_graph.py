@@ -33,12 +33,13 @@ def test_lookahead_shield_adapts_and_overrides_a_minority_where_the_model_flags_
     offline = checkpoint.save(tmp_path / "lookahead.safetensors", shipped.tensors, shipped.env, shipped.obs_dim,
                               shipped.act_dim, cfg, shipped.extra)
     adapted, bag = tmp_path / "adapted.safetensors", tmp_path / "bag"
-    # Lockstep, stopped by events, not by a step count: the simulator runs on while the node refines the model,
-    # so how many steps that takes depends on the machine's load. The run goes on until the monitor has decided
-    # AFTER_SWAP more steps with the refined weights, then Ctrl-C (the recorder closes the bag).
+    # Lockstep with the simulator waiting for the adaptation node (sync_adaptation), so the shielded steps before
+    # the refined model are the same on any load (unsynced, a quiet run once refined so early that the shield never
+    # overrode); stopped by events: the run goes on until the monitor has decided AFTER_SWAP more steps with the
+    # refined weights, then Ctrl-C (the recorder closes the bag).
     graph = start_graph(ros_env, f"fault_step:={FAULT_STEP}", "max_steps:=20000", "record_bag:=true",
                         f"bag_dir:={bag}", f"safety_checkpoint:={offline}", "adapt_method:=lookahead",
-                        f"adapted_checkpoint:={adapted}")
+                        f"adapted_checkpoint:={adapted}", "sync_adaptation:=true")
     with watching(graph) as obs:
         # the adaptation node's weights: id 1 the first adaptation's, id 2 the refined model's
         obs.wait(lambda: obs.shield_enabled == 1.0 and obs.weights_id >= 2, "the refined model", timeout=300)
