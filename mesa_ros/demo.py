@@ -331,9 +331,9 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
     return DemoResult(rows, summary)
 
 
-ADAPTED = re.compile(
-    r"shield enabled ([\d.]+) s after the fault announcement \(phase 2: ([\d.]+) s, (\d+) transitions\)"
-)
+ADAPTED = re.compile(r"shield (?:enabled|on the adapted weights) ([\d.]+) s after the fault announcement "
+                     r"\(phase 2: ([\d.]+) s, (\d+) transitions\)")
+ARMED_AT_FAULT = re.compile(r"shield enabled ([\d.]+) s after the fault announcement on the meta-trained layer")
 DETECTED = re.compile(r"fault announced by detector at sim time ([\d.]+)s")
 
 
@@ -341,24 +341,30 @@ def time_to_safe(adaptation_log: str, dt: float, fault_at_s: float | None = None
     """From the adaptation node's log lines: the post-fault transitions it collected, phase 2's compute
     time, and the robot time to safe they add up to on a robot that runs at its control period ``dt``
     (collection in real time, then phase 2); with ``detect:=true`` the detection delay (sim time of the
-    detection that started the collection minus ``fault_at_s``) comes first. The wall time the graph took
-    (lockstep runs faster than real time while collecting) is reported beside it."""
+    detection that started the collection minus ``fault_at_s``) comes first. A shield armed at the fault on the
+    meta-trained critic (``arm_on_fault``) is safe from the announcement on: ``robot_s`` is then the detection delay
+    alone (0 with an announced fault), ``adapted_robot_s`` when the adapted weights took over. The wall time the
+    graph took (lockstep runs faster than real time while collecting) is reported beside it."""
     match = ADAPTED.search(adaptation_log)
     if match is None:
         return None
     wall, phase2, transitions = float(match.group(1)), float(match.group(2)), int(match.group(3))
+    armed = ARMED_AT_FAULT.search(adaptation_log, 0, match.start())
     out = {
         "transitions": transitions,
         "control_hz": 1.0 / dt,
         "collection_robot_s": transitions * dt,
         "phase2_s": phase2,
-        "robot_s": transitions * dt + phase2,
-        "graph_wall_s": wall,
+        "adapted_robot_s": transitions * dt + phase2,
+        "armed_at_fault": armed is not None,
+        "graph_wall_s": float(armed.group(1)) if armed else wall,
     }
+    out["robot_s"] = 0.0 if armed else out["adapted_robot_s"]
     detections = [float(m.group(1)) for m in DETECTED.finditer(adaptation_log, 0, match.start())]
     if detections and fault_at_s is not None:
         out["detection_robot_s"] = detections[-1] - fault_at_s
         out["robot_s"] += out["detection_robot_s"]
+        out["adapted_robot_s"] += out["detection_robot_s"]
     return out
 
 

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from mesa_ros import wire
-from mesa_ros.demo import Recording, check_one_simulator, command_scales, demo_ros_env, scripted_fault_demo
+from mesa_ros.demo import (
+    Recording,
+    check_one_simulator,
+    command_scales,
+    demo_ros_env,
+    scripted_fault_demo,
+    time_to_safe,
+)
 
 MESA_ROS = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mesa-ros"
 
@@ -81,6 +88,23 @@ def test_the_governors_c_is_measured_only_on_kept_commands_of_states_decided_onc
     rec = Recording([], risk, 0, 0, scales)
     assert rec.action_scale(0, 3) == pytest.approx(0.9)  # stamp 1 overridden, 2 ambiguous, 3 unmeasurable
     assert np.isnan(rec.action_scale(1, 3))
+
+
+ADAPTATION_LOG = """\
+[adaptation] fault announced by detector at sim time 51.50s (CUSUM 30.1 > 20.0, observation dimension 3)
+{armed}[adaptation] shield {word} 14.20 s after the fault announcement (phase 2: 2.40 s, 250 transitions){tail}
+"""
+
+
+def test_time_to_safe_is_the_detection_alone_when_armed_at_the_fault_else_collection_and_phase_2() -> None:
+    armed = "[adaptation] shield enabled 0.02 s after the fault announcement on the meta-trained layer (armed ...)\n"
+    early = time_to_safe(ADAPTATION_LOG.format(armed=armed, word="on the adapted weights", tail=""), 0.05, 50.0)
+    assert early["armed_at_fault"] and early["robot_s"] == pytest.approx(1.5)  # detected 1.5 s after the fault
+    assert early["adapted_robot_s"] == pytest.approx(1.5 + 250 * 0.05 + 2.4) and early["graph_wall_s"] == 0.02
+    late = time_to_safe(ADAPTATION_LOG.format(armed="", word="enabled", tail=": shield enabled (weights v2)"), 0.05)
+    assert not late["armed_at_fault"] and late["robot_s"] == late["adapted_robot_s"] == pytest.approx(12.5 + 2.4)
+    assert late["graph_wall_s"] == 14.2 and "detection_robot_s" not in late  # no fault time given
+    assert time_to_safe("[adaptation] fault announced ... collecting 250 transitions\n", 0.05) is None
 
 
 def test_the_demo_runs_its_graphs_on_a_domain_of_their_own_unless_the_caller_chose_one() -> None:

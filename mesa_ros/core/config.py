@@ -226,10 +226,15 @@ class GovernorConfig:
     rule: str = "model"  # "model": c chosen each window from the model's risk of every gait of the grid 1, 1 - step,
     # ..., min_scale; "step": c stepped on the risk of the gait that runs (sessions 17-18) (core/governor.py)
     grid_every: int = 5  # model rule: the grid is rolled at every this-many-th decision (10 states of a window of 50)
+    early: bool = False  # step rule: step down as soon as the window's mean must exceed the budget (its sum so far
+    # > budget x window), not at the window's end; the window restarts (ours, session 22)
 
     def __post_init__(self) -> None:
         if self.rule not in ("step", "model"):
             raise ValueError(f"config value governor.rule={self.rule!r}: expected 'step' or 'model'")
+        if self.early and self.rule != "step":
+            raise ValueError("config value governor.early=true needs rule 'step' (the model rule chooses c from "
+                             "every gait's risk at the window's end)")
         if self.budget < 0:
             raise ValueError(f"config value governor.budget={self.budget} must be >= 0 (0: off)")
         if self.window < 1:

@@ -12,6 +12,10 @@ windows of W decisions:
     c <- min(1, c + step)       if mean_{window} r_t < budget / 2
     c unchanged                 otherwise (hysteresis)
 
+With ``early`` the step down comes as soon as the window's sum exceeds budget x W (its mean must then exceed the
+budget whatever the rest of it brings; mean = sum / W), and a new window starts: a critic's warning slows the gait
+at once instead of up to W decisions later.
+
 The shield then runs its eps rule on c * a_task, its model rolling c * pi (scaling towards 0: the action bounds are
 assumed symmetric about 0, as SAC's tanh policies of this project have them). The further the risk is above the
 budget, the larger the step down (n >= 1): on the validation fold the model's risk halves per 0.1 of slowing
@@ -78,9 +82,11 @@ class RiskGovernor:
             self._count += 1
         elif risk == risk:
             self._sum, self._samples, self._count = self._sum + risk, self._samples + 1, self._count + 1
+            if self.cfg.early and self._count < self.cfg.window and self._sum[0] > self.cfg.budget * self.cfg.window:
+                self._count = self.cfg.window  # the window's mean exceeds the budget whatever comes: decide now
         if self._count == self.cfg.window:
-            if self._samples:
-                self.window_means = means = self._sum / self._samples
+            if self._samples:  # step rule: per decision of the window (an early decision: its sum so far)
+                self.window_means = means = self._sum / (self._samples if len(self.grid) else self.cfg.window)
                 self.scale = self._choose(means) if len(self.grid) else self._step(float(means[0]))
             self._sum, self._samples, self._count = np.zeros_like(self._sum), 0, 0
         return self.scale
@@ -89,7 +95,7 @@ class RiskGovernor:
         """The step rule: down n steps above the budget, up one under half of it."""
         budget, step = self.cfg.budget, self.cfg.step
         if mean > budget:
-            n = min(self.cfg.max_steps_down, max(1, math.ceil(math.log2(mean) - math.log2(budget))))
+            n = min(self.cfg.max_steps_down, max(1, math.ceil(math.log2(mean) - math.log2(budget) - 1e-9)))
             return max(self.cfg.min_scale, round(self.scale - n * step, 6))
         if mean < budget / 2:
             return min(1.0, round(self.scale + step, 6))

@@ -2,6 +2,7 @@
 
     monitoring --fault--> collecting --enough post-fault transitions--> adapting
         --adapted weights in use by the monitor, shield enabled--> shielding
+    (with ``arm_offline`` the shield is enabled at the fault, on the offline layer, below)
 
 - A **fault change** (a new fault, or a second fault on top of the first) in any phase restarts
   collection for the new dynamics: the transitions collected so far are dropped, only transitions
@@ -10,6 +11,11 @@
   armed is disarmed while the new data is collected (the monitor's pre-fault state).
 - The robot **healthy again** returns to ``monitoring``: the shield is disarmed, the offline layer
   goes back to the monitor, the buffer is dropped. No shield adapted to a fault that is gone stays on.
+- **Armed at the fault** (``arm_offline``, ours; issue #12): the shield is also enabled at the fault change, with
+  the offline (meta-trained) layer the monitor holds, and stays on while the post-fault data is collected and
+  phase 2 runs; the adapted weights replace it (``shielding`` once they are in use). The paper arms only after
+  phase 2; a critic's warning governor protected as well with the meta-trained critic as with the adapted one on
+  the training faults (docs/results.md, session 22), and the robot is then protected from the fault on.
 - Replies that arrive late (the monitor reporting weights in use, the enable service answering) carry
   the ``epoch`` of the request; a reply of an older epoch is ignored, and a late "enabled" of an older
   epoch is answered by disarming.
@@ -44,21 +50,28 @@ class Effect(str, Enum):
 class Lifecycle:
     """Phase, the stamp from which transitions belong to the current dynamics, and the request epoch."""
 
-    def __init__(self, transitions_needed: int) -> None:
+    def __init__(self, transitions_needed: int, arm_offline: bool = False) -> None:
         if transitions_needed < 1:
             raise ValueError(f"transitions_needed must be >= 1, got {transitions_needed}")
         self.needed = transitions_needed
+        self.arm_offline = arm_offline
         self.phase = Phase.MONITORING
         self.epoch = 0  # bumped on every fault change or recovery
         self.since_ns: int | None = None  # first state stamp of the current dynamics
         self.collected = 0
         self.armed = False  # the monitor was asked to enable (and has not been asked to disable since)
+        self.enabled_ok = False  # ... and answered that it did, in this epoch
+        self.in_use = False  # the monitor reported this epoch's adapted weights in use
         self.adapted = False  # the layer in use differs from the offline one
 
     def fault(self, stamp_ns: int) -> list[Effect]:
-        """Dynamics changed to a faulty one at ``stamp_ns`` (announced or detected)."""
+        """Dynamics changed to a faulty one at ``stamp_ns`` (announced or detected); with ``arm_offline`` the shield
+        is enabled at once, on the offline layer."""
         effects = self._leave()
         self.phase, self.since_ns, self.collected = Phase.COLLECTING, stamp_ns, 0
+        if self.arm_offline:
+            self.armed = True
+            return effects + [Effect.RESET_BUFFER, Effect.ARM]
         return effects + [Effect.RESET_BUFFER]
 
     def healthy(self, stamp_ns: int) -> list[Effect]:
@@ -89,19 +102,27 @@ class Lifecycle:
 
     def weights_in_use(self, epoch: int) -> list[Effect]:
         """The monitor reports the adapted weights of ``epoch`` in use."""
-        if not self._current(epoch, Phase.ADAPTING) or self.armed:
+        if not self._current(epoch, Phase.ADAPTING):
+            return []
+        self.in_use = True
+        if self.enabled_ok:  # armed at the fault: the adapted weights now shield
+            self.phase = Phase.SHIELDING
+        if self.armed:
             return []
         self.armed = True
         return [Effect.ARM]
 
     def enabled(self, epoch: int, ok: bool) -> list[Effect]:
         """The monitor answered the enable request of ``epoch``."""
+        current = epoch == self.epoch and self.phase in (Phase.COLLECTING, Phase.ADAPTING)
         if not ok:
-            if self._current(epoch, Phase.ADAPTING):
+            if current:
                 self.armed = False  # the next report of the weights in use asks again
             return []
-        if self._current(epoch, Phase.ADAPTING):
-            self.phase = Phase.SHIELDING
+        if current:
+            self.enabled_ok = True
+            if self.in_use:
+                self.phase = Phase.SHIELDING
             return []
         if epoch == self.epoch or self.armed:
             return []
@@ -116,5 +137,5 @@ class Lifecycle:
         effects = [Effect.DISARM] if self.armed else []
         if self.adapted:
             effects.append(Effect.RESTORE_OFFLINE)
-        self.armed = self.adapted = False
+        self.armed = self.adapted = self.enabled_ok = self.in_use = False
         return effects

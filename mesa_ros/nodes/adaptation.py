@@ -52,9 +52,10 @@ from mesa_ros.nodes.defaults import default_checkpoint
 from mesa_ros.nodes.params import declare
 from mesa_ros.nodes.runner import run_node
 
-# Post-fault transitions before phase 2 of a critic (mesa / multitask / rrl): chosen on the training folds only
-# (docs/results.md, "Phase 2 on the robot"); the lookahead's own default is in its checkpoint's config.
-PHASE2_TRANSITIONS = 1000
+# Post-fault transitions before phase 2 of a critic (mesa / multitask / rrl): chosen on the training folds only, for
+# the critics' warning governor (docs/results.md, "Armed at the fault"; 1000 before, for the paper's rule: "Phase 2
+# on the robot"); the lookahead's own default is in its checkpoint's config.
+PHASE2_TRANSITIONS = 250
 ACK_WAIT_S = 30.0  # how long the ack waits for weights in use / the monitor's answers before it goes out anyway
 
 
@@ -121,7 +122,7 @@ class AdaptationNode(Node):
             self.cfg = merge(stored_config(self.env, offline.config),
                              {"lookahead": {"adapt_steps": steps}} if steps >= 0 else {})
             self.lookahead = LookaheadLayer(lookahead_model.load(offline, self.cfg.lookahead, path))
-            self.method_name = "lookahead"
+            self.method_name, self.armable = "lookahead", False
         else:
             self._safety_layer_method(restore_run(offline, path), method, steps, lr, path)
         default = self.cfg.lookahead.post_transitions if self.lookahead is not None else PHASE2_TRANSITIONS
@@ -134,9 +135,14 @@ class AdaptationNode(Node):
             "to this checkpoint file, as sent to the monitor ('' = not written)",
             read_only=True,
         )
+        arm = declare(self, "arm_on_fault", False, "enable the shield at the fault, on the meta-trained critic the "
+                      "monitor holds, while the post-fault data is collected and phase 2 runs (ours; the paper arms "
+                      "after phase 2: false). Only mesa / multitask with a recovery policy in the checkpoint (RRL "
+                      "has no critic before phase 2; the lookahead arms after its quick adaptation); "
+                      "config/cheetah_fault.yaml sets true", read_only=True)
         self.assembler = TransitionAssembler(env_class(self.env).observation_from)
         self.buffer = self._new_buffer()
-        self.lifecycle = Lifecycle(self.transitions)
+        self.lifecycle = Lifecycle(self.transitions, arm_offline=arm and self.armable)
         self.announced_at = self.adapt_seconds = float("nan")
         self.metrics: dict[str, float] = {}
         self.nonfinite = self.refused = ""  # shown as ERROR in /diagnostics until the next fault change
@@ -182,6 +188,7 @@ class AdaptationNode(Node):
         # pi_rec trained offline with the critic when the checkpoint has it (meta-train), else a fresh one;
         # RRL: none before phase 2 (``adapt_stage`` draws it)
         self.offline = None if self.method.offline is None else meta.offline_layer()
+        self.armable = self.offline is not None and meta.safety is not None  # the monitor's file has the same pi_rec
 
     # -- announcements and collection ------------------------------------------------------------------
     def _announce(self, source: str, stamp_ns: int) -> str:
@@ -295,18 +302,25 @@ class AdaptationNode(Node):
     def _apply(self, effects: list[Effect], new_steps: int = 0) -> None:
         """Execute the life cycle's effects, in order."""
         disarm = None
+        reloading: list | None = None  # a reload of the offline layer under way: the calls to make once it answered
         for effect in effects:
             if effect is Effect.DISARM:
                 disarm = self._request_enable(False)
             elif effect is Effect.RESTORE_OFFLINE:
                 self.layer, self.learner, self.nonfinite, self.refused, self.refine_at = None, None, "", "", 0
                 self.unconfirmed_id = 0  # weights sent before are superseded by the monitor's own: not awaited
+                reloading = []
+
+                def reload(counted: bool, then: list = reloading) -> None:
+                    future = self.reload_client.call_async(Trigger.Request())
+                    future.add_done_callback(lambda _: [call() for call in then])  # before the ack's callback
+                    self._track(future, counted=counted)
+
                 if disarm is None:
-                    self._track(self.reload_client.call_async(Trigger.Request()))
+                    reload(False)
                 else:  # reload once the shield is off (a critic-only checkpoint cannot be loaded under a live shield)
                     self.calls += 1  # counted now: the ack waits for it from here
-                    disarm.add_done_callback(
-                        lambda _: self._track(self.reload_client.call_async(Trigger.Request()), counted=True))
+                    disarm.add_done_callback(lambda _, reload=reload: reload(True))
             elif effect is Effect.RESET_BUFFER:
                 self.buffer = self._new_buffer()
             elif effect is Effect.RUN_PHASE2:
@@ -315,7 +329,10 @@ class AdaptationNode(Node):
                 if self._send_weights():  # the shield is armed once the monitor reports these weights (_on_risk)
                     self.awaited_id, self.awaited_epoch = self.sent_id, self.lifecycle.epoch
             elif effect is Effect.ARM:
-                self._request_enable(True)
+                if reloading is None:
+                    self._request_enable(True)
+                else:  # armed at a new fault: on the offline layer, once the monitor has it back
+                    reloading.append(lambda epoch=self.lifecycle.epoch: self._request_enable(True, epoch))
             elif effect is Effect.LEARN_ONLINE:
                 self._learn_online(new_steps)
 
@@ -368,13 +385,20 @@ class AdaptationNode(Node):
         in_use = wire.Risk.from_values(wire.parse_values(msg)[1]).weights_id
         if self.awaited_id and in_use == self.awaited_id:
             self.awaited_id = 0
+            was = self.lifecycle.phase
             self._apply(self.lifecycle.weights_in_use(self.awaited_epoch))
+            if was is Phase.ADAPTING and self.lifecycle.phase is Phase.SHIELDING:  # armed at the fault
+                self.get_logger().warning(f"shield on the adapted weights {time.monotonic() - self.announced_at:.2f} s "
+                                          f"after the fault announcement (phase 2: {self.adapt_seconds:.2f} s, "
+                                          f"{self.transitions} transitions)")
         if self.unconfirmed_id and in_use >= self.unconfirmed_id:
             self.unconfirmed_id = 0
             self._ack()
 
-    def _request_enable(self, on: bool):
-        epoch = self.lifecycle.epoch
+    def _request_enable(self, on: bool, epoch: int | None = None):
+        """Ask the monitor to enable / disable its shield; an enable's answer goes to the life cycle of ``epoch``
+        (default: the current one)."""
+        epoch = self.lifecycle.epoch if epoch is None else epoch
         future = self._track(self.enable_client.call_async(SetBool.Request(data=on)))
         if on:
             future.add_done_callback(lambda f: self._on_enabled(f, epoch))
@@ -396,9 +420,15 @@ class AdaptationNode(Node):
         self.refused = "" if result.success else result.message
         if not result.success:
             self.get_logger().error(f"safety monitor refused to enable the shield: {result.message}")
-        elif self.lifecycle.phase is Phase.SHIELDING and epoch == self.lifecycle.epoch:
+        elif epoch != self.lifecycle.epoch:
+            return
+        elif self.lifecycle.phase is Phase.SHIELDING:
             self.get_logger().warning(f"shield enabled {time.monotonic() - self.announced_at:.2f} s after the fault "
                                       f"announcement (phase 2: {self.adapt_seconds:.2f} s, "
+                                      f"{self.transitions} transitions): {result.message}")
+        elif self.lifecycle.phase is Phase.COLLECTING:
+            self.get_logger().warning(f"shield enabled {time.monotonic() - self.announced_at:.2f} s after the fault "
+                                      f"announcement on the meta-trained layer (armed at the fault; adapted after "
                                       f"{self.transitions} transitions): {result.message}")
 
     def _learn_online(self, new_steps: int) -> None:

@@ -49,6 +49,21 @@ def test_the_step_down_grows_with_log2_of_the_risk_over_the_budget_up_to_max_ste
         RiskGovernor(GovernorConfig(budget=0.0))  # off: from_config gives None instead
 
 
+def test_early_steps_down_once_the_windows_mean_must_exceed_the_budget_and_starts_a_new_window():
+    cfg = dict(budget=0.05, window=10, step=0.05, max_steps_down=3, min_scale=0.5, rule="step")
+    late, early = RiskGovernor(GovernorConfig(**cfg)), RiskGovernor(GovernorConfig(**cfg, early=True))
+    warnings = [0.0, 0.0, 1.0] + [0.0] * 7  # one warning: a share of 0.1, twice the budget
+    assert feed(late, warnings) == [1.0] * 9 + [0.95]  # at the window's end
+    assert feed(early, warnings) == [1.0, 1.0, 0.95] + [0.95] * 7  # at once: sum 1 > 0.05 x 10, mean 1 / 10
+    assert early.window_means.tolist() == [0.1]
+    assert feed(early, [0.0] * 3) == [0.95, 0.95, 1.0]  # the new window began after the warning: 7 + 3 quiet
+    held = RiskGovernor(GovernorConfig(**cfg, early=True))
+    assert feed(held, [0.04] * 10) == [1.0] * 10  # never above 0.05 x 10 so far, mean 0.04 at the end: held
+    assert feed(held, [0.3, 0.3]) == [1.0, 0.95]  # 0.6 > 0.5 after two: mean 0.06, one step
+    with pytest.raises(ValueError, match="governor.early=true needs rule 'step'"):
+        GovernorConfig(budget=0.01, rule="model", early=True)
+
+
 def test_a_governor_from_a_config_is_none_when_off_and_a_carried_scale_is_kept_within_bounds():
     assert RiskGovernor.from_config(None) is None and RiskGovernor.from_config(GovernorConfig(budget=0.0)) is None
     assert RiskGovernor.from_config(GovernorConfig(budget=0.01), scale=0.7).scale == 0.7

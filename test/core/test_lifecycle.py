@@ -101,6 +101,34 @@ def test_a_refused_enable_leaves_the_shield_unarmed():
     assert lc.weights_in_use(lc.epoch) == [Effect.ARM]  # the next report of the weights tries again
 
 
+def test_armed_at_the_fault_the_offline_layer_shields_until_the_adapted_weights_are_in_use():
+    lc = Lifecycle(2, arm_offline=True)
+    assert lc.fault(0) == [Effect.RESET_BUFFER, Effect.ARM] and lc.armed
+    assert lc.enabled(lc.epoch, True) == [] and lc.phase is Phase.COLLECTING  # on, with the offline layer
+    assert lc.added(1) == [] and lc.added(1) == [Effect.RUN_PHASE2]  # collecting goes on under the shield
+    assert lc.phase2_done(lc.epoch) == [Effect.SEND_WEIGHTS]
+    assert lc.weights_in_use(lc.epoch) == [] and lc.phase is Phase.SHIELDING  # already on: no second enable
+    assert lc.added(1) == [Effect.LEARN_ONLINE]
+    assert lc.fault(10) == [Effect.DISARM, Effect.RESTORE_OFFLINE, Effect.RESET_BUFFER, Effect.ARM]
+    assert lc.healthy(20) == [Effect.DISARM, Effect.RESET_BUFFER] and not lc.armed  # nothing adapted yet
+
+
+def test_armed_at_the_fault_a_late_or_refused_enable_still_ends_shielding():
+    lc = Lifecycle(1, arm_offline=True)
+    lc.fault(0)
+    lc.added(1)
+    lc.phase2_done(lc.epoch)
+    assert lc.weights_in_use(lc.epoch) == [] and lc.phase is Phase.ADAPTING  # the enable is not answered yet
+    assert lc.enabled(lc.epoch, True) == [] and lc.phase is Phase.SHIELDING
+    refused = Lifecycle(1, arm_offline=True)
+    refused.fault(0)
+    assert refused.enabled(refused.epoch, False) == [] and not refused.armed
+    refused.added(1)
+    refused.phase2_done(refused.epoch)
+    assert refused.weights_in_use(refused.epoch) == [Effect.ARM]  # asked again with the adapted weights
+    assert refused.enabled(refused.epoch, True) == [] and refused.phase is Phase.SHIELDING
+
+
 def test_rejects_a_non_positive_transition_count():
     with pytest.raises(ValueError, match="transitions_needed"):
         Lifecycle(0)
@@ -111,10 +139,10 @@ EVENTS = st.lists(st.sampled_from(["fault", "healthy", "step", "phase2", "in_use
 
 
 @settings(max_examples=300, deadline=None)
-@given(EVENTS)
-def test_any_event_sequence_keeps_the_invariants(events):
+@given(EVENTS, st.booleans())
+def test_any_event_sequence_keeps_the_invariants(events, arm_offline):
     """Only transitions of the current dynamics reach phase 2, and no shield outlives its fault."""
-    lc, stamp, buffer, fault_since = Lifecycle(3), 0, [], None
+    lc, stamp, buffer, fault_since = Lifecycle(3, arm_offline), 0, [], None
     monitor_armed = False  # what the monitor would do with the effects, in order
     for event in events:
         stamp += 1
@@ -134,7 +162,7 @@ def test_any_event_sequence_keeps_the_invariants(events):
             effects = lc.weights_in_use(lc.epoch)
         elif event in ("enabled", "refused"):
             effects = lc.enabled(lc.epoch, event == "enabled") if lc.armed else []
-            monitor_armed = monitor_armed or (event == "enabled" and lc.phase is Phase.SHIELDING)
+            monitor_armed = monitor_armed or (event == "enabled" and lc.armed)
         else:
             effects = lc.enabled(old_epoch, True)
         for effect in effects:
@@ -144,7 +172,9 @@ def test_any_event_sequence_keeps_the_invariants(events):
                 monitor_armed = False
             elif effect is Effect.RUN_PHASE2:
                 assert len(buffer) >= 3 and all(s >= fault_since for s in buffer)
+            elif effect is Effect.ARM:
+                assert lc.phase is Phase.ADAPTING or arm_offline and lc.phase is Phase.COLLECTING
         if lc.phase is Phase.MONITORING:
             assert not lc.armed and not lc.adapted and not monitor_armed and buffer == []
         if monitor_armed:
-            assert lc.phase is Phase.SHIELDING and fault_since is not None
+            assert fault_since is not None and (lc.phase is Phase.SHIELDING or arm_offline)

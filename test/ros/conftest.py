@@ -32,9 +32,10 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def params_file(tmp_path_factory) -> Path:
-    """config/cheetah_fault.yaml with a short collection phase for the adaptation node."""
+    """config/cheetah_fault.yaml with a short collection phase for the adaptation node, armed after phase 2 (the
+    paper's sequence; test_demo_graph and test_shipped_shield run the product's arm_on_fault)."""
     params = yaml.safe_load(config_file("cheetah_fault.yaml").read_text())
-    params["adaptation"]["ros__parameters"]["transitions"] = 200
+    params["adaptation"]["ros__parameters"].update(transitions=200, arm_on_fault=False)
     path = tmp_path_factory.mktemp("params") / "cheetah_fault.yaml"
     path.write_text(yaml.safe_dump(params))
     return path

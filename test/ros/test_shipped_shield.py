@@ -1,7 +1,8 @@
-"""The graph with the shipped checkpoints (the README's demo scenario, shortened), after adaptation to fshin: with the
-paper's rule the shield overrides a minority of the policy's own post-fault steps, exactly where the critic flags risk;
-with the shipped critic's warning governor (its default) it never overrides and slows the gait by the rule, replayed
-decision by decision from the risk topic."""
+"""The graph with the shipped checkpoints (the README's demo scenario, shortened), fshin: with the paper's rule and
+sequence (armed after phase 2) the shield overrides a minority of the policy's own post-fault steps, exactly where the
+critic flags risk; with the shipped critic's warning governor (its default, armed at the fault on the meta-trained
+critic, then on the adapted one) it never overrides and slows the gait by the rule, replayed decision by decision from
+the risk topic."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,8 @@ FAULT_STEP, AFTER_SHIELD = 200, 600
 
 def test_shipped_shield_overrides_a_minority_where_the_critic_flags_risk(tmp_path, ros_env) -> None:
     params = params_with(config_file("cheetah_fault.yaml"), tmp_path / "params.yaml",
-                         {"safety_monitor": {"risk_budget": 0.0}})  # no governor: the paper's rule
+                         {"safety_monitor": {"risk_budget": 0.0},  # no governor: the paper's rule ...
+                          "adaptation": {"arm_on_fault": False}})  # ... and its sequence: armed after phase 2
     stamped, _ = shielded_run(tmp_path / "bag", ros_env, FAULT_STEP, AFTER_SHIELD, f"params_file:={params}")
     decisions = [d for _, d in stamped]
     shielded = [d for d in decisions if d["shield_enabled"]]
