@@ -311,7 +311,8 @@ def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: i
                          "violations_after_shield_on_s": {"no_shield": baseline.violation_times(rec.shield_on, end),
                                                           "shield_on": rec.violation_times(rec.shield_on, end)},
                          "time_to_safe": time_to_safe((d / "launch.log").read_text(), dt,
-                                                      None if rec.fault_at is None else rec.fault_at / 1e9),
+                                                      None if rec.fault_at is None else rec.fault_at / 1e9,
+                                                      rec.shield_on / 1e9),
                          "adapted_checkpoint": str(d / "adapted.safetensors")})
         for run in (*shields, "no_shield"):
             d = out / f"{run}_seed{seed}"
@@ -337,14 +338,16 @@ ARMED_AT_FAULT = re.compile(r"shield enabled ([\d.]+) s after the fault announce
 DETECTED = re.compile(r"fault announced by detector at sim time ([\d.]+)s")
 
 
-def time_to_safe(adaptation_log: str, dt: float, fault_at_s: float | None = None) -> dict[str, float] | None:
+def time_to_safe(adaptation_log: str, dt: float, fault_at_s: float | None = None,
+                 shield_on_s: float | None = None) -> dict[str, float] | None:
     """From the adaptation node's log lines: the post-fault transitions it collected, phase 2's compute
     time, and the robot time to safe they add up to on a robot that runs at its control period ``dt``
     (collection in real time, then phase 2); with ``detect:=true`` the detection delay (sim time of the
     detection that started the collection minus ``fault_at_s``) comes first. A shield armed at the fault on the
-    meta-trained critic (``arm_on_fault``) is safe from the announcement on: ``robot_s`` is then the detection delay
-    alone (0 with an announced fault), ``adapted_robot_s`` when the adapted weights took over. The wall time the
-    graph took (lockstep runs faster than real time while collecting) is reported beside it."""
+    meta-trained critic (``arm_on_fault``) is safe from the announcement on: ``robot_s`` is then the sim time from the
+    fault to the first decision with the shield on (``shield_on_s - fault_at_s``, detection included; without them the
+    detection delay alone), ``adapted_robot_s`` when the adapted weights took over. The wall time the graph took
+    (lockstep runs faster than real time while collecting) is reported beside it."""
     match = ADAPTED.search(adaptation_log)
     if match is None:
         return None
@@ -365,6 +368,8 @@ def time_to_safe(adaptation_log: str, dt: float, fault_at_s: float | None = None
         out["detection_robot_s"] = detections[-1] - fault_at_s
         out["robot_s"] += out["detection_robot_s"]
         out["adapted_robot_s"] += out["detection_robot_s"]
+    if armed and fault_at_s is not None and shield_on_s is not None:
+        out["robot_s"] = round(shield_on_s - fault_at_s, 6)  # measured on the sim clock
     return out
 
 

@@ -101,6 +101,9 @@ def test_time_to_safe_is_the_detection_alone_when_armed_at_the_fault_else_collec
     early = time_to_safe(ADAPTATION_LOG.format(armed=armed, word="on the adapted weights", tail=""), 0.05, 50.0)
     assert early["armed_at_fault"] and early["robot_s"] == pytest.approx(1.5)  # detected 1.5 s after the fault
     assert early["adapted_robot_s"] == pytest.approx(1.5 + 250 * 0.05 + 2.4) and early["graph_wall_s"] == 0.02
+    measured = time_to_safe(ADAPTATION_LOG.format(armed=armed, word="on the adapted weights", tail=""), 0.05, 50.0,
+                            51.6)  # the first decision with the shield on, on the sim clock
+    assert measured["robot_s"] == pytest.approx(1.6) and measured["adapted_robot_s"] == early["adapted_robot_s"]
     late = time_to_safe(ADAPTATION_LOG.format(armed="", word="enabled", tail=": shield enabled (weights v2)"), 0.05)
     assert not late["armed_at_fault"] and late["robot_s"] == late["adapted_robot_s"] == pytest.approx(12.5 + 2.4)
     assert late["graph_wall_s"] == 14.2 and "detection_robot_s" not in late  # no fault time given

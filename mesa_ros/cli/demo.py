@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             detected = (f"detection ({safe['detection_robot_s']:.2f} s) + " if "detection_robot_s" in safe else "")
             adapted = (f"{detected}{safe['transitions']} transitions ({safe['collection_robot_s']:.1f} s) + phase 2 "
                        f"({safe['phase2_s']:.1f} s of compute)")
-            line += f"; time to safe on a robot at {safe['control_hz']:.0f} Hz: {safe['robot_s']:.1f} s"
+            line += f"; time to safe on a robot at {safe['control_hz']:.0f} Hz: {safe['robot_s']:.2f} s"
             after = f", after {detected[:-3]}" if detected else ""
             line += (f" (armed at the fault{after} on the meta-trained critic; adapted weights after "
                      f"{safe['adapted_robot_s']:.1f} s = {adapted})" if safe["armed_at_fault"] else f" = {adapted}")
