@@ -103,8 +103,6 @@ def main() -> None:
         cfg = resolve_config(ckpt.env, overrides=args.set, stored=ckpt.config)
         _, shield, _ = frozen_guard(ckpt, args.checkpoint, 17, 6, cfg, -1.0, 0.0, cfg.seed)
     inside = isinstance(shield, ModelLookahead)
-    if shield is not None:
-        shield.governor = None  # a checkpoint's own governor is replaced by this script's (or none)
     if args.warnings and inside:
         p.error("--warnings is a critic's governor; a lookahead checkpoint runs its own with --governor")
     stacked = None
@@ -116,7 +114,6 @@ def main() -> None:
         _, stacked, _ = frozen_guard(la_ckpt, args.lookahead, 17, 6, la_cfg, -1.0, 0.0, la_cfg.seed)
         if not isinstance(stacked, ModelLookahead):
             p.error(f"--lookahead {args.lookahead} is not a lookahead checkpoint")
-        stacked.governor = None
     if args.governor is not None and not inside and not args.warnings and cfg.governor.rule == "model":
         p.error("the governor's model rule needs a lookahead checkpoint (its model rolls the gaits); a critic's "
                 "checkpoint takes --set governor.rule=step")

@@ -222,16 +222,14 @@ def frozen_policy(ckpt: Checkpoint, source: str) -> FrozenPolicy:
 
 
 def frozen_safety(ckpt: Checkpoint, source: str, obs_dim: int, act_dim: int, eps_risk: float, noise_std: float = 0.0,
-                  seed: int = 0, governor: GovernorConfig | None = None) -> tuple[FrozenCritic, FrozenShield | None]:
-    """A checkpoint's safety layer as frozen copies: Q_risk, and the shield when the checkpoint holds pi_rec
-    (``checkpoint.safety_modules``: the same rule as the torch rebuild, ``restore.load_checkpoint``); with a warning
-    governor when ``governor.budget`` > 0."""
+                  seed: int = 0) -> tuple[FrozenCritic, FrozenShield | None]:
+    """A checkpoint's safety layer as frozen copies: Q_risk, and the shield (no governor) when the checkpoint holds
+    pi_rec (``checkpoint.safety_modules``: the same rule as the torch rebuild, ``restore.load_checkpoint``)."""
     critic, recovery = safety_modules(ckpt, source)
     q_risk = FrozenCritic(critic, obs_dim, act_dim)
     if recovery is None:
         return q_risk, None
-    return q_risk, FrozenShield(q_risk, recovery, obs_dim, eps_risk, noise_std, seed,
-                                RiskGovernor.from_config(governor))
+    return q_risk, FrozenShield(q_risk, recovery, obs_dim, eps_risk, noise_std, seed)
 
 
 def frozen_lookahead(ckpt: Checkpoint, source: str, cfg: LookaheadConfig, seed: int = 0,
@@ -251,13 +249,14 @@ def frozen_guard(ckpt: Checkpoint, source: str, obs_dim: int, act_dim: int, cfg:
                  noise_std: float, seed: int
                  ) -> tuple[FrozenCritic | None, FrozenShield | ModelLookahead | None, float]:
     """Whatever shield a checkpoint holds, as the safety monitor runs it: (Q_risk or None, the shield or None, the
-    config's eps_risk). A lookahead checkpoint (module ``ensemble``) gives the model-lookahead shield (with
-    ``cfg.governor``), any other the safety layer (``frozen_safety``, with ``cfg.critic_governor``); ``eps_override``
-    >= 0 replaces the config's eps_risk."""
+    config's eps_risk). A lookahead checkpoint (module ``ensemble``) gives the model-lookahead shield, any other the
+    safety layer (``frozen_safety``); ``eps_override`` >= 0 replaces the config's eps_risk. No governor: the caller
+    attaches its own (the monitor: ``cfg.governor`` or ``cfg.critic_governor`` with its budget and the scale it
+    carries over)."""
     if "ensemble" in ckpt.tensors:
         eps = eps_override if eps_override >= 0 else cfg.lookahead.eps_risk
-        shield = frozen_lookahead(ckpt, source, dataclasses.replace(cfg.lookahead, eps_risk=eps), seed, cfg.governor)
+        shield = frozen_lookahead(ckpt, source, dataclasses.replace(cfg.lookahead, eps_risk=eps), seed)
         return None, shield, cfg.lookahead.eps_risk
     eps = eps_override if eps_override >= 0 else cfg.shield.eps_risk
-    critic, safety = frozen_safety(ckpt, source, obs_dim, act_dim, eps, noise_std, seed, cfg.critic_governor)
+    critic, safety = frozen_safety(ckpt, source, obs_dim, act_dim, eps, noise_std, seed)
     return critic, safety, cfg.shield.eps_risk

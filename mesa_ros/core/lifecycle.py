@@ -116,7 +116,7 @@ class Lifecycle:
         """The monitor answered the enable request of ``epoch``."""
         current = epoch == self.epoch and self.phase in (Phase.COLLECTING, Phase.ADAPTING)
         if not ok:
-            if current:
+            if current and not self.enabled_ok:  # (a refusal never undoes an enable the monitor confirmed)
                 self.armed = False  # the next report of the weights in use asks again
             return []
         if current:

@@ -14,6 +14,7 @@ from torch import nn
 
 from mesa_ros.core.batch import Batch
 from mesa_ros.core.config import GovernorConfig
+from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic, TaskPolicy
 from mesa_ros.core.shield import Shield
@@ -33,7 +34,7 @@ class SafetyLayer:
     def shield(self, eps_risk: float, noise: bool = True, governor: GovernorConfig | None = None) -> Shield:
         """The Recovery RL rule over this layer (live: later updates of the networks take effect), with a warning
         governor when ``governor.budget`` > 0 (``critic_governor``)."""
-        return Shield(self.critic, self.recovery, eps_risk, noise=noise, governor=governor)
+        return Shield(self.critic, self.recovery, eps_risk, noise=noise, governor=RiskGovernor.from_config(governor))
 
     def update(self, batch: Batch, task_policy: TaskPolicy) -> dict[str, float]:
         """One critic step on ``batch``, then one pi_rec step on its states."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mesa_ros.core.config import GovernorConfig, ShieldConfig
+from mesa_ros.core.config import ShieldConfig
 from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.recovery import RecoveryPolicy
 from mesa_ros.core.safety_critic import SafetyCritic
@@ -23,9 +23,9 @@ class Shield:
     """Single-observation shield over a live critic and recovery policy (weights may change between calls)."""
 
     def __init__(self, critic: SafetyCritic, recovery: RecoveryPolicy, eps_risk: float = ShieldConfig.eps_risk,
-                 noise: bool = True, governor: GovernorConfig | None = None) -> None:
+                 noise: bool = True, governor: RiskGovernor | None = None) -> None:
         self.critic, self.recovery, self.eps_risk, self.noise = critic, recovery, eps_risk, noise
-        self.governor = RiskGovernor.from_config(governor)  # None: the paper's rule
+        self.governor = governor  # None: the paper's rule
 
     @property
     def scale(self) -> float:

@@ -83,7 +83,7 @@ def test_warning_governor_slows_the_gait_on_warnings_and_never_calls_pi_rec(monk
     obs, a_task = observations(1)[0], np.array([0.5, -1.0, 0.25], np.float32)
     with torch.no_grad():
         risk = critic.q_risk(torch.as_tensor(obs), torch.as_tensor(a_task)).item()
-    shields = [Shield(critic, recovery, risk / 2, noise=False, governor=cfg)]  # every decision a warning
+    shields = [Shield(critic, recovery, risk / 2, noise=False, governor=RiskGovernor(cfg))]  # every decision a warning
     shields.append(frozen_shield(critic, recovery, risk / 2))
     shields[1].governor = RiskGovernor(cfg)
 
