@@ -24,7 +24,8 @@ def test_shipped_shield_overrides_a_minority_where_the_critic_flags_risk(tmp_pat
     params = params_with(config_file("cheetah_fault.yaml"), tmp_path / "params.yaml",
                          {"safety_monitor": {"risk_budget": 0.0},  # no governor: the paper's rule ...
                           "adaptation": {"arm_on_fault": False}})  # ... and its sequence: armed after phase 2
-    stamped, _ = shielded_run(tmp_path / "bag", ros_env, FAULT_STEP, AFTER_SHIELD, f"params_file:={params}")
+    stamped, _ = shielded_run(tmp_path / "bag", ros_env, FAULT_STEP, AFTER_SHIELD, f"params_file:={params}",
+                              "sync_adaptation:=true")  # the same steps on any load
     decisions = [d for _, d in stamped]
     shielded = [d for d in decisions if d["shield_enabled"]]
     assert sum(d["overridden"] for d in shielded) < 0.5 * len(shielded)  # a minority of the steps
@@ -36,12 +37,19 @@ def test_shipped_shield_overrides_a_minority_where_the_critic_flags_risk(tmp_pat
 
 def test_shipped_critic_slows_the_gait_on_its_warnings(tmp_path, ros_env) -> None:
     bag = tmp_path / "bag"
-    stamped, _ = shielded_run(bag, ros_env, FAULT_STEP, AFTER_SHIELD)
+    # the simulator waits for the adaptation node (sync_adaptation): the adapted weights arrive at the same step on any load
+    stamped, _ = shielded_run(bag, ros_env, FAULT_STEP, AFTER_SHIELD, "sync_adaptation:=true")
     shipped = checkpoint.load(default_checkpoint("HalfCheetah-Disabled", "safety"))
     cfg = stored_config("HalfCheetah-Disabled", shipped.config).critic_governor
     assert cfg.budget > 0
     # the governor replayed on the decisions in the order they were made: a new one at the enable and with each new
     # weights (c carried over), each decision's warning 1[q_risk > eps_risk] counted after its scale was used
+    # armed at the fault (config/cheetah_fault.yaml: arm_on_fault) on the meta-trained critic the monitor started with
+    # (weights v1), then the adapted one (v2 and later)
+    on = [(stamp, d["weights_version"]) for stamp, d in stamped if d["shield_enabled"]]
+    fault_stamp = round(FAULT_STEP * 0.05 * 1e9)  # the simulator's clock: one control period of 0.05 s per step
+    assert fault_stamp <= on[0][0] <= fault_stamp + 2 * round(0.05 * 1e9) and on[0][1] == 1
+    assert on[-1][1] >= 2
     governor, version, expected, counts = None, None, {}, {}
     for stamp, d in stamped:
         counts[stamp] = counts.get(stamp, 0) + 1
