@@ -37,7 +37,7 @@ def test_shipped_shield_overrides_a_minority_where_the_critic_flags_risk(tmp_pat
 
 def test_shipped_critic_slows_the_gait_on_its_warnings(tmp_path, ros_env) -> None:
     bag = tmp_path / "bag"
-    # the simulator waits for the adaptation node (sync_adaptation): the adapted weights arrive at the same step on any load
+    # the simulator waits for the adaptation node (sync_adaptation): the adapted weights come at one step on any load
     stamped, _ = shielded_run(bag, ros_env, FAULT_STEP, AFTER_SHIELD, "sync_adaptation:=true")
     shipped = checkpoint.load(default_checkpoint("HalfCheetah-Disabled", "safety"))
     cfg = stored_config("HalfCheetah-Disabled", shipped.config).critic_governor
