@@ -345,9 +345,10 @@ def time_to_safe(adaptation_log: str, dt: float, fault_at_s: float | None = None
     (collection in real time, then phase 2); with ``detect:=true`` the detection delay (sim time of the
     detection that started the collection minus ``fault_at_s``) comes first. A shield armed at the fault on the
     meta-trained critic (``arm_on_fault``) is safe from the announcement on: ``robot_s`` is then the sim time from the
-    fault to the first decision with the shield on (``shield_on_s - fault_at_s``, detection included; without them the
-    detection delay alone), ``adapted_robot_s`` when the adapted weights took over. The wall time the graph took
-    (lockstep runs faster than real time while collecting) is reported beside it."""
+    fault to the first decision with the shield on (``shield_on_s - fault_at_s``, detection included; negative after
+    a false alarm of the detector before the fault; without them the detection delay alone), ``adapted_robot_s``
+    when the adapted weights took over. ``graph_wall_s``: the wall time from the announcement to the shield on (armed
+    at the fault: to that enable; lockstep runs faster than real time while collecting)."""
     match = ADAPTED.search(adaptation_log)
     if match is None:
         return None

@@ -27,10 +27,13 @@ def main() -> None:
         with_ = [r["shield_on"]["violations"] for r in rs]
         without = [r["no_shield"]["violations"] for r in rs]
         ret = [r["shield_on"]["return_per_1000_steps"] / r["no_shield"]["return_per_1000_steps"] for r in rs]
-        safe = [r["time_to_safe"] for r in rs if r["time_to_safe"]]
-        for r, t in zip(rs, safe):  # armed at the fault: from the fault to the first decision with the shield on
-            if t.get("armed_at_fault") and r.get("fault_at_s") is not None:
-                t["robot_s"] = r["shield_on_s"] - r["fault_at_s"]
+        safe = []  # runs whose adaptation node logged its time to safe
+        for r in rs:
+            if (t := r["time_to_safe"]) is None:
+                continue
+            if t.get("armed_at_fault") and r.get("fault_at_s") is not None:  # from the fault to the shield's first
+                t = {**t, "robot_s": r["shield_on_s"] - r["fault_at_s"]}  # decision (older summaries: 0)
+            safe.append(t)
         span = lambda xs, f: f"{f(min(xs))}-{f(max(xs))}" if xs else "n/a"  # noqa: E731
         print(f"| {shield} | {','.join(str(r['seed']) for r in rs)} | {'+'.join(map(str, with_))} = {sum(with_)} | "
               f"{'+'.join(map(str, without))} = {sum(without)} ({sum(with_) / max(1, sum(without)) - 1:+.0%}) | "

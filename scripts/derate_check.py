@@ -149,7 +149,8 @@ def main() -> None:
         hist = ", ".join(f"{c}: {levels.count(c) / len(levels):.0%}" for c in sorted(set(levels), reverse=True))
         print(f"{args.task} governor ({governor.cfg.rule} rule) budget {args.governor}, window {args.window}: "
               f"{t['falls']} falls in "
-              f"{args.episodes} episodes, {1000 * t['falls'] / t['steps']:.3f} per 1000 steps, return per 1000 steps "
+              f"{args.episodes} episodes ({t['steps']} steps), {1000 * t['falls'] / t['steps']:.3f} per 1000 steps, "
+              f"return per 1000 steps "
               f"{1000 * t['return'] / t['steps']:.0f}, overrides {t['overrides'] / t['steps']:.2%}; mean c "
               f"{np.mean(levels):.3f}, share of windows at each c {hist}; c after 1-10 windows {levels[:10]}")
         if not window_means:
@@ -175,7 +176,7 @@ def main() -> None:
         t = episodes_of(env, task, args.episodes, args.seed, act, shield.eps_risk if args.measure_risk else np.inf)
         per_k = 1000 * t["return"] / t["steps"]
         base = per_k if base is None else base
-        line = (f"{args.task} c={scale}: {t['falls']} falls in {args.episodes} episodes, "
+        line = (f"{args.task} c={scale}: {t['falls']} falls in {args.episodes} episodes ({t['steps']} steps), "
                 f"{1000 * t['falls'] / t['steps']:.3f} per 1000 steps, return per 1000 steps {per_k:.0f} "
                 f"({per_k / base:.0%} of the first scale's)")
         if args.measure_risk:

@@ -17,8 +17,8 @@ from collections import defaultdict
 
 import numpy as np
 
-RESULT = re.compile(r"(\d+) falls in (\d+) episodes, ([\d.]+) per 1000 steps, return per 1000 steps (-?\d+)"
-                    r"(?:.*?mean c ([\d.]+))?")
+RESULT = re.compile(r"(\d+) falls in (\d+) episodes(?: \((\d+) steps\))?, ([\d.]+) per 1000 steps, return per 1000 "
+                    r"steps (-?\d+)(?:.*?mean c ([\d.]+))?")
 
 
 def parse(path: str) -> dict[str, dict[str, tuple[int, float, float, float]]]:
@@ -30,10 +30,11 @@ def parse(path: str) -> dict[str, dict[str, tuple[int, float, float, float]]]:
             if line.startswith("== "):
                 head = line[3:].strip().split(": ", 1)
             elif head and (m := RESULT.search(line)):
-                falls, episodes, per_k = int(m[1]), int(m[2]), float(m[3])
-                # episodes end at a fall or after 1000 steps: with no fall, every one ran 1000 steps
-                steps = 1000 * falls / per_k if falls else 1000.0 * episodes
-                row = np.array([falls, steps, float(m[4]) * steps / 1000, float(m[5] or 1.0) * steps])
+                falls, episodes, per_k = int(m[1]), int(m[2]), float(m[4])
+                # logs before the step count was printed: from the rounded rate, or, with no fall, 1000 steps per
+                # episode (episodes end at a fall or after 1000 steps)
+                steps = float(m[3]) if m[3] else 1000 * falls / per_k if falls else 1000.0 * episodes
+                row = np.array([falls, steps, float(m[5]) * steps / 1000, float(m[6] or 1.0) * steps])
                 fault, variant = head
                 sums[variant][fault] = sums[variant].get(fault, 0) + row
                 head = None
@@ -46,10 +47,17 @@ def rate(per: dict[str, tuple[int, float, float, float]]) -> float:
     return 1000 * sum(v[0] for v in per.values()) / sum(v[3] for v in per.values())
 
 
+def change(value: float, reference: float) -> str:
+    return f"{value / reference - 1:+.0%}" if reference else "n/a"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("log")
-    rows = parse(p.parse_args().log)
+    args = p.parse_args()
+    rows = parse(args.log)
+    if "no shield" not in rows:
+        p.error(f"{args.log} has no run without a shield ('== FAULT: no shield'): tabulate it with the log that has")
     base = rows.pop("no shield")
     faults = list(base)
     none = sum(base[f][0] for f in faults)
@@ -61,9 +69,9 @@ def main() -> None:
         if set(per) != set(faults):
             continue  # an unfinished variant
         falls = sum(per[f][0] for f in faults)
-        share = min(per[f][1] / base[f][1] for f in faults if base[f][1] > 0)
+        share = min((per[f][1] / base[f][1] for f in faults if base[f][1] > 0), default=float("nan"))
         print(f"| {variant} | " + " | ".join(str(per[f][0]) for f in faults)
-              + f" | {falls} ({falls / none - 1:+.0%}) | {rate(per):.3f} ({rate(per) / none_rate - 1:+.0%}) | "
+              + f" | {falls} ({change(falls, none)}) | {rate(per):.3f} ({change(rate(per), none_rate)}) | "
               + f"{share:.0%} | "
               + "/".join(f"{per[f][2]:.2f}" for f in faults) + " |")
 

@@ -8,7 +8,8 @@
   collection for the new dynamics: the transitions collected so far are dropped, only transitions
   whose state is stamped at or after the change are accepted, and phase 2 starts again from the
   *offline* (meta-trained) layer, never from a layer adapted to other dynamics. A shield that was
-  armed is disarmed while the new data is collected (the monitor's pre-fault state).
+  armed is disarmed while the new data is collected (the monitor's pre-fault state; with ``arm_offline``
+  enabled again once the monitor has the offline layer back).
 - The robot **healthy again** returns to ``monitoring``: the shield is disarmed, the offline layer
   goes back to the monitor, the buffer is dropped. No shield adapted to a fault that is gone stays on.
 - **Armed at the fault** (``arm_offline``, ours; issue #12): the shield is also enabled at the fault change, with
@@ -62,6 +63,7 @@ class Lifecycle:
         self.armed = False  # the monitor was asked to enable (and has not been asked to disable since)
         self.enabled_ok = False  # ... and answered that it did, in this epoch
         self.in_use = False  # the monitor reported this epoch's adapted weights in use
+        self.retried = False  # an enable refused after the weights were in use was asked again (once per epoch)
         self.adapted = False  # the layer in use differs from the offline one
 
     def fault(self, stamp_ns: int) -> list[Effect]:
@@ -117,6 +119,9 @@ class Lifecycle:
         current = epoch == self.epoch and self.phase in (Phase.COLLECTING, Phase.ADAPTING)
         if not ok:
             if current and not self.enabled_ok:  # (a refusal never undoes an enable the monitor confirmed)
+                if self.in_use and not self.retried:  # refused before the adapted weights were in use: ask again
+                    self.retried = True
+                    return [Effect.ARM]
                 self.armed = False  # the next report of the weights in use asks again
             return []
         if current:
@@ -137,5 +142,5 @@ class Lifecycle:
         effects = [Effect.DISARM] if self.armed else []
         if self.adapted:
             effects.append(Effect.RESTORE_OFFLINE)
-        self.armed = self.adapted = self.enabled_ok = self.in_use = False
+        self.armed = self.adapted = self.enabled_ok = self.in_use = self.retried = False
         return effects

@@ -53,8 +53,9 @@ from mesa_ros.nodes.params import declare
 from mesa_ros.nodes.runner import run_node
 
 # Post-fault transitions before phase 2 of a critic (mesa / multitask / rrl): chosen on the training folds only, for
-# the critics' warning governor (docs/results.md, "Armed at the fault"; 1000 before, for the paper's rule: "Phase 2
-# on the robot"); the lookahead's own default is in its checkpoint's config.
+# the critics' warning governor (docs/results.md, "Armed at the fault"); for the paper's rule (risk_budget:=0,
+# arm_on_fault:=false) the folds chose 1000 ("Phase 2 on the robot"): set transitions:=1000 with it. The lookahead's
+# own default is in its checkpoint's config.
 PHASE2_TRANSITIONS = 250
 ACK_WAIT_S = 30.0  # how long the ack waits for weights in use / the monitor's answers before it goes out anyway
 
@@ -149,6 +150,7 @@ class AdaptationNode(Node):
         self.steps_since_publish = 0
         self.last_stamp = -1  # the newest transition taken in (-1: none yet)
         self.refine_at = 0  # the lookahead: post-fault transitions at which its model is adapted again (0: not)
+        self.reloading: list[int] | None = None  # a reload of the offline layer under way: epochs of enables after it
         self.sent_id = self.awaited_id = self.awaited_epoch = 0  # ids of the weights sent / awaited in use
         # the ack (wire.ADAPTATION_ACK): withheld while sent weights are not yet in use at the monitor or a call to
         # its services is unanswered; the next one after such a wait says resync
@@ -302,18 +304,17 @@ class AdaptationNode(Node):
     def _apply(self, effects: list[Effect], new_steps: int = 0) -> None:
         """Execute the life cycle's effects, in order."""
         disarm = None
-        reloading: list | None = None  # a reload of the offline layer under way: the calls to make once it answered
         for effect in effects:
             if effect is Effect.DISARM:
                 disarm = self._request_enable(False)
             elif effect is Effect.RESTORE_OFFLINE:
                 self.layer, self.learner, self.nonfinite, self.refused, self.refine_at = None, None, "", "", 0
                 self.unconfirmed_id = 0  # weights sent before are superseded by the monitor's own: not awaited
-                reloading = []
+                self.reloading = waiting = []
 
-                def reload(counted: bool, then: list = reloading) -> None:
+                def reload(counted: bool, waiting: list[int] = waiting) -> None:
                     future = self.reload_client.call_async(Trigger.Request())
-                    future.add_done_callback(lambda _: [call() for call in then])  # before the ack's callback
+                    future.add_done_callback(lambda f: self._reloaded(f, waiting))  # before the ack's callback
                     self._track(future, counted=counted)
 
                 if disarm is None:
@@ -329,12 +330,28 @@ class AdaptationNode(Node):
                 if self._send_weights():  # the shield is armed once the monitor reports these weights (_on_risk)
                     self.awaited_id, self.awaited_epoch = self.sent_id, self.lifecycle.epoch
             elif effect is Effect.ARM:
-                if reloading is None:
+                if self.reloading is None:
                     self._request_enable(True)
                 else:  # armed at a new fault: on the offline layer, once the monitor has it back
-                    reloading.append(lambda epoch=self.lifecycle.epoch: self._request_enable(True, epoch))
+                    self.reloading.append(self.lifecycle.epoch)
             elif effect is Effect.LEARN_ONLINE:
                 self._learn_online(new_steps)
+
+    def _reloaded(self, future, waiting: list[int]) -> None:
+        """The monitor answered a reload of its own (offline) layer: the enables that waited for it go out, those
+        of the current epoch while the life cycle still wants the shield on; none after a failed reload (the
+        monitor may still hold a layer adapted to other dynamics)."""
+        if self.reloading is waiting:
+            self.reloading = None
+        result = future.result()
+        if not result.success:
+            self.refused = f"the monitor could not reload its offline layer: {result.message}"
+            self.get_logger().error(f"{self.refused}; no shield until adapted weights are in use")
+        for epoch in waiting:
+            if not result.success:  # as a refused enable: the adapted weights' report arms the shield
+                self._apply(self.lifecycle.enabled(epoch, False))
+            elif epoch == self.lifecycle.epoch and self.lifecycle.armed:
+                self._request_enable(True, epoch)
 
     # -- phase 2, arming and online learning -----------------------------------------------------------
     def _new_buffer(self) -> ReplayBuffer:
@@ -417,7 +434,7 @@ class AdaptationNode(Node):
     def _on_enabled(self, future, epoch: int) -> None:
         result = future.result()
         self._apply(self.lifecycle.enabled(epoch, result.success))
-        self.refused = "" if result.success else result.message
+        self.refused = "" if result.success or self.lifecycle.armed else result.message  # armed: asked again
         if not result.success:
             self.get_logger().error(f"safety monitor refused to enable the shield: {result.message}")
         elif epoch != self.lifecycle.epoch:

@@ -97,8 +97,9 @@ def test_a_refused_enable_leaves_the_shield_unarmed():
     lc.added(1)
     lc.phase2_done(lc.epoch)
     lc.weights_in_use(lc.epoch)
+    assert lc.enabled(lc.epoch, False) == [Effect.ARM]  # asked once more (the weights are not reported again)
     assert lc.enabled(lc.epoch, False) == [] and lc.phase is Phase.ADAPTING and not lc.armed
-    assert lc.weights_in_use(lc.epoch) == [Effect.ARM]  # the next report of the weights tries again
+    assert lc.weights_in_use(lc.epoch) == [Effect.ARM]  # a later report of the weights (new ones) tries again
 
 
 def test_armed_at_the_fault_the_offline_layer_shields_until_the_adapted_weights_are_in_use():
@@ -127,6 +128,23 @@ def test_armed_at_the_fault_a_late_or_refused_enable_still_ends_shielding():
     refused.phase2_done(refused.epoch)
     assert refused.weights_in_use(refused.epoch) == [Effect.ARM]  # asked again with the adapted weights
     assert refused.enabled(refused.epoch, True) == [] and refused.phase is Phase.SHIELDING
+
+
+def test_armed_at_the_fault_an_enable_refused_after_the_weights_are_in_use_is_asked_again_once():
+    lc = Lifecycle(1, arm_offline=True)
+    lc.fault(0)
+    lc.added(1)
+    lc.phase2_done(lc.epoch)
+    assert lc.weights_in_use(lc.epoch) == []  # the enable sent at the fault is still unanswered
+    assert lc.enabled(lc.epoch, False) == [Effect.ARM] and lc.armed  # refused: asked again, the adapted weights in use
+    assert lc.enabled(lc.epoch, True) == [] and lc.phase is Phase.SHIELDING
+    again = Lifecycle(1, arm_offline=True)
+    again.fault(0)
+    again.added(1)
+    again.phase2_done(again.epoch)
+    again.weights_in_use(again.epoch)
+    assert again.enabled(again.epoch, False) == [Effect.ARM]
+    assert again.enabled(again.epoch, False) == [] and not again.armed  # only once: no loop of refusals
 
 
 def test_rejects_a_non_positive_transition_count():
@@ -177,4 +195,5 @@ def test_any_event_sequence_keeps_the_invariants(events, arm_offline):
         if lc.phase is Phase.MONITORING:
             assert not lc.armed and not lc.adapted and not monitor_armed and buffer == []
         if monitor_armed:
-            assert fault_since is not None and (lc.phase is Phase.SHIELDING or arm_offline)
+            assert fault_since is not None and lc.armed
+            assert lc.phase is Phase.SHIELDING or arm_offline and lc.phase in (Phase.COLLECTING, Phase.ADAPTING)
