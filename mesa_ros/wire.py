@@ -25,6 +25,8 @@ import numpy as np
 # -- topics ------------------------------------------------------------------------------------------
 CLOCK = "/clock"
 STATE = "/mujoco_sim/state"  # sensor_msgs/JointState: joint positions/velocities, stamped on the sim clock
+#: STATE's ``frame_id`` on the last state of an episode: the simulator resets at once and wants no command for it
+STATE_TERMINAL = "terminal"
 STEP = "/mujoco_sim/step"  # named values: Step
 EPISODE = "/mujoco_sim/episode"  # named values at each episode end: Episode
 FAULT_STATE = "/mujoco_sim/fault_state"  # named values: power scale per actuator (ground truth, latched)

@@ -17,9 +17,11 @@ def to_stamp(ns: int) -> Time:
 
 
 def state_msg(stamp: int, names: Sequence[str], position: np.ndarray, velocity: np.ndarray,
-              effort: np.ndarray) -> JointState:
+              effort: np.ndarray, terminal: bool = False) -> JointState:
+    """A state; ``terminal``: the episode's last (``frame_id`` ``wire.STATE_TERMINAL``: no command wanted)."""
     msg = JointState(name=list(names), position=position.tolist(), velocity=velocity.tolist(), effort=effort.tolist())
     msg.header.stamp = to_stamp(stamp)
+    msg.header.frame_id = wire.STATE_TERMINAL if terminal else ""
     return msg
 
 

@@ -282,7 +282,7 @@ class MujocoSimNode(Node):
                          out.next_state.step - 1, out.next_state.stamp_ns, stale,
                          dict(zip(self.session.actuator_names, out.action.tolist())))
         self.pub_step.publish(msgs.values_msg(out.stamp_ns, step.to_values()))
-        self._publish_state(out.next_state)
+        self._publish_state(out.next_state, terminal=out.reset_state is not None)
         if out.finished_episode is not None:
             ep = out.finished_episode
             self.pub_episode.publish(msgs.values_msg(out.next_state.stamp_ns, wire.Episode(
@@ -292,11 +292,12 @@ class MujocoSimNode(Node):
         if out.reset_state is not None:
             self._publish_state(out.reset_state)
 
-    def _publish_state(self, state: StampedState) -> None:
+    def _publish_state(self, state: StampedState, terminal: bool = False) -> None:
         clock = ClockMsg()
         clock.clock = msgs.to_stamp(state.stamp_ns)
         self.pub_clock.publish(clock)
-        message = msgs.state_msg(state.stamp_ns, self.session.joint_names, state.position, state.velocity, state.effort)
+        message = msgs.state_msg(state.stamp_ns, self.session.joint_names, state.position, state.velocity, state.effort,
+                                 terminal)
         self.pub_state.publish(message)
         if self.interface == "ros2_control":
             self.pub_joint_states.publish(message)

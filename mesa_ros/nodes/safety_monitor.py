@@ -210,6 +210,9 @@ class SafetyMonitorNode(Node):
 
     # -- the shield ------------------------------------------------------------------------------
     def _on_state(self, msg: JointState) -> None:
+        if msg.header.frame_id == wire.STATE_TERMINAL:
+            return  # the simulator resets at once: no command wanted, and no decision (whether one would have been
+            # made before the reset state arrived depended on timing, and each one moves the governor's windows)
         received = time.perf_counter()
         stamp, position, velocity = wire.parse_state(msg)
         self.states[stamp] = self.observation_from(position, velocity).astype(np.float32)
