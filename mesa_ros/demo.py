@@ -359,18 +359,20 @@ def time_to_safe(adaptation_log: str, dt: float, fault_at_s: float | None = None
         "control_hz": 1.0 / dt,
         "collection_robot_s": transitions * dt,
         "phase2_s": phase2,
-        "adapted_robot_s": transitions * dt + phase2,
         "armed_at_fault": armed is not None,
         "graph_wall_s": float(armed.group(1)) if armed else wall,
     }
-    out["robot_s"] = 0.0 if armed else out["adapted_robot_s"]
     detections = [float(m.group(1)) for m in DETECTED.finditer(adaptation_log, 0, match.start())]
+    detection = 0.0
     if detections and fault_at_s is not None:
-        out["detection_robot_s"] = detections[-1] - fault_at_s
-        out["robot_s"] += out["detection_robot_s"]
-        out["adapted_robot_s"] += out["detection_robot_s"]
-    if armed and fault_at_s is not None and shield_on_s is not None:
+        detection = out["detection_robot_s"] = detections[-1] - fault_at_s
+    out["adapted_robot_s"] = detection + transitions * dt + phase2
+    if not armed:
+        out["robot_s"] = out["adapted_robot_s"]
+    elif fault_at_s is not None and shield_on_s is not None:
         out["robot_s"] = round(shield_on_s - fault_at_s, 6)  # measured on the sim clock
+    else:
+        out["robot_s"] = detection
     return out
 
 

@@ -405,9 +405,7 @@ class AdaptationNode(Node):
             was = self.lifecycle.phase
             self._apply(self.lifecycle.weights_in_use(self.awaited_epoch))
             if was is Phase.ADAPTING and self.lifecycle.phase is Phase.SHIELDING:  # armed at the fault
-                self.get_logger().warning(f"shield on the adapted weights {time.monotonic() - self.announced_at:.2f} s "
-                                          f"after the fault announcement (phase 2: {self.adapt_seconds:.2f} s, "
-                                          f"{self.transitions} transitions)")
+                self._log_shielding("on the adapted weights")
         if self.unconfirmed_id and in_use >= self.unconfirmed_id:
             self.unconfirmed_id = 0
             self._ack()
@@ -440,13 +438,18 @@ class AdaptationNode(Node):
         elif epoch != self.lifecycle.epoch:
             return
         elif self.lifecycle.phase is Phase.SHIELDING:
-            self.get_logger().warning(f"shield enabled {time.monotonic() - self.announced_at:.2f} s after the fault "
-                                      f"announcement (phase 2: {self.adapt_seconds:.2f} s, "
-                                      f"{self.transitions} transitions): {result.message}")
+            self._log_shielding("enabled", f": {result.message}")
         elif self.lifecycle.phase is Phase.COLLECTING:
             self.get_logger().warning(f"shield enabled {time.monotonic() - self.announced_at:.2f} s after the fault "
                                       f"announcement on the meta-trained layer (armed at the fault; adapted after "
                                       f"{self.transitions} transitions): {result.message}")
+
+    def _log_shielding(self, how: str, suffix: str = "") -> None:
+        """The line (``demo.ADAPTED`` parses it) saying the adapted weights shield: since the announcement, phase 2's
+        compute and the transitions it ran on."""
+        self.get_logger().warning(f"shield {how} {time.monotonic() - self.announced_at:.2f} s after the fault "
+                                  f"announcement (phase 2: {self.adapt_seconds:.2f} s, {self.transitions} "
+                                  f"transitions){suffix}")
 
     def _learn_online(self, new_steps: int) -> None:
         if self.learner is None:  # the lookahead's model: adapted once more when enough post-fault data are in

@@ -210,9 +210,10 @@ class SafetyMonitorNode(Node):
 
     # -- the shield ------------------------------------------------------------------------------
     def _on_state(self, msg: JointState) -> None:
+        # an episode's last state: the simulator resets at once and wants no command; no decision either (whether
+        # one came before the reset state arrived depended on timing, and each one moves the governor's windows)
         if msg.header.frame_id == wire.STATE_TERMINAL:
-            return  # the simulator resets at once: no command wanted, and no decision (whether one would have been
-            # made before the reset state arrived depended on timing, and each one moves the governor's windows)
+            return
         received = time.perf_counter()
         stamp, position, velocity = wire.parse_state(msg)
         self.states[stamp] = self.observation_from(position, velocity).astype(np.float32)
