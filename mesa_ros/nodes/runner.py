@@ -1,6 +1,7 @@
 """One ``main`` for every node: init, spin until done or signalled, shut down cleanly (exit code 0)."""
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import sys
@@ -81,6 +82,8 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # `kill -USR1 <pid>`: every thread's Python stack to stderr, also while the executor is blocked in C (a hang)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     die_with_launcher()
     node = None
     try:
