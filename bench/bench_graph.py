@@ -7,8 +7,10 @@
    the command's arrival (two DDS hops + the shield). Target p99 <= 1 ms. Also the shield alone
    (critic + recovery evaluation, in process). Target <= 100 us.
 3. Resident memory of the whole default graph (RSS and USS summed over the node processes). Target <= 2 GB.
-4. Time to safe: wall time from the fault service call to the shield enabled with adapted weights,
-   lockstep, default settings (1000 post-fault transitions, phase 2 with the checkpoint's M). Target <= 10 s.
+4. Time to safe, lockstep, the life cycle of config/cheetah_fault.yaml (armed at the fault on the meta-trained
+   critic, ``arm_on_fault:=true``; adapted after the node's default 250 post-fault transitions, phase 2 with the
+   checkpoint's M): wall time from the fault service call to the first shielded decision (target <= 10 s) and to
+   the first on the adapted weights.
 
     .venv/bin/python bench/bench_graph.py [--steps 3000] [--policy P --safety S --adapted A]
 
@@ -270,7 +272,8 @@ def filter_latency(adapted: Path, samples: int, env: dict[str, str]) -> dict[str
 
 
 def time_to_safe(policy: Path, safety: Path, env: dict[str, str], timeout: float = 600.0) -> dict[str, float]:
-    """Fault service call -> shield enabled with adapted weights (full graph, default parameters)."""
+    """Fault service call -> first shielded decision, and -> first on adapted weights (full graph, armed at the
+    fault as config/cheetah_fault.yaml)."""
     from sensor_msgs.msg import JointState
     from std_srvs.srv import SetBool
 
@@ -281,15 +284,18 @@ def time_to_safe(policy: Path, safety: Path, env: dict[str, str], timeout: float
         start("mesa_ros.nodes.mujoco_sim", env=env),
         start("mesa_ros.nodes.task_policy", f"checkpoint:={policy}", env=env),
         start("mesa_ros.nodes.safety_monitor", f"checkpoint:={safety}", env=env),
-        start("mesa_ros.nodes.adaptation", f"checkpoint:={safety}", f"policy_checkpoint:={policy}", env=env),
+        start("mesa_ros.nodes.adaptation", f"checkpoint:={safety}", f"policy_checkpoint:={policy}",
+              "arm_on_fault:=true", env=env),
     ]
-    enabled: list[float] = []
+    shielded: dict[str, float] = {}  # "armed": the first shielded decision; "adapted": the first on adapted weights
     steps = [0]
 
     def on_risk(msg: JointState) -> None:
         decision = wire.Risk.from_values(wire.parse_values(msg)[1])
-        if decision.shield_enabled and decision.weights_version >= 2 and not enabled:
-            enabled.append(time.perf_counter())
+        if decision.shield_enabled:
+            shielded.setdefault("armed", time.perf_counter())
+            if decision.weights_id > 0:  # weights from the adaptation node, not the monitor's file
+                shielded.setdefault("adapted", time.perf_counter())
 
     with probe("bench_time_to_safe", processes) as (node, executor):
         node.create_subscription(JointState, wire.RISK, on_risk, qos.LOGGER_SUB)
@@ -301,13 +307,15 @@ def time_to_safe(policy: Path, safety: Path, env: dict[str, str], timeout: float
         called = time.perf_counter()
         future = client.call_async(SetBool.Request(data=True))
         executor.spin_until_future_complete(future, timeout_sec=10)
-        while not enabled and time.monotonic() < deadline:
+        while "adapted" not in shielded and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.05)
         rate_steps = steps[0]
         rss, uss = memory(processes)
-    if not enabled:
-        raise RuntimeError("the shield was not enabled within the timeout")
-    return {"seconds": enabled[0] - called, "steps_run": rate_steps, "rss_mb_graph": rss, "uss_mb_graph": uss}
+    if "adapted" not in shielded:
+        raise RuntimeError(f"the shield was not on adapted weights within {timeout:.0f} s "
+                           f"(armed: {'armed' in shielded})")
+    return {"seconds": shielded["armed"] - called, "adapted_seconds": shielded["adapted"] - called,
+            "steps_run": rate_steps, "rss_mb_graph": rss, "uss_mb_graph": uss}
 
 
 def main() -> None:
@@ -364,8 +372,9 @@ def main() -> None:
     )
     print(f"memory of the default graph (4 nodes): RSS {safe['rss_mb_graph']:.0f} MB, USS {safe['uss_mb_graph']:.0f} MB"
           f"  target <= 2048 MB: {'met' if safe['rss_mb_graph'] <= 2048 else 'MISSED'}")
-    print(f"time to safe (fault service call -> shield on with adapted weights): {safe['seconds']:.2f} s  "
-          f"target <= 10: {'met' if safe['seconds'] <= 10 else 'MISSED'}")
+    print(f"time to safe (fault service call -> first shielded decision, armed at the fault): {safe['seconds']:.2f} s  "
+          f"target <= 10: {'met' if safe['seconds'] <= 10 else 'MISSED'}; -> first on the adapted weights (250 "
+          f"post-fault transitions, phase 2): {safe['adapted_seconds']:.2f} s")
     save("graph", load_start, {
         "steps": args.steps, "in_process_steps_per_s": limit, "graph": graph, "graph_vs_in_process": ratio,
         "shield_eval_us": shield_us, "monitor_latency": latency, "filter_latency": filtered, "time_to_safe": safe,

@@ -228,12 +228,17 @@ class DemoResult:
     summary: dict[str, Any]
 
 
-SHIELDS = ("mesa", "multitask", "rrl", "lookahead")  # what ``--shields`` may compare with no shield
+SHIELDS = ("mesa", "multitask", "rrl", "lookahead", "mesa_lookahead", "multitask_lookahead")  # for ``--shields``
+STACKED = "_lookahead"  # a critic shield with the shipped lookahead stacked on it (``core.stacked``)
 
 
 def shield_args(shield: str) -> list[str]:
     """Launch arguments of a run with ``shield``: MESA and Multi-Task adapt their shipped offline checkpoints;
-    RRL learns its layer from the post-fault data alone; the lookahead adapts its shipped model."""
+    RRL learns its layer from the post-fault data alone; the lookahead adapts its shipped model; ``<critic>_lookahead``
+    stacks the shipped lookahead on the critic's shield, both adapted."""
+    lookahead = default_checkpoint("HalfCheetah-Disabled", "lookahead")
+    if shield.endswith(STACKED) and shield in SHIELDS:
+        return [*shield_args(shield.removesuffix(STACKED)), f"lookahead_checkpoint:={lookahead}"]
     if shield == "mesa":
         return []
     if shield == "multitask":
@@ -242,8 +247,7 @@ def shield_args(shield: str) -> list[str]:
     if shield == "rrl":
         return ["adapt_method:=rrl"]
     if shield == "lookahead":
-        return [f"safety_checkpoint:={default_checkpoint('HalfCheetah-Disabled', 'lookahead')}",
-                "adapt_method:=lookahead"]
+        return [f"safety_checkpoint:={lookahead}", "adapt_method:=lookahead"]
     raise ValueError(f"unknown shield {shield!r}; expected one of {list(SHIELDS)}")
 
 

@@ -92,6 +92,9 @@ CHEETAH_FAULT_ARGS = (
     LaunchArg("policy_checkpoint", "", "SAC task-policy checkpoint ('' = the shipped default)"),
     LaunchArg("safety_checkpoint", "", "meta-trained critic + recovery checkpoint, or a lookahead checkpoint "
               "('' = the shipped default critic)"),
+    LaunchArg("lookahead_checkpoint", "", "a lookahead checkpoint stacked on the critic shield (core/stacked.py): "
+              "the critic's warning governor sets the gait c, the lookahead decides on c * a_task; the adaptation node "
+              "adapts both ('' = no stack)"),
     LaunchArg("record_bag", "false", "record the graph's topics with bag_recorder"),
     LaunchArg("bag_dir", "", "bag output directory ('' = bags/run_<date-time>)"),
     LaunchArg("mode", "lockstep", "simulator mode", ("lockstep", "realtime")),
@@ -140,6 +143,8 @@ def _provenance(args: Mapping[str, str], params: str) -> dict[str, Any]:
 
     used = {"policy": checkpoint(args["policy_checkpoint"], "policy"),
             "safety": checkpoint(args["safety_checkpoint"], "safety")}
+    if args["lookahead_checkpoint"]:
+        used["lookahead"] = args["lookahead_checkpoint"]
     if _bool(args["detect"], "detect"):
         used["detector"] = checkpoint("", "detector")
     return {"provenance.env": ENV, "provenance.task": [f"{k}={v}" for k, v in args.items()],
@@ -191,6 +196,7 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
                                                       wire.SCHEDULED_JOINTS: faulted or [""]}, required=True),
         NodeSpec("task_policy", "task_policy", params, {"checkpoint": args["policy_checkpoint"], "seed": seed}),
         NodeSpec("safety_monitor", "safety_monitor", params, {"checkpoint": args["safety_checkpoint"],
+                                                              "lookahead_checkpoint": args["lookahead_checkpoint"],
                                                               "enabled": shield == "on", "seed": seed}),
     ]
     if shield == "adapt":
@@ -199,6 +205,7 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
                                                                    "policy_checkpoint": args["policy_checkpoint"],
                                                                    "save_adapted": args["adapted_checkpoint"],
                                                                    "method": args["adapt_method"],
+                                                                   "lookahead_checkpoint": args["lookahead_checkpoint"],
                                                                    "seed": seed, **detect, **_adapt_overrides(args)}))
     if _bool(args["record_bag"], "record_bag"):
         nodes.append(NodeSpec("bag_recorder", "bag_recorder", params, {"output": args["bag_dir"],

@@ -35,6 +35,7 @@ from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.inference import frozen_guard, frozen_policy
 from mesa_ros.core.lookahead import ModelLookahead
 from mesa_ros.core.restore import resolve_config
+from mesa_ros.core.stacked import StackedShield
 from mesa_ros.paths import config_file
 
 
@@ -128,11 +129,11 @@ def main() -> None:
         if inside or args.warnings:
             shield.governor = governor  # the product's path: the shield scales and updates c
         if stacked is not None:
-            stacked.policy = lambda s: governor.scale * pi(s)  # the model rolls the gait that runs
+            stacked = StackedShield(shield, stacked)  # the product's stack: the model rolls the gait that runs
 
         def act(obs):
             if stacked is not None:
-                decision = stacked(obs, shield(obs, policy(obs)).action)
+                decision = stacked(obs, policy(obs))
             elif inside or args.warnings:
                 decision = shield(obs, policy(obs))
             else:

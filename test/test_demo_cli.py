@@ -11,6 +11,7 @@ import pytest
 
 from mesa_ros import wire
 from mesa_ros.demo import (
+    SHIELDS,
     Recording,
     check_one_simulator,
     command_scales,
@@ -44,7 +45,7 @@ def test_cli_prints_both_segments() -> None:
     (["--fault-step", "63000"], "--fault-step must be in (0, --steps=60000), got 63000"),
     (["--steps-after-shield", "0"], "--steps-after-shield must be at least 1, got 0"),
     (["--shields", "mesa,cbf"],
-     "--shields must name some of ['mesa', 'multitask', 'rrl', 'lookahead'], got 'mesa,cbf'"),
+     f"--shields must name some of {list(SHIELDS)}, got 'mesa,cbf'"),
     (["--seeds", "0"], "--seeds must be at least 1, got 0"),
 ])
 def test_cli_rejects_bad_input(args: list[str], message: str) -> None:

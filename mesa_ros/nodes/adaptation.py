@@ -11,7 +11,9 @@ thread would fight the message callbacks for the GIL and run many times slower; 
 in the deep subscription queues) -> ``shielding``: the adapted weights are sent to the safety monitor
 (latched weights topic) and, once the monitor reports them in use, its shield is enabled; critic and
 recovery keep learning online and are re-sent every ``publish_every`` steps (the lookahead's model is adapted once
-more, on all post-fault transitions, when ``lookahead.refine_transitions`` of them are in, and re-sent).
+more, on all post-fault transitions, when ``lookahead.refine_transitions`` of them are in, and re-sent). With a
+``lookahead_checkpoint`` beside a critic (the monitor's stacked shield, ``core.stacked``) phase 2 adapts both on the
+same post-fault transitions and sends both (critic, then model), each as above.
 Another fault change restarts collection (transitions stamped before it are never used); the robot healthy again (the
 simulator's clear event or ``~/fault_cleared``) disarms the shield and reloads the monitor's own
 checkpoint (its pre-fault state); with ``detect``, the detector's return to healthy dynamics does the same.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,7 +41,7 @@ from mesa_ros import wire
 from mesa_ros.core import checkpoint, detector, health, lookahead_model
 from mesa_ros.core.assembler import TransitionAssembler
 from mesa_ros.core.buffers import ReplayBuffer
-from mesa_ros.core.config import merge, stored_config
+from mesa_ros.core.config import MesaConfig, merge, stored_config
 from mesa_ros.core.dataset import DatasetMetadata, TransitionDataset
 from mesa_ros.core.learner import Learner
 from mesa_ros.core.lifecycle import Effect, Lifecycle, Phase
@@ -112,21 +115,29 @@ class AdaptationNode(Node):
                          choices=("", "mesa", "multitask", "rrl", "lookahead"), read_only=True)
         self.space = env_spaces(self.env)
         self.seed = seed
-        self.layer: SafetyLayer | LookaheadLayer | None = None  # the adapted layer of the current fault
+        self.layers: dict[str, SafetyLayer | LookaheadLayer] = {}  # the current fault's adapted "critic", "lookahead"
         self.learner: Learner | None = None  # its online learning while shielding (none for the lookahead)
         self.agent = load_checkpoint(policy or default_checkpoint(self.env, "policy"), env=self.env).agent
         self.task_policy = self.agent.policy
         path = str(safety or default_checkpoint(self.env, "lookahead" if method == "lookahead" else "safety"))
         offline = checkpoint.load(path, env=self.env)
+        stack = declare(self, "lookahead_checkpoint", "", "a lookahead checkpoint stacked on the critic (the "
+                        "monitor's lookahead_checkpoint): its model adapted on the same post-fault transitions (steps: "
+                        "its config's) and sent after the critic; mesa / multitask / rrl only; '' = none",
+                        read_only=True)
         self.lookahead: LookaheadLayer | None = None  # the model-lookahead shield's fitted model
+        self.lookahead_cfg: MesaConfig | None = None  # its checkpoint's config
         if method == "lookahead" or (not method and "ensemble" in offline.tensors):
-            self.cfg = merge(stored_config(self.env, offline.config),
-                             {"lookahead": {"adapt_steps": steps}} if steps >= 0 else {})
-            self.lookahead = LookaheadLayer(lookahead_model.load(offline, self.cfg.lookahead, path))
-            self.method_name, self.armable = "lookahead", False
+            if stack:
+                raise ValueError("lookahead_checkpoint stacks a lookahead on a critic; method lookahead has none")
+            self._lookahead_method(offline, path, {"lookahead": {"adapt_steps": steps}} if steps >= 0 else {})
+            self.cfg, self.method_name, self.armable = self.lookahead_cfg, "lookahead", False
         else:
             self._safety_layer_method(restore_run(offline, path), method, steps, lr, path)
-        default = self.cfg.lookahead.post_transitions if self.lookahead is not None else PHASE2_TRANSITIONS
+            if stack:
+                self._lookahead_method(checkpoint.load(stack, env=self.env), stack, {})
+        only_model = self.method_name == "lookahead"
+        default = self.lookahead_cfg.lookahead.post_transitions if only_model else PHASE2_TRANSITIONS
         self.transitions = default if transitions < 0 else transitions
         self.save_adapted = declare(
             self,
@@ -159,7 +170,7 @@ class AdaptationNode(Node):
         self.resync_stamp = -1  # the stamp last acknowledged with resync: a repeated ack of it says resync too
         self.newest_state = -1  # the newest state stamp seen
 
-        self.pub_weights = self.create_publisher(UInt8MultiArray, wire.WEIGHTS, qos.LATCHED)
+        self.pub_weights = self.create_publisher(UInt8MultiArray, wire.WEIGHTS, qos.WEIGHTS)
         self.pub_diag = self.create_publisher(DiagnosticArray, wire.DIAGNOSTICS, 10)
         self.pub_detection = self.create_publisher(JointState, wire.DETECTION, qos.LATCHED)
         self.enable_client = self.create_client(SetBool, wire.service(wire.SAFETY_MONITOR, wire.ENABLE_SHIELD))
@@ -191,6 +202,11 @@ class AdaptationNode(Node):
         # RRL: none before phase 2 (``adapt_stage`` draws it)
         self.offline = None if self.method.offline is None else meta.offline_layer()
         self.armable = self.offline is not None and meta.safety is not None  # the monitor's file has the same pi_rec
+
+    def _lookahead_method(self, ckpt: checkpoint.Checkpoint, path: str, overrides: dict) -> None:
+        """The lookahead's offline model and its config (with the node's overrides)."""
+        self.lookahead_cfg = merge(stored_config(self.env, ckpt.config), overrides)
+        self.lookahead = LookaheadLayer(lookahead_model.load(ckpt, self.lookahead_cfg.lookahead, path))
 
     # -- announcements and collection ------------------------------------------------------------------
     def _announce(self, source: str, stamp_ns: int) -> str:
@@ -308,7 +324,7 @@ class AdaptationNode(Node):
             if effect is Effect.DISARM:
                 disarm = self._request_enable(False)
             elif effect is Effect.RESTORE_OFFLINE:
-                self.layer, self.learner, self.nonfinite, self.refused, self.refine_at = None, None, "", "", 0
+                self.layers, self.learner, self.nonfinite, self.refused, self.refine_at = {}, None, "", "", 0
                 self.unconfirmed_id = 0  # weights sent before are superseded by the monitor's own: not awaited
                 self.reloading = waiting = []
 
@@ -365,37 +381,44 @@ class AdaptationNode(Node):
 
     def _phase2(self, test_data: TransitionDataset) -> None:
         start, epoch = time.monotonic(), self.lifecycle.epoch
-        if self.lookahead is not None:
-            self.layer, self.metrics = self.lookahead.adapt(test_data, self.cfg.lookahead, self.rng)
-        else:
-            self.layer, self.metrics = adapt_stage(self.method, self.cfg, *self.space, self.task_policy, test_data,
-                                                   copy.deepcopy(self.offline), seed=self.seed)
-            self.learner = Learner(safety=self.layer, risk_buffer=self.buffer, task_policy=self.task_policy,
+        self.layers, self.metrics = {}, {}
+        if self.method_name != "lookahead":
+            layer, self.metrics = adapt_stage(self.method, self.cfg, *self.space, self.task_policy, test_data,
+                                              copy.deepcopy(self.offline), seed=self.seed)
+            self.layers["critic"] = layer
+            self.learner = Learner(safety=layer, risk_buffer=self.buffer, task_policy=self.task_policy,
                                    every=self.online_every, critic_batch=self.cfg.critic.batch_size)
+        if self.lookahead is not None:
+            self.layers["lookahead"], losses = self.lookahead.adapt(test_data, self.lookahead_cfg.lookahead, self.rng)
+            self.metrics.update({f"lookahead_{k}" if "critic" in self.layers else k: v for k, v in losses.items()})
         self.adapt_seconds = time.monotonic() - start
-        refine = self.cfg.lookahead.refine_transitions if self.lookahead is not None else 0
+        refine = self.lookahead_cfg.lookahead.refine_transitions if self.lookahead is not None else 0
         self.refine_at = refine if refine > len(test_data) else 0  # 0: no second adaptation
         self._save_adapted(len(test_data))
         self._apply(self.lifecycle.phase2_done(epoch))
 
-    def _save_adapted(self, transitions: int) -> None:
-        """Write the layer as sent to the monitor to ``save_adapted`` (if set); a failure is logged: the shield still
-        comes on, only the copy for inspection is missing."""
+    def _save_adapted(self, transitions: int, kinds: tuple[str, ...] = ("critic", "lookahead")) -> None:
+        """Write the layers of ``kinds`` as sent to the monitor to ``save_adapted`` (if set; stacked, the lookahead's
+        beside it, ``<name>.lookahead.safetensors``); a failure is logged: the shield still comes on, only the copy
+        for inspection is missing."""
         if not self.save_adapted:
             return
-        try:
-            path = self._write_layer(transitions)
-            self.get_logger().info(f"adapted safety layer written to {path}")
-        except OSError as exc:
-            self.get_logger().error(f"could not write the adapted safety layer to {self.save_adapted}: {exc}")
+        for kind, layer in [(k, self.layers[k]) for k in kinds if k in self.layers]:
+            path = self.save_adapted
+            if kind == "lookahead" and "critic" in self.layers:
+                path = str(Path(path).with_suffix(".lookahead.safetensors"))
+            try:
+                self.get_logger().info(f"adapted {kind} written to {self._write_layer(path, layer, transitions)}")
+            except OSError as exc:
+                self.get_logger().error(f"could not write the adapted {kind} to {path}: {exc}")
 
-    def _write_layer(self, transitions: int) -> str:
-        if isinstance(self.layer, LookaheadLayer):
-            return str(checkpoint.save(self.save_adapted, self.layer.all, self.env, self.space[0].shape[0],
-                                       self.space[1].shape[0], self.cfg.to_dict(),
+    def _write_layer(self, path: str, layer: SafetyLayer | LookaheadLayer, transitions: int) -> str:
+        if isinstance(layer, LookaheadLayer):
+            return str(checkpoint.save(path, layer.all, self.env, self.space[0].shape[0], self.space[1].shape[0],
+                                       self.lookahead_cfg.to_dict(),
                                        {"stage": "lookahead_adapt", "post_transitions": transitions}))
-        return str(save_checkpoint(self.save_adapted, self.cfg, self.method, self.space, self.agent,
-                                   safety=self.layer, stage="adapt", test_transitions=transitions))
+        return str(save_checkpoint(path, self.cfg, self.method, self.space, self.agent, safety=layer, stage="adapt",
+                                   test_transitions=transitions))
 
     def _on_risk(self, msg: JointState) -> None:
         """Arm the shield only when the monitor reports the adapted weights (by the id sent with them) in use."""
@@ -452,41 +475,45 @@ class AdaptationNode(Node):
                                   f"transitions){suffix}")
 
     def _learn_online(self, new_steps: int) -> None:
-        if self.learner is None:  # the lookahead's model: adapted once more when enough post-fault data are in
-            if self.refine_at and len(self.buffer) >= self.refine_at:
-                self._refine()
+        if self.refine_at and len(self.buffer) >= self.refine_at:  # the lookahead's model, once more
+            self._refine()
+        if self.learner is None:
             return
         self.learner.learn(new_steps)
         self.steps_since_publish += new_steps
         if self.steps_since_publish >= self.publish_every:
             self.steps_since_publish = 0
-            self._send_weights()
+            self._send_weights(("critic",))
 
     def _refine(self) -> None:
         """The lookahead's offline model adapted again, on all post-fault transitions so far, and sent."""
         self.refine_at, start = 0, time.monotonic()
         post = self._post_fault_data()
-        cfg = replace(self.cfg.lookahead, adapt_steps=self.cfg.lookahead.refine_steps)
-        self.layer, self.metrics = self.lookahead.adapt(post, cfg, self.rng)
+        cfg = replace(self.lookahead_cfg.lookahead, adapt_steps=self.lookahead_cfg.lookahead.refine_steps)
+        self.layers["lookahead"], self.metrics = self.lookahead.adapt(post, cfg, self.rng)
         self.get_logger().warning(f"lookahead model adapted again on {len(post)} post-fault transitions "
                                   f"({time.monotonic() - start:.2f} s); sent to the monitor")
-        self._save_adapted(len(post))
-        self._send_weights()
+        self._save_adapted(len(post), ("lookahead",))
+        self._send_weights(("lookahead",))
 
-    def _send_weights(self) -> bool:
-        """Send the layer to the monitor with a fresh id; False (and ERROR in /diagnostics) if a weight is not
-        finite."""
-        if bad := self.layer.nonfinite():
+    def _send_weights(self, kinds: tuple[str, ...] = ("critic", "lookahead")) -> bool:
+        """Send the adapted layers of ``kinds`` to the monitor (critic first), each with a fresh id; False (and ERROR
+        in /diagnostics) if a weight is not finite: then none is sent."""
+        layers = [(kind, self.layers[kind]) for kind in kinds if kind in self.layers]
+        if bad := ", ".join(b for _, layer in layers if (b := layer.nonfinite())):
             if bad != self.nonfinite:
                 self.get_logger().error(f"non-finite weights in {bad}: not sent to the monitor")
             self.nonfinite = bad
             return False
-        self.sent_id += 1
-        blob = checkpoint.to_bytes(self.layer.modules(), self.env, self.space[0].shape[0], self.space[1].shape[0],
-                                   self.cfg.to_dict(), {"method": self.method_name, "stage": "adapted-online",
-                                                        "weights_id": self.sent_id})
-        self.pub_weights.publish(UInt8MultiArray(data=blob))
-        self.unconfirmed_id = self.sent_id
+        for kind, layer in layers:
+            self.sent_id += 1
+            cfg = self.lookahead_cfg if kind == "lookahead" else self.cfg
+            blob = checkpoint.to_bytes(layer.modules(), self.env, self.space[0].shape[0], self.space[1].shape[0],
+                                       cfg.to_dict(), {"method": "lookahead" if kind == "lookahead" else
+                                                       self.method_name, "stage": "adapted-online",
+                                                       "weights_id": self.sent_id})
+            self.pub_weights.publish(UInt8MultiArray(data=blob))
+        self.unconfirmed_id = self.sent_id  # the last one in use: all in use (the monitor installs in order)
         return True
 
     def _publish_diagnostics(self) -> None:

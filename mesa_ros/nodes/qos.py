@@ -20,3 +20,7 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=Hi
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 #: /clock, as rclpy's TimeSource subscribes it (best effort works with a reliable publisher).
 CLOCK = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+#: The weights topic: latched, the last two (a stacked shield's critic and model are sent one after the other, and a
+#: monitor busy installing the first must still get the second).
+WEIGHTS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -10,7 +10,10 @@ rollouts of the task policy that fall, the override the least risky action near 
 fastest gait whose model risk over a window meets the budget (c in ``/diagnostics`` as ``action_scale``, the last
 window's mean risk, per gait of the model rule's grid, as ``governor_window_risk``). A critic with a warning
 governor (``risk_budget`` or the checkpoint's ``critic_governor.budget``; ``core.shield_rule.govern``) slows the
-gait instead of overriding: c stepped on the share of its warnings per window. The
+gait instead of overriding: c stepped on the share of its warnings per window. With a ``lookahead_checkpoint``
+beside the critic the two are stacked (``core.stacked``): the critic's warning governor sets c, the lookahead's eps
+rule decides on c * a_task (its risk and eps_risk are the ones published), and weights from the adaptation node
+replace the part they hold. The
 command carries the executed action in ``effort`` and the task action in ``position``. Risk and override go out
 per step; ``/diagnostics`` summarises. The shield is switched with ``~/enable`` (std_srvs/SetBool); new
 critic/recovery weights arrive on the latched weights topic (a safetensors checkpoint as
@@ -45,6 +48,7 @@ from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.inference import FrozenCritic, FrozenShield, frozen_guard
 from mesa_ros.core.joint_map import JointMap
 from mesa_ros.core.lookahead import ModelLookahead
+from mesa_ros.core.stacked import StackedShield
 from mesa_ros.envs import env_class, model_joint_names
 from mesa_ros.nodes import msgs, qos
 from mesa_ros.nodes.defaults import default_checkpoint
@@ -76,11 +80,16 @@ class SafetyMonitorNode(Node):
         self.env = declare(self, "env", "HalfCheetah-Disabled", "environment (paper name)", read_only=True)
         declare(self, "checkpoint", "", "critic (+ recovery) checkpoint file for start-up and ~/reload; "
                 "'' = the shipped default")
+        self.stack_file = declare(self, "lookahead_checkpoint", "", "a lookahead checkpoint (mesa-ros lookahead) "
+                                  "stacked on the critic: its warning governor sets the gait c, the lookahead decides "
+                                  "on c * a_task (core/stacked.py); loaded with checkpoint at start-up and ~/reload; "
+                                  "'' = none", read_only=True)
         self.enabled = declare(
             self, "enabled", False, "start with the shield enabled (needs a recovery policy)", read_only=True
         )
-        self.eps_override = declare(self, "eps_risk", -1.0, "override when Q_risk(s, a_task) > eps_risk; -1 = the "
-                                    "checkpoint config's value (paper: 0.1 HalfCheetah)", low=-1.0, high=1.0)
+        self.eps_override = declare(self, "eps_risk", -1.0, "override when Q_risk(s, a_task) > eps_risk (a "
+                                    "lookahead, also stacked: its model's risk); -1 = the checkpoint config's value "
+                                    "(paper: 0.1 HalfCheetah)", low=-1.0, high=1.0)
         self.budget_ms = declare(self, "decision_budget_ms", 0.0, "lookahead: time for one decision; it searches "
                                  "its candidates in batches until the next would end past this and decides among "
                                  "those tried (realtime: below the control period). 0: every candidate (lockstep: "
@@ -105,11 +114,11 @@ class SafetyMonitorNode(Node):
         self.names = list(env_class(self.env).actuator_names)
         self.obs_dim = env_class(self.env).observation_size
         self.critic: FrozenCritic | None = None
-        self.shield: FrozenShield | ModelLookahead | None = None
+        self.shield: FrozenShield | ModelLookahead | StackedShield | None = None
+        self.parts: dict[str, tuple] = {}  # stacked: "critic" / "lookahead" -> (shield, config, Q_risk, its eps_risk)
         self.weights_version, self.weights_source, self.weights_error = 0, "none", ""
         self.weights_id = 0  # the sender's id of the weights in use (adaptation node); 0 = from a file
-        self._install(checkpoint.load(self._checkpoint_path(), env=self.env, numpy=True),
-                      f"file {self._checkpoint_path()}")
+        self._install(self._load_files())
         if self.enabled and self.shield is None:
             raise ValueError("enabled:=true needs a checkpoint with a recovery policy")
 
@@ -142,7 +151,7 @@ class SafetyMonitorNode(Node):
 
     def _start(self) -> None:
         """Inputs once the command's and risk's awaited subscribers (simulator, recorder) are matched."""
-        self.create_subscription(UInt8MultiArray, wire.WEIGHTS, self._on_weights, qos.LATCHED)
+        self.create_subscription(UInt8MultiArray, wire.WEIGHTS, self._on_weights, qos.WEIGHTS)
         if self.interface == "ros2_control":
             self.create_subscription(
                 JointState, self.filter_topics["joint_states"], self._on_joint_states, qos.CONTROL_SUB
@@ -295,10 +304,10 @@ class SafetyMonitorNode(Node):
         return None
 
     def _apply_budget(self) -> None:
-        if isinstance(self.shield, ModelLookahead):
+        if isinstance(self.shield, (ModelLookahead, StackedShield)):
             self.shield.budget_s = self.budget_ms / 1e3 if self.budget_ms > 0 else None
 
-    def _apply_governor(self, previous: FrozenShield | ModelLookahead | None) -> None:
+    def _apply_governor(self, previous: FrozenShield | ModelLookahead | StackedShield | None) -> None:
         """The shield's governor (the lookahead's risk governor, ``governor``; a critic's warning governor,
         ``critic_governor``) with the node's budget (if set), c carried over from ``previous`` (new weights of the
         same robot after the same fault do not speed the gait up again; a budget of 0 turns the governor off, c = 1)."""
@@ -314,40 +323,65 @@ class SafetyMonitorNode(Node):
     def _checkpoint_path(self) -> str:
         return self.get_parameter("checkpoint").value or str(default_checkpoint(self.env, "safety"))
 
-    def _install(self, ckpt: checkpoint.Checkpoint, source: str) -> None:
-        """Frozen critic (+ recovery) from a checkpoint read as numpy arrays (this node never imports torch) with
-        its own config; any mismatch raises, changing nothing."""
-        cfg = stored_config(self.env, ckpt.config)
-        critic, shield, cfg_eps = frozen_guard(ckpt, source, self.obs_dim, len(self.names), cfg, self.eps_override,
-                                               cfg.recovery.noise_std if self.noise else 0.0,
-                                               self.seed + self.weights_version)
+    def _load_files(self) -> list[tuple[checkpoint.Checkpoint, str]]:
+        """The start-up / ``~/reload`` checkpoints: ``checkpoint`` and, stacked, ``lookahead_checkpoint``."""
+        paths = [self._checkpoint_path(), *([self.stack_file] if self.stack_file else [])]
+        return [(checkpoint.load(path, env=self.env, numpy=True), f"file {path}") for path in paths]
+
+    def _install(self, ckpts: list[tuple[checkpoint.Checkpoint, str]]) -> None:
+        """Frozen critic (+ recovery), lookahead or, stacked, the parts the checkpoints hold, from checkpoints read as
+        numpy arrays (this node never imports torch) with their own configs: one new weights version. Any mismatch
+        raises, changing nothing."""
+        parts = dict(self.parts)
+        for ckpt, source in ckpts:
+            cfg = stored_config(self.env, ckpt.config)
+            critic, shield, cfg_eps = frozen_guard(ckpt, source, self.obs_dim, len(self.names), cfg, self.eps_override,
+                                                   cfg.recovery.noise_std if self.noise else 0.0,
+                                                   self.seed + self.weights_version)
+            if not self.stack_file:
+                parts = {"single": (shield, cfg, critic, cfg_eps)}
+                continue
+            kind = "lookahead" if isinstance(shield, ModelLookahead) else "critic"
+            if kind == "critic" and shield is None:
+                raise ValueError(f"{source}: a stacked monitor needs a critic with a recovery policy")
+            if kind == "critic":  # eps_risk (the parameter) is the lookahead's: the critic warns at its own
+                shield.eps_risk = cfg_eps
+            parts[kind] = (shield, cfg, critic, cfg_eps)
+        if self.stack_file:
+            if set(parts) != {"critic", "lookahead"}:
+                raise ValueError(f"a stacked monitor needs a critic and a lookahead checkpoint, got {sorted(parts)}")
+            (critic_shield, cfg, critic, _), (lookahead, _, _, cfg_eps) = parts["critic"], parts["lookahead"]
+            shield = StackedShield(critic_shield, lookahead)
+        else:
+            shield, cfg, critic, cfg_eps = parts["single"]
         if shield is None and self.enabled:
             raise ValueError("these weights have no recovery policy; disable the shield first")
         previous = self.shield
+        self.parts = parts if self.stack_file else {}
         self.critic, self.shield, self.cfg_eps, self.cfg = critic, shield, cfg_eps, cfg
         self._apply_budget()
         self._apply_governor(previous)
         self.weights_version += 1
+        ckpt, source = ckpts[-1]
         self.weights_id = int(ckpt.extra.get("weights_id", 0)) if source.startswith("topic") else 0
-        self.weights_source, self.weights_error = source, ""
-        self.get_logger().info(f"weights v{self.weights_version} from {source}")
+        self.weights_source, self.weights_error = " + ".join(source for _, source in ckpts), ""
+        self.get_logger().info(f"weights v{self.weights_version} from {self.weights_source}")
 
     def _on_weights(self, msg: UInt8MultiArray) -> None:
         source = f"topic {wire.WEIGHTS} ({len(msg.data)} bytes)"
         try:
-            self._install(checkpoint.from_bytes(bytes(msg.data), source=source, env=self.env, numpy=True), source)
+            self._install([(checkpoint.from_bytes(bytes(msg.data), source=source, env=self.env, numpy=True), source)])
         except ValueError as exc:
             self.weights_error = str(exc)
             self.get_logger().error(f"weights rejected, keeping v{self.weights_version}: {exc}")
 
     def _on_reload(self, _req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
         try:
-            path = self._checkpoint_path()
-            self._install(checkpoint.load(path, env=self.env, numpy=True), f"file {path}")
+            self._install(self._load_files())
         except (ValueError, FileNotFoundError) as exc:
             res.success, res.message = False, f"reload failed, keeping v{self.weights_version}: {exc}"
             return res
-        res.success, res.message = True, f"weights v{self.weights_version} loaded from {path}"
+        res.success, res.message = True, f"weights v{self.weights_version} loaded from {self.weights_source}"
         return res
 
     def _on_enable(self, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
