@@ -17,8 +17,15 @@ MIN_WINDOW = 50  # decisions needed before the rate or saturation is judged
 SATURATED = 0.99  # Q_risk at or above this on every recent state: the critic says "violation" everywhere
 
 
-def simulator(stale_since_last: int, mode: str) -> tuple[int, str]:
-    """mujoco_sim: stale control steps (no command in time, safe_action applied) since the last report."""
+STALL_S = 10.0  # lockstep: a state unanswered this long is reported (the graph re-publishes it every 0.5 s)
+
+
+def simulator(stale_since_last: int, mode: str, waiting_s: float = 0.0) -> tuple[int, str]:
+    """mujoco_sim: stale control steps (no command in time, safe_action applied) since the last report; in lockstep,
+    how long the current state has waited for its command (``waiting_s``; before the first step too)."""
+    if waiting_s >= STALL_S:
+        return ERROR, (f"lockstep stalled: no command for the current state for {waiting_s:.0f} s (is the safety "
+                       f"monitor running and subscribed to the state and the task action?)")
     if stale_since_last:
         return WARN, f"{stale_since_last} stale commands in the last period ({mode}): safe_action applied"
     return OK, "running"

@@ -191,6 +191,9 @@ class MujocoSimNode(Node):
         self.create_service(Trigger, wire.service(wire.PRIVATE, wire.RANDOM_FAULT), self._on_random)
 
         self.latest_command: tuple[int, np.ndarray] | None = None
+        self.state_since: float | None = None  # lockstep: when the current state was first published (monotonic s)
+        self.published_stamp = -1  # the stamp of the state published last (not counting terminal ones)
+        self.stall_reported = 0.0  # lockstep: the wait last reported in the log (s)
         self.period_s = republish if self.mode == "lockstep" else 1.0 / rate_hz
         self.create_timer(1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(f"{env}: {self.mode} mode, actuators {list(self.session.actuator_names)}")
@@ -220,6 +223,7 @@ class MujocoSimNode(Node):
         if held is not None:
             self._apply(held)
         elif ask_again:  # the graph changed while it waited (weights, shield): the state's command anew
+            self.state_since = time.monotonic()
             self._publish_state(self.session.state)
 
     def _on_array_command(self, msg: Float64MultiArray) -> None:
@@ -245,6 +249,11 @@ class MujocoSimNode(Node):
             self._apply(command[1])
 
     def _republish(self) -> None:
+        waiting = self.waiting_s
+        if waiting >= health.STALL_S and waiting >= 2 * self.stall_reported:  # after 10, 20, 40, ... s
+            self.stall_reported = waiting
+            self.get_logger().error(f"{health.simulator(0, self.mode, waiting)[1]}; re-published it "
+                                    f"{int(waiting / self.period_s)} times (step {self.steps})")
         if self.sync is not None and (held := self.sync.expire(time.monotonic())) is not None:
             self.get_logger().warning(f"no ack from the adaptation node for {self.sync.timeout_s:.0f} s: step "
                                       f"{self.steps} goes ahead ({self.sync.timeouts} time(s))")
@@ -292,7 +301,19 @@ class MujocoSimNode(Node):
         if out.reset_state is not None:
             self._publish_state(out.reset_state)
 
+    @property
+    def waiting_s(self) -> float:
+        """Lockstep: seconds the current state has waited for its command (0 in realtime, when done, and while its
+        command is held for the adaptation node's ack: that wait has its own timeout)."""
+        if self.mode != "lockstep" or self.done or self.state_since is None:
+            return 0.0
+        if self.sync is not None and self.sync.waiting_since is not None:
+            return 0.0
+        return time.monotonic() - self.state_since
+
     def _publish_state(self, state: StampedState, terminal: bool = False) -> None:
+        if not terminal and state.stamp_ns != self.published_stamp:  # a new state: its wait starts
+            self.state_since, self.published_stamp, self.stall_reported = time.monotonic(), state.stamp_ns, 0.0
         clock = ClockMsg()
         clock.clock = msgs.to_stamp(state.stamp_ns)
         self.pub_clock.publish(clock)
@@ -430,7 +451,7 @@ class MujocoSimNode(Node):
                   "episode_violations": stats.violations, "sim_time_s": f"{self.session.state.stamp_ns / 1e9:.3f}"}
         if self.sync is not None:
             values["sync_timeouts"] = self.sync.timeouts  # steps that went ahead without the adaptation node's ack
-        level, message = health.simulator(self.stale - self.stale_reported, self.mode)
+        level, message = health.simulator(self.stale - self.stale_reported, self.mode, self.waiting_s)
         self.stale_reported = self.stale
         self.pub_diag.publish(msgs.diagnostics(msgs.to_stamp(self.session.state.stamp_ns), "mujoco_sim: simulation",
                                                self.session.robot.family, level,

@@ -13,6 +13,13 @@ def test_simulator_warns_only_for_stale_commands_in_the_period() -> None:
     assert level == WARN and "3 stale commands" in message
 
 
+def test_simulator_errs_when_a_lockstep_state_waits_too_long_for_its_command() -> None:
+    assert health.simulator(0, "lockstep", health.STALL_S - 0.1)[0] == OK
+    level, message = health.simulator(2, "lockstep", health.STALL_S + 2)
+    assert level == ERROR and message.startswith(f"lockstep stalled: no command for the current state for "
+                                                 f"{health.STALL_S + 2:.0f} s")
+
+
 def test_monitor_levels() -> None:
     calm = [False] * 60, [0.01] * 60
     assert health.monitor(True, True, "", *calm)[0] == OK
