@@ -115,6 +115,8 @@ class TaskPolicyNode(Node):
             self._act(self.observation_from(qpos, qvel))).tolist()))
 
     def _on_state(self, msg: JointState) -> None:
+        if msg.header.frame_id == wire.STATE_TERMINAL:  # an episode's last state: nothing will act on it
+            return
         stamp, position, velocity = wire.parse_state(msg)
         self.pub_action.publish(
             msgs.action_msg(stamp, self.actuators, self._act(self.observation_from(position, velocity)))

@@ -118,8 +118,8 @@ def test_the_bag_is_zstd_compressed_and_carries_its_provenance(graph_run, checkp
 
 
 def test_the_last_state_of_an_episode_is_marked_terminal_and_gets_no_decision(graph_run) -> None:
-    ends, terminal, decided = set(), set(), set()
-    for topic, _, msg in read_messages(graph_run["bag"], {wire.STEP, wire.STATE, wire.RISK}):
+    ends, terminal, decided, proposed = set(), set(), set(), set()
+    for topic, _, msg in read_messages(graph_run["bag"], {wire.STEP, wire.STATE, wire.RISK, wire.TASK_ACTION}):
         if topic == wire.STEP:
             step = wire.Step.from_values(wire.parse_values(msg)[1])
             if step.terminated or step.truncated:
@@ -127,7 +127,10 @@ def test_the_last_state_of_an_episode_is_marked_terminal_and_gets_no_decision(gr
         elif topic == wire.STATE:
             if msg.header.frame_id == wire.STATE_TERMINAL:
                 terminal.add(wire.stamp_ns(msg.header.stamp))
+        elif topic == wire.TASK_ACTION:
+            proposed.add(wire.parse_action(msg)[0])
         else:
             decided.add(wire.parse_values(msg)[0])
     assert ends and terminal == ends  # the 1000-step episodes end (truncated) at least once in the run
     assert not terminal & decided  # the monitor decides on none of them: the simulator resets at once
+    assert not terminal & proposed and len(proposed) > 1000  # nor does the task policy act on them
