@@ -390,12 +390,18 @@ class AdaptationNode(Node):
                                    every=self.online_every, critic_batch=self.cfg.critic.batch_size)
         if self.lookahead is not None:
             self.layers["lookahead"], losses = self.lookahead.adapt(test_data, self.lookahead_cfg.lookahead, self.rng)
-            self.metrics.update({f"lookahead_{k}" if "critic" in self.layers else k: v for k, v in losses.items()})
+            self._model_metrics(losses)
         self.adapt_seconds = time.monotonic() - start
         refine = self.lookahead_cfg.lookahead.refine_transitions if self.lookahead is not None else 0
         self.refine_at = refine if refine > len(test_data) else 0  # 0: no second adaptation
         self._save_adapted(len(test_data))
         self._apply(self.lifecycle.phase2_done(epoch))
+
+    def _model_metrics(self, losses: dict[str, float]) -> None:
+        """The model's last adaptation losses into ``/diagnostics`` (stacked: prefixed ``lookahead_``, beside the
+        critic's)."""
+        stacked = self.method_name != "lookahead"
+        self.metrics.update({f"lookahead_{k}" if stacked else k: v for k, v in losses.items()})
 
     def _save_adapted(self, transitions: int, kinds: tuple[str, ...] = ("critic", "lookahead")) -> None:
         """Write the layers of ``kinds`` as sent to the monitor to ``save_adapted`` (if set; stacked, the lookahead's
@@ -490,7 +496,8 @@ class AdaptationNode(Node):
         self.refine_at, start = 0, time.monotonic()
         post = self._post_fault_data()
         cfg = replace(self.lookahead_cfg.lookahead, adapt_steps=self.lookahead_cfg.lookahead.refine_steps)
-        self.layers["lookahead"], self.metrics = self.lookahead.adapt(post, cfg, self.rng)
+        self.layers["lookahead"], losses = self.lookahead.adapt(post, cfg, self.rng)
+        self._model_metrics(losses)
         self.get_logger().warning(f"lookahead model adapted again on {len(post)} post-fault transitions "
                                   f"({time.monotonic() - start:.2f} s); sent to the monitor")
         self._save_adapted(len(post), ("lookahead",))
