@@ -17,8 +17,10 @@ from mesa_ros.demo import (
     command_scales,
     demo_ros_env,
     scripted_fault_demo,
+    shield_args,
     time_to_safe,
 )
+from mesa_ros.nodes.defaults import default_checkpoint
 
 MESA_ROS = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mesa-ros"
 
@@ -121,3 +123,12 @@ def test_steps_of_another_simulator_in_a_recording_are_an_error_naming_the_cause
     check_one_simulator([0, 50_000_000, 100_000_000], tmp_path)  # one simulator: nothing to say
     with pytest.raises(RuntimeError, match=r"two steps stamped 0 ns \(2 such stamps\): another simulator"):
         check_one_simulator([0, 50_000_000, 0, 50_000_000, 100_000_000], tmp_path)
+
+
+def test_a_stacked_demo_shield_is_its_critic_shield_with_the_shipped_lookahead() -> None:
+    lookahead = f"lookahead_checkpoint:={default_checkpoint('HalfCheetah-Disabled', 'lookahead')}"
+    assert shield_args("mesa_lookahead") == [lookahead]
+    assert shield_args("multitask_lookahead") == [*shield_args("multitask"), lookahead]
+    assert lookahead not in shield_args("lookahead")  # the lookahead alone adapts its own checkpoint, stacks nothing
+    with pytest.raises(ValueError, match="unknown shield 'rrl_lookahead'"):
+        shield_args("rrl_lookahead")
