@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import subprocess
+import shutil
 import sys
 import time
 from collections import Counter
@@ -37,6 +37,7 @@ from mesa_ros.core.files import write_json
 from mesa_ros.envs import make
 from mesa_ros.envs.gait import sine_gait
 from mesa_ros.nodes.defaults import default_checkpoint
+from mesa_ros.stall import run_watched
 
 
 @dataclass
@@ -103,16 +104,26 @@ def demo_ros_env(environ: Mapping[str, str], pid: int) -> dict[str, str]:
 
 def run_graph(out: Path, shield: str, max_steps: int, fault_step: int, seed: int, extra: list[str],
               env: Mapping[str, str]) -> Path:
-    """One ``mesa-ros launch cheetah_fault`` run recorded to ``out/bag`` with ``env``; returns the bag path."""
+    """One ``mesa-ros launch cheetah_fault`` run recorded to ``out/bag`` with ``env``; returns the bag path. A run
+    whose first state stalls (``mesa_ros.stall``) is started once more, its log kept as ``launch_stalled.log``."""
     bag = out / "bag"
     cmd = [sys.executable, "-m", "mesa_ros.cli", "launch", "cheetah_fault", f"shield:={shield}",
            f"max_steps:={max_steps}", f"fault_step:={fault_step}", f"seed:={seed}", "record_bag:=true",
            f"bag_dir:={bag}", *extra]
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "launch.log").open("w") as log:
-        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(env)).returncode
+    log = out / "launch.log"
+    for attempt in (1, 2):
+        code = run_watched(cmd, log, env)
+        if code is not None:
+            break
+        log.replace(out / "launch_stalled.log")
+        shutil.rmtree(bag, ignore_errors=True)
+        print(f"the {shield} run (seed {seed}) stalled at its first state; its log with the nodes' stacks: "
+              f"{out / 'launch_stalled.log'}" + ("; starting it again" if attempt == 1 else ""), flush=True)
+    else:
+        raise RuntimeError(f"the {shield} run stalled at its first state twice; see {out / 'launch_stalled.log'}")
     if code != 0:
-        raise RuntimeError(f"the {shield} run failed (exit code {code}); see {out / 'launch.log'}")
+        raise RuntimeError(f"the {shield} run failed (exit code {code}); see {log}")
     return bag
 
 

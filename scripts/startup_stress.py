@@ -1,6 +1,6 @@
 """Start the demo graph many times and catch a start-up hang: each start runs ``max_steps`` lockstep steps; a start
-that has not ended after ``--timeout`` s gets SIGUSR1 on every node (each dumps its threads' Python stacks,
-``nodes.runner``) and is stopped; its log is kept.
+whose first state stalls or that has not ended after ``--timeout`` s gets SIGUSR1 on every node (each dumps its
+threads' Python stacks) and is stopped (``mesa_ros.stall``); its log is kept.
 
     python scripts/startup_stress.py runs/stress --starts 100 [--extra shield:=rrl ...]
 """
@@ -8,41 +8,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from mesa_ros.demo import demo_ros_env
-
-STARTED = re.compile(r"\[launcher\] started (\S+) \(pid (\d+)\)")
+from mesa_ros.stall import run_watched
 
 
 def one_start(out: Path, k: int, steps: int, timeout: float, extra: list[str]) -> tuple[bool, float]:
     """(ended by itself, wall seconds); a hang leaves ``out/start<k>.log`` with the nodes' stacks."""
-    log = out / f"start{k}.log"
     cmd = [sys.executable, "-m", "mesa_ros.cli", "launch", "cheetah_fault", f"max_steps:={steps}", f"seed:={k}",
            "record_bag:=true", f"bag_dir:={out / f'bag{k}'}", "sync_adaptation:=true", *extra]
-    env = demo_ros_env(os.environ, os.getpid() + k)
     began = time.monotonic()
-    with log.open("w") as f:
-        launcher = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
-        try:
-            launcher.wait(timeout=timeout)
-            return True, time.monotonic() - began
-        except subprocess.TimeoutExpired:
-            pass
-    for _name, pid in STARTED.findall(log.read_text()):
-        try:
-            os.kill(int(pid), signal.SIGUSR1)
-        except ProcessLookupError:
-            pass
-    time.sleep(2.0)
-    launcher.send_signal(signal.SIGINT)
-    launcher.wait(timeout=60)
-    return False, time.monotonic() - began
+    code = run_watched(cmd, out / f"start{k}.log", demo_ros_env(os.environ, os.getpid() + k), timeout)
+    return code is not None, time.monotonic() - began
 
 
 def main() -> int:
