@@ -239,7 +239,8 @@ class DemoResult:
     summary: dict[str, Any]
 
 
-SHIELDS = ("mesa", "multitask", "rrl", "lookahead", "mesa_lookahead", "multitask_lookahead")  # for ``--shields``
+SHIELDS = ("mesa", "multitask", "rrl", "lookahead", "mesa_lookahead", "multitask_lookahead",
+           "rrl_lookahead")  # what ``--shields`` may compare with no shield
 STACKED = "_lookahead"  # a critic shield with the shipped lookahead stacked on it (``core.stacked``)
 
 

@@ -130,5 +130,6 @@ def test_a_stacked_demo_shield_is_its_critic_shield_with_the_shipped_lookahead()
     assert shield_args("mesa_lookahead") == [lookahead]
     assert shield_args("multitask_lookahead") == [*shield_args("multitask"), lookahead]
     assert lookahead not in shield_args("lookahead")  # the lookahead alone adapts its own checkpoint, stacks nothing
-    with pytest.raises(ValueError, match="unknown shield 'rrl_lookahead'"):
-        shield_args("rrl_lookahead")
+    assert shield_args("rrl_lookahead") == ["adapt_method:=rrl", lookahead]
+    with pytest.raises(ValueError, match="unknown shield 'lookahead_lookahead'"):
+        shield_args("lookahead_lookahead")
