@@ -239,28 +239,27 @@ class DemoResult:
     summary: dict[str, Any]
 
 
-SHIELDS = ("mesa", "multitask", "rrl", "lookahead", "mesa_lookahead", "multitask_lookahead",
-           "rrl_lookahead")  # what ``--shields`` may compare with no shield
-STACKED = "_lookahead"  # a critic shield with the shipped lookahead stacked on it (``core.stacked``)
+SHIELDS = ("mesa_lookahead", "multitask_lookahead", "rrl_lookahead", "mesa", "multitask", "rrl",
+           "lookahead")  # what ``--shields`` may compare with no shield
+STACKED = "_lookahead"  # a critic shield with the shipped lookahead stacked on it (``core.stacked``): the default
 
 
 def shield_args(shield: str) -> list[str]:
     """Launch arguments of a run with ``shield``: MESA and Multi-Task adapt their shipped offline checkpoints;
-    RRL learns its layer from the post-fault data alone; the lookahead adapts its shipped model; ``<critic>_lookahead``
-    stacks the shipped lookahead on the critic's shield, both adapted."""
-    lookahead = default_checkpoint("HalfCheetah-Disabled", "lookahead")
-    if shield.endswith(STACKED) and shield in SHIELDS:
-        return [*shield_args(shield.removesuffix(STACKED)), f"lookahead_checkpoint:={lookahead}"]
-    if shield == "mesa":
-        return []
-    if shield == "multitask":
-        return [f"safety_checkpoint:={default_checkpoint('HalfCheetah-Disabled', 'safety_multitask')}",
-                "adapt_method:=multitask"]
-    if shield == "rrl":
-        return ["adapt_method:=rrl"]
+    RRL learns its layer from the post-fault data alone; each with the shipped lookahead stacked on it (the launch
+    default) as ``<critic>_lookahead``, alone (``lookahead_checkpoint:=none``) as ``<critic>``; ``lookahead``: the
+    lookahead alone, adapting its shipped model."""
+    if shield not in SHIELDS:
+        raise ValueError(f"unknown shield {shield!r}; expected one of {list(SHIELDS)}")
     if shield == "lookahead":
-        return [f"safety_checkpoint:={lookahead}", "adapt_method:=lookahead"]
-    raise ValueError(f"unknown shield {shield!r}; expected one of {list(SHIELDS)}")
+        return [f"safety_checkpoint:={default_checkpoint('HalfCheetah-Disabled', 'lookahead')}",
+                "adapt_method:=lookahead"]
+    critic = {"mesa": [], "rrl": ["adapt_method:=rrl"],
+              "multitask": [f"safety_checkpoint:={default_checkpoint('HalfCheetah-Disabled', 'safety_multitask')}",
+                            "adapt_method:=multitask"]}
+    if shield.endswith(STACKED):
+        return critic[shield.removesuffix(STACKED)]
+    return [*critic[shield], "lookahead_checkpoint:=none"]
 
 
 def graph_demo(out: Path, max_steps: int, steps_after_shield: int, fault_step: int, seeds: list[int],

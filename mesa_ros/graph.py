@@ -92,9 +92,10 @@ CHEETAH_FAULT_ARGS = (
     LaunchArg("policy_checkpoint", "", "SAC task-policy checkpoint ('' = the shipped default)"),
     LaunchArg("safety_checkpoint", "", "meta-trained critic + recovery checkpoint, or a lookahead checkpoint "
               "('' = the shipped default critic)"),
-    LaunchArg("lookahead_checkpoint", "", "a lookahead checkpoint stacked on the critic shield (core/stacked.py): "
-              "the critic's warning governor sets the gait c, the lookahead decides on c * a_task; the adaptation node "
-              "adapts both ('' = no stack)"),
+    LaunchArg("lookahead_checkpoint", "shipped", "a lookahead checkpoint stacked on the critic shield "
+              "(core/stacked.py): the critic's warning governor sets the gait c, the lookahead decides on c * a_task; "
+              "the adaptation node adapts both. 'shipped': the shipped lookahead (none with adapt_method:=lookahead); "
+              "'none': the critic shield alone"),
     LaunchArg("record_bag", "false", "record the graph's topics with bag_recorder"),
     LaunchArg("bag_dir", "", "bag output directory ('' = bags/run_<date-time>)"),
     LaunchArg("mode", "lockstep", "simulator mode", ("lockstep", "realtime")),
@@ -130,6 +131,17 @@ def _adapt_overrides(args: Mapping[str, str]) -> dict[str, int | float]:
     return out
 
 
+def stacked_lookahead(args: Mapping[str, str]) -> str:
+    """The lookahead stacked on the critic shield ('' = none): ``lookahead_checkpoint``, the shipped one for
+    'shipped' unless the adaptation adapts a lookahead alone (``adapt_method:=lookahead``)."""
+    from mesa_ros.nodes.defaults import default_checkpoint
+
+    given = args["lookahead_checkpoint"]
+    if given == "none" or (given == "shipped" and args["adapt_method"] == "lookahead"):
+        return ""
+    return str(default_checkpoint(ENV, "lookahead")) if given == "shipped" else given
+
+
 def _provenance(args: Mapping[str, str], params: str) -> dict[str, Any]:
     """The bag recorder's ``provenance.*`` parameters: what it writes into the bags' metadata (``mesa_ros.provenance``
     adds the hashes, version and commit). Plain ``key=value`` strings: launch_ros would parse a JSON string."""
@@ -143,8 +155,8 @@ def _provenance(args: Mapping[str, str], params: str) -> dict[str, Any]:
 
     used = {"policy": checkpoint(args["policy_checkpoint"], "policy"),
             "safety": checkpoint(args["safety_checkpoint"], "safety")}
-    if args["lookahead_checkpoint"]:
-        used["lookahead"] = args["lookahead_checkpoint"]
+    if stack := stacked_lookahead(args):
+        used["lookahead"] = stack
     if _bool(args["detect"], "detect"):
         used["detector"] = checkpoint("", "detector")
     return {"provenance.env": ENV, "provenance.task": [f"{k}={v}" for k, v in args.items()],
@@ -196,7 +208,7 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
                                                       wire.SCHEDULED_JOINTS: faulted or [""]}, required=True),
         NodeSpec("task_policy", "task_policy", params, {"checkpoint": args["policy_checkpoint"], "seed": seed}),
         NodeSpec("safety_monitor", "safety_monitor", params, {"checkpoint": args["safety_checkpoint"],
-                                                              "lookahead_checkpoint": args["lookahead_checkpoint"],
+                                                              "lookahead_checkpoint": stacked_lookahead(args),
                                                               "enabled": shield == "on", "seed": seed}),
     ]
     if shield == "adapt":
@@ -205,7 +217,7 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
                                                                    "policy_checkpoint": args["policy_checkpoint"],
                                                                    "save_adapted": args["adapted_checkpoint"],
                                                                    "method": args["adapt_method"],
-                                                                   "lookahead_checkpoint": args["lookahead_checkpoint"],
+                                                                   "lookahead_checkpoint": stacked_lookahead(args),
                                                                    "seed": seed, **detect, **_adapt_overrides(args)}))
     if _bool(args["record_bag"], "record_bag"):
         nodes.append(NodeSpec("bag_recorder", "bag_recorder", params, {"output": args["bag_dir"],

@@ -20,6 +20,7 @@ from mesa_ros.demo import (
     shield_args,
     time_to_safe,
 )
+from mesa_ros.graph import stacked_lookahead
 from mesa_ros.nodes.defaults import default_checkpoint
 
 MESA_ROS = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "mesa-ros"
@@ -125,11 +126,15 @@ def test_steps_of_another_simulator_in_a_recording_are_an_error_naming_the_cause
         check_one_simulator([0, 50_000_000, 0, 50_000_000, 100_000_000], tmp_path)
 
 
-def test_a_stacked_demo_shield_is_its_critic_shield_with_the_shipped_lookahead() -> None:
-    lookahead = f"lookahead_checkpoint:={default_checkpoint('HalfCheetah-Disabled', 'lookahead')}"
-    assert shield_args("mesa_lookahead") == [lookahead]
-    assert shield_args("multitask_lookahead") == [*shield_args("multitask"), lookahead]
-    assert lookahead not in shield_args("lookahead")  # the lookahead alone adapts its own checkpoint, stacks nothing
-    assert shield_args("rrl_lookahead") == ["adapt_method:=rrl", lookahead]
+def test_a_critic_shield_runs_stacked_by_default_and_alone_without_the_lookahead() -> None:
+    alone = "lookahead_checkpoint:=none"
+    assert shield_args("mesa_lookahead") == [] and shield_args("mesa") == [alone]  # the launch default is the stack
+    assert shield_args("multitask") == [*shield_args("multitask_lookahead"), alone]
+    assert shield_args("rrl_lookahead") == ["adapt_method:=rrl"]
+    assert "adapt_method:=lookahead" in shield_args("lookahead")  # the lookahead alone: the graph stacks nothing
+    assert stacked_lookahead({"lookahead_checkpoint": "shipped", "adapt_method": "lookahead"}) == ""
+    assert stacked_lookahead({"lookahead_checkpoint": "shipped", "adapt_method": ""}) == str(
+        default_checkpoint("HalfCheetah-Disabled", "lookahead"))
+    assert stacked_lookahead({"lookahead_checkpoint": "none", "adapt_method": "mesa"}) == ""
     with pytest.raises(ValueError, match="unknown shield 'lookahead_lookahead'"):
         shield_args("lookahead_lookahead")

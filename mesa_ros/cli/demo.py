@@ -37,10 +37,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                    "one without (default 1)")
     p.add_argument(
         "--shields",
-        default="mesa",
-        help=f"comma-separated shields to compare with none, of {list(SHIELDS)} "
-        "(default mesa; multitask and rrl: the shipped Multi-Task checkpoint, and Recovery RL learned "
-        "from the post-fault data alone)",
+        default="mesa_lookahead",
+        help=f"comma-separated shields to compare with none, of {list(SHIELDS)} (default mesa_lookahead: the "
+        "shipped MESA critic with the shipped lookahead stacked on it, the launch default; multitask and rrl: the "
+        "shipped Multi-Task checkpoint, and Recovery RL learned from the post-fault data alone; <critic> alone: "
+        "without the lookahead; lookahead: the lookahead alone)",
     )
     p.add_argument("--out", help="output directory for bags, datasets and logs; must not hold an earlier demo "
                    "(default: runs/demo/<date>_<time>)")

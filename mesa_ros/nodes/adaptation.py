@@ -129,7 +129,8 @@ class AdaptationNode(Node):
         self.lookahead_cfg: MesaConfig | None = None  # its checkpoint's config
         if method == "lookahead" or (not method and "ensemble" in offline.tensors):
             if stack:
-                raise ValueError("lookahead_checkpoint stacks a lookahead on a critic; method lookahead has none")
+                raise ValueError("lookahead_checkpoint stacks a lookahead on a critic; method lookahead has none "
+                                 "(launch: lookahead_checkpoint:=none)")
             self._lookahead_method(offline, path, {"lookahead": {"adapt_steps": steps}} if steps >= 0 else {})
             self.cfg, self.method_name, self.armable = self.lookahead_cfg, "lookahead", False
         else:

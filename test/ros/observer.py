@@ -19,6 +19,9 @@ from mesa_ros.nodes import qos
 from peer import Peer
 
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
+# the critic shield alone unless a test stacks a lookahead (a later lookahead_checkpoint:=... wins): what these tests
+# check is the critic's mechanics; test_stacked_graph runs the stack
+CRITIC_ALONE = "lookahead_checkpoint:=none"
 
 
 def shielded_run(bag: Path, ros_env: dict[str, str], fault_step: int, after_shield: int,
@@ -26,7 +29,7 @@ def shielded_run(bag: Path, ros_env: dict[str, str], fault_step: int, after_shie
     """``cheetah_fault`` with a fault at ``fault_step``, stopped ``after_shield`` steps after the shield came on,
     recorded to ``bag``; the monitor's decisions from the bag as (stamp, values), after checking that the graph
     ended as asked and decided on each of those steps once, and the launcher's log."""
-    cmd = [str(MESA_ROS), "launch", "cheetah_fault", f"fault_step:={fault_step}", "max_steps:=20000",
+    cmd = [str(MESA_ROS), "launch", "cheetah_fault", CRITIC_ALONE, f"fault_step:={fault_step}", "max_steps:=20000",
            f"steps_after_shield:={after_shield}", "record_bag:=true", f"bag_dir:={bag}", *launch_args]
     result = subprocess.run(cmd, env=ros_env, capture_output=True, text=True, timeout=400)
     log = result.stdout + result.stderr
@@ -108,8 +111,9 @@ def watching(graph: subprocess.Popen) -> Iterator[Observer]:
 
 
 def start_graph(ros_env: dict[str, str], *launch_args: str) -> subprocess.Popen:
-    """``mesa-ros launch cheetah_fault`` with ``launch_args`` in the background, stdout and stderr piped together."""
-    return subprocess.Popen([str(MESA_ROS), "launch", "cheetah_fault", *launch_args], env=ros_env,
+    """``mesa-ros launch cheetah_fault`` (the critic shield alone) with ``launch_args`` in the background, stdout and
+    stderr piped together."""
+    return subprocess.Popen([str(MESA_ROS), "launch", "cheetah_fault", CRITIC_ALONE, *launch_args], env=ros_env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

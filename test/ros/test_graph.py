@@ -11,6 +11,7 @@ from mesa_ros import wire
 from mesa_ros.core.bag_dataset import bag_to_datasets, read_transitions
 from mesa_ros.core.bags import ReadReport, read_messages
 
+from observer import CRITIC_ALONE
 from sim_driver import assert_replays
 
 MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
@@ -20,7 +21,7 @@ STEPS, FAULT_STEP = 2500, 300
 @pytest.fixture(scope="module")
 def graph_run(tmp_path_factory, checkpoints, params_file, ros_env) -> dict:
     out = tmp_path_factory.mktemp("graph")
-    cmd = [str(MESA_ROS), "launch", "cheetah_fault", f"policy_checkpoint:={checkpoints['policy']}",
+    cmd = [str(MESA_ROS), "launch", "cheetah_fault", CRITIC_ALONE, f"policy_checkpoint:={checkpoints['policy']}",
            f"safety_checkpoint:={checkpoints['safety']}", f"max_steps:={STEPS}", f"fault_step:={FAULT_STEP}",
            "record_bag:=true", f"bag_dir:={out / 'bag'}", f"params_file:={params_file}", "fault:=ffoot",
            "sync_adaptation:=true"]  # the simulator waits for the adaptation node: the shield is on in time on any load
