@@ -342,16 +342,16 @@ class SafetyMonitorNode(Node):
                 parts = {"single": (shield, cfg, critic, cfg_eps)}
                 continue
             kind = "lookahead" if isinstance(shield, ModelLookahead) else "critic"
-            if kind == "critic" and shield is None:
-                raise ValueError(f"{source}: a stacked monitor needs a critic with a recovery policy")
-            if kind == "critic":  # eps_risk (the parameter) is the lookahead's: the critic warns at its own
-                shield.eps_risk = cfg_eps
+            if kind == "critic" and shield is not None:  # eps_risk (the parameter) is the lookahead's: the critic
+                shield.eps_risk = cfg_eps  # warns at its own
             parts[kind] = (shield, cfg, critic, cfg_eps)
         if self.stack_file:
             if set(parts) != {"critic", "lookahead"}:
                 raise ValueError(f"a stacked monitor needs a critic and a lookahead checkpoint, got {sorted(parts)}")
-            (critic_shield, cfg, critic, _), (lookahead, _, _, cfg_eps) = parts["critic"], parts["lookahead"]
-            shield = StackedShield(critic_shield, lookahead)
+            (critic_shield, cfg, critic, cfg_eps), (lookahead, _, _, model_eps) = parts["critic"], parts["lookahead"]
+            # a critic without pi_rec (meta-trained only): its risk reported, no shield until weights with one come
+            shield = None if critic_shield is None else StackedShield(critic_shield, lookahead)
+            cfg_eps = cfg_eps if shield is None else model_eps
         else:
             shield, cfg, critic, cfg_eps = parts["single"]
         if shield is None and self.enabled:

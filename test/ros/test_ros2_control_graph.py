@@ -11,7 +11,7 @@ from mesa_ros import wire
 from mesa_ros.core.bag_dataset import read_transitions
 from mesa_ros.core.bags import ReadReport, read_messages
 
-from observer import MESA_ROS
+from observer import CRITIC_ALONE, MESA_ROS
 from sim_driver import assert_replays
 
 FAULT_STEP, AFTER_SHIELD = 200, 150
@@ -29,6 +29,7 @@ def test_the_ros2_control_graph_adapts_arms_the_filter_and_records_its_transitio
             str(MESA_ROS),
             "launch",
             "cheetah_ros2_control",
+            CRITIC_ALONE,
             f"policy_checkpoint:={checkpoints['policy']}",
             f"safety_checkpoint:={checkpoints['safety']}",
             f"params_file:={tmp_path / 'params.yaml'}",

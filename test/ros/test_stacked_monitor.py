@@ -1,7 +1,7 @@
 """The safety monitor with a stacked lookahead (``lookahead_checkpoint``) under bad input, over DDS: a start-up pair
-that is not a critic and a lookahead is refused with one clear line; weights that would leave the stack without a
-recovery policy are rejected, keeping the version in use; a lookahead's weights replace that part, and ~/reload
-brings both files back."""
+that is not a critic and a lookahead is refused with one clear line; weights that would leave the enabled stack
+without a recovery policy are rejected, keeping the version in use; a lookahead's weights replace that part, and
+~/reload brings both files back."""
 from __future__ import annotations
 
 import subprocess
@@ -66,8 +66,8 @@ def test_stacked_monitor_rejects_weights_without_recovery_and_swaps_each_part(ch
         assert first.eps_risk == 0.2  # the lookahead's threshold: the stack publishes its risk
 
         pub_weights.publish(UInt8MultiArray(data=checkpoints["safety"].read_bytes()))  # a critic without pi_rec
-        assert probe.spin_until(lambda: any("needs a critic with a recovery policy" in d["message"] for d in shield),
-                                timeout=10), shield[-1:]
+        assert probe.spin_until(lambda: any("have no recovery policy; disable the shield first" in d["message"]
+                                            for d in shield), timeout=10), shield[-1:]
         assert decide(2).weights_version == 1  # still the stack from the files
 
         pub_weights.publish(UInt8MultiArray(data=LOOKAHEAD.read_bytes()))  # the lookahead part, anew
@@ -80,4 +80,4 @@ def test_stacked_monitor_rejects_weights_without_recovery_and_swaps_each_part(ch
         proc.terminate()
         log, _ = proc.communicate(timeout=20)
     assert "Traceback" not in log, log
-    assert "a stacked monitor needs a critic with a recovery policy" in log
+    assert "weights rejected, keeping v1: these weights have no recovery policy" in log
