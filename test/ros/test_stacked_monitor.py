@@ -11,7 +11,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from std_msgs.msg import UInt8MultiArray
-from std_srvs.srv import Trigger
+from std_srvs.srv import SetBool, Trigger
 
 from mesa_ros import wire
 from mesa_ros.envs.session import SimSession
@@ -81,3 +81,23 @@ def test_stacked_monitor_rejects_weights_without_recovery_and_swaps_each_part(ch
         log, _ = proc.communicate(timeout=20)
     assert "Traceback" not in log, log
     assert "weights rejected, keeping v1: these weights have no recovery policy" in log
+
+
+def test_a_stacked_monitor_with_a_critic_only_checkpoint_waits_for_weights_with_a_recovery_policy(checkpoints,
+                                                                                                ros_env) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.safety_monitor", "--ros-args",
+                             "-p", f"checkpoint:={checkpoints['safety']}", "-p", f"lookahead_checkpoint:={LOOKAHEAD}"],
+                            env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    probe = Peer("stacked_critic_only_probe")
+    try:
+        refused = probe.call(SetBool, "/safety_monitor/enable", SetBool.Request(data=True))
+        assert not refused.success and "no recovery policy loaded" in refused.message
+        pub_weights = probe.node.create_publisher(UInt8MultiArray, wire.WEIGHTS, qos.WEIGHTS)
+        pub_weights.publish(UInt8MultiArray(data=checkpoints["adapted"].read_bytes()))  # critic + pi_rec: the stack
+        assert probe.spin_until(lambda: probe.call(SetBool, "/safety_monitor/enable",
+                                                   SetBool.Request(data=True)).success, timeout=20)
+    finally:
+        probe.close()
+        proc.terminate()
+        log, _ = proc.communicate(timeout=20)
+    assert "Traceback" not in log and "fatal" not in log, log
