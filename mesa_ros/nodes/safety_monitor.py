@@ -352,6 +352,8 @@ class SafetyMonitorNode(Node):
             # a critic without pi_rec (meta-trained only): its risk reported, no shield until weights with one come
             shield = None if critic_shield is None else StackedShield(critic_shield, lookahead)
             cfg_eps = cfg_eps if shield is None else model_eps
+            if shield is not None:  # the parameter as it is now (the lookahead part may be older than its last change)
+                shield.eps_risk = self.eps_override if self.eps_override >= 0 else model_eps
         else:
             shield, cfg, critic, cfg_eps = parts["single"]
         if shield is None and self.enabled:
