@@ -13,7 +13,7 @@ in the deep subscription queues) -> ``shielding``: the adapted weights are sent 
 recovery keep learning online and are re-sent every ``publish_every`` steps (the lookahead's model is adapted once
 more, on all post-fault transitions, when ``lookahead.refine_transitions`` of them are in, and re-sent). With a
 ``lookahead_checkpoint`` beside a critic (the monitor's stacked shield, ``core.stacked``) phase 2 adapts both on the
-same post-fault transitions and sends both (critic, then model), each as above.
+same post-fault transitions and sends both, the model once the monitor reports the critic in use.
 Another fault change restarts collection (transitions stamped before it are never used); the robot healthy again (the
 simulator's clear event or ``~/fault_cleared``) disarms the shield and reloads the monitor's own
 checkpoint (its pre-fault state); with ``detect``, the detector's return to healthy dynamics does the same.
@@ -164,6 +164,8 @@ class AdaptationNode(Node):
         self.refine_at = 0  # the lookahead: post-fault transitions at which its model is adapted again (0: not)
         self.reloading: list[int] | None = None  # a reload of the offline layer under way: epochs of enables after it
         self.sent_id = self.awaited_id = self.awaited_epoch = 0  # ids of the weights sent / awaited in use
+        self.queued: list[tuple[int, bytes]] = []  # weights messages to send, each once the one before is in use
+        self.in_flight = 0  # the id of the weights message sent last
         # the ack (wire.ADAPTATION_ACK): withheld while sent weights are not yet in use at the monitor or a call to
         # its services is unanswered; the next one after such a wait says resync
         self.unconfirmed_id, self.calls, self.held = 0, 0, False  # calls: the monitor's services not answered yet
@@ -327,6 +329,7 @@ class AdaptationNode(Node):
             elif effect is Effect.RESTORE_OFFLINE:
                 self.layers, self.learner, self.nonfinite, self.refused, self.refine_at = {}, None, "", "", 0
                 self.unconfirmed_id = 0  # weights sent before are superseded by the monitor's own: not awaited
+                self.queued = []
                 self.reloading = waiting = []
 
                 def reload(counted: bool, waiting: list[int] = waiting) -> None:
@@ -430,6 +433,8 @@ class AdaptationNode(Node):
     def _on_risk(self, msg: JointState) -> None:
         """Arm the shield only when the monitor reports the adapted weights (by the id sent with them) in use."""
         in_use = wire.Risk.from_values(wire.parse_values(msg)[1]).weights_id
+        if self.queued and in_use == self.in_flight:
+            self._publish_next()
         if self.awaited_id and in_use == self.awaited_id:
             self.awaited_id = 0
             was = self.lifecycle.phase
@@ -513,16 +518,25 @@ class AdaptationNode(Node):
                 self.get_logger().error(f"non-finite weights in {bad}: not sent to the monitor")
             self.nonfinite = bad
             return False
+        self.queued = []
         for kind, layer in layers:
             self.sent_id += 1
             cfg = self.lookahead_cfg if kind == "lookahead" else self.cfg
-            blob = checkpoint.to_bytes(layer.modules(), self.env, self.space[0].shape[0], self.space[1].shape[0],
-                                       cfg.to_dict(), {"method": "lookahead" if kind == "lookahead" else
-                                                       self.method_name, "stage": "adapted-online",
-                                                       "weights_id": self.sent_id})
-            self.pub_weights.publish(UInt8MultiArray(data=blob))
-        self.unconfirmed_id = self.sent_id  # the last one in use: all in use (the monitor installs in order)
+            self.queued.append((self.sent_id, checkpoint.to_bytes(
+                layer.modules(), self.env, self.space[0].shape[0], self.space[1].shape[0], cfg.to_dict(),
+                {"method": "lookahead" if kind == "lookahead" else self.method_name, "stage": "adapted-online",
+                 "weights_id": self.sent_id})))
+        self.unconfirmed_id = self.sent_id  # the last one in use: all in use
+        self._publish_next()
         return True
+
+    def _publish_next(self) -> None:
+        """The next queued weights message. The stack's parts go one at a time, each once the monitor reports the one
+        before in use: a lockstep simulator's waiting state is then decided once with each, whatever the timing (sent
+        together, a re-published copy of the state landing between the two installs was decided with the first part
+        alone, shifting the governor's windows: the demo did not repeat)."""
+        self.in_flight, blob = self.queued.pop(0)
+        self.pub_weights.publish(UInt8MultiArray(data=blob))
 
     def _publish_diagnostics(self) -> None:
         phase = self.lifecycle.phase.value
