@@ -414,7 +414,9 @@ def plot_runs(path: Path, runs: dict[str, Recording], fault_at: int | None, end:
                 np.arange(1, len(t) + 1), 100
             )
             override_line, = axes[1].plot(t, trailing, lw=0.8, label=name)
-            scales = sorted((stamp / 1e9, c) for stamp, c in run.scales.items() if stamp <= end)
+            overrides = {stamp for stamp, d in run.risk if d.overridden}  # their a_exec is not c * a_task
+            scales = sorted((stamp / 1e9, c) for stamp, c in run.scales.items() if stamp <= end
+                            and stamp not in overrides)
             if scales:
                 scale_ax.plot(*zip(*scales), ls="--", lw=0.8, color=override_line.get_color())
         t = np.array([s[0] for s in steps])
