@@ -105,7 +105,7 @@ def demo_ros_env(environ: Mapping[str, str], pid: int) -> dict[str, str]:
 def run_graph(out: Path, shield: str, max_steps: int, fault_step: int, seed: int, extra: list[str],
               env: Mapping[str, str]) -> Path:
     """One ``mesa-ros launch cheetah_fault`` run recorded to ``out/bag`` with ``env``; returns the bag path. A run
-    whose first state stalls (``mesa_ros.stall``) is started once more, its log kept as ``launch_stalled.log``."""
+    whose first state stalls (``mesa_ros.stall``) is started once more, its log kept as ``launch_stalled_1.log``."""
     bag = out / "bag"
     cmd = [sys.executable, "-m", "mesa_ros.cli", "launch", "cheetah_fault", f"shield:={shield}",
            f"max_steps:={max_steps}", f"fault_step:={fault_step}", f"seed:={seed}", "record_bag:=true",
@@ -116,12 +116,12 @@ def run_graph(out: Path, shield: str, max_steps: int, fault_step: int, seed: int
         code = run_watched(cmd, log, env)
         if code is not None:
             break
-        log.replace(out / "launch_stalled.log")
+        stalled = log.replace(out / f"launch_stalled_{attempt}.log")
         shutil.rmtree(bag, ignore_errors=True)
         print(f"the {shield} run (seed {seed}) stalled at its first state; its log with the nodes' stacks: "
-              f"{out / 'launch_stalled.log'}" + ("; starting it again" if attempt == 1 else ""), flush=True)
+              f"{stalled}" + ("; starting it again" if attempt == 1 else ""), flush=True)
     else:
-        raise RuntimeError(f"the {shield} run stalled at its first state twice; see {out / 'launch_stalled.log'}")
+        raise RuntimeError(f"the {shield} run stalled at its first state twice; see {out}/launch_stalled_*.log")
     if code != 0:
         raise RuntimeError(f"the {shield} run failed (exit code {code}); see {log}")
     return bag

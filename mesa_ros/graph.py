@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from mesa_ros import wire
@@ -113,7 +114,7 @@ CHEETAH_FAULT_ARGS = (
     LaunchArg("detect", "false", "adaptation: detect faults (and the return to health) from the transitions alone "
               "(core/detector.py) and ignore the simulator's fault announcements"),
     LaunchArg("adapted_checkpoint", "", "write the adapted safety layer the shield starts with to this file "
-              "('' = not written)"),
+              "(stacked: the adapted lookahead beside it, <name>.lookahead.safetensors; '' = not written)"),
     LaunchArg("params_file", "", "node parameter file ('' = config/cheetah_fault.yaml of this package)"),
 )
 
@@ -133,12 +134,20 @@ def _adapt_overrides(args: Mapping[str, str]) -> dict[str, int | float]:
 
 def stacked_lookahead(args: Mapping[str, str]) -> str:
     """The lookahead stacked on the critic shield ('' = none): ``lookahead_checkpoint``, the shipped one for
-    'shipped' unless the adaptation adapts a lookahead alone (``adapt_method:=lookahead``)."""
+    'shipped', none when the shield is the lookahead alone (``adapt_method:=lookahead`` or a lookahead
+    ``safety_checkpoint``); an explicit one there is an error before any node starts."""
+    from mesa_ros.core import checkpoint
     from mesa_ros.nodes.defaults import default_checkpoint
 
-    given = args["lookahead_checkpoint"]
-    if given == "none" or (given == "shipped" and args["adapt_method"] == "lookahead"):
+    given, safety = args["lookahead_checkpoint"], args["safety_checkpoint"]
+    alone = args["adapt_method"] == "lookahead" or (
+        bool(safety) and Path(safety).is_file() and "ensemble" in checkpoint.load(safety, numpy=True).tensors)
+    if given == "none" or (given == "shipped" and alone):
         return ""
+    if alone:
+        raise ValueError(f"lookahead_checkpoint:={given} stacks a lookahead on a critic shield, but the shield is the "
+                         "lookahead alone (adapt_method:=lookahead or a lookahead safety_checkpoint): set "
+                         "lookahead_checkpoint:=none")
     return str(default_checkpoint(ENV, "lookahead")) if given == "shipped" else given
 
 

@@ -16,7 +16,10 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-START_STALL_S = 20  # the simulator's second report
+from mesa_ros.core.health import STALL_S
+
+START_STALL_S = 2 * STALL_S  # the simulator's second report
+WATCH_S = 300.0  # a first state is published within seconds of the start: the log is read only this long
 _STALL = re.compile(r"no command for the current state for (\d+) s.*\(step 0\)")
 _STARTED = re.compile(r"\[launcher\] started \S+ \(pid (\d+)\)")
 
@@ -42,15 +45,21 @@ def run_watched(cmd: Sequence[str], log_path: Path, env: Mapping[str, str], time
     began = time.monotonic()
     with log_path.open("w") as log:
         launch = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, env=dict(env))
+    try:
         while (code := launch.poll()) is None:
             time.sleep(poll_s)
-            late = timeout_s is not None and time.monotonic() - began > timeout_s
-            if late or stalled_at_start(log_path.read_text()):
+            elapsed = time.monotonic() - began
+            if (timeout_s is not None and elapsed > timeout_s) or (
+                    elapsed < WATCH_S and stalled_at_start(log_path.read_text())):
                 break
         else:
             return code
-    dump_stacks(log_path.read_text())
-    time.sleep(2.0)  # the dumps reach the log
-    launch.send_signal(signal.SIGINT)  # the launcher stops its nodes
-    launch.wait(timeout=120)
-    return None
+        dump_stacks(log_path.read_text())
+        time.sleep(2.0)  # the dumps reach the log
+        launch.send_signal(signal.SIGINT)  # the launcher stops its nodes
+        launch.wait(timeout=120)
+        return None
+    finally:  # an exception, Ctrl-C or a launcher deaf to SIGINT: nothing left running
+        if launch.poll() is None:
+            launch.kill()
+            launch.wait()

@@ -16,13 +16,14 @@ from mesa_ros.demo import demo_ros_env
 from mesa_ros.stall import run_watched
 
 
-def one_start(out: Path, k: int, steps: int, timeout: float, extra: list[str]) -> tuple[bool, float]:
-    """(ended by itself, wall seconds); a hang leaves ``out/start<k>.log`` with the nodes' stacks."""
+def one_start(out: Path, k: int, steps: int, timeout: float, extra: list[str]) -> tuple[int | None, float]:
+    """(the launch's exit code, None for a hang; wall seconds); a hang leaves ``out/start<k>.log`` with the nodes'
+    stacks."""
     cmd = [sys.executable, "-m", "mesa_ros.cli", "launch", "cheetah_fault", f"max_steps:={steps}", f"seed:={k}",
            "record_bag:=true", f"bag_dir:={out / f'bag{k}'}", "sync_adaptation:=true", *extra]
     began = time.monotonic()
     code = run_watched(cmd, out / f"start{k}.log", demo_ros_env(os.environ, os.getpid() + k), timeout)
-    return code is not None, time.monotonic() - began
+    return code, time.monotonic() - began
 
 
 def main() -> int:
@@ -34,17 +35,16 @@ def main() -> int:
     parser.add_argument("--extra", nargs="*", default=[])
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    hangs = []
+    hangs, failed = [], []
     for k in range(args.starts):
-        ended, wall = one_start(args.out, k, args.steps, args.timeout, args.extra)
-        if ended:
+        code, wall = one_start(args.out, k, args.steps, args.timeout, args.extra)
+        if code == 0:
             (args.out / f"start{k}.log").unlink()
-        else:
-            hangs.append(k)
-        print(f"start {k}: {'ok' if ended else 'HANG'} {wall:.1f} s; hangs so far {len(hangs)}", flush=True)
-    print(f"{len(hangs)} hang(s) in {args.starts} starts: {hangs}")
-    return 0
-
+        (hangs if code is None else failed if code else []).append(k)
+        result = "ok" if code == 0 else "HANG" if code is None else f"FAILED (exit code {code})"
+        print(f"start {k}: {result} {wall:.1f} s; hangs so far {len(hangs)}, failures {len(failed)}", flush=True)
+    print(f"{len(hangs)} hang(s) and {len(failed)} failure(s) in {args.starts} starts: {hangs} {failed} (logs kept)")
+    return 1 if hangs or failed else 0
 
 if __name__ == "__main__":
     raise SystemExit(main())

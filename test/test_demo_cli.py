@@ -132,9 +132,14 @@ def test_a_critic_shield_runs_stacked_by_default_and_alone_without_the_lookahead
     assert shield_args("multitask") == [*shield_args("multitask_lookahead"), alone]
     assert shield_args("rrl_lookahead") == ["adapt_method:=rrl"]
     assert "adapt_method:=lookahead" in shield_args("lookahead")  # the lookahead alone: the graph stacks nothing
-    assert stacked_lookahead({"lookahead_checkpoint": "shipped", "adapt_method": "lookahead"}) == ""
-    assert stacked_lookahead({"lookahead_checkpoint": "shipped", "adapt_method": ""}) == str(
-        default_checkpoint("HalfCheetah-Disabled", "lookahead"))
-    assert stacked_lookahead({"lookahead_checkpoint": "none", "adapt_method": "mesa"}) == ""
+    lookahead = str(default_checkpoint("HalfCheetah-Disabled", "lookahead"))
+    for alone in ({"adapt_method": "lookahead", "safety_checkpoint": ""},
+                  {"adapt_method": "", "safety_checkpoint": lookahead}):  # the lookahead alone: nothing to stack on
+        assert stacked_lookahead({"lookahead_checkpoint": "shipped", **alone}) == ""
+        with pytest.raises(ValueError, match="the shield is the lookahead alone"):
+            stacked_lookahead({"lookahead_checkpoint": lookahead, **alone})
+    critic = {"adapt_method": "", "safety_checkpoint": ""}
+    assert stacked_lookahead({"lookahead_checkpoint": "shipped", **critic}) == lookahead
+    assert stacked_lookahead({"lookahead_checkpoint": "none", **critic}) == ""
     with pytest.raises(ValueError, match="unknown shield 'lookahead_lookahead'"):
         shield_args("lookahead_lookahead")

@@ -33,8 +33,10 @@ class StackedShield:
 
     def __init__(self, critic: FrozenShield, lookahead: ModelLookahead) -> None:
         if lookahead.governor is not None:
-            raise ValueError("the stacked lookahead has no governor of its own: the critic's sets the gait")
-        self.critic, self.lookahead = critic, copy.copy(lookahead)  # the given lookahead is left as it was
+            raise ValueError("a stacked lookahead must have no governor of its own (got one): the critic's warning "
+                             "governor sets the gait")
+        # a copy, so that the lookahead given keeps its own policy (it shares the model and the random generator)
+        self.critic, self.lookahead = critic, copy.copy(lookahead)
         policy = lookahead.policy
         self.lookahead.policy = lambda s: self.critic.scale * policy(s)  # the model rolls the gait that runs
 
@@ -69,7 +71,8 @@ class StackedShield:
 
     def risk_of(self, obs: np.ndarray, a_task: np.ndarray) -> float:
         """The lookahead's risk of c * a_task (the action the stack would decide on), no search, c unchanged."""
-        return self.lookahead.risk_of(obs, (self.scale * np.asarray(a_task, dtype=np.float32)).astype(np.float32))
+        scaled = np.clip(self.scale * np.asarray(a_task, dtype=np.float32), self.lookahead.low, self.lookahead.high)
+        return self.lookahead.risk_of(obs, scaled.astype(np.float32))
 
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
         first = self.critic(obs, a_task)

@@ -165,7 +165,7 @@ class AdaptationNode(Node):
         self.reloading: list[int] | None = None  # a reload of the offline layer under way: epochs of enables after it
         self.sent_id = self.awaited_id = self.awaited_epoch = 0  # ids of the weights sent / awaited in use
         self.queued: list[tuple[int, bytes]] = []  # weights messages to send, each once the one before is in use
-        self.in_flight = 0  # the id of the weights message sent last
+        self.in_flight = 0  # the id of the weights message sent last and not yet reported in use (0: none)
         # the ack (wire.ADAPTATION_ACK): withheld while sent weights are not yet in use at the monitor or a call to
         # its services is unanswered; the next one after such a wait says resync
         self.unconfirmed_id, self.calls, self.held = 0, 0, False  # calls: the monitor's services not answered yet
@@ -307,7 +307,7 @@ class AdaptationNode(Node):
             self.get_logger().error(f"weights {self.unconfirmed_id} not reported in use / {self.calls} monitor call(s) "
                                     f"not answered after {ACK_WAIT_S:.0f} s: acknowledging step {self.last_stamp} "
                                     "anyway")
-            self.unconfirmed_id, self.calls = 0, 0
+            self.unconfirmed_id, self.calls, self.queued, self.in_flight = 0, 0, [], 0
 
     def _on_detection(self, found: detector.Detection, stamp_ns: int) -> None:
         """Publish the detector's decision and act on it as on an announcement (or the robot healthy again)."""
@@ -329,7 +329,7 @@ class AdaptationNode(Node):
             elif effect is Effect.RESTORE_OFFLINE:
                 self.layers, self.learner, self.nonfinite, self.refused, self.refine_at = {}, None, "", "", 0
                 self.unconfirmed_id = 0  # weights sent before are superseded by the monitor's own: not awaited
-                self.queued = []
+                self.queued, self.in_flight = [], 0
                 self.reloading = waiting = []
 
                 def reload(counted: bool, waiting: list[int] = waiting) -> None:
@@ -433,8 +433,10 @@ class AdaptationNode(Node):
     def _on_risk(self, msg: JointState) -> None:
         """Arm the shield only when the monitor reports the adapted weights (by the id sent with them) in use."""
         in_use = wire.Risk.from_values(wire.parse_values(msg)[1]).weights_id
-        if self.queued and in_use == self.in_flight:
-            self._publish_next()
+        if self.in_flight and in_use >= self.in_flight:
+            self.in_flight = 0
+            if self.queued:
+                self._publish_next()
         if self.awaited_id and in_use == self.awaited_id:
             self.awaited_id = 0
             was = self.lifecycle.phase
@@ -513,12 +515,13 @@ class AdaptationNode(Node):
         """Send the adapted layers of ``kinds`` to the monitor (critic first), each with a fresh id; False (and ERROR
         in /diagnostics) if a weight is not finite: then none is sent."""
         layers = [(kind, self.layers[kind]) for kind in kinds if kind in self.layers]
+        if not layers:
+            return False
         if bad := ", ".join(b for _, layer in layers if (b := layer.nonfinite())):
             if bad != self.nonfinite:
                 self.get_logger().error(f"non-finite weights in {bad}: not sent to the monitor")
             self.nonfinite = bad
             return False
-        self.queued = []
         for kind, layer in layers:
             self.sent_id += 1
             cfg = self.lookahead_cfg if kind == "lookahead" else self.cfg
@@ -527,14 +530,16 @@ class AdaptationNode(Node):
                 {"method": "lookahead" if kind == "lookahead" else self.method_name, "stage": "adapted-online",
                  "weights_id": self.sent_id})))
         self.unconfirmed_id = self.sent_id  # the last one in use: all in use
-        self._publish_next()
+        if not self.in_flight:
+            self._publish_next()
         return True
 
     def _publish_next(self) -> None:
         """The next queued weights message. The stack's parts go one at a time, each once the monitor reports the one
         before in use: a lockstep simulator's waiting state is then decided once with each, whatever the timing (sent
         together, a re-published copy of the state landing between the two installs was decided with the first part
-        alone, shifting the governor's windows: the demo did not repeat)."""
+        alone, shifting the governor's windows: the demo did not repeat). Weights asked for meanwhile (a refined model,
+        a critic re-sent) wait in the queue behind them."""
         self.in_flight, blob = self.queued.pop(0)
         self.pub_weights.publish(UInt8MultiArray(data=blob))
 

@@ -223,7 +223,7 @@ class MujocoSimNode(Node):
         if held is not None:
             self._apply(held)
         elif ask_again:  # the graph changed while it waited (weights, shield): the state's command anew
-            self.state_since = time.monotonic()
+            self._restart_wait()
             self._publish_state(self.session.state)
 
     def _on_array_command(self, msg: Float64MultiArray) -> None:
@@ -301,6 +301,10 @@ class MujocoSimNode(Node):
         if out.reset_state is not None:
             self._publish_state(out.reset_state)
 
+    def _restart_wait(self) -> None:
+        """The current state's wait for its command starts (again) now."""
+        self.state_since, self.stall_reported = time.monotonic(), 0.0
+
     @property
     def waiting_s(self) -> float:
         """Lockstep: seconds the current state has waited for its command (0 in realtime, when done, and while its
@@ -313,7 +317,8 @@ class MujocoSimNode(Node):
 
     def _publish_state(self, state: StampedState, terminal: bool = False) -> None:
         if not terminal and state.stamp_ns != self.published_stamp:  # a new state: its wait starts
-            self.state_since, self.published_stamp, self.stall_reported = time.monotonic(), state.stamp_ns, 0.0
+            self.published_stamp = state.stamp_ns
+            self._restart_wait()
         clock = ClockMsg()
         clock.clock = msgs.to_stamp(state.stamp_ns)
         self.pub_clock.publish(clock)

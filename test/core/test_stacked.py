@@ -84,5 +84,5 @@ def test_the_stacks_governor_and_thresholds_are_its_parts():
 def test_a_lookahead_with_a_governor_of_its_own_is_refused():
     critic = FrozenShield(lambda obs, a: 0.0, RECOVERY, 1, eps_risk=0.5)
     lookahead = ModelLookahead(Cliff(), walk, *BOUNDS, LookaheadConfig(particles=2, members=2), governor=halving())
-    with pytest.raises(ValueError, match="no governor of its own"):
+    with pytest.raises(ValueError, match="must have no governor of its own"):
         StackedShield(critic, lookahead)
