@@ -27,6 +27,8 @@ from mesa_ros.core.inference import FrozenShield
 from mesa_ros.core.lookahead import ModelLookahead
 from mesa_ros.core.shield_rule import ShieldDecision
 
+REPORT_SEED = 0  # the generator of the reported risk (``risk_of``); the decisions keep the lookahead's own
+
 
 class StackedShield:
     """The critic's shield (its warning governor sets c) followed by the model lookahead on its action."""
@@ -39,6 +41,11 @@ class StackedShield:
         self.critic, self.lookahead = critic, copy.copy(lookahead)
         policy = lookahead.policy
         self.lookahead.policy = lambda s: self.critic.scale * policy(s)  # the model rolls the gait that runs
+        # the risk reported without a decision (a disabled shield) rolls with a generator of its own: whether the
+        # monitor reported one more state before an enable depended on timing, and drawing it from the decisions'
+        # generator shifted every later decision (the demo did not repeat)
+        self.reporter = copy.copy(self.lookahead)
+        self.reporter.rng = np.random.default_rng(REPORT_SEED)
 
     @property
     def governor(self) -> RiskGovernor | None:
@@ -70,9 +77,10 @@ class StackedShield:
         self.lookahead.budget_s = value
 
     def risk_of(self, obs: np.ndarray, a_task: np.ndarray) -> float:
-        """The lookahead's risk of c * a_task (the action the stack would decide on), no search, c unchanged."""
+        """The lookahead's risk of c * a_task (the action the stack would decide on), no search, c unchanged; the
+        decisions' random numbers untouched."""
         scaled = np.clip(self.scale * np.asarray(a_task, dtype=np.float32), self.lookahead.low, self.lookahead.high)
-        return self.lookahead.risk_of(obs, scaled.astype(np.float32))
+        return self.reporter.risk_of(obs, scaled.astype(np.float32))
 
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
         first = self.critic(obs, a_task)

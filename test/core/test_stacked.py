@@ -86,3 +86,12 @@ def test_a_lookahead_with_a_governor_of_its_own_is_refused():
     lookahead = ModelLookahead(Cliff(), walk, *BOUNDS, LookaheadConfig(particles=2, members=2), governor=halving())
     with pytest.raises(ValueError, match="must have no governor of its own"):
         StackedShield(critic, lookahead)
+
+
+def test_a_reported_risk_leaves_the_stacks_decisions_as_they_were():
+    s, a = np.array([0.8], np.float32), np.array([0.3], np.float32)  # a fall at once: the search runs
+    first, _ = stack(warn=0.0, governor=halving())
+    second, _ = stack(warn=0.0, governor=halving())
+    second.risk_of(s, a)  # a disabled monitor's report before the first decision
+    picks = [(first(s, a).action[0], second(s, a).action[0]) for _ in range(5)]
+    assert all(x == y for x, y in picks), picks
