@@ -151,9 +151,10 @@ def stacked_lookahead(args: Mapping[str, str]) -> str:
     return str(default_checkpoint(ENV, "lookahead")) if given == "shipped" else given
 
 
-def _provenance(args: Mapping[str, str], params: str) -> dict[str, Any]:
+def _provenance(args: Mapping[str, str], params: str, stack: str) -> dict[str, Any]:
     """The bag recorder's ``provenance.*`` parameters: what it writes into the bags' metadata (``mesa_ros.provenance``
-    adds the hashes, version and commit). Plain ``key=value`` strings: launch_ros would parse a JSON string."""
+    adds the hashes, version and commit), ``stack`` the stacked lookahead ('' = none). Plain ``key=value`` strings:
+    launch_ros would parse a JSON string."""
     from mesa_ros.nodes.defaults import default_checkpoint
 
     def checkpoint(given: str, kind: str) -> str:
@@ -164,7 +165,7 @@ def _provenance(args: Mapping[str, str], params: str) -> dict[str, Any]:
 
     used = {"policy": checkpoint(args["policy_checkpoint"], "policy"),
             "safety": checkpoint(args["safety_checkpoint"], "safety")}
-    if stack := stacked_lookahead(args):
+    if stack:
         used["lookahead"] = stack
     if _bool(args["detect"], "detect"):
         used["detector"] = checkpoint("", "detector")
@@ -205,6 +206,7 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
     shield = args["shield"]
     faulted = [] if args["fault"] == "none" else [args["fault"]]
     sync = _bool(args["sync_adaptation"], "sync_adaptation")
+    stack = stacked_lookahead(args)  # once: it may read safety_checkpoint
     if sync and (args["mode"] != "lockstep" or shield != "adapt"):
         raise ValueError("sync_adaptation:=true needs mode:=lockstep and shield:=adapt (the adaptation node to wait "
                          f"for), got mode:={args['mode']} shield:={shield}")
@@ -217,7 +219,7 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
                                                       wire.SCHEDULED_JOINTS: faulted or [""]}, required=True),
         NodeSpec("task_policy", "task_policy", params, {"checkpoint": args["policy_checkpoint"], "seed": seed}),
         NodeSpec("safety_monitor", "safety_monitor", params, {"checkpoint": args["safety_checkpoint"],
-                                                              "lookahead_checkpoint": stacked_lookahead(args),
+                                                              "lookahead_checkpoint": stack,
                                                               "enabled": shield == "on", "seed": seed}),
     ]
     if shield == "adapt":
@@ -226,11 +228,11 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
                                                                    "policy_checkpoint": args["policy_checkpoint"],
                                                                    "save_adapted": args["adapted_checkpoint"],
                                                                    "method": args["adapt_method"],
-                                                                   "lookahead_checkpoint": stacked_lookahead(args),
+                                                                   "lookahead_checkpoint": stack,
                                                                    "seed": seed, **detect, **_adapt_overrides(args)}))
     if _bool(args["record_bag"], "record_bag"):
         nodes.append(NodeSpec("bag_recorder", "bag_recorder", params, {"output": args["bag_dir"],
-                                                                       **_provenance(args, params)}))
+                                                                       **_provenance(args, params, stack)}))
     check_graph_params(nodes, EXECUTABLES)  # one clear error before any node starts
     if args["mode"] == "realtime" and not parameter(params, "safety_monitor", "decision_budget_ms", 0.0):
         # a late command would be replaced by safe_action: decide in time
