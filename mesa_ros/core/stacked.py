@@ -22,12 +22,17 @@ import copy
 
 import numpy as np
 
-from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.inference import FrozenShield
 from mesa_ros.core.lookahead import ModelLookahead
 from mesa_ros.core.shield_rule import ShieldDecision
 
 REPORT_SEED = 0  # the generator of the reported risk (``risk_of``); the decisions keep the lookahead's own
+
+
+def _part(part: str, name: str, doc: str) -> property:
+    """An attribute of the stack that is one of its part's (read and set there)."""
+    return property(lambda self: getattr(getattr(self, part), name),
+                    lambda self, value: setattr(getattr(self, part), name, value), doc=doc)
 
 
 class StackedShield:
@@ -47,34 +52,13 @@ class StackedShield:
         self.reporter = copy.copy(self.lookahead)
         self.reporter.rng = np.random.default_rng(REPORT_SEED)
 
-    @property
-    def governor(self) -> RiskGovernor | None:
-        """The critic's warning governor (c of the whole stack)."""
-        return self.critic.governor
-
-    @governor.setter
-    def governor(self, governor: RiskGovernor | None) -> None:
-        self.critic.governor = governor
+    governor = _part("critic", "governor", "The critic's warning governor (c of the whole stack).")
+    eps_risk = _part("lookahead", "eps_risk", "The lookahead's threshold: the stack overrides above it.")
+    budget_s = _part("lookahead", "budget_s", "The lookahead's time for one decision (None: every candidate).")
 
     @property
     def scale(self) -> float:
         return self.critic.scale
-
-    @property
-    def eps_risk(self) -> float:
-        return self.lookahead.eps_risk
-
-    @eps_risk.setter
-    def eps_risk(self, value: float) -> None:
-        self.lookahead.eps_risk = value
-
-    @property
-    def budget_s(self) -> float | None:
-        return self.lookahead.budget_s
-
-    @budget_s.setter
-    def budget_s(self, value: float | None) -> None:
-        self.lookahead.budget_s = value
 
     def risk_of(self, obs: np.ndarray, a_task: np.ndarray) -> float:
         """The lookahead's risk of c * a_task (the action the stack would decide on), no search, c unchanged; the
