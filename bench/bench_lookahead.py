@@ -83,7 +83,8 @@ def main() -> None:
     searching = frozen_lookahead(ckpt, str(path), dataclasses.replace(cfg, eps_risk=-1.0))  # always searches
     budgeted = frozen_lookahead(ckpt, str(path), dataclasses.replace(cfg, eps_risk=-1.0))
     budgeted.budget_s, risk, tried = BUDGET_MS / 1e3, budgeted.risk, []
-    budgeted.risk = lambda obs, seq: tried.append(len(seq)) or risk(obs, seq)  # counts the sequences evaluated
+    # counts the sequences evaluated
+    budgeted.risk = lambda obs, seq, rng=None: tried.append(len(seq)) or risk(obs, seq, rng)
     states = post_fault_states(shield.policy, args.states)
     actions = shield.policy(states).astype(np.float32)
     model = ProbabilisticEnsemble(ckpt.obs_dim, ckpt.act_dim, cfg.members, cfg.hidden)

@@ -41,6 +41,7 @@ from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.shield_rule import ShieldDecision
 
 Policy = Callable[[np.ndarray], np.ndarray]  # batched: observations (N, S) -> actions (N, A)
+REPORT_SEED = 0  # the generator of the risk reported without a decision (``risk_of``); decisions keep ``rng``
 
 
 class Model(Protocol):
@@ -77,7 +78,11 @@ class ModelLookahead:
                              f"{model.members} members")
         self.model, self.policy, self.cfg = model, policy, cfg
         self.low, self.high = np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed)  # the decisions' random numbers
+        # the risk reported without a decision (a disabled monitor) rolls with a generator of its own: whether the
+        # monitor reported one more state before an enable depends on timing, and drawing it from ``rng`` would
+        # shift every later decision (a demo that does not repeat)
+        self.report_rng = np.random.default_rng(REPORT_SEED)
         self.eps_risk = cfg.eps_risk  # the safety monitor's eps_risk parameter may change it at run time
         self.budget_s: float | None = None  # seconds one decision may take (None: every candidate, load-independent)
         self.governor = governor  # None: c = 1
@@ -88,23 +93,26 @@ class ModelLookahead:
         """c: the governor's action scale (1 without one)."""
         return 1.0 if self.governor is None else self.governor.scale
 
-    def risk(self, obs: np.ndarray, sequences: np.ndarray) -> np.ndarray:
+    def risk(self, obs: np.ndarray, sequences: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """risk(s, a_{0:m-1}) of each sequence (K, m, A) (NaN: the policy's action there): (K,)."""
-        return self.falls(obs, sequences).mean(1)
+        return self.falls(obs, sequences, rng=rng).mean(1)
 
-    def falls(self, obs: np.ndarray, sequences: np.ndarray, scales: np.ndarray | None = None) -> np.ndarray:
+    def falls(self, obs: np.ndarray, sequences: np.ndarray, scales: np.ndarray | None = None,
+              rng: np.random.Generator | None = None) -> np.ndarray:
         """Whether each particle of each sequence (K, m, A) falls within the horizon: (K, P), particle p of
         member p mod E; the policy after the sequence scaled by c, or by ``scales`` (K,), one per sequence, with
-        common random numbers (particle p draws the same noise in every sequence)."""
+        common random numbers (particle p draws the same noise in every sequence); noise from ``rng`` (default:
+        the decisions')."""
         k, P, H = len(sequences), self.cfg.particles, self.cfg.horizon
+        rng = self.rng if rng is None else rng
         s = np.repeat(np.asarray(obs, dtype=np.float32)[None], k * P, 0)
         seq = np.repeat(np.asarray(sequences, dtype=np.float32), P, 0)
         if scales is None:
             scale = np.float32(self.scale)
-            noise = self.rng.standard_normal((H, k * P, self.model.obs_dim), dtype=np.float32)  # each its own
+            noise = rng.standard_normal((H, k * P, self.model.obs_dim), dtype=np.float32)  # each its own
         else:
             scale = np.repeat(np.asarray(scales, dtype=np.float32), P)[:, None]
-            noise = np.tile(self.rng.standard_normal((H, P, self.model.obs_dim), dtype=np.float32), (1, k, 1))
+            noise = np.tile(rng.standard_normal((H, P, self.model.obs_dim), dtype=np.float32), (1, k, 1))
         fell = np.zeros(k * P, dtype=bool)
         for t in range(H):
             a = seq[:, t] if t < seq.shape[1] else np.full((k * P, self.model.act_dim), np.nan, np.float32)
@@ -130,8 +138,12 @@ class ModelLookahead:
         return np.concatenate([task, np.clip(noise, self.low, self.high)])
 
     def risk_of(self, obs: np.ndarray, a_task: np.ndarray) -> float:
-        """risk(s, a_task) alone, the policy after it (no search)."""
-        return float(self.risk(obs, np.asarray(a_task, dtype=np.float32)[None, None])[0])
+        """risk(s, a_task) alone, the policy after it (no search), as reported without a decision: from
+        ``report_rng``, the decisions' random numbers untouched."""
+        return self._risk_of(obs, a_task, self.report_rng)
+
+    def _risk_of(self, obs: np.ndarray, a_task: np.ndarray, rng: np.random.Generator) -> float:
+        return float(self.risk(obs, np.asarray(a_task, dtype=np.float32)[None, None], rng)[0])
 
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
         """The eps rule for one observation (the interface of ``inference.FrozenShield``), on c * a_task; the
@@ -140,7 +152,7 @@ class ModelLookahead:
         start = time.perf_counter()
         due = self.governor is not None and self.governor.grid_due
         a_task = np.clip(self.scale * np.asarray(a_task, dtype=np.float32), self.low, self.high)
-        risk = self.risk_of(obs, a_task)
+        risk = self._risk_of(obs, a_task, self.rng)
         decision = ShieldDecision(a_task, False, risk)
         if risk > self.eps_risk:
             deadline = None if self.budget_s is None else start + self.budget_s - (self.grid_s if due else 0.0)

@@ -26,8 +26,6 @@ from mesa_ros.core.inference import FrozenShield
 from mesa_ros.core.lookahead import ModelLookahead
 from mesa_ros.core.shield_rule import ShieldDecision
 
-REPORT_SEED = 0  # the generator of the reported risk (``risk_of``); the decisions keep the lookahead's own
-
 
 def _part(part: str, name: str, doc: str) -> property:
     """An attribute of the stack that is one of its part's (read and set there)."""
@@ -46,11 +44,6 @@ class StackedShield:
         self.critic, self.lookahead = critic, copy.copy(lookahead)
         policy = lookahead.policy
         self.lookahead.policy = lambda s: self.critic.scale * policy(s)  # the model rolls the gait that runs
-        # the risk reported without a decision (a disabled shield) rolls with a generator of its own: whether the
-        # monitor reported one more state before an enable depended on timing, and drawing it from the decisions'
-        # generator shifted every later decision (the demo did not repeat)
-        self.reporter = copy.copy(self.lookahead)
-        self.reporter.rng = np.random.default_rng(REPORT_SEED)
 
     governor = _part("critic", "governor", "The critic's warning governor (c of the whole stack).")
     eps_risk = _part("lookahead", "eps_risk", "The lookahead's threshold: the stack overrides above it.")
@@ -64,7 +57,7 @@ class StackedShield:
         """The lookahead's risk of c * a_task (the action the stack would decide on), no search, c unchanged; the
         decisions' random numbers untouched."""
         scaled = np.clip(self.scale * np.asarray(a_task, dtype=np.float32), self.lookahead.low, self.lookahead.high)
-        return self.reporter.risk_of(obs, scaled.astype(np.float32))
+        return self.lookahead.risk_of(obs, scaled.astype(np.float32))  # from the lookahead's report generator
 
     def __call__(self, obs: np.ndarray, a_task: np.ndarray) -> ShieldDecision:
         first = self.critic(obs, a_task)

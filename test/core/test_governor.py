@@ -140,7 +140,7 @@ def test_the_lookahead_rolls_each_gait_of_the_grid_with_common_noise_and_the_mod
     guard.grid_s, guard.budget_s = 1e3, 10.0
     batches: list[int] = []
     risk = guard.risk
-    guard.risk = lambda obs, seq: batches.append(len(seq)) or risk(obs, seq)
+    guard.risk = lambda obs, seq, rng=None: batches.append(len(seq)) or risk(obs, seq, rng)
     guard.scale_risks = lambda obs, scales: np.zeros(len(scales))
     guard(np.array([0.9], np.float32), np.array([0.3], np.float32))  # risky: a search with no time left
     assert batches == [1, cfg.search_chunk]  # a_task's risk, then the first batch only

@@ -89,13 +89,23 @@ def test_a_risky_task_action_is_replaced_by_a_safe_action_and_a_safe_one_kept(fi
     assert not kept.overridden and kept.action[0] == 0.5 and kept.risk < 0.1
 
 
+def test_a_reported_risk_leaves_the_decisions_as_they_were(fitted):
+    model, _ = fitted
+    first, second = (shield(model, back_off, horizon=5, candidates=16) for _ in range(2))
+    edge, a = np.array([0.9], np.float32), np.array([1.0], np.float32)  # over the cliff: every decision searches
+    reported = second.risk_of(edge, a)  # a disabled monitor's report before the first decision
+    assert reported > first.eps_risk
+    picks = [(first(edge, a).action[0], second(edge, a).action[0]) for _ in range(5)]
+    assert all(x == y for x, y in picks), picks
+
+
 def test_the_search_picks_the_least_risky_candidate_ties_to_the_closest(fitted):
     model, _ = fitted
     falls = np.zeros((4, 20), bool)  # a_task and three candidates
     falls[0, :10] = falls[1, :4] = True  # a_task: risk 0.5; candidate 1: 0.2
     falls[2, :2] = falls[3, :2] = True  # candidates 2 and 3: 0.1 each, 3 closer to a_task
     guard = shield(model, back_off, candidates=3)
-    guard.falls = lambda obs, seq: falls
+    guard.falls = lambda obs, seq, rng=None: falls
     guard.candidates = lambda a: np.array([[[0.0]], [[0.1]], [[0.6]], [[-0.4]]], np.float32)
     cand, risks, pick = guard.search(np.zeros(1, np.float32), np.zeros(1, np.float32))
     assert pick == 3 and risks.tolist() == [0.5, 0.2, 0.1, 0.1]
@@ -107,7 +117,7 @@ def test_with_a_budget_the_search_decides_among_the_batches_it_had_time_for(fitt
     edge, over = np.array([0.9], np.float32), np.array([1.0], np.float32)
     batches: list[int] = []
     risk = guard.risk
-    guard.risk = lambda obs, seq: batches.append(len(seq)) or risk(obs, seq)
+    guard.risk = lambda obs, seq, rng=None: batches.append(len(seq)) or risk(obs, seq, rng)
     cand, risks, pick = guard.search(edge, over, deadline=0.0)  # already past: the first batch only
     assert batches == [8] and np.isnan(risks[8:]).all() and not np.isnan(risks[:8]).any() and pick < 8
     batches.clear()
@@ -120,7 +130,7 @@ def test_with_a_budget_the_search_decides_among_the_batches_it_had_time_for(fitt
     guard.budget_s = 1e-9  # through the eps rule: a_task's risk, then one batch, and an override from it
     batches.clear()
     risk = guard.risk
-    guard.risk = lambda obs, seq: batches.append(len(seq)) or risk(obs, seq)
+    guard.risk = lambda obs, seq, rng=None: batches.append(len(seq)) or risk(obs, seq, rng)
     decision = guard(edge, np.array([0.0], np.float32))  # the model's risk 0.4 > eps_risk: it searches
     assert batches == [1, 16] and decision.overridden and decision.action[0] < 0.0
 
