@@ -1,15 +1,20 @@
 """The cheetah_ros2_control graph end to end over real DDS (realtime): the control loop on ros2_control's
 interfaces (/joint_states, Float64MultiArray commands, the safety monitor as a filter), a scheduled fault, the
-adaptation node arming the filter, overrides, and a bag that replays into exactly the simulator's transitions."""
+adaptation node arming the filter, overrides, and a bag that replays into exactly the simulator's transitions; and the
+product's stacked shield deciding in time at 20 Hz."""
 from __future__ import annotations
 
+import re
 import subprocess
 
 import yaml
 
 from mesa_ros import wire
+from mesa_ros.core import checkpoint
 from mesa_ros.core.bag_dataset import read_transitions
 from mesa_ros.core.bags import ReadReport, read_messages
+from mesa_ros.nodes.defaults import default_checkpoint
+from mesa_ros.paths import config_file
 
 from observer import CRITIC_ALONE, MESA_ROS
 from sim_driver import assert_replays
@@ -58,3 +63,40 @@ def test_the_ros2_control_graph_adapts_arms_the_filter_and_records_its_transitio
     transitions, faults = read_transitions(bag, "HalfCheetah-Disabled", report)
     assert len(transitions) >= FAULT_STEP + AFTER_SHIELD and not report.recovered
     assert_replays(transitions, faults)  # the executed actions, stale ones included, rebuild every state
+
+
+def test_the_default_stack_decides_in_time_in_the_realtime_ros2_control_graph(ros_env, tmp_path) -> None:
+    """The product's shield (shipped critic + lookahead, armed at the fault) at the product's 20 Hz: both adapted
+    parts installed in turn, the lookahead's search within the graph's decision budget (70% of the period), so that
+    few steps miss their command, and overrides only above the lookahead's eps_risk."""
+    fault_step, after_shield = 100, 300
+    params = yaml.safe_load(config_file("cheetah_fault.yaml").read_text())
+    params["adaptation"]["ros__parameters"]["transitions"] = 100
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    shipped = checkpoint.load(default_checkpoint("HalfCheetah-Disabled", "lookahead"))
+    cfg = {**shipped.config, "lookahead": {**shipped.config["lookahead"], "refine_transitions": 0}}  # CI-sized
+    lookahead = checkpoint.save(tmp_path / "lookahead.safetensors", shipped.tensors, shipped.env, shipped.obs_dim,
+                                shipped.act_dim, cfg, shipped.extra)
+    bag = tmp_path / "bag"
+    result = subprocess.run(
+        [str(MESA_ROS), "launch", "cheetah_ros2_control", f"lookahead_checkpoint:={lookahead}",
+         f"params_file:={tmp_path / 'params.yaml'}", "fault:=fshin", f"fault_step:={fault_step}",
+         f"steps_after_shield:={after_shield}", "record_bag:=true", f"bag_dir:={bag}"],
+        env=ros_env, capture_output=True, text=True, timeout=300,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    for bad in ("Traceback", "died unexpectedly"):
+        assert bad not in log, log[-3000:]
+    assert re.search(r"weights v2 from topic .*\n(.*\n)*.*weights v3 from topic", log), "critic, then model"
+
+    risk = [wire.parse_values(m)[1] for _, _, m in read_messages(bag, {wire.RISK})]
+    shielded = [v for v in risk if v["shield_enabled"]]
+    assert len(shielded) >= 0.9 * after_shield and max(v["weights_id"] for v in shielded) >= 2  # stale steps: none
+    for v in shielded:
+        assert v["eps_risk"] == 0.2 and (not v["overridden"] or v["q_risk"] > v["eps_risk"]), v
+    steps = [wire.Step.from_values(wire.parse_values(m)[1]) for _, _, m in read_messages(bag, {wire.STEP})]
+    after_fault = steps[fault_step:]
+    assert len(after_fault) >= after_shield
+    stale = sum(s.stale for s in after_fault)  # quiet: 0 of 300 (9 searches)
+    assert stale < 0.1 * len(after_fault), f"{stale} of {len(after_fault)} steps after the fault stale"
