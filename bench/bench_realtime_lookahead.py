@@ -87,8 +87,8 @@ def main() -> None:
         result = run(shield, budget, args.steps, env)
         figures["runs"].append(result)
         print(f"{shield:9s} decision_budget_ms {budget:4.1f}: {result['stale']} stale of {result['steps']} steps "
-              f"after the fault ({result['stale'] / max(result['steps'], 1):.1%}; limit 0), {result['overridden']} overridden, "
-              f"{result['violations']} violations")
+              f"after the fault ({result['stale'] / max(result['steps'], 1):.1%}; limit 0), "
+              f"{result['overridden']} overridden, {result['violations']} violations")
     save("realtime_lookahead", load_start, figures)
 
 
