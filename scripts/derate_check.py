@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -38,18 +39,24 @@ from mesa_ros.core.restore import resolve_config
 from mesa_ros.core.stacked import StackedShield
 from mesa_ros.paths import config_file
 
+LOOKBACK = 15  # steps before a fall whose decisions are reported (the shipped lookahead's horizon)
+
 
 def episodes_of(env, task: dict, episodes: int, seed: int, act: Callable, eps_risk: float = np.inf
                 ) -> dict[str, float]:
     """Totals of ``episodes`` episodes; ``act(obs)`` -> (action, risk or NaN, overridden); ``warnings``: risks
-    above ``eps_risk``."""
-    out = {"falls": 0, "steps": 0, "return": 0.0, "risk": 0.0, "warnings": 0, "overrides": 0}
+    above ``eps_risk``; ``before_falls``: per fall, (the highest risk, the overrides) of its last ``LOOKBACK``
+    decisions."""
+    out = {"falls": 0, "steps": 0, "return": 0.0, "risk": 0.0, "warnings": 0, "overrides": 0, "before_falls": []}
     obs, _ = env.reset(seed=seed, options={"task": task})
     for _ in range(episodes):
-        done = False
+        done, recent = False, deque(maxlen=LOOKBACK)
         while not done:
             action, risk, overridden = act(obs)
+            recent.append((risk, overridden))
             obs, r, terminated, truncated, info = env.step(action)
+            if info["c"]:
+                out["before_falls"].append((max(x for x, _ in recent), sum(o for _, o in recent)))
             out["falls"] += bool(info["c"])
             out["steps"] += 1
             out["return"] += r
@@ -146,7 +153,7 @@ def main() -> None:
                     window_means.append(governor.window_means.copy())
             return decision.action, decision.risk, decision.overridden
 
-        t = episodes_of(env, task, args.episodes, args.seed, act)
+        t = episodes_of(env, task, args.episodes, args.seed, act, stacked.eps_risk if stacked else np.inf)
         hist = ", ".join(f"{c}: {levels.count(c) / len(levels):.0%}" for c in sorted(set(levels), reverse=True))
         print(f"{args.task} governor ({governor.cfg.rule} rule) budget {args.governor}, window {args.window}: "
               f"{t['falls']} falls in "
@@ -154,6 +161,13 @@ def main() -> None:
               f"return per 1000 steps "
               f"{1000 * t['return'] / t['steps']:.0f}, overrides {t['overrides'] / t['steps']:.2%}; mean c "
               f"{np.mean(levels):.3f}, share of windows at each c {hist}; c after 1-10 windows {levels[:10]}")
+        if stacked is not None:  # where the stack's falls come from
+            before = t["before_falls"]
+            eps = stacked.eps_risk
+            print(f"  falls after an override in their last {LOOKBACK} decisions (none of them kept it up): "
+                  f"{sum(o > 0 for _, o in before)}; risk above eps_risk {eps}, the search kept c * a_task (no "
+                  f"candidate less risky): {sum(r > eps and o == 0 for r, o in before)}; risk never above it (not "
+                  f"foreseen): {sum(r <= eps for r, _ in before)}; highest risks {[round(r, 2) for r, _ in before]}")
         if not window_means:
             return  # no window completed: nothing more to say
         within = np.array(window_means) <= args.governor
