@@ -338,10 +338,14 @@ class SafetyMonitorNode(Node):
             critic, shield, cfg_eps = frozen_guard(ckpt, source, self.obs_dim, len(self.names), cfg, self.eps_override,
                                                    cfg.recovery.noise_std if self.noise else 0.0,
                                                    self.seed + self.weights_version)
+            kind = "lookahead" if isinstance(shield, ModelLookahead) else "critic"
             if not self.stack_file:
+                held = "lookahead" if isinstance(self.shield, ModelLookahead) else "critic"
+                if source.startswith("topic") and kind != held:  # e.g. from a stacked adaptation node
+                    raise ValueError(f"a {kind}'s weights would replace this monitor's {held}: it is not stacked "
+                                     "(lookahead_checkpoint is empty); give both nodes the same lookahead_checkpoint")
                 parts = {"single": (shield, cfg, critic, cfg_eps)}
                 continue
-            kind = "lookahead" if isinstance(shield, ModelLookahead) else "critic"
             if kind == "critic" and shield is not None:  # eps_risk (the parameter) is the lookahead's: the critic
                 shield.eps_risk = cfg_eps  # warns at its own
             parts[kind] = (shield, cfg, critic, cfg_eps)

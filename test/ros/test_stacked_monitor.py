@@ -101,3 +101,29 @@ def test_a_stacked_monitor_with_a_critic_only_checkpoint_waits_for_weights_with_
         proc.terminate()
         log, _ = proc.communicate(timeout=20)
     assert "Traceback" not in log and "fatal" not in log, log
+
+
+def test_a_monitor_that_is_not_stacked_refuses_a_part_of_the_other_kind(checkpoints, ros_env) -> None:
+    """A stacked adaptation node's model sent to a monitor without lookahead_checkpoint would replace its critic."""
+    proc = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.safety_monitor", "--ros-args",
+                             "-p", f"checkpoint:={checkpoints['adapted']}", "-p", "enabled:=true"],
+                            env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    probe = Peer("unstacked_probe")
+    try:
+        shield: list[dict[str, str]] = []
+        probe.node.create_subscription(DiagnosticArray, wire.DIAGNOSTICS, lambda m: shield.extend(
+            {"message": s.message, **{kv.key: kv.value for kv in s.values}}
+            for s in m.status if s.name == "safety_monitor: shield"), 10)
+        pub_weights = probe.node.create_publisher(UInt8MultiArray, wire.WEIGHTS, qos.WEIGHTS)
+        assert probe.spin_until(lambda: probe.node.count_subscribers(wire.WEIGHTS) > 0, timeout=30)
+        pub_weights.publish(UInt8MultiArray(data=LOOKAHEAD.read_bytes()))
+        assert probe.spin_until(lambda: any("would replace this monitor's critic" in d["message"] for d in shield),
+                                timeout=20), shield[-1:]
+        pub_weights.publish(UInt8MultiArray(data=checkpoints["adapted"].read_bytes()))  # a critic: installed
+        assert probe.spin_until(lambda: any(d.get("weights_version") == "2" for d in shield), timeout=20), shield[-1:]
+    finally:
+        probe.close()
+        proc.terminate()
+        log, _ = proc.communicate(timeout=20)
+    assert "Traceback" not in log, log
+    assert "weights rejected, keeping v1: a lookahead's weights would replace this monitor's critic" in log
