@@ -44,19 +44,19 @@ LOOKBACK = 15  # steps before a fall whose decisions are reported (the shipped l
 
 def episodes_of(env, task: dict, episodes: int, seed: int, act: Callable, eps_risk: float = np.inf
                 ) -> dict[str, float]:
-    """Totals of ``episodes`` episodes; ``act(obs)`` -> (action, risk or NaN, overridden); ``warnings``: risks
-    above ``eps_risk``; ``before_falls``: per fall, (the highest risk, the overrides) of its last ``LOOKBACK``
-    decisions."""
+    """Totals of ``episodes`` episodes; ``act(obs)`` -> (action, risk or NaN, overridden[, the search's pick's
+    risk or NaN]); ``warnings``: risks above ``eps_risk``; ``before_falls``: per fall, its last ``LOOKBACK``
+    decisions as (risk, overridden, pick's risk)."""
     out = {"falls": 0, "steps": 0, "return": 0.0, "risk": 0.0, "warnings": 0, "overrides": 0, "before_falls": []}
     obs, _ = env.reset(seed=seed, options={"task": task})
     for _ in range(episodes):
         done, recent = False, deque(maxlen=LOOKBACK)
         while not done:
-            action, risk, overridden = act(obs)
-            recent.append((risk, overridden))
+            action, risk, overridden, *picked = act(obs)
+            recent.append((risk, overridden, picked[0] if picked else float("nan")))
             obs, r, terminated, truncated, info = env.step(action)
             if info["c"]:
-                out["before_falls"].append((max(x for x, _ in recent), sum(o for _, o in recent)))
+                out["before_falls"].append(list(recent))
             out["falls"] += bool(info["c"])
             out["steps"] += 1
             out["return"] += r
@@ -135,8 +135,17 @@ def main() -> None:
         decided = [0]
         if inside or args.warnings:
             shield.governor = governor  # the product's path: the shield scales and updates c
+        picked: list[float] = []  # the model risk of the search's pick, when it searched
         if stacked is not None:
             stacked = StackedShield(shield, stacked)  # the product's stack: the model rolls the gait that runs
+            search = stacked.lookahead.search
+
+            def spied(*a, **k):  # what the search picked, for the report on falls (decisions unchanged)
+                cand, risks, pick = search(*a, **k)
+                picked.append(float(risks[pick]))
+                return cand, risks, pick
+
+            stacked.lookahead.search = spied
 
         def act(obs):
             if stacked is not None:
@@ -151,7 +160,7 @@ def main() -> None:
                 levels.append(round(governor.scale, 2))
                 if governor.window_means is not None:
                     window_means.append(governor.window_means.copy())
-            return decision.action, decision.risk, decision.overridden
+            return decision.action, decision.risk, decision.overridden, picked.pop() if picked else float("nan")
 
         t = episodes_of(env, task, args.episodes, args.seed, act, stacked.eps_risk if stacked else np.inf)
         hist = ", ".join(f"{c}: {levels.count(c) / len(levels):.0%}" for c in sorted(set(levels), reverse=True))
@@ -162,12 +171,16 @@ def main() -> None:
               f"{1000 * t['return'] / t['steps']:.0f}, overrides {t['overrides'] / t['steps']:.2%}; mean c "
               f"{np.mean(levels):.3f}, share of windows at each c {hist}; c after 1-10 windows {levels[:10]}")
         if stacked is not None:  # where the stack's falls come from
-            before = t["before_falls"]
-            eps = stacked.eps_risk
+            eps, before = stacked.eps_risk, t["before_falls"]
+            overrides = [sum(o for _, o, _ in trace) for trace in before]
+            highest = [max(r for r, _, _ in trace) for trace in before]
             print(f"  falls after an override in their last {LOOKBACK} decisions (none of them kept it up): "
-                  f"{sum(o > 0 for _, o in before)}; risk above eps_risk {eps}, the search kept c * a_task (no "
-                  f"candidate less risky): {sum(r > eps and o == 0 for r, o in before)}; risk never above it (not "
-                  f"foreseen): {sum(r <= eps for r, _ in before)}; highest risks {[round(r, 2) for r, _ in before]}")
+                  f"{sum(o > 0 for o in overrides)}; risk above eps_risk {eps}, the search kept c * a_task (no "
+                  f"candidate less risky): {sum(r > eps and o == 0 for r, o in zip(highest, overrides))}; risk never "
+                  f"above it (not foreseen): {sum(r <= eps for r in highest)}")
+            for trace in before:  # a_task's risk, * where overridden (the pick's model risk), last decision last
+                print("    before a fall: " + " ".join(f"{r:.2f}" + (f"*({p:.2f})" if o else "")
+                                                         for r, o, p in trace))
         if not window_means:
             return  # no window completed: nothing more to say
         within = np.array(window_means) <= args.governor
