@@ -91,6 +91,8 @@ def main() -> None:
                         "stacked")
     p.add_argument("--window", type=int, help="decisions per governor update (default: the config's governor.window)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--lookahead-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override of the stacked --lookahead (e.g. lookahead.escape_scales=[0.85,0.7])")
     p.add_argument("--policy", default=str(config_file("checkpoints/halfcheetah_disabled/policy.safetensors")))
     args = p.parse_args()
     if (args.measure_risk or args.governor is not None) and not args.checkpoint:
@@ -118,7 +120,7 @@ def main() -> None:
         if not args.warnings:
             p.error("--lookahead stacks a lookahead on a critic's warning governor: it needs --warnings")
         la_ckpt = checkpoint.load(args.lookahead, numpy=True)
-        la_cfg = resolve_config(la_ckpt.env, stored=la_ckpt.config)
+        la_cfg = resolve_config(la_ckpt.env, overrides=args.lookahead_set, stored=la_ckpt.config)
         _, stacked, _ = frozen_guard(la_ckpt, args.lookahead, 17, 6, la_cfg, -1.0, 0.0, la_cfg.seed)
         if not isinstance(stacked, ModelLookahead):
             p.error(f"--lookahead {args.lookahead} is not a lookahead checkpoint")

@@ -180,6 +180,7 @@ class LookaheadConfig:
     candidates: int = 32  # K perturbed action sequences tried when a_task is too risky
     sigma: float = 0.6  # std of the perturbations (action units; the simulator bound's value)
     perturbed_steps: int = 1  # m: steps of each candidate perturbed before the policy takes over
+    escape_scales: tuple[float, ...] = ()  # slower gaits g also tried by the search: g * a_task, then g * pi; () none
     search_chunk: int = 8  # sequences per batch when a decision budget applies (realtime; core/lookahead.py)
     judge: str = "transition"  # catastrophe of a model step: "transition" (CARL's head) or "state" (c_hat(s'))
     members: int = 5  # CARL / PETS: 5
@@ -203,6 +204,8 @@ class LookaheadConfig:
         if self.particles % self.members:
             raise ValueError(f"config value lookahead.particles={self.particles} must be a multiple of "
                              f"lookahead.members={self.members}")
+        if not all(0 < g < 1 for g in self.escape_scales):
+            raise ValueError(f"config value lookahead.escape_scales={list(self.escape_scales)}: each must be in (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -329,6 +332,10 @@ def _coerce(path: str, hint: Any, value: Any) -> Any:
     elif hint == tuple[int, ...]:
         if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) and v > 0 for v in value):
             return tuple(value)
+    elif hint == tuple[float, ...]:  # may be empty
+        if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                    and math.isfinite(v) for v in value):
+            return tuple(float(v) for v in value)
     raise ValueError(f"invalid config value for {path!r}: {value!r} (expected {getattr(hint, '__name__', hint)})")
 
 

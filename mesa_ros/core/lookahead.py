@@ -12,9 +12,11 @@ predict a catastrophe within H steps; c_hat is the ensemble's transition head or
 classifier of the predicted next state (``core/catastrophe.py``: a fault changes the dynamics, not what a fall
 is). The eps rule is the paper's: a_exec = a_task if risk(s, a_task) <= eps_risk; otherwise, in place of pi_rec,
 the first action of the least risky of K candidate sequences (a_task + N(0, sigma^2), then ``perturbed_steps - 1``
-steps of N(0, sigma^2), clipped to the action bounds), a_task itself among them; ties go to the first action
-closest to a_task, so the override stays near the task. With a decision budget (``budget_s``, the safety monitor's
-``decision_budget_ms`` in realtime) the candidates are evaluated ``search_chunk`` at a time, a_task's first, until
+steps of N(0, sigma^2), clipped to the action bounds), a_task itself among them, and of the slower gaits g of
+``escape_scales`` (g * a_task, then g * pi: the whole gait slowed, which one perturbed step cannot do); ties go to
+the first action closest to a_task, so the override stays near the task. With a decision budget (``budget_s``, the
+safety monitor's ``decision_budget_ms`` in realtime) the gaits are rolled first, then the candidates
+``search_chunk`` at a time, a_task's first, until
 the next batch would end past the budget: the decision is then made among those evaluated, in time, instead of a
 late one (which a realtime simulator replaces by its safe default action). With a risk governor
 (``core/governor.py``) the rule runs on c * a_task and the model rolls c * pi, c regulated on the risks it sees
@@ -169,16 +171,24 @@ class ModelLookahead:
 
     def search(self, obs: np.ndarray, a_task: np.ndarray,
                deadline: float | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-        """The candidates (a_task first), their risks (NaN: not evaluated before ``deadline``, a
-        ``time.perf_counter()`` value) and the index of the least risky, ties to the closest to a_task."""
+        """The candidates (a_task first, the slower gaits last), their risks (NaN: not evaluated before
+        ``deadline``, a ``time.perf_counter()`` value) and the index of the least risky, ties to the closest to
+        a_task. The gaits are rolled first, in one batch, then the perturbed candidates in chunks."""
         cand = self.candidates(a_task)
-        risks = np.full(len(cand), np.nan)
+        gaits = np.asarray(self.cfg.escape_scales, dtype=np.float32)
+        slowed = np.full((len(gaits), cand.shape[1], len(a_task)), np.nan, dtype=np.float32)
+        slowed[:, 0] = np.clip(gaits[:, None] * a_task, self.low, self.high)
+        risks = np.full(len(cand) + len(gaits), np.nan)
         chunk = len(cand) if deadline is None else self.cfg.search_chunk  # no deadline: one batch of all
+        if len(gaits):  # past the deadline after them, the loop still rolls its first chunk (a_task's)
+            risks[len(cand):] = self.falls(obs, slowed, gaits * np.float32(self.scale)).mean(1)
         for i in range(0, len(cand), chunk):
             begun = time.perf_counter()
             risks[i:i + chunk] = self.risk(obs, cand[i:i + chunk])
             done = time.perf_counter()
             if deadline is not None and done + (done - begun) > deadline:
                 break
-        n = int(np.count_nonzero(~np.isnan(risks)))
-        return cand, risks, int(np.lexsort([np.linalg.norm(cand[:n, 0] - a_task, axis=1), risks[:n]])[0])
+        cand = np.concatenate([cand, slowed])
+        tried = np.flatnonzero(~np.isnan(risks))
+        order = np.lexsort([np.linalg.norm(cand[tried, 0] - a_task, axis=1), risks[tried]])
+        return cand, risks, int(tried[order[0]])

@@ -95,3 +95,18 @@ def test_a_reported_risk_leaves_the_stacks_decisions_as_they_were():
     second.risk_of(s, a)  # a disabled monitor's report before the first decision
     picks = [(first(s, a).action[0], second(s, a).action[0]) for _ in range(5)]
     assert all(x == y for x, y in picks), picks
+
+
+def test_the_search_tries_slower_gaits_that_one_perturbed_step_cannot_reach():
+    """From 0.5 the gait 0.3 falls within 3 steps whatever its first action near 0.3; at half the gait it does not."""
+    s, a = np.array([0.5], np.float32), np.array([0.3], np.float32)
+    critic = FrozenShield(lambda obs, a: 0.0, RECOVERY, 1, eps_risk=0.5)
+    for gaits, expected in (((), 0.3), ((0.8, 0.5), 0.15)):
+        cfg = LookaheadConfig(horizon=3, particles=2, members=2, eps_risk=0.5, candidates=4, sigma=1e-3,
+                              escape_scales=gaits)
+        shield = StackedShield(critic, ModelLookahead(Cliff(), walk, *BOUNDS, cfg))
+        decision = shield(s, a)
+        assert decision.risk == 1.0 and decision.overridden == bool(gaits)
+        assert decision.action[0] == pytest.approx(expected, abs=1e-6)  # none safe: a_task kept; else g = 0.5
+    with pytest.raises(ValueError, match="escape_scales"):
+        LookaheadConfig(escape_scales=(1.0,))
