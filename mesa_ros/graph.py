@@ -151,6 +151,17 @@ def stacked_lookahead(args: Mapping[str, str]) -> str:
     return str(default_checkpoint(ENV, "lookahead")) if given == "shipped" else given
 
 
+def safety_checkpoint(args: Mapping[str, str]) -> str:
+    """The monitor's and the adaptation node's ``checkpoint``: ``safety_checkpoint``, or with
+    ``adapt_method:=lookahead`` and none given the shipped lookahead (the nodes' own default is the shipped critic,
+    which the adapted model could not replace)."""
+    from mesa_ros.nodes.defaults import default_checkpoint
+
+    if args["safety_checkpoint"] or args["adapt_method"] != "lookahead":
+        return args["safety_checkpoint"]
+    return str(default_checkpoint(ENV, "lookahead"))
+
+
 def _provenance(args: Mapping[str, str], params: str, stack: str) -> dict[str, Any]:
     """The bag recorder's ``provenance.*`` parameters: what it writes into the bags' metadata (``mesa_ros.provenance``
     adds the hashes, version and commit), ``stack`` the stacked lookahead ('' = none). Plain ``key=value`` strings:
@@ -164,7 +175,7 @@ def _provenance(args: Mapping[str, str], params: str, stack: str) -> dict[str, A
             return ""
 
     used = {"policy": checkpoint(args["policy_checkpoint"], "policy"),
-            "safety": checkpoint(args["safety_checkpoint"], "safety")}
+            "safety": checkpoint(safety_checkpoint(args), "safety")}
     if stack:
         used["lookahead"] = stack
     if _bool(args["detect"], "detect"):
@@ -207,6 +218,7 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
     faulted = [] if args["fault"] == "none" else [args["fault"]]
     sync = _bool(args["sync_adaptation"], "sync_adaptation")
     stack = stacked_lookahead(args)  # once: it may read safety_checkpoint
+    safety = safety_checkpoint(args)
     if sync and (args["mode"] != "lockstep" or shield != "adapt"):
         raise ValueError("sync_adaptation:=true needs mode:=lockstep and shield:=adapt (the adaptation node to wait "
                          f"for), got mode:={args['mode']} shield:={shield}")
@@ -218,13 +230,13 @@ def _cheetah_nodes(args: Mapping[str, str]) -> list[NodeSpec]:
                                                       wire.SCHEDULED_STEP: fault_step if faulted else -1,
                                                       wire.SCHEDULED_JOINTS: faulted or [""]}, required=True),
         NodeSpec("task_policy", "task_policy", params, {"checkpoint": args["policy_checkpoint"], "seed": seed}),
-        NodeSpec("safety_monitor", "safety_monitor", params, {"checkpoint": args["safety_checkpoint"],
+        NodeSpec("safety_monitor", "safety_monitor", params, {"checkpoint": safety,
                                                               "lookahead_checkpoint": stack,
                                                               "enabled": shield == "on", "seed": seed}),
     ]
     if shield == "adapt":
         detect = {"detect": True, "announce_from_sim": False} if _bool(args["detect"], "detect") else {}
-        nodes.append(NodeSpec("adaptation", "adaptation", params, {"checkpoint": args["safety_checkpoint"],
+        nodes.append(NodeSpec("adaptation", "adaptation", params, {"checkpoint": safety,
                                                                    "policy_checkpoint": args["policy_checkpoint"],
                                                                    "save_adapted": args["adapted_checkpoint"],
                                                                    "method": args["adapt_method"],

@@ -27,6 +27,7 @@ import dataclasses
 import json
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -39,11 +40,11 @@ from mesa_ros.core.restore import resolve_config
 from mesa_ros.core.stacked import StackedShield
 from mesa_ros.paths import config_file
 
-LOOKBACK = 15  # steps before a fall whose decisions are reported (the shipped lookahead's horizon)
+LOOKBACK = 15  # steps before a fall whose decisions are reported (the shipped lookahead's horizon, 0.75 s)
 
 
 def episodes_of(env, task: dict, episodes: int, seed: int, act: Callable, eps_risk: float = np.inf
-                ) -> dict[str, float]:
+                ) -> dict[str, Any]:
     """Totals of ``episodes`` episodes; ``act(obs)`` -> (action, risk or NaN, overridden[, the search's pick's
     risk or NaN]); ``warnings``: risks above ``eps_risk``; ``before_falls``: per fall, its last ``LOOKBACK``
     decisions as (risk, overridden, pick's risk)."""
@@ -97,6 +98,8 @@ def main() -> None:
     args = p.parse_args()
     if (args.measure_risk or args.governor is not None) and not args.checkpoint:
         p.error("--measure-risk and --governor need --checkpoint")
+    if args.lookahead_set and not args.lookahead:
+        p.error("--lookahead-set overrides the stacked --lookahead's config: it needs --lookahead")
     if args.warnings and args.governor is None:
         p.error("--warnings needs --governor")
     if args.state_risk and not args.measure_risk:
@@ -176,7 +179,7 @@ def main() -> None:
             eps, before = stacked.eps_risk, t["before_falls"]
             overrides = [sum(o for _, o, _ in trace) for trace in before]
             highest = [max(r for r, _, _ in trace) for trace in before]
-            print(f"  falls after an override in their last {LOOKBACK} decisions (none of them kept it up): "
+            print(f"  falls after an override in their last {LOOKBACK} decisions (the override did not prevent it): "
                   f"{sum(o > 0 for o in overrides)}; risk above eps_risk {eps}, the search kept c * a_task (no "
                   f"candidate less risky): {sum(r > eps and o == 0 for r, o in zip(highest, overrides))}; risk never "
                   f"above it (not foreseen): {sum(r <= eps for r in highest)}")

@@ -35,8 +35,9 @@ class TracedLookahead:
         self.rows: list[Row] = []
         search = shield.search
 
-        def recorded(obs: np.ndarray, a_task: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-            self.searched = search(obs, a_task)
+        def recorded(obs: np.ndarray, a_task: np.ndarray,
+                     deadline: float | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+            self.searched = search(obs, a_task, deadline)
             return self.searched
 
         shield.search = recorded

@@ -17,7 +17,8 @@ from mesa_ros.cli import main
 from mesa_ros.core.lookahead import ModelLookahead
 
 
-def blind_search(self: ModelLookahead, obs: np.ndarray, a_task: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def blind_search(self: ModelLookahead, obs: np.ndarray, a_task: np.ndarray,
+                 deadline: float | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     cand = self.candidates(a_task)
     return cand, np.full(len(cand), np.nan), int(self.rng.integers(1, len(cand)))
 

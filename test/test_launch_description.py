@@ -17,6 +17,7 @@ import pytest
 
 from mesa_ros.graph import EXECUTABLES, get_graph
 from mesa_ros.launcher import node_command
+from mesa_ros.nodes.defaults import default_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAPH_NAMES = ("cheetah_fault", "cheetah_ros2_control")
@@ -122,6 +123,18 @@ def test_sync_adaptation_makes_the_lockstep_simulator_wait_for_the_adaptation_no
         assert sim.parameters["lockstep_sync_adaptation"] is expected
     with pytest.raises(ValueError, match=r"unknown launch argument\(s\) \['sync_adaptation'\]"):
         get_graph("cheetah_ros2_control").resolve({"sync_adaptation": "true"})  # realtime: nothing waits
+
+
+def test_adapt_method_lookahead_without_a_checkpoint_gives_both_nodes_the_shipped_lookahead() -> None:
+    """The nodes' own default is the shipped critic, which an adapted model could not replace."""
+    graph = get_graph("cheetah_fault")
+    lookahead = str(default_checkpoint("HalfCheetah-Disabled", "lookahead"))
+    for given, expected in (({"adapt_method": "lookahead"}, lookahead), ({}, ""),
+                            ({"adapt_method": "lookahead", "safety_checkpoint": "mine.safetensors"},
+                             "mine.safetensors")):
+        nodes = {n.name: n for n in graph.nodes(graph.resolve(given))}
+        assert nodes["safety_monitor"].parameters["checkpoint"] == expected
+        assert nodes["adaptation"].parameters["checkpoint"] == expected
 
 
 @pytest.mark.parametrize(("given", "message"), [

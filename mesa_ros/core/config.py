@@ -333,10 +333,12 @@ def _coerce(path: str, hint: Any, value: Any) -> Any:
         if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) and v > 0 for v in value):
             return tuple(value)
     elif hint == tuple[float, ...]:  # may be empty
-        if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                    and math.isfinite(v) for v in value):
-            return tuple(float(v) for v in value)
-    raise ValueError(f"invalid config value for {path!r}: {value!r} (expected {getattr(hint, '__name__', hint)})")
+        if isinstance(value, (list, tuple)):
+            try:
+                return tuple(_coerce(f"{path}[{i}]", float, v) for i, v in enumerate(value))
+            except ValueError:
+                pass
+    raise ValueError(f"invalid config value for {path!r}: {value!r} (expected {hint.__name__ if isinstance(hint, type) else hint})")
 
 
 # Valid ranges by field name (the same name means the same kind of quantity in every section):

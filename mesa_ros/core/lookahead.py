@@ -43,7 +43,7 @@ from mesa_ros.core.governor import RiskGovernor
 from mesa_ros.core.shield_rule import ShieldDecision
 
 Policy = Callable[[np.ndarray], np.ndarray]  # batched: observations (N, S) -> actions (N, A)
-REPORT_SEED = 0  # the generator of the risk reported without a decision (``risk_of``); decisions keep ``rng``
+REPORT_STREAM = 1  # the risk reported without a decision (``risk_of``) draws from [seed, this]; decisions: seed
 
 
 class Model(Protocol):
@@ -84,7 +84,7 @@ class ModelLookahead:
         # the risk reported without a decision (a disabled monitor) rolls with a generator of its own: whether the
         # monitor reported one more state before an enable depends on timing, and drawing it from ``rng`` would
         # shift every later decision (a demo that does not repeat)
-        self.report_rng = np.random.default_rng(REPORT_SEED)
+        self.report_rng = np.random.default_rng([seed, REPORT_STREAM])
         self.eps_risk = cfg.eps_risk  # the safety monitor's eps_risk parameter may change it at run time
         self.budget_s: float | None = None  # seconds one decision may take (None: every candidate, load-independent)
         self.governor = governor  # None: c = 1
@@ -180,11 +180,12 @@ class ModelLookahead:
         slowed[:, 0] = np.clip(gaits[:, None] * a_task, self.low, self.high)
         risks = np.full(len(cand) + len(gaits), np.nan)
         chunk = len(cand) if deadline is None else self.cfg.search_chunk  # no deadline: one batch of all
-        if len(gaits):  # past the deadline after them, the loop still rolls its first chunk (a_task's)
+        if len(gaits) and (deadline is None or time.perf_counter() < deadline):  # then at least a_task's chunk
             risks[len(cand):] = self.falls(obs, slowed, gaits * np.float32(self.scale)).mean(1)
         for i in range(0, len(cand), chunk):
             begun = time.perf_counter()
-            risks[i:i + chunk] = self.risk(obs, cand[i:i + chunk])
+            batch = cand[i:i + chunk]
+            risks[i:i + len(batch)] = self.risk(obs, batch)
             done = time.perf_counter()
             if deadline is not None and done + (done - begun) > deadline:
                 break

@@ -40,7 +40,7 @@ class StackedShield:
         if lookahead.governor is not None:
             raise ValueError("a stacked lookahead must have no governor of its own (got one): the critic's warning "
                              "governor sets the gait")
-        # a copy, so that the lookahead given keeps its own policy (it shares the model and the random generator)
+        # a copy, so that the lookahead given keeps its own policy (it shares the model and both random generators)
         self.critic, self.lookahead = critic, copy.copy(lookahead)
         policy = lookahead.policy
         self.lookahead.policy = lambda s: self.critic.scale * policy(s)  # the model rolls the gait that runs

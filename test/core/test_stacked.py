@@ -110,3 +110,18 @@ def test_the_search_tries_slower_gaits_that_one_perturbed_step_cannot_reach():
         assert decision.action[0] == pytest.approx(expected, abs=1e-6)  # none safe: a_task kept; else g = 0.5
     with pytest.raises(ValueError, match="escape_scales"):
         LookaheadConfig(escape_scales=(1.0,))
+
+
+def test_a_slower_gait_slows_the_gait_the_lookaheads_own_governor_set():
+    """The lookahead alone with its governor at c = 0.5: from 0.75, c * a_task and c * pi fall within 3 steps, the
+    gait g = 0.5 (g * c * a_task, then g * c * pi) does not; at g * pi (c forgotten) it would fall too."""
+    s, a = np.array([0.75], np.float32), np.array([0.3], np.float32)
+    cfg = LookaheadConfig(horizon=3, particles=2, members=2, eps_risk=0.5, candidates=4, sigma=1e-3,
+                          escape_scales=(0.5,))
+    shield = ModelLookahead(Cliff(), walk, *BOUNDS, cfg, governor=halving())
+    first = shield(s, a)  # c = 1: every candidate falls, a_task kept; the governor halves c
+    assert not first.overridden and shield.scale == 0.5
+    second = shield(s, a)
+    assert second.overridden and second.action[0] == pytest.approx(0.075, abs=1e-6)
+    _, risks, pick = shield.search(s, np.array([0.15], np.float32), deadline=0.0)  # no time: a_task's chunk alone
+    assert pick == 0 and np.isnan(risks[-1]) and not np.isnan(risks[0])

@@ -88,15 +88,16 @@ def test_the_default_stack_decides_in_time_in_the_realtime_ros2_control_graph(ro
     assert result.returncode == 0, log[-3000:]
     for bad in ("Traceback", "died unexpectedly"):
         assert bad not in log, log[-3000:]
-    assert re.search(r"weights v2 from topic .*\n(.*\n)*.*weights v3 from topic", log), "critic, then model"
+    assert re.search(r"weights v2 from topic .*\n(.*\n)*.*weights v3 from topic", log), "two parts from the topic"
 
     risk = [wire.parse_values(m)[1] for _, _, m in read_messages(bag, {wire.RISK})]
     shielded = [v for v in risk if v["shield_enabled"]]
-    assert len(shielded) >= 0.9 * after_shield and max(v["weights_id"] for v in shielded) >= 2  # stale steps: none
+    assert len(shielded) >= 0.9 * after_shield and max(v["weights_id"] for v in shielded) >= 2  # both parts in use
     for v in shielded:
         assert v["eps_risk"] == 0.2 and (not v["overridden"] or v["q_risk"] > v["eps_risk"]), v
     steps = [wire.Step.from_values(wire.parse_values(m)[1]) for _, _, m in read_messages(bag, {wire.STEP})]
     after_fault = steps[fault_step:]
     assert len(after_fault) >= after_shield
-    stale = sum(s.stale for s in after_fault)  # quiet: 0 of 300 (9 searches)
-    assert stale < 0.1 * len(after_fault), f"{stale} of {len(after_fault)} steps after the fault stale"
+    # measured under load 4: 0 of 300 (9 searches); without the budget a search (~60 ms) misses the 50 ms period
+    stale = sum(s.stale for s in after_fault)
+    assert stale <= 5, f"{stale} of {len(after_fault)} steps after the fault stale"
