@@ -338,7 +338,8 @@ def _coerce(path: str, hint: Any, value: Any) -> Any:
                 return tuple(_coerce(f"{path}[{i}]", float, v) for i, v in enumerate(value))
             except ValueError:
                 pass
-    raise ValueError(f"invalid config value for {path!r}: {value!r} (expected {hint.__name__ if isinstance(hint, type) else hint})")
+    expected = hint.__name__ if isinstance(hint, type) else hint
+    raise ValueError(f"invalid config value for {path!r}: {value!r} (expected {expected})")
 
 
 # Valid ranges by field name (the same name means the same kind of quantity in every section):
