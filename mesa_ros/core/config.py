@@ -180,7 +180,8 @@ class LookaheadConfig:
     candidates: int = 32  # K perturbed action sequences tried when a_task is too risky
     sigma: float = 0.6  # std of the perturbations (action units; the simulator bound's value)
     perturbed_steps: int = 1  # m: steps of each candidate perturbed before the policy takes over
-    escape_scales: tuple[float, ...] = ()  # slower gaits g also tried by the search: g * a_task, then g * pi; () none
+    escape_scales: tuple[float, ...] = ()  # slower gaits g also tried by the search: g * a_task, then g * pi; () none.
+    # (0.85, 0.7, 0.5) on the training fold bthigh: 14 falls against 16 without, within noise (docs/results.md)
     search_chunk: int = 8  # sequences per batch when a decision budget applies (realtime; core/lookahead.py)
     judge: str = "transition"  # catastrophe of a model step: "transition" (CARL's head) or "state" (c_hat(s'))
     members: int = 5  # CARL / PETS: 5
