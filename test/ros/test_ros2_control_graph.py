@@ -98,6 +98,6 @@ def test_the_default_stack_decides_in_time_in_the_realtime_ros2_control_graph(ro
     steps = [wire.Step.from_values(wire.parse_values(m)[1]) for _, _, m in read_messages(bag, {wire.STEP})]
     after_fault = steps[fault_step:]
     assert len(after_fault) >= after_shield
-    # measured under load 4: 0 of 300 (9 searches); without the budget a search (~60 ms) misses the 50 ms period
+    # measured under load 4: 0 of 300 (9 searches); a monitor that falls behind the 50 ms period shows here
     stale = sum(s.stale for s in after_fault)
     assert stale <= 5, f"{stale} of {len(after_fault)} steps after the fault stale"
