@@ -23,6 +23,28 @@ from peer import Peer
 LOOKAHEAD = default_checkpoint("HalfCheetah-Disabled", "lookahead")
 
 
+def start_monitor(ros_env: dict[str, str], *params: str) -> subprocess.Popen:
+    """A safety monitor with these ``name:=value`` parameters, its output captured."""
+    args = [a for p in params for a in ("-p", p)]
+    return subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.safety_monitor", "--ros-args", *args],
+                            env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop(proc: subprocess.Popen) -> str:
+    """Stop the monitor; its log."""
+    proc.terminate()
+    return proc.communicate(timeout=20)[0]
+
+
+def shield_statuses(probe: Peer) -> list[dict[str, str]]:
+    """The monitor's "shield" diagnostics as they arrive: the message and the values of each."""
+    seen: list[dict[str, str]] = []
+    probe.node.create_subscription(DiagnosticArray, wire.DIAGNOSTICS, lambda m: seen.extend(
+        {"message": s.message, **{kv.key: kv.value for kv in s.values}}
+        for s in m.status if s.name == "safety_monitor: shield"), 10)
+    return seen
+
+
 def test_a_stacked_monitor_needs_a_critic_and_a_lookahead(checkpoints, ros_env) -> None:
     result = subprocess.run([sys.executable, "-m", "mesa_ros.nodes.safety_monitor", "--ros-args",
                              "-p", f"checkpoint:={checkpoints['adapted']}",
@@ -33,10 +55,8 @@ def test_a_stacked_monitor_needs_a_critic_and_a_lookahead(checkpoints, ros_env) 
 
 
 def test_stacked_monitor_rejects_weights_without_recovery_and_swaps_each_part(checkpoints, ros_env) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.safety_monitor", "--ros-args",
-                             "-p", f"checkpoint:={checkpoints['adapted']}", "-p", f"lookahead_checkpoint:={LOOKAHEAD}",
-                             "-p", "enabled:=true"], env=ros_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = start_monitor(ros_env, f"checkpoint:={checkpoints['adapted']}", f"lookahead_checkpoint:={LOOKAHEAD}",
+                         "enabled:=true")
     probe = Peer("stacked_probe")
     try:
         node = probe.node
@@ -44,12 +64,9 @@ def test_stacked_monitor_rejects_weights_without_recovery_and_swaps_each_part(ch
         pub_action = node.create_publisher(JointState, wire.TASK_ACTION, qos.STREAM_PUB)
         pub_weights = node.create_publisher(UInt8MultiArray, wire.WEIGHTS, qos.WEIGHTS)
         risks: dict[int, wire.Risk] = {}
-        shield: list[dict[str, str]] = []
         node.create_subscription(JointState, wire.RISK, lambda m: risks.update(
             {wire.stamp_ns(m.header.stamp): wire.Risk.from_values(wire.parse_values(m)[1])}), qos.LOGGER_SUB)
-        node.create_subscription(DiagnosticArray, wire.DIAGNOSTICS, lambda m: shield.extend(
-            {"message": s.message, **{kv.key: kv.value for kv in s.values}}
-            for s in m.status if s.name == "safety_monitor: shield"), 10)
+        shield = shield_statuses(probe)
         sim = SimSession("HalfCheetah-Disabled", seed=0)
 
         def decide(stamp: int) -> wire.Risk | None:
@@ -77,17 +94,14 @@ def test_stacked_monitor_rejects_weights_without_recovery_and_swaps_each_part(ch
         assert reload.success and "v3" in reload.message and str(LOOKAHEAD) in reload.message, reload.message
     finally:
         probe.close()
-        proc.terminate()
-        log, _ = proc.communicate(timeout=20)
+        log = stop(proc)
     assert "Traceback" not in log, log
     assert "weights rejected, keeping v1: these weights have no recovery policy" in log
 
 
 def test_a_stacked_monitor_with_a_critic_only_checkpoint_waits_for_weights_with_a_recovery_policy(checkpoints,
                                                                                                 ros_env) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.safety_monitor", "--ros-args",
-                             "-p", f"checkpoint:={checkpoints['safety']}", "-p", f"lookahead_checkpoint:={LOOKAHEAD}"],
-                            env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_monitor(ros_env, f"checkpoint:={checkpoints['safety']}", f"lookahead_checkpoint:={LOOKAHEAD}")
     probe = Peer("stacked_critic_only_probe")
     try:
         refused = probe.call(SetBool, "/safety_monitor/enable", SetBool.Request(data=True))
@@ -98,22 +112,16 @@ def test_a_stacked_monitor_with_a_critic_only_checkpoint_waits_for_weights_with_
                                                    SetBool.Request(data=True)).success, timeout=20)
     finally:
         probe.close()
-        proc.terminate()
-        log, _ = proc.communicate(timeout=20)
+        log = stop(proc)
     assert "Traceback" not in log and "fatal" not in log, log
 
 
 def test_a_monitor_that_is_not_stacked_refuses_a_part_of_the_other_kind(checkpoints, ros_env) -> None:
     """A stacked adaptation node's model sent to a monitor without lookahead_checkpoint would replace its critic."""
-    proc = subprocess.Popen([sys.executable, "-m", "mesa_ros.nodes.safety_monitor", "--ros-args",
-                             "-p", f"checkpoint:={checkpoints['adapted']}", "-p", "enabled:=true"],
-                            env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_monitor(ros_env, f"checkpoint:={checkpoints['adapted']}", "enabled:=true")
     probe = Peer("unstacked_probe")
     try:
-        shield: list[dict[str, str]] = []
-        probe.node.create_subscription(DiagnosticArray, wire.DIAGNOSTICS, lambda m: shield.extend(
-            {"message": s.message, **{kv.key: kv.value for kv in s.values}}
-            for s in m.status if s.name == "safety_monitor: shield"), 10)
+        shield = shield_statuses(probe)
         pub_weights = probe.node.create_publisher(UInt8MultiArray, wire.WEIGHTS, qos.WEIGHTS)
         assert probe.spin_until(lambda: probe.node.count_subscribers(wire.WEIGHTS) > 0, timeout=30)
         pub_weights.publish(UInt8MultiArray(data=LOOKAHEAD.read_bytes()))
@@ -123,7 +131,6 @@ def test_a_monitor_that_is_not_stacked_refuses_a_part_of_the_other_kind(checkpoi
         assert probe.spin_until(lambda: any(d.get("weights_version") == "2" for d in shield), timeout=20), shield[-1:]
     finally:
         probe.close()
-        proc.terminate()
-        log, _ = proc.communicate(timeout=20)
+        log = stop(proc)
     assert "Traceback" not in log, log
     assert "weights rejected, keeping v1: a lookahead's weights would replace this monitor's critic" in log
