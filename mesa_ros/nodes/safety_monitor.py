@@ -59,6 +59,11 @@ from mesa_ros.nodes.start_gate import StartGate
 STATES_KEPT = 64  # states awaiting their task action (the policy answers within a step or two)
 
 
+def _kind(shield: FrozenShield | ModelLookahead | None) -> str:
+    """What a checkpoint's shield is: a "lookahead" (its model) or a "critic" (with or without pi_rec)."""
+    return "lookahead" if isinstance(shield, ModelLookahead) else "critic"
+
+
 def _check_risk_budget(value: float) -> str | None:
     """-1 (the checkpoint's) or a budget in [0, 1]."""
     return None if value == -1.0 or 0.0 <= value <= 1.0 else f"risk_budget must be -1 or in [0, 1], got {value}"
@@ -338,9 +343,9 @@ class SafetyMonitorNode(Node):
             critic, shield, cfg_eps = frozen_guard(ckpt, source, self.obs_dim, len(self.names), cfg, self.eps_override,
                                                    cfg.recovery.noise_std if self.noise else 0.0,
                                                    self.seed + self.weights_version)
-            kind = "lookahead" if isinstance(shield, ModelLookahead) else "critic"
+            kind = _kind(shield)
             if not self.stack_file:
-                held = "lookahead" if isinstance(self.shield, ModelLookahead) else "critic"
+                held = _kind(self.shield)
                 if source.startswith("topic") and kind != held:  # e.g. from a stacked adaptation node
                     raise ValueError(f"a {kind}'s weights would replace this monitor's {held}: it is not stacked "
                                      "(lookahead_checkpoint is empty); give both nodes the same lookahead_checkpoint")
@@ -356,8 +361,6 @@ class SafetyMonitorNode(Node):
             # a critic without pi_rec (meta-trained only): its risk reported, no shield until weights with one come
             shield = None if critic_shield is None else StackedShield(critic_shield, lookahead)
             cfg_eps = cfg_eps if shield is None else model_eps
-            if shield is not None:  # the parameter as it is now (the lookahead part may be older than its last change)
-                shield.eps_risk = self.eps_override if self.eps_override >= 0 else model_eps
         else:
             shield, cfg, critic, cfg_eps = parts["single"]
         if shield is None and self.enabled:
@@ -365,6 +368,8 @@ class SafetyMonitorNode(Node):
         previous = self.shield
         self.parts = parts if self.stack_file else {}
         self.critic, self.shield, self.cfg_eps, self.cfg = critic, shield, cfg_eps, cfg
+        if isinstance(shield, StackedShield):  # the parameter as it is now (the lookahead part may be older)
+            shield.eps_risk = self.eps_risk
         self._apply_budget()
         self._apply_governor(previous)
         self.weights_version += 1
