@@ -13,8 +13,10 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Header
 
 from mesa_ros import wire
+from mesa_ros.core import checkpoint
 from mesa_ros.core.bags import read_messages
 from mesa_ros.nodes import qos
+from mesa_ros.nodes.defaults import default_checkpoint
 
 from peer import Peer
 
@@ -22,6 +24,14 @@ MESA_ROS = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "mesa-ros"
 # the critic shield alone unless a test stacks a lookahead (a later lookahead_checkpoint:=... wins): what these tests
 # check is the critic's mechanics; test_stacked_graph runs the stack
 CRITIC_ALONE = "lookahead_checkpoint:=none"
+
+
+def ci_sized_lookahead(directory: Path) -> Path:
+    """The shipped lookahead saved in ``directory`` without its refinement at 1000 post-fault transitions (CI-sized)."""
+    shipped = checkpoint.load(default_checkpoint("HalfCheetah-Disabled", "lookahead"))
+    cfg = {**shipped.config, "lookahead": {**shipped.config["lookahead"], "refine_transitions": 0}}
+    return checkpoint.save(directory / "lookahead.safetensors", shipped.tensors, shipped.env, shipped.obs_dim,
+                           shipped.act_dim, cfg, shipped.extra)
 
 
 def shielded_run(bag: Path, ros_env: dict[str, str], fault_step: int, after_shield: int,

@@ -10,13 +10,11 @@ import subprocess
 import yaml
 
 from mesa_ros import wire
-from mesa_ros.core import checkpoint
 from mesa_ros.core.bag_dataset import read_transitions
 from mesa_ros.core.bags import ReadReport, read_messages
-from mesa_ros.nodes.defaults import default_checkpoint
 from mesa_ros.paths import config_file
 
-from observer import CRITIC_ALONE, MESA_ROS
+from observer import CRITIC_ALONE, MESA_ROS, ci_sized_lookahead
 from sim_driver import assert_replays
 
 FAULT_STEP, AFTER_SHIELD = 200, 150
@@ -73,10 +71,7 @@ def test_the_default_stack_decides_in_time_in_the_realtime_ros2_control_graph(ro
     params = yaml.safe_load(config_file("cheetah_fault.yaml").read_text())
     params["adaptation"]["ros__parameters"]["transitions"] = 100
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    shipped = checkpoint.load(default_checkpoint("HalfCheetah-Disabled", "lookahead"))
-    cfg = {**shipped.config, "lookahead": {**shipped.config["lookahead"], "refine_transitions": 0}}  # CI-sized
-    lookahead = checkpoint.save(tmp_path / "lookahead.safetensors", shipped.tensors, shipped.env, shipped.obs_dim,
-                                shipped.act_dim, cfg, shipped.extra)
+    lookahead = ci_sized_lookahead(tmp_path)
     bag = tmp_path / "bag"
     result = subprocess.run(
         [str(MESA_ROS), "launch", "cheetah_ros2_control", f"lookahead_checkpoint:={lookahead}",

@@ -14,19 +14,15 @@ from mesa_ros.core import checkpoint
 from mesa_ros.core.bags import read_messages
 from mesa_ros.core.config import MesaConfig
 from mesa_ros.demo import command_scales
-from mesa_ros.nodes.defaults import default_checkpoint
 
-from observer import shielded_run
+from observer import ci_sized_lookahead, shielded_run
 
 FAULT_STEP, AFTER_SHIELD, TRANSITIONS = 200, 600, 200
 PARTICLES = 20  # the shipped lookahead's config: its risk is a share of 20 particles
 
 
 def test_stacked_shield_adapts_both_parts_and_overrides_only_where_the_model_flags_risk(tmp_path, ros_env) -> None:
-    shipped = checkpoint.load(default_checkpoint("HalfCheetah-Disabled", "lookahead"))
-    cfg = {**shipped.config, "lookahead": {**shipped.config["lookahead"], "refine_transitions": 0}}  # CI-sized
-    lookahead = checkpoint.save(tmp_path / "lookahead.safetensors", shipped.tensors, shipped.env, shipped.obs_dim,
-                                shipped.act_dim, cfg, shipped.extra)
+    lookahead = ci_sized_lookahead(tmp_path)
     adapted = tmp_path / "adapted.safetensors"
     stamped, log = shielded_run(tmp_path / "bag", ros_env, FAULT_STEP, AFTER_SHIELD,
                                 f"lookahead_checkpoint:={lookahead}", f"adapted_checkpoint:={adapted}",
@@ -54,4 +50,5 @@ def test_stacked_shield_adapts_both_parts_and_overrides_only_where_the_model_fla
     critic, model = checkpoint.load(adapted), checkpoint.load(adapted.with_suffix(".lookahead.safetensors"))
     assert "ensemble" not in critic.tensors and critic.extra["test_transitions"] == TRANSITIONS
     assert model.extra["post_transitions"] == TRANSITIONS
-    assert not torch.equal(model.tensors["ensemble"]["out.weight"], shipped.tensors["ensemble"]["out.weight"])
+    offline = checkpoint.load(lookahead).tensors["ensemble"]["out.weight"]
+    assert not torch.equal(model.tensors["ensemble"]["out.weight"], offline)
