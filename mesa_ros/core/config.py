@@ -183,6 +183,8 @@ class LookaheadConfig:
     escape_scales: tuple[float, ...] = ()  # slower gaits g also tried by the search: g * a_task, then g * pi; () none.
     # (0.85, 0.7, 0.5) on the training fold bthigh: 14 falls against 16 without, within noise (docs/results.md)
     search_chunk: int = 8  # sequences per batch when a decision budget applies (realtime; core/lookahead.py)
+    member_risk: str = "mean"  # the risk over the particles: "mean" (the share that falls) or "max" (the largest
+    # share among the members' own particles, pessimistic where the ensemble disagrees)
     judge: str = "transition"  # catastrophe of a model step: "transition" (CARL's head) or "state" (c_hat(s'))
     members: int = 5  # CARL / PETS: 5
     hidden: tuple[int, ...] = (200, 200)  # CARL ref half-cheetah: 5 x 200
@@ -200,6 +202,8 @@ class LookaheadConfig:
     def __post_init__(self) -> None:
         if self.judge not in ("transition", "state"):
             raise ValueError(f"config value lookahead.judge={self.judge!r}: expected 'transition' or 'state'")
+        if self.member_risk not in ("mean", "max"):
+            raise ValueError(f"config value lookahead.member_risk={self.member_risk!r}: expected 'mean' or 'max'")
         if self.search_chunk < 1:
             raise ValueError(f"config value lookahead.search_chunk={self.search_chunk} must be >= 1")
         if self.particles % self.members:

@@ -8,7 +8,8 @@ Q_risk (paper sec. 2.3):
         s_0^p = s,  s_{t+1}^p ~ f_{p mod E}(s_t^p, a_t^p),  a_t^p = a_t for t < m, pi_task(s_t^p) after,
 
 the share of P particles (particle p follows member p mod E for the whole horizon, PETS' TS-infinity) that
-predict a catastrophe within H steps; c_hat is the ensemble's transition head or, with ``StateJudged``, a
+predict a catastrophe within H steps (with ``member_risk: max``, the largest such share among the E members' own
+particles: the pessimistic member, as MOPO / MOReL penalise the ensemble's disagreement on unfamiliar dynamics); c_hat is the ensemble's transition head or, with ``StateJudged``, a
 classifier of the predicted next state (``core/catastrophe.py``: a fault changes the dynamics, not what a fall
 is). The eps rule is the paper's: a_exec = a_task if risk(s, a_task) <= eps_risk; otherwise, in place of pi_rec,
 the first action of the least risky of K candidate sequences (a_task + N(0, sigma^2), then ``perturbed_steps - 1``
@@ -97,7 +98,14 @@ class ModelLookahead:
 
     def risk(self, obs: np.ndarray, sequences: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """risk(s, a_{0:m-1}) of each sequence (K, m, A) (NaN: the policy's action there): (K,)."""
-        return self.falls(obs, sequences, rng=rng).mean(1)
+        return self.share(self.falls(obs, sequences, rng=rng))
+
+    def share(self, falls: np.ndarray) -> np.ndarray:
+        """The risk of each row of ``falls`` (K, P): the share of its particles that fall, or with ``member_risk``
+        "max" the largest share among the members' own particles (particle p of member p mod E): (K,)."""
+        if self.cfg.member_risk == "max":
+            return falls.reshape(len(falls), -1, self.model.members).mean(1).max(1)
+        return falls.mean(1)
 
     def falls(self, obs: np.ndarray, sequences: np.ndarray, scales: np.ndarray | None = None,
               rng: np.random.Generator | None = None) -> np.ndarray:
@@ -128,7 +136,7 @@ class ModelLookahead:
     def scale_risks(self, obs: np.ndarray, scales: np.ndarray) -> np.ndarray:
         """The risk of the policy scaled by each of ``scales`` from ``obs`` on (the governor's model rule): (G,)."""
         open_ = np.full((len(scales), 1, self.model.act_dim), np.nan, dtype=np.float32)
-        return self.falls(obs, open_, scales).mean(1)
+        return self.share(self.falls(obs, open_, scales))
 
     def candidates(self, a_task: np.ndarray) -> np.ndarray:
         """a_task (row 0, the policy after it) and K perturbed sequences: (K + 1, m, A)."""
@@ -181,7 +189,7 @@ class ModelLookahead:
         risks = np.full(len(cand) + len(gaits), np.nan)
         chunk = len(cand) if deadline is None else self.cfg.search_chunk  # no deadline: one batch of all
         if len(gaits) and (deadline is None or time.perf_counter() < deadline):  # then at least a_task's chunk
-            risks[len(cand):] = self.falls(obs, slowed, gaits * np.float32(self.scale)).mean(1)
+            risks[len(cand):] = self.share(self.falls(obs, slowed, gaits * np.float32(self.scale)))
         for i in range(0, len(cand), chunk):
             begun = time.perf_counter()
             batch = cand[i:i + chunk]

@@ -182,3 +182,30 @@ def test_bad_settings_are_refused(fitted):
         fit_catastrophe(CatastropheClassifier(1), train.s, np.zeros(len(train)), 1, 8, np.random.default_rng(0))
     with pytest.raises(ValueError, match="no post-fault"):
         adapt_ensemble(model, train, train.subset(slice(0, 0)), FIT, np.random.default_rng(0))
+
+
+class OneMemberFalls:
+    """A model of 5 members of which only member 0 predicts a fall (row i follows member i mod 5): the members
+    disagree."""
+
+    members, obs_dim, act_dim = 5, 1, 1
+
+    def step(self, s: np.ndarray, a: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return s, (np.arange(len(s)) % self.members == 0).astype(np.float32)
+
+
+@pytest.mark.parametrize(("member_risk", "expected"), [("mean", 0.2), ("max", 1.0)])
+def test_member_risk_max_takes_the_pessimistic_member(member_risk: str, expected: float) -> None:
+    guard = ModelLookahead(OneMemberFalls(), push, np.array([-1.0]), np.array([1.0]),
+                           LookaheadConfig(member_risk=member_risk, eps_risk=0.5, horizon=3), seed=0)
+    obs, a_task = np.zeros(1, np.float32), np.zeros(1, np.float32)
+    assert guard.risk_of(obs, a_task) == pytest.approx(expected)
+    decision = guard(obs, a_task)
+    assert decision.risk == pytest.approx(expected)
+    assert decision.overridden is False  # every candidate is as risky: ties go to a_task
+    assert guard.scale_risks(obs, np.array([0.5, 1.0])) == pytest.approx([expected, expected])
+
+
+def test_member_risk_names_the_bad_value() -> None:
+    with pytest.raises(ValueError, match="lookahead.member_risk='worst'"):
+        LookaheadConfig(member_risk="worst")
