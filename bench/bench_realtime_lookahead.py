@@ -77,8 +77,8 @@ def main() -> None:
                         help="comma-separated: lookahead (alone), stack (under the shipped critic)")
     args = parser.parse_args()
     shields = args.shields.split(",")
-    if not shields or not set(shields) <= {"lookahead", "stack"}:
-        parser.error(f"--shields {args.shields!r}: expected a comma-separated list of lookahead, stack")
+    if not set(shields) <= {"lookahead", "stack"} or len(set(shields)) < len(shields):
+        parser.error(f"--shields {args.shields!r}: expected a comma-separated list of lookahead, stack, each at most once")
     env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 101)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
     load_start = os.getloadavg()

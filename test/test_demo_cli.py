@@ -48,7 +48,9 @@ def test_cli_prints_both_segments() -> None:
     (["--fault-step", "63000"], "--fault-step must be in (0, --steps=60000), got 63000"),
     (["--steps-after-shield", "0"], "--steps-after-shield must be at least 1, got 0"),
     (["--shields", "mesa,cbf"],
-     f"--shields must name some of {list(SHIELDS)}, got 'mesa,cbf'"),
+     f"--shields must name some of {list(SHIELDS)}, each once, got 'mesa,cbf'"),
+    (["--shields", "mesa,rrl,mesa"],
+     f"--shields must name some of {list(SHIELDS)}, each once, got 'mesa,rrl,mesa'"),
     (["--seeds", "0"], "--seeds must be at least 1, got 0"),
 ])
 def test_cli_rejects_bad_input(args: list[str], message: str) -> None:

@@ -63,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--fault-step must be in (0, --steps={args.steps}), got {args.fault_step}")
     if args.steps_after_shield < 1:
         raise ValueError(f"--steps-after-shield must be at least 1, got {args.steps_after_shield}")
-    shields = tuple(dict.fromkeys(x.strip() for x in args.shields.split(",") if x.strip()))
-    if not shields or any(x not in SHIELDS for x in shields):
-        raise ValueError(f"--shields must name some of {list(SHIELDS)}, got {args.shields!r}")
+    shields = tuple(x.strip() for x in args.shields.split(",") if x.strip())
+    if not shields or any(x not in SHIELDS for x in shields) or len(set(shields)) < len(shields):
+        raise ValueError(f"--shields must name some of {list(SHIELDS)}, each once, got {args.shields!r}")
     if args.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
     out = Path(args.out or f"runs/demo/{datetime.now():%Y%m%d_%H%M%S}")
