@@ -183,8 +183,9 @@ class LookaheadConfig:
     escape_scales: tuple[float, ...] = ()  # slower gaits g also tried by the search: g * a_task, then g * pi; () none.
     # (0.85, 0.7, 0.5) on the training fold bthigh: 14 falls against 16 without, within noise (docs/results.md)
     search_chunk: int = 8  # sequences per batch when a decision budget applies (realtime; core/lookahead.py)
-    member_risk: str = "mean"  # the risk over the particles: "mean" (the share that falls) or "max" (the largest
-    # share among the members' own particles, pessimistic where the ensemble disagrees)
+    member_risk: str = "max"  # the risk over the particles: "max" (the largest share that falls among the members'
+    # own particles, pessimistic where the ensemble disagrees) or "mean" (the share of all that fall); chosen on the
+    # training fold bthigh: 9 falls against 16 (docs/results.md, "The pessimistic member")
     judge: str = "transition"  # catastrophe of a model step: "transition" (CARL's head) or "state" (c_hat(s'))
     members: int = 5  # CARL / PETS: 5
     hidden: tuple[int, ...] = (200, 200)  # CARL ref half-cheetah: 5 x 200

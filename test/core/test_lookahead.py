@@ -104,7 +104,7 @@ def test_the_search_picks_the_least_risky_candidate_ties_to_the_closest(fitted):
     falls = np.zeros((4, 20), bool)  # a_task and three candidates
     falls[0, :10] = falls[1, :4] = True  # a_task: risk 0.5; candidate 1: 0.2
     falls[2, :2] = falls[3, :2] = True  # candidates 2 and 3: 0.1 each, 3 closer to a_task
-    guard = shield(model, back_off, candidates=3)
+    guard = shield(model, back_off, candidates=3, member_risk="mean")  # the risks below: shares of all 20
     guard.falls = lambda obs, seq, scales=None, rng=None: falls
     guard.candidates = lambda a: np.array([[[0.0]], [[0.1]], [[0.6]], [[-0.4]]], np.float32)
     cand, risks, pick = guard.search(np.zeros(1, np.float32), np.zeros(1, np.float32))
