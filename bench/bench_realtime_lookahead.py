@@ -78,7 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     shields = args.shields.split(",")
     if not set(shields) <= {"lookahead", "stack"} or len(set(shields)) < len(shields):
-        parser.error(f"--shields {args.shields!r}: expected a comma-separated list of lookahead, stack, each at most once")
+        parser.error(f"--shields {args.shields!r}: expected a comma-separated list of lookahead, stack, each once")
     env = {**os.environ, "ROS_DOMAIN_ID": str(random.randint(1, 101)), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
     load_start = os.getloadavg()

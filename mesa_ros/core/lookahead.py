@@ -6,22 +6,24 @@ Q_risk (paper sec. 2.3):
 
     risk(s, a_{0:m-1}) = 1/P sum_p 1[ exists t < H : c_hat(s_t^p, a_t^p, s_{t+1}^p) > 1/2 ],
         s_0^p = s,  s_{t+1}^p ~ f_{p mod E}(s_t^p, a_t^p),  a_t^p = a_t for t < m, pi_task(s_t^p) after,
+    or (member_risk: max)  max_e E/P sum_{p mod E = e} 1[ ... ],
 
-the share of P particles (particle p follows member p mod E for the whole horizon, PETS' TS-infinity) that
-predict a catastrophe within H steps (with ``member_risk: max``, the largest such share among the E members' own
-particles: the pessimistic member, as MOPO / MOReL penalise the ensemble's disagreement on unfamiliar dynamics); c_hat is the ensemble's transition head or, with ``StateJudged``, a
-classifier of the predicted next state (``core/catastrophe.py``: a fault changes the dynamics, not what a fall
-is). The eps rule is the paper's: a_exec = a_task if risk(s, a_task) <= eps_risk; otherwise, in place of pi_rec,
-the first action of the least risky of K candidate sequences (a_task + N(0, sigma^2), then ``perturbed_steps - 1``
-steps of N(0, sigma^2), clipped to the action bounds), a_task itself among them, and of the slower gaits g of
-``escape_scales`` (g * a_task, then g * pi: the whole gait slowed, which one perturbed step cannot do); ties go to
-the first action closest to a_task, so the override stays near the task. With a decision budget (``budget_s``, the
-safety monitor's ``decision_budget_ms`` in realtime) the gaits are rolled first, then the candidates
-``search_chunk`` at a time, a_task's first, until
-the next batch would end past the budget: the decision is then made among those evaluated, in time, instead of a
-late one (which a realtime simulator replaces by its safe default action). With a risk governor
-(``core/governor.py``) the rule runs on c * a_task and the model rolls c * pi, c regulated on the risks it sees
-(step rule) or chosen from the model's risk of each gait of a grid of scales (model rule).
+the share of P particles (particle p follows member p mod E for the whole horizon, PETS' TS-infinity) that predict a
+catastrophe within H steps; by default (``member_risk: max``) the largest such share among the E members' own
+particles instead: the pessimistic member, as MOPO / MOReL penalise the ensemble's disagreement on unfamiliar
+dynamics (on the training fold bthigh: 9 falls against the mean's 16). c_hat is the ensemble's transition head or,
+with ``StateJudged``, a classifier of the predicted next state (``core/catastrophe.py``: a fault changes the
+dynamics, not what a fall is). The eps rule is the paper's: a_exec = a_task if risk(s, a_task) <= eps_risk;
+otherwise, in place of pi_rec, the first action of the least risky of K candidate sequences (a_task + N(0, sigma^2),
+then ``perturbed_steps - 1`` steps of N(0, sigma^2), clipped to the action bounds), a_task itself among them, and of
+the slower gaits g of ``escape_scales`` (g * a_task, then g * pi: the whole gait slowed, which one perturbed step
+cannot do); ties go to the first action closest to a_task, so the override stays near the task. With a decision
+budget (``budget_s``, the safety monitor's ``decision_budget_ms`` in realtime) the gaits are rolled first, then the
+candidates ``search_chunk`` at a time, a_task's first, until the next batch would end past the budget: the decision
+is then made among those evaluated, in time, instead of a late one (which a realtime simulator replaces by its safe
+default action). With a risk governor (``core/governor.py``) the rule runs on c * a_task and the model rolls c * pi,
+c regulated on the risks it sees (step rule) or chosen from the model's risk of each gait of a grid of scales (model
+rule).
 
 Why: on this project's robot the deployed gait's falls under a new fault are not in the kind of data Q_risk
 learns from, and the meta-learned critic stays at 0.00-0.09 before them, while the adapted model's risk is
