@@ -185,7 +185,8 @@ class LookaheadConfig:
     search_chunk: int = 8  # sequences per batch when a decision budget applies (realtime; core/lookahead.py)
     member_risk: str = "max"  # the risk over the particles: "max" (the largest share that falls among the members'
     # own particles, pessimistic where the ensemble disagrees) or "mean" (the share of all that fall); chosen on the
-    # training fold bthigh: 9 falls against 16 (docs/results.md, "The pessimistic member")
+    # training fold bthigh: 9 falls against 16 (docs/results.md, "The pessimistic member"). With P = 20, E = 5 each
+    # member has 4 particles: one of them falling is a risk of 0.25, above eps_risk 0.2
     judge: str = "transition"  # catastrophe of a model step: "transition" (CARL's head) or "state" (c_hat(s'))
     members: int = 5  # CARL / PETS: 5
     hidden: tuple[int, ...] = (200, 200)  # CARL ref half-cheetah: 5 x 200
