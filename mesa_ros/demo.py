@@ -393,9 +393,9 @@ def time_to_safe(adaptation_log: str, dt: float, fault_at_s: float | None = None
 
 def plot_runs(path: Path, runs: dict[str, Recording], fault_at: int | None, end: int) -> None:
     """Per run over sim time up to ``end``: the risk of a_task (Q_risk; the lookahead's share of falling
-    particles), overrides (share over the last 100 decisions) and the governor's action scale c (dashed, right
-    axis), cumulative violations and cumulative return; the fault and each run's shield-on time (in its colour)
-    marked."""
+    particles, ``member_risk``), overrides (share over the last 100 decisions) and the governor's action scale c
+    (dashed, right axis), cumulative violations and cumulative return; the fault and each run's shield-on time (in
+    its colour) marked."""
     import matplotlib
 
     matplotlib.use("Agg")

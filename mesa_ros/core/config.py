@@ -170,13 +170,14 @@ class CarlConfig:
 class LookaheadConfig:
     """The model-lookahead shield (ours, issue #12; ``core/lookahead.py``): CARL's ensemble, fitted on the deployed
     policy's behaviour under the training faults and adapted on the post-fault transitions, rolls that policy
-    forward; the share of particles that fall is the risk. Neither the paper nor the reference has it; values
-    from the prototype (docs/results.md, "The same lookahead with a learned model") and CARL / PETS."""
+    forward; the share of particles that fall (by default the most pessimistic member's) is the risk. Neither the
+    paper nor the reference has it; values from the prototype (docs/results.md, "The same lookahead with a learned
+    model") and CARL / PETS."""
 
     horizon: int = 15  # H model steps (0.75 s at 20 Hz); chosen on the training fold bthigh from 10, 15, 20 (0 falls
     # in 100 episodes at 15 and 20, 4 at 10; docs/results.md); CARL ref half-cheetah: PLAN_HOR 10
     particles: int = 20  # P, a multiple of members; CARL ref: npart 20
-    eps_risk: float = 0.2  # override when more than this share of the particles falls
+    eps_risk: float = 0.2  # override when more than this share of the particles falls (``member_risk``)
     candidates: int = 32  # K perturbed action sequences tried when a_task is too risky
     sigma: float = 0.6  # std of the perturbations (action units; the simulator bound's value)
     perturbed_steps: int = 1  # m: steps of each candidate perturbed before the policy takes over
@@ -224,7 +225,8 @@ class GovernorConfig:
     the reference has it; values chosen on the training faults (docs/results.md, "A risk governor", "The governor's
     budget on a severe training fault", "The governor chooses c with the model" and "A critic that foresees falls")."""
 
-    budget: float = 0.005  # mean risk allowed per window (lookahead: share of falling particles); 0: no governor.
+    budget: float = 0.005  # mean risk allowed per window (lookahead: share of falling particles, chosen with
+    # member_risk mean; with max, the default since session 25, the lookahead alone is not re-measured); 0: none.
     # Model rule (session 19): the smallest of 0.005, 0.01 keeping <= half the falls and >= 90% of the return on
     # bshin + bfoot + ffoot lost (5 vs 58 falls in 150 episodes, 99.8%), then checked on bthigh (12 vs 32, 98.8%)
     # and the benign faults (>= 99.4%) (docs/results/derate/governor_model_rule.txt). The step rule's (session 18):

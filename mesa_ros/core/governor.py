@@ -4,9 +4,9 @@ A joint's power loss can leave the deployed gait marginal, and at a state where 
 the task's reliably escapes it (docs/results.md, "Why the lookahead's choice is hard"); a slightly less forceful
 gait, a = c * pi(s), falls far less often (HalfCheetah, bthigh lost: 32 falls in 300 episodes at c = 1, 4 at
 0.95). How much to slow down depends on the fault, so c is regulated on the shield's risk of the proposed action
-c * a_task, r_t (before any override; the lookahead: the share of model particles that fall; a critic's warning
-governor, ``shield_rule.govern``: its warning 1[Q_risk(s, a_task) > eps_risk] on the unscaled task action), over
-windows of W decisions:
+c * a_task, r_t (before any override; the lookahead: the share of model particles that fall (``member_risk``); a
+critic's warning governor, ``shield_rule.govern``: its warning 1[Q_risk(s, a_task) > eps_risk] on the unscaled task
+action), over windows of W decisions:
 
     c <- max(c_min, c - n step) if mean_{window} r_t > budget,  n = min(n_max, ceil(log2(mean / budget)))
     c <- min(1, c + step)       if mean_{window} r_t < budget / 2

@@ -4,7 +4,8 @@ For each task action it evaluates Q_risk(s, a_task) and sends the simulator a_ta
 the shield is enabled and Q_risk(s, a_task) > eps_risk (``core.shield``; with a warning governor c * a_task
 instead, below). A lookahead checkpoint (``mesa-ros
 lookahead``) makes it the model-lookahead shield instead (``core.lookahead``): the risk is the share of model
-rollouts of the task policy that fall, the override the least risky action near a_task, searched within
+rollouts of the task policy that fall (by default, of the most pessimistic ensemble member's), the override the
+least risky action near a_task, searched within
 ``decision_budget_ms`` (the graph sets 70% of the control period in realtime); with a risk governor
 (``risk_budget`` or the checkpoint's ``governor.budget``; ``core.governor``) the gait is slowed, c * a_task, to the
 fastest gait whose model risk over a window meets the budget (c in ``/diagnostics`` as ``action_scale``, the last

@@ -131,7 +131,7 @@ def test_with_a_budget_the_search_decides_among_the_batches_it_had_time_for(fitt
     batches.clear()
     risk = guard.risk
     guard.risk = lambda obs, seq, rng=None: batches.append(len(seq)) or risk(obs, seq, rng)
-    decision = guard(edge, np.array([0.0], np.float32))  # the model's risk 0.4 > eps_risk: it searches
+    decision = guard(edge, np.array([0.0], np.float32))  # the model's risk > eps_risk: it searches
     assert batches == [1, 16] and decision.overridden and decision.action[0] < 0.0
 
 
