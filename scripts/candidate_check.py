@@ -22,18 +22,9 @@ from lookahead_bound import steps_to_fall  # scripts/: the true simulator's roll
 
 from mesa_ros import envs
 from mesa_ros.core import checkpoint
+from mesa_ros.core.calibration import auc
 from mesa_ros.core.inference import frozen_lookahead
 from mesa_ros.core.restore import resolve_config
-
-
-def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(risk of a truly falling candidate > risk of a truly safe one), ties counted half (Mann-Whitney, by sorting:
-    pooled sets are too large for a pairwise matrix)."""
-    if not len(pos) or not len(neg):
-        return float("nan")
-    neg = np.sort(neg)
-    below, upto = np.searchsorted(neg, pos, "left"), np.searchsorted(neg, pos, "right")
-    return float((below + 0.5 * (upto - below)).sum() / (len(pos) * len(neg)))
 
 
 def main() -> None:

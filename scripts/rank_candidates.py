@@ -22,9 +22,9 @@ import argparse
 import json
 
 import numpy as np
-from candidate_check import auc
 
 from mesa_ros.core import checkpoint
+from mesa_ros.core.calibration import auc
 from mesa_ros.core.inference import frozen_lookahead
 from mesa_ros.core.restore import resolve_config
 

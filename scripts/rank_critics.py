@@ -15,9 +15,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from candidate_check import auc
 
 from mesa_ros.core import checkpoint
+from mesa_ros.core.calibration import auc
 from mesa_ros.core.checkpoint import safety_modules
 from mesa_ros.core.inference import FrozenCritic
 

@@ -15,11 +15,11 @@ import argparse
 import json
 
 import numpy as np
-from candidate_check import auc
 from lookahead_bound import set_from_observation, steps_to_fall
 
 from mesa_ros import envs
 from mesa_ros.core import checkpoint
+from mesa_ros.core.calibration import auc
 from mesa_ros.core.inference import frozen_policy
 from mesa_ros.paths import config_file
 

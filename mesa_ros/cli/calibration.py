@@ -2,7 +2,9 @@
 
 Prints, per distance bin, the calibrated value (gamma_risk ** d), the median Q_risk with the
 dataset's actions and with the checkpoint's task policy, and the share of states where the shield
-would override (Q_risk(s, pi_task(s)) > eps_risk). See ``mesa_ros/core/calibration.py``.
+would override (Q_risk(s, pi_task(s)) > eps_risk); then its foresight: the ROC AUC of Q_risk(s, pi_task(s)) for a
+violation within ``--horizon`` steps against the later states, and the share of each above eps_risk (warnings in
+time, false alarms). See ``mesa_ros/core/calibration.py``.
 
 Example::
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from mesa_ros.cli.common import add_config_args, overrides, set_threads
-from mesa_ros.core.calibration import calibration
+from mesa_ros.core.calibration import calibration, discrimination
 from mesa_ros.core.restore import load_checkpoint, load_datasets
 
 
@@ -23,12 +25,17 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="checkpoint with a critic (meta-train, adapt, train-online)")
     p.add_argument("--data", required=True, help="dataset or bag of the checkpoint's environment")
+    p.add_argument("--horizon", type=int, default=10,
+                   help="foresight: states 1..HORIZON steps before a violation against the later ones "
+                        "(default 10, 0.5 s at 20 Hz)")
     add_config_args(p, from_checkpoint=True)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     set_threads(args)
+    if args.horizon < 1:
+        raise ValueError(f"--horizon must be at least 1 step, got {args.horizon}")
     datasets = load_datasets([args.data])  # a bag gives one dataset per recorded fault
     loaded = load_checkpoint(args.checkpoint, env=datasets[0].metadata.env, preset=args.preset,
                              overrides=overrides(args))
@@ -43,4 +50,8 @@ def run(args: argparse.Namespace) -> int:
             span = f"{r.low:.0f}" if r.low == r.high else f"{r.low:.0f}-{r.high:.0f}".replace("inf", "end")
             print(f"{span:>19} {r.count:>6} {r.ideal:>11.3f} {r.median_q:>8.3f} {r.median_q_policy:>8.3f} "
                   f"{r.above_eps:>11.0%}")
+        d = discrimination(loaded.critic, loaded.agent.policy, data, eps_risk, args.horizon)
+        print(f"foresight, 1-{d.horizon} steps before a violation ({d.positives}) against later states "
+              f"({d.negatives}): AUC {d.auc:.3f}; above eps_risk: {d.warn_positive:.0%} before, "
+              f"{d.warn_negative:.1%} later")
     return 0

@@ -34,6 +34,17 @@ def steps_to_violation(c: np.ndarray, episode: np.ndarray) -> np.ndarray:
     return dist
 
 
+def before_first_violation(c: np.ndarray, episode: np.ndarray) -> np.ndarray:
+    """True for each transition up to and including its episode's first violation (recording order)."""
+    seen = np.zeros(len(c), dtype=bool)
+    hit: set[int] = set()
+    for i in range(len(c)):
+        seen[i] = int(episode[i]) in hit
+        if c[i] > 0:
+            hit.add(int(episode[i]))
+    return ~seen
+
+
 @dataclass(frozen=True)
 class CalibrationRow:
     """Q_risk over the transitions whose steps to the next violation lie in [low, high]."""
@@ -63,3 +74,46 @@ def calibration(critic: SafetyCritic, task_policy: TaskPolicy, data: TransitionD
                                        float(np.median(q[sel])), float(np.median(q_policy[sel])),
                                        float(np.mean(q_policy[sel] > eps_risk))))
     return rows
+
+
+def auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """ROC AUC: P(score of a positive > score of a negative), ties counted half (Mann-Whitney U by sorting, so
+    large sets need no pairwise matrix); NaN when either set is empty."""
+    if not len(pos) or not len(neg):
+        return float("nan")
+    neg = np.sort(neg)
+    below, upto = np.searchsorted(neg, pos, "left"), np.searchsorted(neg, pos, "right")
+    return float((below + 0.5 * (upto - below)).sum() / (len(pos) * len(neg)))
+
+
+@dataclass(frozen=True)
+class Discrimination:
+    """How well Q_risk(s, pi_task(s)) tells the states shortly before a violation from the others."""
+
+    horizon: int  # positives: 1..horizon steps before a violation; negatives: further (or none follows)
+    positives: int
+    negatives: int
+    auc: float  # ranking quality, 0.5 = chance (threshold-free)
+    warn_positive: float  # share of positives with Q_risk > eps_risk: the warnings that come in time
+    warn_negative: float  # share of negatives with Q_risk > eps_risk: the false alarms
+
+
+@torch.no_grad()
+def discrimination(critic: SafetyCritic, task_policy: TaskPolicy, data: TransitionDataset, eps_risk: float,
+                   horizon: int = 10) -> Discrimination:
+    """The critic's foresight on a dataset of the policy it guards: AUC and warning rates over the states before
+    each episode's first violation (the fall's onset: the states after it are the fallen robot, which an evaluation
+    ending at a fall never sees; the violating states, d = 0, are neither positive nor negative)."""
+    if horizon < 1:
+        raise ValueError(f"horizon must be at least 1 step, got {horizon}")
+    dist = steps_to_violation(data.c, data.episode)
+    dist[~before_first_violation(data.c, data.episode)] = 0  # left out with the violations
+    obs = torch.as_tensor(data.s, dtype=torch.float32)
+    q = critic(obs, task_policy(obs)).numpy().reshape(-1)
+    pos, neg = q[(dist >= 1) & (dist <= horizon)], q[dist > horizon]
+    return Discrimination(horizon, len(pos), len(neg), auc(pos, neg), _share_above(pos, eps_risk),
+                          _share_above(neg, eps_risk))
+
+
+def _share_above(q: np.ndarray, eps_risk: float) -> float:
+    return float(np.mean(q > eps_risk)) if len(q) else float("nan")

@@ -131,10 +131,14 @@ def test_calibration_of_the_adapted_critic(chain, capsys):
                  "--data", str(chain / "test.safetensors")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "gamma_risk 0.65, eps_risk 0.1" in lines[0]  # Navigation-2's values, from the checkpoint's config
-    bins = {line.split()[0]: int(line.split()[1]) for line in lines[2:]}
+    bins = {line.split()[0]: int(line.split()[1]) for line in lines[2:-1]}
     assert sum(bins.values()) == 100  # every test transition falls into one distance bin
     violations = int(lines[0].split(" transitions, ")[1].split()[0])
     assert bins.get("0", 0) == violations  # d = 0 exactly at the violations
+    # the foresight line: states 1-10 steps before a violation and the later ones, up to each episode's first
+    assert lines[-1].startswith("foresight, 1-10 steps before a violation (") and "AUC " in lines[-1]
+    counted = [int(x.split(")")[0]) for x in lines[-1].split("(")[1:3]]
+    assert sum(counted) <= 100 - violations and counted[0] <= bins.get("1-3", 0) + bins.get("4-10", 0)
 
 
 def _evaluate(path: Path, capsys) -> str:
@@ -159,6 +163,7 @@ def bad_inputs(d: Path) -> list[tuple[list[str], str]]:
         (["calibration", "--checkpoint", meta, "--data", str(d / "nav1.safetensors")],
          "was trained on 'Navigation-2', not 'Navigation-1'"),
         (["calibration", "--checkpoint", meta, "--data", str(d / "missing.safetensors")], "does not exist"),
+        (["calibration", "--checkpoint", meta, "--data", test, "--horizon", "0"], "--horizon must be at least 1"),
         (["meta-train", "--method", "mesa", "--data", str(d / "train"), "--out", "x", "--set", "meta.nope=1"],
          "unknown config key 'meta.nope'"),
         (["meta-train", "--method", "mesa", "--data", str(d / "train"), "--out", "x", "--preset", "huge"],
