@@ -226,7 +226,8 @@ class GovernorConfig:
     budget on a severe training fault", "The governor chooses c with the model" and "A critic that foresees falls")."""
 
     budget: float = 0.005  # mean risk allowed per window (lookahead: share of falling particles, chosen with
-    # member_risk mean; with max, the default since session 25, the lookahead alone is not re-measured); 0: none.
+    # member_risk mean; checked with max, the default since session 25, on the fold bthigh in session 26: 7 falls
+    # against mean's 10 and no shield's 22, at 96-100% of the return); 0: none.
     # Model rule (session 19): the smallest of 0.005, 0.01 keeping <= half the falls and >= 90% of the return on
     # bshin + bfoot + ffoot lost (5 vs 58 falls in 150 episodes, 99.8%), then checked on bthigh (12 vs 32, 98.8%)
     # and the benign faults (>= 99.4%) (docs/results/derate/governor_model_rule.txt). The step rule's (session 18):
