@@ -48,8 +48,9 @@ def main() -> None:
         row = {**base, **row, **{k: getattr(d, k) for k in d.__dataclass_fields__}}
         with open(args.out, "a") as f:
             f.write(json.dumps(row) + "\n")
-        print(f"{row['kind']:>13} seed {row['seed']} {row['method']:>9} N {row['n']:>4} ({row['post_violations']} viol.)"
-              f": AUC {d.auc:.3f}, warn {d.warn_positive:.0%} before / {d.warn_negative:.1%} later", flush=True)
+        print(f"{row['kind']:>13} seed {row['seed']} {row['method']:>9} N {row['n']:>4} "
+              f"({row['post_violations']} viol.): AUC {d.auc:.3f}, warn {d.warn_positive:.0%} before / "
+              f"{d.warn_negative:.1%} later", flush=True)
 
     if 0 in args.sizes:
         for name, run in meta.items():
