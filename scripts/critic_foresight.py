@@ -1,11 +1,12 @@
 """Does meta-learning make the adapted critic foresee the deployed policy's falls better? (issue #12, session 26)
 
 For one held-out fault: the first N transitions of each post-fault dataset given (``--post KIND:SEED:PATH``, made by
-``scripts/critic_foresight.sh``), phase 2 of each method on them at the adaptation node's rate (MESA and Multi-Task
-from their meta-trained checkpoints, RRL from a fresh critic; N = 0: the meta-trained critic as it is), then each
-critic's foresight (``core.calibration.discrimination``: AUC of Q_risk(s, pi(s)) for a violation within 1-10 steps
-against the later states, warnings above eps_risk) on a long rollout of the deterministic policy under the same
-fault (``--eval``). One JSON line per (kind, data seed, method, N) to ``--out``.
+``scripts/critic_foresight.sh``), each method's work on them as the adaptation node does it (MESA and Multi-Task:
+phase 2 of their meta-trained checkpoints at the node's rate; RRL: its pretraining of a fresh critic, the config's
+``adapt.pretrain_steps`` at ``adapt.pretrain_lr``; N = 0: the meta-trained critic as it is), then each critic's
+foresight (``core.calibration.discrimination``: AUC of Q_risk(s, pi(s)), pi's deterministic action, for a violation
+within 1-10 steps against the states further from one, warnings above eps_risk) on a long rollout of the
+deterministic policy under the same fault (``--eval``). One JSON line per (kind, data seed, method, N) to ``--out``.
 
     python scripts/critic_foresight.py --mesa M --multitask T --policy P --eval E --post det:7:D7 ... --out F.jsonl
 """
@@ -21,6 +22,7 @@ from mesa_ros.core.calibration import discrimination
 from mesa_ros.core.config import merge
 from mesa_ros.core.methods import adapt_stage, get_method
 from mesa_ros.core.restore import load_checkpoint
+from mesa_ros.core.safety_critic import SafetyCritic
 
 
 def main() -> None:
@@ -36,15 +38,15 @@ def main() -> None:
     p.add_argument("--out", required=True, help="JSON lines to append")
     args = p.parse_args()
 
-    policy = load_checkpoint(args.policy).agent.policy
+    agent = load_checkpoint(args.policy).agent  # a' ~ pi(s') in training (as the node); pi's mean action in evaluation
     evaluation = dataset.load(args.eval)
     meta = {name: load_checkpoint(path) for name, path in (("mesa", args.mesa), ("multitask", args.multitask))}
     eps_risk = meta["mesa"].cfg.shield.eps_risk
     base = {"task": evaluation.metadata.task, "eval_transitions": len(evaluation),
             "eval_violations": evaluation.num_violations, "eps_risk": eps_risk, "lr": args.lr}
 
-    def record(row: dict, critic) -> None:
-        d = discrimination(critic, policy, evaluation, eps_risk, args.horizon)
+    def record(row: dict, critic: SafetyCritic) -> None:
+        d = discrimination(critic, agent.mean_policy, evaluation, eps_risk, args.horizon)
         row = {**base, **row, **{k: getattr(d, k) for k in d.__dataclass_fields__}}
         with open(args.out, "a") as f:
             f.write(json.dumps(row) + "\n")
@@ -64,10 +66,12 @@ def main() -> None:
             data = post.subset(slice(0, n))
             for name in ("mesa", "multitask", "rrl"):
                 method = get_method(name)
-                cfg = merge(method.configure(meta["mesa" if name == "rrl" else name].cfg), {"adapt": {"lr": args.lr}})
+                cfg = method.configure(meta["mesa" if name == "rrl" else name].cfg)
+                if method.offline is not None:  # phase 2's rate; RRL pretrains at its own
+                    cfg = merge(cfg, {"adapt": {"lr": args.lr}})
                 offline = None if method.offline is None else copy.deepcopy(meta[name].offline_layer())
                 start = time.monotonic()
-                layer, _ = adapt_stage(method, cfg, *meta["mesa"].space, policy, data, offline, seed=0)
+                layer, _ = adapt_stage(method, cfg, *meta["mesa"].space, agent.policy, data, offline, seed=0)
                 record({"kind": kind, "seed": int(seed), "method": name, "n": n,
                         "post_violations": data.num_violations, "adapt_s": round(time.monotonic() - start, 1)},
                        layer.critic)

@@ -14,7 +14,10 @@ import numpy as np
 
 
 def main(paths: list[str]) -> None:
-    rows = [json.loads(line) for p in paths for line in open(p)]
+    rows = []
+    for p in paths:
+        with open(p) as f:
+            rows += [json.loads(line) for line in f]
     falls = {json.dumps(r["task"], sort_keys=True): r["positives"] // r["horizon"] for r in rows}
     print(f"{len(rows)} rows, {len(falls)} faults, ~{sum(falls.values())} falls in the labels")
     key = defaultdict(dict)  # (kind, n) -> {(fault, seed, method): row}

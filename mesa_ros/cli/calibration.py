@@ -1,10 +1,10 @@
 """``mesa-ros calibration``: a checkpoint's Q_risk on a dataset (or a bag), by steps to the next violation.
 
 Prints, per distance bin, the calibrated value (gamma_risk ** d), the median Q_risk with the
-dataset's actions and with the checkpoint's task policy, and the share of states where the shield
-would override (Q_risk(s, pi_task(s)) > eps_risk); then its foresight: the ROC AUC of Q_risk(s, pi_task(s)) for a
-violation within ``--horizon`` steps against the later states, and the share of each above eps_risk (warnings in
-time, false alarms). See ``mesa_ros/core/calibration.py``.
+dataset's actions and with the checkpoint's task policy (its deterministic action, as deployed), and the share of
+states where the shield would override (Q_risk(s, pi_task(s)) > eps_risk); then its foresight: the ROC AUC of
+Q_risk(s, pi_task(s)) for a violation within ``--horizon`` steps against the states further from one (or with none
+ahead), and the share of each above eps_risk (warnings in time, false alarms). See ``mesa_ros/core/calibration.py``.
 
 Example::
 
@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> None:
     p.add_argument("--checkpoint", required=True, help="checkpoint with a critic (meta-train, adapt, train-online)")
     p.add_argument("--data", required=True, help="dataset or bag of the checkpoint's environment")
     p.add_argument("--horizon", type=int, default=10,
-                   help="foresight: states 1..HORIZON steps before a violation against the later ones "
+                   help="foresight: states 1..HORIZON steps before a violation against those further from one "
                         "(default 10, 0.5 s at 20 Hz)")
     add_config_args(p, from_checkpoint=True)
     p.set_defaults(run=run)
@@ -46,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.checkpoint} on {args.data} ({data.metadata.task}: {len(data)} transitions, "
               f"{data.num_violations} violations), gamma_risk {loaded.cfg.critic.gamma_risk}, eps_risk {eps_risk}")
         print(f"{'steps to violation':>19} {'n':>6} {'calibrated':>11} {'Q(s,a)':>8} {'Q(s,pi)':>8} {'> eps_risk':>11}")
-        for r in calibration(loaded.critic, loaded.agent.policy, data, eps_risk):
+        for r in calibration(loaded.critic, loaded.agent.mean_policy, data, eps_risk):
             span = f"{r.low:.0f}" if r.low == r.high else f"{r.low:.0f}-{r.high:.0f}".replace("inf", "end")
             print(f"{span:>19} {r.count:>6} {r.ideal:>11.3f} {r.median_q:>8.3f} {r.median_q_policy:>8.3f} "
                   f"{r.above_eps:>11.0%}")
-        d = discrimination(loaded.critic, loaded.agent.policy, data, eps_risk, args.horizon)
-        print(f"foresight, 1-{d.horizon} steps before a violation ({d.positives}) against later states "
-              f"({d.negatives}): AUC {d.auc:.3f}; above eps_risk: {d.warn_positive:.0%} before, "
-              f"{d.warn_negative:.1%} later")
+        d = discrimination(loaded.critic, loaded.agent.mean_policy, data, eps_risk, args.horizon)
+        print(f"foresight, 1-{d.horizon} steps before a violation ({d.positives}) against the states further "
+              f"from one ({d.negatives}): AUC {d.auc:.3f}; above eps_risk: {d.warn_positive:.0%} before, "
+              f"{d.warn_negative:.1%} further")
     return 0

@@ -35,14 +35,16 @@ def steps_to_violation(c: np.ndarray, episode: np.ndarray) -> np.ndarray:
 
 
 def before_first_violation(c: np.ndarray, episode: np.ndarray) -> np.ndarray:
-    """True for each transition up to and including its episode's first violation (recording order)."""
-    seen = np.zeros(len(c), dtype=bool)
-    hit: set[int] = set()
+    """True for each transition up to and including its episode's first violation (recording order; an episode
+    starts where the id changes, as in ``steps_to_violation``)."""
+    keep = np.ones(len(c), dtype=bool)
+    fallen = False
     for i in range(len(c)):
-        seen[i] = int(episode[i]) in hit
-        if c[i] > 0:
-            hit.add(int(episode[i]))
-    return ~seen
+        if i and episode[i] != episode[i - 1]:
+            fallen = False
+        keep[i] = not fallen
+        fallen = fallen or c[i] > 0
+    return keep
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def auc(pos: np.ndarray, neg: np.ndarray) -> float:
 class Discrimination:
     """How well Q_risk(s, pi_task(s)) tells the states shortly before a violation from the others."""
 
-    horizon: int  # positives: 1..horizon steps before a violation; negatives: further (or none follows)
+    horizon: int  # positives: 1..horizon steps before a violation; negatives: further from one (or none ahead)
     positives: int
     negatives: int
     auc: float  # ranking quality, 0.5 = chance (threshold-free)

@@ -129,6 +129,11 @@ class SAC:
         """a ~ pi_task(.|s) for a tensor of observations, without gradient (the critic's a' ~ pi_task(s'))."""
         return self.actor.act(obs)
 
+    @torch.no_grad()
+    def mean_policy(self, obs: torch.Tensor) -> torch.Tensor:
+        """pi_task's deterministic action for a tensor of observations: what the deployed task policy executes."""
+        return self.actor.act(obs, deterministic=True)
+
     # -- learning ------------------------------------------------------------------------------
     def update(self, batch: Batch) -> dict[str, float]:
         """One gradient step of both critics and the actor, then a soft target update."""

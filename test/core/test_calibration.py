@@ -31,6 +31,8 @@ def test_before_first_violation_ends_at_each_episodes_first():
     c = np.array([0, 1, 0, 1, 0, 0, 1, 1])
     episode = np.array([0, 0, 0, 0, 1, 1, 2, 2])
     assert before_first_violation(c, episode).tolist() == [True, True, False, False, True, True, True, False]
+    # an id that comes back later is a new episode, as in steps_to_violation
+    assert before_first_violation(np.array([1, 0, 0]), np.array([0, 1, 0])).tolist() == [True, True, True]
 
 
 def test_steps_to_violation_rejects_mismatched_shapes():
@@ -82,9 +84,11 @@ def test_discrimination_separates_the_states_before_a_violation():
     dist = steps_to_violation(arrays["c"], arrays["episode"])
     arrays["s"][:, 0] = np.where((dist >= 1) & (dist <= 3), 0.8, 0.01)
     arrays["s"][26:30, 0] = 0.9  # after the fall: if counted, negatives above every positive
+    arrays["a_exec"][:, 0] = 1.0  # the executed action: the critic must be asked about pi(s) instead
     data = TransitionDataset(**arrays, metadata=META)
     critic = SafetyCritic(3, 2, SafetyCriticConfig(hidden=(4,)))
-    critic.q_risk.forward = lambda obs, action, all_heads=False: obs[..., 0]
+    # risk = the feature while the action is pi's (zeros); any other action looks safe
+    critic.q_risk.forward = lambda obs, action, all_heads=False: obs[..., 0] * (action[..., 0] == 0)
 
     def pi(obs: torch.Tensor) -> torch.Tensor:
         return torch.zeros(len(obs), 2)
@@ -94,6 +98,8 @@ def test_discrimination_separates_the_states_before_a_violation():
     assert near.auc == 1.0 and near.warn_positive == 1.0 and near.warn_negative == 0.0
     far = discrimination(critic, pi, data, eps_risk=0.5, horizon=10)
     assert (far.positives, far.negatives) == (20, 20)
-    assert 0.5 < far.auc < 1.0 and far.warn_positive == pytest.approx(6 / 20)
+    # 6 positives above all 20 negatives, 14 tied with them: (6 * 20 + 0.5 * 14 * 20) / (20 * 20)
+    assert far.auc == pytest.approx(0.65) and far.warn_positive == pytest.approx(6 / 20)
+    assert discrimination(critic, pi, data, eps_risk=0.8, horizon=3).warn_positive == 0.0  # strictly above eps
     with pytest.raises(ValueError, match="horizon must be at least 1"):
         discrimination(critic, pi, data, eps_risk=0.5, horizon=0)
