@@ -52,7 +52,7 @@ def main() -> None:
             f.write(json.dumps(row) + "\n")
         print(f"{row['kind']:>13} seed {row['seed']} {row['method']:>9} N {row['n']:>4} "
               f"({row['post_violations']} viol.): AUC {d.auc:.3f}, warn {d.warn_positive:.0%} before / "
-              f"{d.warn_negative:.1%} later", flush=True)
+              f"{d.warn_negative:.1%} further", flush=True)
 
     if 0 in args.sizes:
         for name, run in meta.items():
