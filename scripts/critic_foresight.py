@@ -33,6 +33,7 @@ def main() -> None:
     p.add_argument("--eval", required=True, help="the deterministic policy's rollout under the fault (labels)")
     p.add_argument("--post", nargs="+", required=True, metavar="KIND:SEED:PATH", help="post-fault datasets")
     p.add_argument("--sizes", type=int, nargs="+", default=[0, 100, 250, 1000], help="post-fault transitions N")
+    p.add_argument("--methods", nargs="+", default=["mesa", "multitask", "rrl"], choices=["mesa", "multitask", "rrl"])
     p.add_argument("--lr", type=float, default=1e-4, help="phase-2 Adam rate (the adaptation node's default)")
     p.add_argument("--horizon", type=int, default=10)
     p.add_argument("--out", required=True, help="JSON lines to append")
@@ -56,7 +57,8 @@ def main() -> None:
 
     if 0 in args.sizes:
         for name, run in meta.items():
-            record({"kind": "none", "seed": -1, "method": name, "n": 0, "post_violations": 0}, run.critic)
+            if name in args.methods:
+                record({"kind": "none", "seed": -1, "method": name, "n": 0, "post_violations": 0}, run.critic)
     for spec in args.post:
         kind, seed, path = spec.split(":", 2)
         post = dataset.load(path)
@@ -64,7 +66,7 @@ def main() -> None:
             if n > len(post):
                 raise ValueError(f"{path} has {len(post)} transitions, fewer than N = {n}")
             data = post.subset(slice(0, n))
-            for name in ("mesa", "multitask", "rrl"):
+            for name in args.methods:
                 method = get_method(name)
                 cfg = method.configure(meta["mesa" if name == "rrl" else name].cfg)
                 if method.offline is not None:  # phase 2's rate; RRL pretrains at its own
