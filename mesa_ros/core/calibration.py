@@ -3,7 +3,9 @@
 A calibrated critic predicts about ``gamma_risk ** d`` for a state d steps before a violation (under
 the policy that made the data) and nearly 0 far from any. Grouping a dataset's transitions by d shows
 both whether the critic ranks risk (values fall with d) and whether it sits above ``eps_risk`` where
-it should not (then the shield overrides everywhere): ``mesa-ros calibration``.
+it should not (then the shield overrides everywhere): ``mesa-ros calibration``. Its foresight, ``discrimination``:
+the ROC AUC of Q_risk(s, pi(s)) separating the states 1..H steps before an episode's first violation from those
+further from one, and the warnings (Q_risk > eps_risk) among each; a gauge of what the shield can act on in time.
 """
 from __future__ import annotations
 
