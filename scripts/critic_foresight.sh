@@ -4,7 +4,8 @@
 # 1000 post-fault transitions per data seed 7, 8, 9 of two kinds: "det" (deterministic, as the adaptation node
 # collects them) and "perturbed" (the paper's test data: the training data's N(0, 0.3^2) action noise and 20-step
 # random stretches with probability 0.01). Phase 2 uses their first N (SIZES).
-# usage: scripts/critic_foresight.sh MESA_CKPT MULTITASK_CKPT OUT FAULT...   (env: EVAL_N 30000, SIZES "0 100 250 1000")
+# usage: scripts/critic_foresight.sh MESA_CKPT MULTITASK_CKPT OUT FAULT...   (env: EVAL_N 30000, SIZES "0 100 250 1000",
+#   METHODS "mesa multitask rrl", TAG: the results file OUT/FAULT/foresight$TAG.jsonl)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 MESA=$1; MT=$2; OUT=$3; shift 3
@@ -23,7 +24,7 @@ for F in "$@"; do
       --out "$D/perturbed_$s.safetensors" --no-progress | tail -1
     POST+=("det:$s:$D/det_$s.safetensors" "perturbed:$s:$D/perturbed_$s.safetensors")
   done
-  rm -f "$D/foresight.jsonl"
+  rm -f "$D/foresight${TAG:-}.jsonl"
   .venv/bin/python scripts/critic_foresight.py --mesa "$MESA" --multitask "$MT" --policy $P --eval "$D/eval.safetensors" \
-    --post "${POST[@]}" --sizes ${SIZES:-0 100 250 1000} --out "$D/foresight.jsonl"
+    --post "${POST[@]}" --sizes ${SIZES:-0 100 250 1000} --methods ${METHODS:-mesa multitask rrl} --out "$D/foresight${TAG:-}.jsonl"
 done

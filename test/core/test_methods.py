@@ -165,12 +165,13 @@ def test_offline_stage_trains_the_recovery_policy_and_phase_2_continues_it(metho
 
 @pytest.mark.parametrize("env", sorted(ENVS))
 def test_cpu_small_keeps_the_papers_offline_travel(env):
-    """cpu-small cuts the offline iterations by f and raises outer_lr by the same f: the meta-parameters
-    move as far from their init as with the paper's values."""
+    """cpu-small cuts the offline iterations by f and raises outer_lr and inner_lr_lr by the same f: the
+    meta-parameters and MAML's learned inner rates move as far from their init as with the paper's values."""
     paper, small = load_config(env), load_config(env, "cpu-small")
     cut = paper.meta.iterations / small.meta.iterations
     assert cut > 1
     assert small.meta.outer_lr == pytest.approx(cut * paper.meta.outer_lr)
+    assert small.meta.inner_lr_lr == pytest.approx(cut * paper.meta.inner_lr_lr)
     assert (small.critic.tau, small.adapt.lr) == (paper.critic.tau, paper.adapt.lr)  # phases 2-3 keep the paper's
 
 
