@@ -86,8 +86,8 @@ class MetaConfig:
     # uses f * outer_lr and f * inner_lr_lr: the meta-parameters and the inner rates travel as far as in the
     # paper. At 1e-5 x 1000 iterations theta stays near its random init (Q_risk flat over the states, measured
     # with ``mesa-ros calibration``); at inner_lr_lr 1e-3 x 1000 the learned inner rates stay at ~1.3e-3, where
-    # one inner step changes the outer loss by 0.02% and MAML is the pooled training of Multi-Task; x15 lets
-    # them reach ~0.5 on HalfCheetah (docs/results.md, session 27).
+    # one inner step changes the outer loss by 0.02% and MAML is, in effect, pooled training; x15 lets them reach
+    # 0.3-0.5 on HalfCheetah (docs/results.md, session 27).
     outer_lr: float = 1e-5
     grad_clip: float = 40.0  # outer gradient-norm clip
     iterations: int = 10_000  # ref: 10k; 15k for HalfCheetah/Ant
