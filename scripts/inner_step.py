@@ -5,8 +5,8 @@ For each training dataset (task) and each inner rate alpha given: one inner step
 meta-config's ``pos_fraction`` of violating transitions, targets bootstrapped from theta), then on an outer batch of
 the same task the relative change of the critic loss, (L(theta') - L(theta)) / L(theta), and the mean |Q_theta' -
 Q_theta|. One alpha for every parameter tensor (the metrics CSV of ``meta-train`` logs the learned rates' mean, not
-each). If alpha barely moves the outer loss, MAML's meta-gradient is the gradient of L_outer at theta, i.e. the
-pooled training that Multi-Task does.
+each). If alpha barely moves the outer loss, MAML's meta-gradient is the gradient of L_outer at theta: in effect
+the pooled training that Multi-Task does.
 
     python scripts/inner_step.py --checkpoint runs/fold/mesa.safetensors --data runs/fold/train \\
         --policy config/checkpoints/halfcheetah_disabled/policy.safetensors --alpha 1e-3 1e-2 1e-1
