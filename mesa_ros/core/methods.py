@@ -109,8 +109,9 @@ def meta_train(cfg: MesaConfig, layer: SafetyLayer, train_data: Sequence[Transit
             metrics = learner.meta_step(inner, outer, task_policy)
             metrics |= recovery.update(recovery_data.sample(cfg.adapt.batch_size, rng, pos_fraction=pf), critic)
             if iteration % log_every == 0 or iteration == meta.iterations:
-                lrs = learner.inner_lr().values()
+                lrs = learner.inner_lr().values()  # MAML's learned inner rates, one per parameter tensor
                 row = {"iteration": iteration, **metrics, "mean_inner_lr": sum(lrs) / len(lrs),
+                       "min_inner_lr": min(lrs), "max_inner_lr": max(lrs),
                        "wall_time": time.perf_counter() - start}
                 rows.append(row)
                 if on_log is not None:

@@ -70,6 +70,8 @@ def test_chain_outputs_exist_and_load(chain, capsys):
     assert set(meta.tensors) == {"sac", "critic", "recovery"} and meta.extra["method"] == "mesa"
     assert meta.config["meta"]["iterations"] == 20 and meta.extra["stage"] == "meta-train"
     assert [int(r["iteration"]) for r in rows(chain / "meta.metrics.csv")] == [5, 10, 15, 20]
+    for r in rows(chain / "meta.metrics.csv"):  # the spread of MAML's learned inner rates (one per tensor)
+        assert 0 < float(r["min_inner_lr"]) <= float(r["mean_inner_lr"]) <= float(r["max_inner_lr"])
 
     adapted = checkpoint.load(chain / "adapted.safetensors")
     assert set(adapted.tensors) == {"sac", "critic", "recovery"} and adapted.extra["task"] == test.metadata.task
