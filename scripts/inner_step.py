@@ -4,9 +4,9 @@ For each training dataset (task) and each inner rate alpha given: one inner step
 (``core.maml.adapt_params``: theta' = theta - alpha * grad L_inner(theta), an inner batch of the task with the
 meta-config's ``pos_fraction`` of violating transitions, targets bootstrapped from theta), then on an outer batch of
 the same task the relative change of the critic loss, (L(theta') - L(theta)) / L(theta), and the mean |Q_theta' -
-Q_theta|. One alpha for every parameter tensor (the metrics CSV of ``meta-train`` logs the learned rates' mean, not
-each). If alpha barely moves the outer loss, MAML's meta-gradient is the gradient of L_outer at theta: in effect
-the pooled training that Multi-Task does.
+Q_theta|. One alpha for every parameter tensor (the checkpoint keeps no per-tensor rates; the metrics CSV of
+``meta-train`` logs their mean, minimum and maximum). If alpha barely moves the outer loss, MAML's meta-gradient
+is the gradient of L_outer at theta: in effect the pooled training that Multi-Task does.
 
     python scripts/inner_step.py --checkpoint runs/fold/mesa.safetensors --data runs/fold/train \\
         --policy config/checkpoints/halfcheetah_disabled/policy.safetensors --alpha 1e-3 1e-2 1e-1
@@ -47,6 +47,7 @@ def main() -> None:
     print(f"{args.checkpoint}: {len(tasks)} tasks, inner/outer batch {meta.inner_batch_size}/{meta.outer_batch_size}, "
           f"pos_fraction {meta.pos_fraction}")
     for alpha in args.alpha:
+        raw_rate = {n: torch.tensor(inverse_softplus(alpha)) for n in params}  # adapt_params applies softplus
         rel, dq, q = [], [], []
         for task in tasks:
             for _ in range(args.repeats):
@@ -54,7 +55,7 @@ def main() -> None:
                 outer = task.sample(meta.outer_batch_size, rng, pos_fraction=meta.pos_fraction)
                 t_in, t_out = critic.target_value(Batch.stack([inner, outer]), policy, current=True)
                 g = grad(partial(critic_loss, q_risk))(params, inner.obs, inner.action, t_in)
-                adapted = adapt_params(params, g, {n: torch.tensor(inverse_softplus(alpha)) for n in params})
+                adapted = adapt_params(params, g, raw_rate)
                 with torch.no_grad():
                     before = critic_loss(q_risk, params, outer.obs, outer.action, t_out)
                     after = critic_loss(q_risk, adapted, outer.obs, outer.action, t_out)
